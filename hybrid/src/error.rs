@@ -1,0 +1,34 @@
+//! The controller's error type.
+
+use crate::DenoiseError;
+
+/// Errors from the decoding controller: invalid options (each names the option) or a
+/// failure of the denoiser it drives.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An option is out of range or inconsistent with another; `option` names it as the
+    /// CLI and JSON spell it.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The option's name, e.g. `block-length`.
+        option: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The prompt batch is unusable (empty, ragged mask, ids out of range).
+    #[error("invalid prompt: {0}")]
+    InvalidPrompt(String),
+    /// The denoiser failed.
+    #[error("denoiser failed: {0}")]
+    Denoiser(#[from] DenoiseError),
+}
+
+impl Error {
+    pub(crate) fn option(option: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidOption {
+            option,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The Tessera decoding controller.
+//!
+//! This crate drives a masked-diffusion denoiser without knowing which transformer it is:
+//! everything it needs from a model goes through the [`Denoiser`] trait, and everything
+//! random goes through a [`NoiseSource`] (seeded, or recorded so tests can replay a
+//! reference run's draws).
+//!
+//! What is here now are the two reference samplers, reproduced exactly:
+//! - [`llada`]: LLaDA's `generate` (semi-autoregressive blocks, low-confidence / random
+//!   remasking, Gumbel-max in `f64`, classifier-free guidance, EOS options);
+//! - [`dream`]: Dream's `diffusion_generate` (`origin`, `maskgit_plus`, `topk_margin`,
+//!   `entropy`, with `f32` timesteps as PyTorch computes them).
+//!
+//! Both accept batches of prompts of different lengths ([`PromptBatch`] left-pads them and
+//! carries the attention mask).
+//!
+//! ```
+//! use tessera_hybrid::{llada, Denoiser, DenoiseInput, Logits, PromptBatch, SeededNoise};
+//!
+//! /// A toy denoiser that always predicts token 7 with certainty.
+//! #[derive(Debug)]
+//! struct Sevens;
+//! impl Denoiser for Sevens {
+//!     fn vocab_size(&self) -> usize { 10 }
+//!     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, tessera_hybrid::DenoiseError> {
+//!         let mut logits = Logits::filled(input.rows(), input.positions.len(), 10, -10.0);
+//!         for r in 0..input.rows() {
+//!             for p in 0..input.positions.len() { logits.row_mut(r, p)[7] = 10.0; }
+//!         }
+//!         Ok(logits)
+//!     }
+//! }
+//!
+//! let prompts = PromptBatch::left_padded(vec![vec![1, 2, 3]], 0)?;
+//! let opts = llada::LladaOptions::new(9).gen_length(4).steps(4).block_length(4);
+//! let out = llada::generate(&Sevens, &prompts, &opts, &SeededNoise::new(0), &mut |_| {})?;
+//! assert_eq!(out.generated(0), &[7, 7, 7, 7]);
+//! # Ok::<(), tessera_hybrid::Error>(())
+//! ```
+
+mod batch;
+mod denoiser;
+pub mod dream;
+mod error;
+mod filter;
+pub mod llada;
+mod noise;
+mod output;
+pub mod schedule;
+mod select;
+
+pub use batch::PromptBatch;
+pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits};
+pub use error::Error;
+pub use noise::{NoiseKey, NoisePurpose, NoiseSource, RecordedNoise, SeededNoise};
+pub use output::{Generation, StepInfo};

@@ -1,0 +1,553 @@
+//! LLaDA's reference sampler (`generate` in ML-GSAI/LLaDA's `generate.py`), reproduced so
+//! that the same logits and the same noise give the same tokens.
+//!
+//! Canvas `[prompt | mask × gen_length]`, split into blocks decoded left to right; inside a
+//! block, each step predicts every masked position, and commits the `k` most confident
+//! (`k` from [`num_transfer_tokens`]). Committed tokens are final.
+
+use serde::{Deserialize, Serialize};
+use tessera_kernels::{gumbel_argmax, row_stats};
+
+use crate::schedule::num_transfer_tokens;
+use crate::select::commit_top_k;
+use crate::{
+    DenoiseInput, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource,
+    PromptBatch, StepInfo,
+};
+
+/// How a step scores the predicted tokens it may commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Remasking {
+    /// Commit the tokens the model is surest of (softmax probability of the chosen token).
+    #[default]
+    LowConfidence,
+    /// Commit uniformly random positions.
+    Random,
+}
+
+/// Options of the LLaDA sampler, with the reference's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LladaOptions {
+    /// The mask token id.
+    pub mask_id: u32,
+    /// Tokens to generate.
+    pub gen_length: usize,
+    /// Denoising steps in total (divided evenly over the blocks).
+    pub steps: usize,
+    /// Block length; `None` = one block of `gen_length`.
+    pub block_length: Option<usize>,
+    /// Gumbel-max temperature; 0 = greedy.
+    pub temperature: f64,
+    /// Classifier-free guidance scale; 0 = off.
+    pub cfg_scale: f64,
+    /// How candidates are scored.
+    pub remasking: Remasking,
+    /// Forbid EOS entirely (`logits_eos_inf`).
+    pub logits_eos_inf: bool,
+    /// Never commit EOS/EoT while other tokens are candidates (`confidence_eos_eot_inf`).
+    pub confidence_eos_eot_inf: bool,
+    /// The EOS id (needed by the two EOS options).
+    pub eos_id: Option<u32>,
+    /// The end-of-turn id (needed by `confidence_eos_eot_inf`).
+    pub eot_id: Option<u32>,
+}
+
+impl LladaOptions {
+    /// The reference defaults (gen 128, steps 128, one block, greedy) for a model whose mask
+    /// id is `mask_id`.
+    pub fn new(mask_id: u32) -> Self {
+        LladaOptions {
+            mask_id,
+            gen_length: 128,
+            steps: 128,
+            block_length: None,
+            temperature: 0.0,
+            cfg_scale: 0.0,
+            remasking: Remasking::LowConfidence,
+            logits_eos_inf: false,
+            confidence_eos_eot_inf: false,
+            eos_id: None,
+            eot_id: None,
+        }
+    }
+
+    /// Sets the number of tokens to generate.
+    pub fn gen_length(mut self, n: usize) -> Self {
+        self.gen_length = n;
+        self
+    }
+
+    /// Sets the total number of steps.
+    pub fn steps(mut self, n: usize) -> Self {
+        self.steps = n;
+        self
+    }
+
+    /// Sets the block length.
+    pub fn block_length(mut self, n: usize) -> Self {
+        self.block_length = Some(n);
+        self
+    }
+
+    /// Sets the temperature.
+    pub fn temperature(mut self, t: f64) -> Self {
+        self.temperature = t;
+        self
+    }
+
+    /// Sets the CFG scale.
+    pub fn cfg_scale(mut self, s: f64) -> Self {
+        self.cfg_scale = s;
+        self
+    }
+
+    /// Sets the remasking strategy.
+    pub fn remasking(mut self, r: Remasking) -> Self {
+        self.remasking = r;
+        self
+    }
+
+    /// Sets the EOS and EoT ids.
+    pub fn special_ids(mut self, eos: Option<u32>, eot: Option<u32>) -> Self {
+        self.eos_id = eos;
+        self.eot_id = eot;
+        self
+    }
+
+    /// Turns `logits_eos_inf` on or off.
+    pub fn logits_eos_inf(mut self, on: bool) -> Self {
+        self.logits_eos_inf = on;
+        self
+    }
+
+    /// Turns `confidence_eos_eot_inf` on or off.
+    pub fn confidence_eos_eot_inf(mut self, on: bool) -> Self {
+        self.confidence_eos_eot_inf = on;
+        self
+    }
+
+    /// The effective block length.
+    pub fn effective_block_length(&self) -> usize {
+        self.block_length.unwrap_or(self.gen_length)
+    }
+
+    /// Checks the options against each other.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the offending option.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.gen_length == 0 {
+            return Err(Error::option("gen-length", "must be at least 1"));
+        }
+        let block = self.effective_block_length();
+        if block == 0 {
+            return Err(Error::option("block-length", "must be at least 1"));
+        }
+        if self.gen_length % block != 0 {
+            return Err(Error::option(
+                "block-length",
+                format!(
+                    "gen-length {} is not divisible by block-length {block}",
+                    self.gen_length
+                ),
+            ));
+        }
+        let blocks = self.gen_length / block;
+        if self.steps == 0 || self.steps % blocks != 0 {
+            return Err(Error::option(
+                "steps",
+                format!(
+                    "{} steps cannot be split evenly over {blocks} blocks",
+                    self.steps
+                ),
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::option("temperature", "must be a finite number ≥ 0"));
+        }
+        if !(self.cfg_scale.is_finite() && self.cfg_scale >= 0.0) {
+            return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
+        }
+        if (self.logits_eos_inf || self.confidence_eos_eot_inf) && self.eos_id.is_none() {
+            return Err(Error::option("logits-eos-inf", "the model has no EOS id"));
+        }
+        if self.confidence_eos_eot_inf && self.eot_id.is_none() {
+            return Err(Error::option(
+                "confidence-eos-eot-inf",
+                "the model has no end-of-turn id",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs LLaDA's sampler on `prompts` and returns the finished canvases.
+///
+/// `on_step` is called after every step (for progress displays).
+///
+/// # Errors
+/// Invalid options ([`Error::InvalidOption`]), ids outside the model's vocabulary
+/// ([`Error::InvalidPrompt`]), a denoiser failure, or missing recorded noise.
+pub fn generate<D: Denoiser + ?Sized>(
+    model: &D,
+    prompts: &PromptBatch,
+    opts: &LladaOptions,
+    noise: &dyn NoiseSource,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Generation, Error> {
+    opts.validate()?;
+    let vocab = model.vocab_size();
+    check_ids(prompts, opts.mask_id, vocab)?;
+    for (name, id) in [("eos", opts.eos_id), ("eot", opts.eot_id)] {
+        if id.is_some_and(|id| id as usize >= vocab) {
+            return Err(Error::option(
+                "special-ids",
+                format!("{name} id outside the vocabulary ({vocab})"),
+            ));
+        }
+    }
+    let rows = prompts.rows();
+    let prompt_len = prompts.len();
+    let total = prompt_len + opts.gen_length;
+    let mask = opts.mask_id;
+    let (mut x, attention) = prompts.canvas(opts.gen_length, mask);
+    let prompt_index: Vec<bool> = x.iter().map(|&t| t != mask).collect();
+    let block = opts.effective_block_length();
+    let blocks = opts.gen_length / block;
+    let steps_per_block = opts.steps / blocks;
+    let cfg = opts.cfg_scale > 0.0;
+    let cfg_attention = attention
+        .as_ref()
+        .map(|a| [a.as_slice(), a.as_slice()].concat());
+
+    let mut scorer = Scorer::new(opts, vocab);
+    let mut nfe = 0;
+    let mut global_step = 0;
+    for b in 0..blocks {
+        let (block_start, block_end) = (prompt_len + b * block, prompt_len + (b + 1) * block);
+        let schedules: Vec<Vec<usize>> = (0..rows)
+            .map(|r| {
+                let m = x[r * total + block_start..r * total + block_end]
+                    .iter()
+                    .filter(|&&t| t == mask)
+                    .count();
+                num_transfer_tokens(m, steps_per_block)
+            })
+            .collect();
+        for i in 0..steps_per_block {
+            let positions: Vec<usize> = (0..block_end)
+                .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
+                .collect();
+            let mut committed = 0;
+            if !positions.is_empty() {
+                let logits = if cfg {
+                    let un: Vec<u32> = x
+                        .iter()
+                        .zip(&prompt_index)
+                        .map(|(&t, &is_prompt)| if is_prompt { mask } else { t })
+                        .collect();
+                    let both = [x.as_slice(), un.as_slice()].concat();
+                    let input = DenoiseInput {
+                        tokens: &both,
+                        len: total,
+                        attention: cfg_attention.as_deref(),
+                        positions: &positions,
+                    };
+                    guided(&model.denoise(&input)?, rows, opts.cfg_scale)?
+                } else {
+                    let input = DenoiseInput {
+                        tokens: &x,
+                        len: total,
+                        attention: attention.as_deref(),
+                        positions: &positions,
+                    };
+                    model.denoise(&input)?
+                };
+                nfe += 1;
+                check_shape(&logits, rows, positions.len(), vocab)?;
+                for (r, schedule) in schedules.iter().enumerate() {
+                    let row = &mut x[r * total..(r + 1) * total];
+                    let mut candidates = Vec::with_capacity(positions.len());
+                    for (k, &p) in positions.iter().enumerate() {
+                        if row[p] != mask {
+                            continue;
+                        }
+                        let key = NoiseKey {
+                            purpose: NoisePurpose::Gumbel,
+                            step: global_step as u32,
+                            row: r as u32,
+                            position: p as u32,
+                        };
+                        let (token, conf) = scorer.score(logits.row(r, k), key, noise)?;
+                        candidates.push((conf, p, token));
+                    }
+                    committed += commit_top_k(row, &mut candidates, schedule[i]);
+                }
+            }
+            global_step += 1;
+            on_step(StepInfo {
+                step: global_step,
+                total_steps: opts.steps,
+                committed,
+            });
+        }
+    }
+    Ok(Generation {
+        tokens: x,
+        rows,
+        prompt_len,
+        total_len: total,
+        nfe,
+    })
+}
+
+/// Rejects prompt ids the model cannot embed.
+pub(crate) fn check_ids(prompts: &PromptBatch, mask_id: u32, vocab: usize) -> Result<(), Error> {
+    if mask_id as usize >= vocab {
+        return Err(Error::option(
+            "mask-id",
+            format!("{mask_id} is outside the vocabulary ({vocab})"),
+        ));
+    }
+    let max = prompts.max_id();
+    if max as usize >= vocab {
+        return Err(Error::InvalidPrompt(format!(
+            "token id {max} is outside the model's vocabulary of {vocab}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a denoiser returned what was asked for.
+pub(crate) fn check_shape(
+    logits: &Logits,
+    rows: usize,
+    positions: usize,
+    vocab: usize,
+) -> Result<(), Error> {
+    if logits.rows() != rows || logits.positions() != positions || logits.vocab() != vocab {
+        return Err(Error::Denoiser(
+            format!(
+                "denoiser returned logits {}×{}×{}, expected {rows}×{positions}×{vocab}",
+                logits.rows(),
+                logits.positions(),
+                logits.vocab()
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Classifier-free guidance over a doubled batch `[cond; uncond]`:
+/// `un + (scale + 1)·(cond − un)`, in `f32` one rounding per operation like the reference.
+fn guided(both: &Logits, rows: usize, scale: f64) -> Result<Logits, Error> {
+    if both.rows() != 2 * rows {
+        return Err(Error::Denoiser(
+            format!(
+                "CFG pass returned {} rows, expected {}",
+                both.rows(),
+                2 * rows
+            )
+            .into(),
+        ));
+    }
+    let half = both.as_slice().len() / 2;
+    let (cond, un) = both.as_slice().split_at(half);
+    let w = (scale + 1.0) as f32;
+    let data = cond
+        .iter()
+        .zip(un)
+        .map(|(&c, &u)| u + w * (c - u))
+        .collect();
+    Logits::from_vec(data, rows, both.positions(), both.vocab())
+        .ok_or_else(|| Error::Denoiser("CFG logits have an inconsistent shape".into()))
+}
+
+/// Picks the token and confidence of one position, with the reference's EOS quirks.
+#[derive(Debug)]
+struct Scorer<'a> {
+    opts: &'a LladaOptions,
+    row: Vec<f32>,
+    uniforms: Vec<f64>,
+}
+
+impl<'a> Scorer<'a> {
+    fn new(opts: &'a LladaOptions, vocab: usize) -> Self {
+        let uniforms = if opts.temperature > 0.0 {
+            vec![0.0; vocab]
+        } else {
+            Vec::new()
+        };
+        Scorer {
+            opts,
+            row: Vec::with_capacity(vocab),
+            uniforms,
+        }
+    }
+
+    fn score(
+        &mut self,
+        logits: &[f32],
+        key: NoiseKey,
+        noise: &dyn NoiseSource,
+    ) -> Result<(u32, f64), Error> {
+        let o = self.opts;
+        self.row.clear();
+        self.row.extend_from_slice(logits);
+        let eos = o.eos_id.map(|i| i as usize);
+        let eot = o.eot_id.map(|i| i as usize);
+        if o.logits_eos_inf {
+            if let Some(e) = eos {
+                self.row[e] = f32::NEG_INFINITY;
+            }
+        }
+        let token = if o.temperature > 0.0 {
+            noise.fill(key, &mut self.uniforms)?;
+            gumbel_argmax(&self.row, &self.uniforms, o.temperature)
+        } else {
+            row_stats(&self.row).argmax
+        };
+        // The reference writes `logits_with_noise[eos] = logits[eot] = -inf` after the argmax.
+        // At temperature 0 `logits_with_noise` *is* `logits`, so both ids leave the softmax;
+        // with noise only EoT does. Reproduced as is.
+        if o.confidence_eos_eot_inf {
+            if let Some(e) = eot {
+                self.row[e] = f32::NEG_INFINITY;
+            }
+            if o.temperature == 0.0 {
+                if let Some(e) = eos {
+                    self.row[e] = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let confidence = match o.remasking {
+            Remasking::LowConfidence => {
+                let stats = row_stats(&self.row);
+                f64::from(stats.prob(self.row[token]))
+            }
+            Remasking::Random => noise.uniform(NoiseKey {
+                purpose: NoisePurpose::Remask,
+                ..key
+            })?,
+        };
+        Ok((token as u32, confidence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SeededNoise;
+
+    /// Predicts, at position p, token `p % 10` with confidence growing with p.
+    #[derive(Debug)]
+    struct Ramp;
+    impl Denoiser for Ramp {
+        fn vocab_size(&self) -> usize {
+            12
+        }
+        fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, crate::DenoiseError> {
+            let mut l = Logits::filled(input.rows(), input.positions.len(), 12, 0.0);
+            for r in 0..input.rows() {
+                for (k, &p) in input.positions.iter().enumerate() {
+                    l.row_mut(r, k)[p % 10] = 1.0 + p as f32 * 0.1;
+                }
+            }
+            Ok(l)
+        }
+    }
+
+    fn prompt() -> PromptBatch {
+        PromptBatch::left_padded(vec![vec![1, 2]], 0).unwrap()
+    }
+
+    #[test]
+    fn commits_most_confident_first_block_by_block() {
+        let mut order = Vec::new();
+        let opts = LladaOptions::new(11).gen_length(4).steps(4).block_length(2);
+        let out = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(1), &mut |s| {
+            order.push(s.committed)
+        })
+        .unwrap();
+        assert_eq!(out.generated(0), &[2, 3, 4, 5]);
+        assert_eq!(order, vec![1, 1, 1, 1]);
+        assert_eq!(out.nfe(), 4);
+    }
+
+    #[test]
+    fn rejects_bad_options_by_name() {
+        let run =
+            |o: LladaOptions| generate(&Ramp, &prompt(), &o, &SeededNoise::new(1), &mut |_| {});
+        let named = |r: Result<Generation, Error>| match r {
+            Err(Error::InvalidOption { option, .. }) => option,
+            other => panic!("expected an option error, got {other:?}"),
+        };
+        assert_eq!(
+            named(run(LladaOptions::new(11).gen_length(6).block_length(4))),
+            "block-length"
+        );
+        assert_eq!(
+            named(run(LladaOptions::new(11)
+                .gen_length(4)
+                .block_length(2)
+                .steps(3))),
+            "steps"
+        );
+        assert_eq!(
+            named(run(LladaOptions::new(11)
+                .gen_length(4)
+                .steps(4)
+                .temperature(-1.0))),
+            "temperature"
+        );
+        assert_eq!(
+            named(run(LladaOptions::new(11)
+                .gen_length(4)
+                .steps(4)
+                .logits_eos_inf(true))),
+            "logits-eos-inf"
+        );
+        assert_eq!(
+            named(run(LladaOptions::new(40).gen_length(4).steps(4))),
+            "mask-id"
+        );
+        let bad = PromptBatch::left_padded(vec![vec![1, 99]], 0).unwrap();
+        assert!(matches!(
+            generate(
+                &Ramp,
+                &bad,
+                &LladaOptions::new(11).gen_length(4).steps(4),
+                &SeededNoise::new(1),
+                &mut |_| {}
+            ),
+            Err(Error::InvalidPrompt(_))
+        ));
+    }
+
+    #[test]
+    fn eos_options_keep_eos_out() {
+        // Ramp predicts token p % 10; positions 2..6 → tokens 2..5; make 3 the EOS.
+        let opts = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .special_ids(Some(3), Some(4))
+            .logits_eos_inf(true);
+        let out = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(1), &mut |_| {}).unwrap();
+        assert!(!out.generated(0).contains(&3));
+    }
+
+    #[test]
+    fn seeded_sampling_is_reproducible() {
+        let opts = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .temperature(1.0);
+        let a = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(5), &mut |_| {}).unwrap();
+        let b = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(5), &mut |_| {}).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,87 @@
+//! How many tokens to reveal at each step, as the reference samplers compute it.
+
+/// LLaDA's `get_num_transfer_tokens`: `masked` tokens over `steps` steps; every step gets
+/// `masked / steps`, the first `masked % steps` steps one more.
+///
+/// `steps` must be positive (the samplers validate it before calling).
+pub fn num_transfer_tokens(masked: usize, steps: usize) -> Vec<usize> {
+    let steps = steps.max(1);
+    let (base, rem) = (masked / steps, masked % steps);
+    (0..steps).map(|i| base + usize::from(i < rem)).collect()
+}
+
+/// Dream's timesteps: `torch.linspace(1, eps, steps + 1)` in `f32`, bit for bit.
+///
+/// PyTorch fills a linspace from both ends, `start + step·i` for the first half and
+/// `end − step·(n−1−i)` for the second, each a single fused multiply-add (verified against
+/// PyTorch 2.x on CPU for steps up to 512; the fixture test pins it).
+pub fn dream_timesteps(steps: usize, eps: f32) -> Vec<f32> {
+    let n = steps + 1;
+    let (start, end) = (1.0f32, eps);
+    if n == 1 {
+        return vec![start];
+    }
+    let step = (end - start) / (n - 1) as f32;
+    let halfway = n / 2;
+    (0..n)
+        .map(|i| {
+            if i < halfway {
+                step.mul_add(i as f32, start)
+            } else {
+                (-step).mul_add((n - 1 - i) as f32, end)
+            }
+        })
+        .collect()
+}
+
+/// Dream's count of tokens to reveal at step `i` of `steps`: `⌊n_mask · (1 − s/t)⌋` in
+/// `f32` (with `n_mask` the batch-average mask count), everything left at the last step.
+pub fn dream_transfer_count(mask_total: usize, rows: usize, timesteps: &[f32], i: usize) -> usize {
+    let steps = timesteps.len() - 1;
+    let per_row = mask_total as f32 / rows.max(1) as f32;
+    if i + 1 >= steps {
+        return per_row as usize;
+    }
+    let (t, s) = (timesteps[i], timesteps[i + 1]);
+    (per_row * (1.0 - s / t)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_counts_split_evenly_front_loaded() {
+        assert_eq!(num_transfer_tokens(8, 3), vec![3, 3, 2]);
+        assert_eq!(num_transfer_tokens(32, 32), vec![1; 32]);
+        assert_eq!(num_transfer_tokens(2, 4), vec![1, 1, 0, 0]);
+        for m in 0..40 {
+            for s in 1..20 {
+                let v = num_transfer_tokens(m, s);
+                assert_eq!(v.iter().sum::<usize>(), m);
+                assert!(v.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1));
+            }
+        }
+    }
+
+    #[test]
+    fn timesteps_run_from_one_to_eps() {
+        let t = dream_timesteps(4, 0.2);
+        assert_eq!(t.len(), 5);
+        assert_eq!(t[0], 1.0);
+        assert_eq!(t[4], 0.2);
+        assert!(t.windows(2).all(|w| w[0] > w[1]));
+        assert_eq!(dream_timesteps(0, 0.5), vec![1.0]);
+    }
+
+    #[test]
+    fn dream_counts_reveal_everything_by_the_last_step() {
+        let t = dream_timesteps(5, 1e-3);
+        let mut left = 16;
+        for i in 0..5 {
+            let k = dream_transfer_count(left, 1, &t, i).min(left);
+            left -= k;
+        }
+        assert_eq!(left, 0);
+    }
+}

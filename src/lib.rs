@@ -1,0 +1,1 @@
+//! Tessera example apps and integration tests (see `examples/` and `tests/`).
