@@ -1,1 +1,32 @@
-//! placeholder
+//! Tessera's transformer backbones, loaded from the public checkpoint formats.
+//!
+//! A model folder in Hugging Face layout (`config.json`, `model.safetensors` or a sharded
+//! `model.safetensors.index.json`) is memory-mapped, validated (truncation, shapes, dtypes)
+//! and loaded as a [`Backbone`], which implements the controller's
+//! [`Denoiser`](tessera_hybrid::Denoiser) seam. The family is detected from `config.json`:
+//!
+//! - [`llada`]: LLaDA-8B / LLaDA-1.5 (OLMo-style names, `embedding_size ≥ vocab_size`);
+//! - [`dream`]: Dream-v0-7B (Qwen2 names, q/k/v bias, grouped-query attention, shifted logits).
+//!
+//! Attention is bidirectional (with a key mask for left padding), weights are f32, bf16 or
+//! f16 on the CPU, and logits are computed only for the positions asked for.
+//!
+//! ```no_run
+//! use tessera_backbone::Backbone;
+//! let model = Backbone::load("models/LLaDA-8B-Instruct")?;
+//! println!("{} with {} parameters", model.info().family, model.info().parameters);
+//! # Ok::<(), tessera_backbone::LoadError>(())
+//! ```
+
+mod config;
+pub mod dream;
+mod error;
+pub mod llada;
+mod model;
+pub mod random;
+mod safetensors;
+mod transformer;
+
+pub use config::{Family, ModelConfig};
+pub use error::{ForwardError, LoadError};
+pub use model::{Backbone, Dtype, LoadOptions, ModelInfo};

@@ -1,0 +1,269 @@
+//! Reading `config.json`: family detection, and typed access to fields that names the field
+//! when it is missing or wrong.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::{LoadError, dream::DreamConfig, llada::LladaConfig};
+
+/// The transformer families Tessera loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Family {
+    /// LLaDA-8B / LLaDA-1.5 (OLMo-style names, `model_type: "llada"`).
+    Llada,
+    /// Dream-v0-7B (Qwen2 names, shifted logits, `model_type: "Dream"`).
+    Dream,
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Llada => "llada",
+            Family::Dream => "dream",
+        })
+    }
+}
+
+/// A parsed config of a known family.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ModelConfig {
+    /// LLaDA.
+    Llada(LladaConfig),
+    /// Dream.
+    Dream(DreamConfig),
+}
+
+impl ModelConfig {
+    /// Reads and validates `dir/config.json`.
+    ///
+    /// # Errors
+    /// [`LoadError::Io`]/[`LoadError::Json`] for an unreadable file,
+    /// [`LoadError::UnknownFamily`] for an unsupported model, [`LoadError::Config`] naming
+    /// the field for anything missing or inconsistent.
+    pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
+        let path = dir.join("config.json");
+        let text = crate::safetensors::read(&path)?;
+        Self::from_json(&text, &path)
+    }
+
+    /// Parses config text; `path` is used in error messages.
+    ///
+    /// # Errors
+    /// As [`ModelConfig::from_dir`].
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, LoadError> {
+        let value: Value = serde_json::from_str(text).map_err(|source| LoadError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let Value::Object(obj) = value else {
+            return Err(LoadError::Config {
+                path: path.to_path_buf(),
+                field: "(root)".into(),
+                reason: "must be a JSON object".into(),
+            });
+        };
+        let fields = Fields { path, obj: &obj };
+        match detect(&fields)? {
+            Family::Llada => Ok(ModelConfig::Llada(LladaConfig::parse(&fields)?)),
+            Family::Dream => Ok(ModelConfig::Dream(DreamConfig::parse(&fields)?)),
+        }
+    }
+
+    /// The family.
+    pub fn family(&self) -> Family {
+        match self {
+            ModelConfig::Llada(_) => Family::Llada,
+            ModelConfig::Dream(_) => Family::Dream,
+        }
+    }
+}
+
+fn detect(f: &Fields<'_>) -> Result<Family, LoadError> {
+    let model_type = f.opt_str("model_type")?.map(str::to_string);
+    let architectures: Vec<String> = match f.obj.get("architectures") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => return Err(f.err("architectures", "must be a list of strings")),
+    };
+    let by_type = match model_type
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("llada") => Some(Family::Llada),
+        Some("dream") => Some(Family::Dream),
+        _ => None,
+    };
+    let by_arch = architectures.iter().find_map(|a| match a.as_str() {
+        "LLaDAModelLM" => Some(Family::Llada),
+        "DreamModel" => Some(Family::Dream),
+        _ => None,
+    });
+    match (by_type, by_arch) {
+        (Some(t), Some(a)) if t != a => Err(f.err(
+            "architectures",
+            &format!(
+                "{architectures:?} contradicts model_type {:?}",
+                model_type.unwrap_or_default()
+            ),
+        )),
+        (Some(t), _) => Ok(t),
+        (None, Some(a)) => Ok(a),
+        (None, None) => Err(LoadError::UnknownFamily {
+            path: f.path.to_path_buf(),
+            model_type,
+            architectures,
+        }),
+    }
+}
+
+/// Typed, error-naming access to a config object's fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) obj: &'a Map<String, Value>,
+}
+
+impl Fields<'_> {
+    pub(crate) fn err(&self, field: &str, reason: &str) -> LoadError {
+        LoadError::Config {
+            path: PathBuf::from(self.path),
+            field: field.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.obj.get(field).filter(|v| !v.is_null())
+    }
+
+    pub(crate) fn req_usize(&self, field: &str) -> Result<usize, LoadError> {
+        self.opt_usize(field)?
+            .ok_or_else(|| self.err(field, "is missing"))
+    }
+
+    pub(crate) fn opt_usize(&self, field: &str) -> Result<Option<usize>, LoadError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                self.err(
+                    field,
+                    &format!("expected a non-negative integer, found {v}"),
+                )
+            }),
+        }
+    }
+
+    pub(crate) fn opt_u32(&self, field: &str) -> Result<Option<u32>, LoadError> {
+        match self.opt_usize(field)? {
+            None => Ok(None),
+            Some(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| self.err(field, "is too large for a token id")),
+        }
+    }
+
+    pub(crate) fn opt_f64(&self, field: &str) -> Result<Option<f64>, LoadError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.err(field, &format!("expected a number, found {v}"))),
+        }
+    }
+
+    pub(crate) fn opt_bool(&self, field: &str) -> Result<Option<bool>, LoadError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.err(field, &format!("expected true or false, found {v}"))),
+        }
+    }
+
+    pub(crate) fn opt_str(&self, field: &str) -> Result<Option<&str>, LoadError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| self.err(field, &format!("expected a string, found {v}"))),
+        }
+    }
+
+    /// A field that, when present, must equal one of `allowed`.
+    pub(crate) fn expect_str(&self, field: &str, allowed: &[&str]) -> Result<(), LoadError> {
+        match self.opt_str(field)? {
+            Some(s) if !allowed.contains(&s) => Err(self.err(
+                field,
+                &format!("{s:?} is not supported (supported: {allowed:?})"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A boolean field that, when present, must equal `want`.
+    pub(crate) fn expect_bool(&self, field: &str, want: bool) -> Result<(), LoadError> {
+        match self.opt_bool(field)? {
+            Some(b) if b != want => Err(self.err(field, &format!("{b} is not supported"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ModelConfig, LoadError> {
+        ModelConfig::from_json(text, Path::new("config.json"))
+    }
+
+    fn field_of(e: LoadError) -> String {
+        match e {
+            LoadError::Config { field, .. } => field,
+            other => panic!("expected a config error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn detects_families_and_names_bad_fields() {
+        let llada = r#"{"model_type":"llada","d_model":64,"n_layers":2,"n_heads":4,"mlp_hidden_size":96,"vocab_size":300}"#;
+        assert_eq!(parse(llada).unwrap().family(), Family::Llada);
+        let dream = r#"{"architectures":["DreamModel"],"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":96,"vocab_size":300}"#;
+        assert_eq!(parse(dream).unwrap().family(), Family::Dream);
+        assert!(matches!(
+            parse(r#"{"model_type":"gpt2"}"#),
+            Err(LoadError::UnknownFamily { .. })
+        ));
+        assert_eq!(
+            field_of(
+                parse(r#"{"model_type":"llada","architectures":["DreamModel"]}"#).unwrap_err()
+            ),
+            "architectures"
+        );
+        assert_eq!(
+            field_of(parse(r#"{"model_type":"llada","d_model":64}"#).unwrap_err()),
+            "n_layers"
+        );
+        assert_eq!(
+            field_of(parse(&llada.replace("\"d_model\":64", "\"d_model\":\"x\"")).unwrap_err()),
+            "d_model"
+        );
+        assert_eq!(
+            field_of(parse(&llada.replace("\"n_heads\":4", "\"n_heads\":5")).unwrap_err()),
+            "n_heads"
+        );
+        assert!(matches!(parse("{not json"), Err(LoadError::Json { .. })));
+        assert_eq!(field_of(parse("[1]").unwrap_err()), "(root)");
+    }
+}

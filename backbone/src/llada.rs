@@ -1,0 +1,163 @@
+//! LLaDA (LLaDA-8B Base/Instruct, LLaDA-1.5): config with the checkpoint's own (OLMo-style)
+//! field names, and its tensor names.
+//!
+//! Architecture: Llama blocks (RMSNorm, rotate-half RoPE, SwiGLU `ff_out(silu(ff_proj(x)) ·
+//! up_proj(x))`) with bidirectional attention; logits have `embedding_size` columns, which
+//! may exceed the tokenizer's `vocab_size` (padding rows, or MMaDA's image codes). With left
+//! padding, LLaDA keeps positions `0..L` and only masks the padded keys.
+
+use crate::LoadError;
+use crate::config::Fields;
+use crate::transformer::{Part, Spec, TensorNames};
+
+/// LLaDA's `config.json`, as published.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct LladaConfig {
+    /// Hidden size.
+    pub d_model: usize,
+    /// Transformer blocks.
+    pub n_layers: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// Key/value heads (defaults to `n_heads`).
+    pub n_kv_heads: usize,
+    /// SwiGLU hidden size.
+    pub mlp_hidden_size: usize,
+    /// Tokenizer vocabulary.
+    pub vocab_size: usize,
+    /// Rows of the embedding and the LM head (≥ `vocab_size`).
+    pub embedding_size: usize,
+    /// Longest supported sequence.
+    pub max_sequence_length: usize,
+    /// RoPE base.
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// Whether q/k/v projections carry a bias.
+    pub include_qkv_bias: bool,
+    /// Whether the LM head reuses the embedding.
+    pub weight_tying: bool,
+    /// The mask token id.
+    pub mask_token_id: u32,
+    /// End of sequence.
+    pub eos_token_id: Option<u32>,
+    /// Padding.
+    pub pad_token_id: Option<u32>,
+    /// Beginning of sequence.
+    pub bos_token_id: Option<u32>,
+}
+
+/// LLaDA's mask id when the config does not say (`<|mdm_mask|>` of LLaDA-8B).
+pub const DEFAULT_MASK_ID: u32 = 126_336;
+
+impl LladaConfig {
+    pub(crate) fn parse(f: &Fields<'_>) -> Result<Self, LoadError> {
+        f.expect_str("block_type", &["llama", "sequential"])?;
+        f.expect_str("layer_norm_type", &["rms"])?;
+        f.expect_str("activation_type", &["silu", "swiglu"])?;
+        f.expect_bool("alibi", false)?;
+        f.expect_bool("rope", true)?;
+        f.expect_bool("include_bias", false)?;
+        f.expect_bool("multi_query_attention", false)?;
+        let d_model = f.req_usize("d_model")?;
+        let n_layers = f.req_usize("n_layers")?;
+        let n_heads = f.req_usize("n_heads")?;
+        let n_kv_heads = f.opt_usize("n_kv_heads")?.unwrap_or(n_heads);
+        let vocab_size = f.req_usize("vocab_size")?;
+        let embedding_size = f.opt_usize("embedding_size")?.unwrap_or(vocab_size);
+        let cfg = LladaConfig {
+            d_model,
+            n_layers,
+            n_heads,
+            n_kv_heads,
+            mlp_hidden_size: f.req_usize("mlp_hidden_size")?,
+            vocab_size,
+            embedding_size,
+            max_sequence_length: f.opt_usize("max_sequence_length")?.unwrap_or(4096),
+            rope_theta: f.opt_f64("rope_theta")?.unwrap_or(10_000.0),
+            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-5),
+            include_qkv_bias: f.opt_bool("include_qkv_bias")?.unwrap_or(false),
+            weight_tying: f.opt_bool("weight_tying")?.unwrap_or(false),
+            mask_token_id: f.opt_u32("mask_token_id")?.unwrap_or(DEFAULT_MASK_ID),
+            eos_token_id: f.opt_u32("eos_token_id")?,
+            pad_token_id: f.opt_u32("pad_token_id")?,
+            bos_token_id: f.opt_u32("bos_token_id")?,
+        };
+        crate::transformer::check_dims(
+            f,
+            &cfg.spec(),
+            ["d_model", "n_heads", "n_kv_heads", "n_layers"],
+        )?;
+        if embedding_size < vocab_size {
+            return Err(f.err(
+                "embedding_size",
+                &format!("{embedding_size} is smaller than vocab_size {vocab_size}"),
+            ));
+        }
+        for (field, id) in [
+            ("mask_token_id", Some(cfg.mask_token_id)),
+            ("eos_token_id", cfg.eos_token_id),
+            ("pad_token_id", cfg.pad_token_id),
+            ("bos_token_id", cfg.bos_token_id),
+        ] {
+            if id.is_some_and(|id| id as usize >= embedding_size) {
+                return Err(f.err(
+                    field,
+                    &format!("is outside the embedding ({embedding_size} rows)"),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub(crate) fn spec(&self) -> Spec {
+        Spec {
+            hidden: self.d_model,
+            layers: self.n_layers,
+            heads: self.n_heads,
+            kv_heads: self.n_kv_heads,
+            intermediate: self.mlp_hidden_size,
+            embed_rows: self.embedding_size,
+            rope_theta: self.rope_theta,
+            norm_eps: self.rms_norm_eps,
+            qkv_bias: self.include_qkv_bias,
+            tied_head: self.weight_tying,
+            shift_logits: false,
+            positions_skip_padding: false,
+        }
+    }
+}
+
+/// LLaDA's tensor names (`model.transformer.*`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LladaNames;
+
+impl TensorNames for LladaNames {
+    fn embedding(&self) -> String {
+        "model.transformer.wte.weight".into()
+    }
+    fn final_norm(&self) -> String {
+        "model.transformer.ln_f.weight".into()
+    }
+    fn head(&self) -> String {
+        "model.transformer.ff_out.weight".into()
+    }
+    fn layer(&self, i: usize, part: Part) -> String {
+        let leaf = match part {
+            Part::Q => "q_proj.weight",
+            Part::K => "k_proj.weight",
+            Part::V => "v_proj.weight",
+            Part::QBias => "q_proj.bias",
+            Part::KBias => "k_proj.bias",
+            Part::VBias => "v_proj.bias",
+            Part::O => "attn_out.weight",
+            Part::Gate => "ff_proj.weight",
+            Part::Up => "up_proj.weight",
+            Part::Down => "ff_out.weight",
+            Part::AttnNorm => "attn_norm.weight",
+            Part::MlpNorm => "ff_norm.weight",
+        };
+        format!("model.transformer.blocks.{i}.{leaf}")
+    }
+}

@@ -1,0 +1,165 @@
+//! Random checkpoints in the LLaDA format, written to disk exactly as a real one would be
+//! (`config.json` + `model.safetensors`), for benchmarks and loader tests.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::LoadError;
+use crate::llada::LladaNames;
+use crate::transformer::{Part, TensorNames};
+
+/// Dimensions of a random LLaDA-format model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RandomLlada {
+    /// Hidden size.
+    pub d_model: usize,
+    /// Blocks.
+    pub n_layers: usize,
+    /// Heads.
+    pub n_heads: usize,
+    /// MLP hidden size.
+    pub mlp_hidden_size: usize,
+    /// Vocabulary (= embedding rows).
+    pub vocab_size: usize,
+    /// Weights are written in bf16 instead of f32.
+    pub bf16: bool,
+    /// Seed of the weights.
+    pub seed: u64,
+}
+
+impl RandomLlada {
+    /// ≈30M parameters: d_model 512, 8 layers, 8 heads, MLP 1024, vocabulary 8192.
+    pub fn small() -> Self {
+        RandomLlada {
+            d_model: 512,
+            n_layers: 8,
+            n_heads: 8,
+            mlp_hidden_size: 1024,
+            vocab_size: 8192,
+            bf16: false,
+            seed: 0,
+        }
+    }
+
+    /// ≈239M parameters: d_model 1024, 16 layers, 16 heads, MLP 2816, vocabulary 16384.
+    pub fn medium() -> Self {
+        RandomLlada {
+            d_model: 1024,
+            n_layers: 16,
+            n_heads: 16,
+            mlp_hidden_size: 2816,
+            vocab_size: 16384,
+            bf16: false,
+            seed: 0,
+        }
+    }
+
+    /// A tiny model for tests: d_model 32, 2 layers, 4 heads, MLP 48, vocabulary 64.
+    pub fn tiny() -> Self {
+        RandomLlada {
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 4,
+            mlp_hidden_size: 48,
+            vocab_size: 64,
+            bf16: false,
+            seed: 0,
+        }
+    }
+
+    /// Writes the weights in bf16.
+    pub fn bf16(mut self, on: bool) -> Self {
+        self.bf16 = on;
+        self
+    }
+
+    /// The mask id written to the config (the last vocabulary entry).
+    pub fn mask_id(&self) -> u32 {
+        self.vocab_size as u32 - 1
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir` (created if needed).
+    ///
+    /// # Errors
+    /// [`LoadError::Io`] if the folder or files cannot be written.
+    pub fn write(&self, dir: &Path) -> Result<(), LoadError> {
+        let io = |source| LoadError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let config = serde_json::json!({
+            "model_type": "llada",
+            "architectures": ["LLaDAModelLM"],
+            "block_type": "llama",
+            "d_model": self.d_model,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "n_kv_heads": self.n_heads,
+            "mlp_hidden_size": self.mlp_hidden_size,
+            "activation_type": "silu",
+            "vocab_size": self.vocab_size,
+            "embedding_size": self.vocab_size,
+            "max_sequence_length": 4096,
+            "rope": true,
+            "rope_theta": 500000.0,
+            "layer_norm_type": "rms",
+            "rms_norm_eps": 1e-5,
+            "include_bias": false,
+            "include_qkv_bias": false,
+            "weight_tying": false,
+            "mask_token_id": self.mask_id(),
+            "eos_token_id": self.vocab_size as u32 - 2,
+            "pad_token_id": self.vocab_size as u32 - 2,
+        });
+        std::fs::write(dir.join("config.json"), config.to_string()).map_err(io)?;
+        let (d, m, v) = (self.d_model, self.mlp_hidden_size, self.vocab_size);
+        let names = LladaNames;
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            (names.embedding(), vec![v, d]),
+            (names.final_norm(), vec![d]),
+            (names.head(), vec![v, d]),
+        ];
+        for i in 0..self.n_layers {
+            for (part, shape) in [
+                (Part::Q, vec![d, d]),
+                (Part::K, vec![d, d]),
+                (Part::V, vec![d, d]),
+                (Part::O, vec![d, d]),
+                (Part::Gate, vec![m, d]),
+                (Part::Up, vec![m, d]),
+                (Part::Down, vec![d, m]),
+                (Part::AttnNorm, vec![d]),
+                (Part::MlpNorm, vec![d]),
+            ] {
+                shapes.push((names.layer(i, part), shape));
+            }
+        }
+        let dtype = if self.bf16 { DType::BF16 } else { DType::F32 };
+        let mut rng = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut tensors = HashMap::new();
+        for (name, shape) in shapes {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = if shape.len() == 1 {
+                vec![1.0; n]
+            } else {
+                let scale = (3.0 / shape[1] as f32).sqrt();
+                (0..n)
+                    .map(|_| {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        ((rng >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+                    })
+                    .collect()
+            };
+            let t = Tensor::from_vec(data, shape, &Device::Cpu)?.to_dtype(dtype)?;
+            tensors.insert(name, t);
+        }
+        candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+        Ok(())
+    }
+}

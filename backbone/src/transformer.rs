@@ -1,0 +1,372 @@
+//! The bidirectional transformer both families share: embedding, pre-norm blocks with RoPE
+//! attention and a SwiGLU MLP, final norm, LM head. A family contributes its dimensions
+//! ([`Spec`]) and its tensor names ([`TensorNames`]); everything else is here once.
+//!
+//! The forward pass computes logits only for the positions asked for: the last block runs
+//! its queries and MLP only at the rows that feed those logits, and the LM head multiplies
+//! only those rows (a 126k vocabulary times a whole canvas per step would dominate memory).
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, Module};
+
+use crate::config::Fields;
+use crate::safetensors::Checkpoint;
+use crate::{ForwardError, LoadError};
+
+/// Dimensions and behaviour of a family's transformer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Spec {
+    pub(crate) hidden: usize,
+    pub(crate) layers: usize,
+    pub(crate) heads: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) intermediate: usize,
+    /// Rows of the embedding / LM head (= logits width).
+    pub(crate) embed_rows: usize,
+    pub(crate) rope_theta: f64,
+    pub(crate) norm_eps: f64,
+    pub(crate) qkv_bias: bool,
+    pub(crate) tied_head: bool,
+    /// Position `i−1`'s output predicts token `i` (Dream).
+    pub(crate) shift_logits: bool,
+    /// With left padding, RoPE positions count real tokens only (Dream).
+    pub(crate) positions_skip_padding: bool,
+}
+
+impl Spec {
+    pub(crate) fn head_dim(&self) -> usize {
+        self.hidden / self.heads
+    }
+
+    /// Parameter count implied by the dimensions.
+    pub(crate) fn parameters(&self) -> u64 {
+        let (d, hd) = (self.hidden as u64, self.head_dim() as u64);
+        let kv = self.kv_heads as u64 * hd;
+        let attn = d * d * 2 + d * kv * 2 + if self.qkv_bias { d + 2 * kv } else { 0 };
+        let mlp = 3 * d * self.intermediate as u64;
+        let per_layer = attn + mlp + 2 * d;
+        let embed = self.embed_rows as u64 * d;
+        per_layer * self.layers as u64 + embed * if self.tied_head { 1 } else { 2 } + d
+    }
+}
+
+/// Checks divisibility of heads; `names` = the family's spelling of
+/// `[hidden, heads, kv_heads, layers]`.
+pub(crate) fn check_dims(f: &Fields<'_>, s: &Spec, names: [&str; 4]) -> Result<(), LoadError> {
+    let [hidden, heads, kv_heads, layers] = names;
+    if s.heads == 0 {
+        return Err(f.err(heads, "must be at least 1"));
+    }
+    if s.layers == 0 {
+        return Err(f.err(layers, "must be at least 1"));
+    }
+    if s.hidden == 0 || s.hidden % s.heads != 0 {
+        return Err(f.err(
+            hidden,
+            &format!("{} is not divisible by {heads} = {}", s.hidden, s.heads),
+        ));
+    }
+    if s.head_dim() % 2 != 0 {
+        return Err(f.err(heads, "head dimension must be even for RoPE"));
+    }
+    if s.kv_heads == 0 || s.heads % s.kv_heads != 0 {
+        return Err(f.err(
+            kv_heads,
+            &format!("{} does not divide {heads} = {}", s.kv_heads, s.heads),
+        ));
+    }
+    Ok(())
+}
+
+/// The pieces of one block, for [`TensorNames::layer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Q,
+    K,
+    V,
+    QBias,
+    KBias,
+    VBias,
+    O,
+    Gate,
+    Up,
+    Down,
+    AttnNorm,
+    MlpNorm,
+}
+
+/// A family's tensor naming.
+pub(crate) trait TensorNames {
+    fn embedding(&self) -> String;
+    fn final_norm(&self) -> String;
+    fn head(&self) -> String;
+    fn layer(&self, i: usize, part: Part) -> String;
+}
+
+#[derive(Debug)]
+struct Block {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    attn_norm: Tensor,
+    mlp_norm: Tensor,
+}
+
+/// A loaded transformer.
+#[derive(Debug)]
+pub(crate) struct Transformer {
+    spec: Spec,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    final_norm: Tensor,
+    head: Tensor,
+    inv_freq: Vec<f32>,
+    device: Device,
+    dtype: DType,
+}
+
+impl Transformer {
+    pub(crate) fn load(
+        ck: &Checkpoint,
+        names: &dyn TensorNames,
+        spec: Spec,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let (d, hd) = (spec.hidden, spec.head_dim());
+        let kv = spec.kv_heads * hd;
+        let get = |name: String, shape: &[usize]| ck.tensor(&name, shape, dtype, device);
+        let embed = get(names.embedding(), &[spec.embed_rows, d])?;
+        let mut blocks = Vec::with_capacity(spec.layers);
+        for i in 0..spec.layers {
+            let n = |p| names.layer(i, p);
+            let bias = |p, len| -> Result<Option<Tensor>, LoadError> {
+                if spec.qkv_bias {
+                    Ok(Some(get(n(p), &[len])?))
+                } else {
+                    Ok(None)
+                }
+            };
+            blocks.push(Block {
+                q: Linear::new(get(n(Part::Q), &[d, d])?, bias(Part::QBias, d)?),
+                k: Linear::new(get(n(Part::K), &[kv, d])?, bias(Part::KBias, kv)?),
+                v: Linear::new(get(n(Part::V), &[kv, d])?, bias(Part::VBias, kv)?),
+                o: Linear::new(get(n(Part::O), &[d, d])?, None),
+                gate: Linear::new(get(n(Part::Gate), &[spec.intermediate, d])?, None),
+                up: Linear::new(get(n(Part::Up), &[spec.intermediate, d])?, None),
+                down: Linear::new(get(n(Part::Down), &[d, spec.intermediate])?, None),
+                attn_norm: get(n(Part::AttnNorm), &[d])?,
+                mlp_norm: get(n(Part::MlpNorm), &[d])?,
+            });
+        }
+        let final_norm = get(names.final_norm(), &[d])?;
+        let head = if spec.tied_head {
+            embed.clone()
+        } else {
+            get(names.head(), &[spec.embed_rows, d])?
+        };
+        // inv_freq_j = 1 / θ^(2j/d), in f32 as the reference implementations compute it.
+        let inv_freq = (0..hd / 2)
+            .map(|j| 1.0 / (spec.rope_theta as f32).powf((2 * j) as f32 / hd as f32))
+            .collect();
+        Ok(Transformer {
+            spec,
+            embed,
+            blocks,
+            final_norm,
+            head,
+            inv_freq,
+            device: device.clone(),
+            dtype,
+        })
+    }
+
+    pub(crate) fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    pub(crate) fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Logits `[rows][positions][embed_rows]` predicting the tokens at `positions`.
+    pub(crate) fn forward(
+        &self,
+        tokens: &[u32],
+        len: usize,
+        attention: Option<&[bool]>,
+        positions: &[usize],
+    ) -> Result<Vec<f32>, ForwardError> {
+        let rows = self.check_input(tokens, len, attention, positions)?;
+        let s = &self.spec;
+        let dev = &self.device;
+        // Which hidden rows feed the requested logits.
+        let sources: Vec<u32> = positions
+            .iter()
+            .map(|&p| if s.shift_logits { p.saturating_sub(1) } else { p } as u32)
+            .collect();
+        let sources = Tensor::from_vec(sources, positions.len(), dev)?;
+        let ids = Tensor::from_slice(tokens, rows * len, dev)?;
+        let mut h = self
+            .embed
+            .index_select(&ids, 0)?
+            .reshape((rows, len, s.hidden))?;
+        let (cos, sin) = self.rotary(rows, len, attention)?;
+        let bias = match attention {
+            None => None,
+            Some(a) => {
+                let v: Vec<f32> = a
+                    .iter()
+                    .map(|&ok| if ok { 0.0 } else { f32::NEG_INFINITY })
+                    .collect();
+                Some(Tensor::from_vec(v, (rows, 1, 1, len), dev)?)
+            }
+        };
+        let last = self.blocks.len() - 1;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let only = (i == last).then_some(&sources);
+            h = self.block(block, &h, &cos, &sin, bias.as_ref(), only)?;
+        }
+        let p = positions.len();
+        let x = candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)?;
+        let logits = x.reshape((rows * p, s.hidden))?.matmul(&self.head.t()?)?;
+        Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+    }
+
+    fn check_input(
+        &self,
+        tokens: &[u32],
+        len: usize,
+        attention: Option<&[bool]>,
+        positions: &[usize],
+    ) -> Result<usize, ForwardError> {
+        if len == 0 || tokens.is_empty() || tokens.len() % len != 0 {
+            return Err(ForwardError::Input(format!(
+                "{} tokens cannot form rows of length {len}",
+                tokens.len()
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.spec.embed_rows) {
+            return Err(ForwardError::Input(format!(
+                "token id {bad} is outside the embedding ({} rows)",
+                self.spec.embed_rows
+            )));
+        }
+        if attention.is_some_and(|a| a.len() != tokens.len()) {
+            return Err(ForwardError::Input(
+                "attention mask length differs from the tokens".into(),
+            ));
+        }
+        if positions.is_empty()
+            || positions.windows(2).any(|w| w[0] >= w[1])
+            || positions[positions.len() - 1] >= len
+        {
+            return Err(ForwardError::Input(format!(
+                "positions must be non-empty, strictly ascending and below {len}"
+            )));
+        }
+        Ok(tokens.len() / len)
+    }
+
+    /// RoPE tables `(rows, len, head_dim/2)` in f32.
+    fn rotary(
+        &self,
+        rows: usize,
+        len: usize,
+        attention: Option<&[bool]>,
+    ) -> Result<(Tensor, Tensor), ForwardError> {
+        let half = self.inv_freq.len();
+        let mut pos = vec![0f32; rows * len];
+        for r in 0..rows {
+            let mut count = 0i64;
+            for t in 0..len {
+                pos[r * len + t] = match attention.filter(|_| self.spec.positions_skip_padding) {
+                    // Dream: tok_idx = cumsum(mask) − 1, padded positions set to 1.
+                    Some(a) if !a[r * len + t] => 1.0,
+                    Some(_) => {
+                        count += 1;
+                        (count - 1) as f32
+                    }
+                    None => t as f32,
+                };
+            }
+        }
+        let mut cos = Vec::with_capacity(rows * len * half);
+        let mut sin = Vec::with_capacity(rows * len * half);
+        for &p in &pos {
+            for &f in &self.inv_freq {
+                let angle = p * f;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        let dev = &self.device;
+        Ok((
+            Tensor::from_vec(cos, (rows, len, half), dev)?,
+            Tensor::from_vec(sin, (rows, len, half), dev)?,
+        ))
+    }
+
+    /// One pre-norm block. With `only`, queries, the residual and the MLP are computed just
+    /// at those positions (keys and values still cover the whole canvas).
+    fn block(
+        &self,
+        b: &Block,
+        h: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        bias: Option<&Tensor>,
+        only: Option<&Tensor>,
+    ) -> Result<Tensor, ForwardError> {
+        let s = &self.spec;
+        let (rows, len, _) = h.dims3()?;
+        let hd = s.head_dim();
+        let rep = s.heads / s.kv_heads;
+        let x = candle_nn::ops::rms_norm(h, &b.attn_norm, s.norm_eps as f32)?;
+        let (xq, residual, cos_q, sin_q) = match only {
+            Some(idx) => (
+                x.index_select(idx, 1)?,
+                h.index_select(idx, 1)?,
+                cos.index_select(idx, 1)?,
+                sin.index_select(idx, 1)?,
+            ),
+            None => (x.clone(), h.clone(), cos.clone(), sin.clone()),
+        };
+        let lq = xq.dim(1)?;
+        let heads = |t: Tensor, n: usize, l: usize| -> candle_core::Result<Tensor> {
+            t.reshape((rows, l, n, hd))?
+                .transpose(1, 2)?
+                .to_dtype(DType::F32)?
+                .contiguous()
+        };
+        let q = heads(b.q.forward(&xq)?, s.heads, lq)?;
+        let k = heads(b.k.forward(&x)?, s.kv_heads, len)?;
+        let v = heads(b.v.forward(&x)?, s.kv_heads, len)?;
+        let q = candle_nn::rotary_emb::rope(&q, &cos_q.contiguous()?, &sin_q.contiguous()?)?;
+        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        // Grouped-query attention without copying K/V: query head h uses KV head h / rep, so
+        // the `rep` query heads of a group stack into one (rep·lq)-row matrix per KV head.
+        let q = q.reshape((rows, s.kv_heads, rep * lq, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut scores = (q.matmul(&k.t()?)? * scale)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let attn = probs
+            .matmul(&v)?
+            .reshape((rows, s.heads, lq, hd))?
+            .transpose(1, 2)?
+            .reshape((rows, lq, s.hidden))?
+            .to_dtype(self.dtype)?;
+        let h = (residual + b.o.forward(&attn)?)?;
+        let x = candle_nn::ops::rms_norm(&h, &b.mlp_norm, s.norm_eps as f32)?;
+        let gate = candle_nn::ops::silu(&b.gate.forward(&x)?)?;
+        let mlp = b.down.forward(&(gate * b.up.forward(&x)?)?)?;
+        Ok((h + mlp)?)
+    }
+}

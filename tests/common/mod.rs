@@ -1,0 +1,74 @@
+//! Shared helpers for the integration tests: fixture paths and reference files.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+
+/// `tests/fixtures/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Loads a reference safetensors file from `tests/fixtures/reference/`.
+pub fn reference_tensors(file: &str) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixture("reference").join(file), &Device::Cpu)
+        .expect("reference file")
+}
+
+/// Reads a reference JSON file from `tests/fixtures/reference/`.
+pub fn reference_json(file: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("reference").join(file)).expect("reference json");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+/// A 2-D integer tensor as rows of `u32`.
+pub fn ids(t: &Tensor) -> Vec<Vec<u32>> {
+    t.to_dtype(candle_core::DType::I64)
+        .unwrap()
+        .to_vec2::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| v as u32).collect())
+        .collect()
+}
+
+/// A JSON array of arrays of integers.
+pub fn json_rows(v: &serde_json::Value) -> Vec<Vec<u32>> {
+    v.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_u64().expect("id") as u32)
+                .collect()
+        })
+        .collect()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "tessera-test-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
