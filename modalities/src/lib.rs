@@ -1,1 +1,15 @@
-//! placeholder
+//! Tessera's modalities: turning user content into ids of the model's token space and back.
+//!
+//! Text is here now: [`TextTokenizer`] wraps a Hugging Face `tokenizer.json` (through the
+//! `tokenizers` crate) together with what `tokenizer_config.json` adds: special tokens and
+//! the chat template, rendered by a real Jinja engine ([`ChatTemplate`], `minijinja`) with
+//! the same settings `transformers` uses, so LLaDA-Instruct and Dream-Instruct prompts are
+//! built exactly as their model cards build them.
+
+mod chat;
+mod error;
+mod text;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use error::TextError;
+pub use text::TextTokenizer;

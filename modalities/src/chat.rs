@@ -1,0 +1,126 @@
+//! Chat templates from `tokenizer_config.json`, rendered with `minijinja`.
+//!
+//! `transformers` renders templates with Jinja2 using `trim_blocks`, `lstrip_blocks`, a
+//! `raise_exception` function and Python string methods (`.strip()`, `.startswith()`…); the
+//! same environment is set up here so published templates render byte for byte.
+
+use minijinja::{Environment, Error as JinjaError, ErrorKind, Value, context};
+use serde::{Deserialize, Serialize};
+
+use crate::TextError;
+
+/// One chat turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text of the turn.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A turn with `role` and `content`.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    /// A user turn.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new("user", content)
+    }
+}
+
+/// A compiled chat template plus the special tokens it may refer to.
+#[derive(Debug)]
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+}
+
+const NAME: &str = "chat";
+
+impl ChatTemplate {
+    /// Compiles `source`.
+    ///
+    /// # Errors
+    /// [`TextError::Template`] if it does not parse.
+    pub fn new(
+        source: &str,
+        bos_token: Option<String>,
+        eos_token: Option<String>,
+    ) -> Result<Self, TextError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<Value, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        env.add_template_owned(NAME, source.to_string())
+            .map_err(|e| TextError::Template(e.to_string()))?;
+        Ok(ChatTemplate {
+            env,
+            bos_token,
+            eos_token,
+        })
+    }
+
+    /// Renders `messages`; with `add_generation_prompt` the assistant header is appended.
+    ///
+    /// # Errors
+    /// [`TextError::Template`] if rendering fails (including the template's own
+    /// `raise_exception`, e.g. for roles it does not accept).
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, TextError> {
+        let template = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| TextError::Template(e.to_string()))?;
+        template
+            .render(context! {
+                messages => messages,
+                add_generation_prompt => add_generation_prompt,
+                bos_token => self.bos_token.clone().unwrap_or_default(),
+                eos_token => self.eos_token.clone().unwrap_or_default(),
+            })
+            .map_err(|e| TextError::Template(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_with_python_methods_and_trimmed_blocks() {
+        let t = ChatTemplate::new(
+            "{% for m in messages %}\n  [{{ m.role }}]{{ m.content.strip() }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}",
+            None,
+            None,
+        )
+        .unwrap();
+        let out = t.render(&[ChatMessage::user("  hi  ")], true).unwrap();
+        assert_eq!(out, "[user]hi\n[assistant]");
+    }
+
+    #[test]
+    fn template_errors_are_typed() {
+        assert!(matches!(
+            ChatTemplate::new("{% for %}", None, None),
+            Err(TextError::Template(_))
+        ));
+        let t = ChatTemplate::new("{{ raise_exception('no system role') }}", None, None).unwrap();
+        let err = t.render(&[], false).unwrap_err().to_string();
+        assert!(err.contains("no system role"), "{err}");
+    }
+}
