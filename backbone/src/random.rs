@@ -1,10 +1,8 @@
 //! Random checkpoints in the LLaDA format, written to disk exactly as a real one would be
 //! (`config.json` + `model.safetensors`), for benchmarks and loader tests.
 
-use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
-
-use candle_core::{DType, Device, Tensor};
 
 use crate::LoadError;
 use crate::llada::LladaNames;
@@ -138,28 +136,62 @@ impl RandomLlada {
                 shapes.push((names.layer(i, part), shape));
             }
         }
-        let dtype = if self.bf16 { DType::BF16 } else { DType::F32 };
-        let mut rng = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut tensors = HashMap::new();
-        for (name, shape) in shapes {
-            let n: usize = shape.iter().product();
-            let data: Vec<f32> = if shape.len() == 1 {
-                vec![1.0; n]
-            } else {
-                let scale = (3.0 / shape[1] as f32).sqrt();
-                (0..n)
-                    .map(|_| {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 7;
-                        rng ^= rng << 17;
-                        ((rng >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-                    })
-                    .collect()
-            };
-            let t = Tensor::from_vec(data, shape, &Device::Cpu)?.to_dtype(dtype)?;
-            tensors.insert(name, t);
-        }
-        candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
-        Ok(())
+        write_streaming(&dir.join("model.safetensors"), &shapes, self.bf16, self.seed)
     }
+}
+
+/// Writes a safetensors file one tensor at a time (header first, then each tensor's bytes
+/// as it is generated), so even a large random model never sits in memory whole.
+/// Matrices are uniform in ±√(3/fan_in); vectors (norm weights) are ones.
+fn write_streaming(path: &Path, shapes: &[(String, Vec<usize>)], bf16: bool, seed: u64) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let elem = if bf16 { 2 } else { 4 };
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in shapes {
+        let bytes = shape.iter().product::<usize>() * elem;
+        header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": if bf16 { "BF16" } else { "F32" },
+                "shape": shape,
+                "data_offsets": [offset, offset + bytes],
+            }),
+        );
+        offset += bytes;
+    }
+    let mut text = serde_json::Value::Object(header).to_string();
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    out.write_all(&(text.len() as u64).to_le_bytes()).map_err(io)?;
+    out.write_all(text.as_bytes()).map_err(io)?;
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut buf = Vec::new();
+    for (_, shape) in shapes {
+        let n: usize = shape.iter().product();
+        let scale = if shape.len() == 1 { 0.0 } else { (3.0 / shape[1] as f32).sqrt() };
+        buf.clear();
+        for _ in 0..n {
+            let v = if shape.len() == 1 {
+                1.0
+            } else {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                ((rng >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            };
+            if bf16 {
+                buf.extend_from_slice(&half::bf16::from_f32(v).to_bits().to_le_bytes());
+            } else {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out.write_all(&buf).map_err(io)?;
+    }
+    out.flush().map_err(io)
 }

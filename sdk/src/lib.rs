@@ -1,1 +1,44 @@
-//! placeholder
+//! # Tessera
+//!
+//! A Rust SDK for masked discrete-diffusion language models. Load a public checkpoint
+//! (LLaDA, Dream) from its Hugging Face folder, and generate with the reference samplers,
+//! reproduced token for token:
+//!
+//! ```no_run
+//! use tessera::{DecodeOptions, Engine, GenerateRequest, Prompt};
+//!
+//! let engine = Engine::load("models/LLaDA-8B-Instruct")?;
+//! let chat = vec![tessera::ChatMessage::user("Write a haiku about rust.")];
+//! let req = GenerateRequest::new(Prompt::Chat(chat))
+//!     .options(DecodeOptions::new().gen_length(128).steps(128).block_length(32));
+//! let out = engine.generate(&req)?;
+//! println!("{} ({} forward passes)", out.outputs[0].text.as_deref().unwrap_or(""), out.stats.nfe);
+//! # Ok::<(), tessera::Error>(())
+//! ```
+//!
+//! The crates underneath are re-exported for users who need the lower layers:
+//! [`backbone`] (model loading, the `Denoiser` implementation), [`hybrid`] (the decoding
+//! controller), [`modalities`] (tokenizers), [`kernels`] (devices and hot ops).
+
+mod engine;
+mod error;
+mod options;
+mod request;
+mod response;
+
+pub use engine::{Engine, EngineOptions};
+pub use error::Error;
+pub use options::{DecodeOptions, SamplerKind};
+pub use request::{GenerateRequest, Prompt};
+pub use response::{Output, Response, Stats};
+pub use tessera_backbone::{Dtype, Family, ModelInfo};
+pub use tessera_hybrid::StepInfo;
+pub use tessera_hybrid::dream::DreamAlg;
+pub use tessera_hybrid::llada::Remasking;
+pub use tessera_kernels::Device;
+pub use tessera_modalities::ChatMessage;
+
+pub use tessera_backbone as backbone;
+pub use tessera_hybrid as hybrid;
+pub use tessera_kernels as kernels;
+pub use tessera_modalities as modalities;

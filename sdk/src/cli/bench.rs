@@ -1,0 +1,220 @@
+//! `tessera bench`: forward-pass time, achieved GFLOP/s, sampler throughput and load memory
+//! on random LLaDA-format models (≈30M and ≈239M parameters), measured side by side in one run.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Subcommand, ValueEnum};
+use tessera::backbone::random::RandomLlada;
+use tessera::backbone::{Backbone, ModelInfo};
+use tessera::hybrid::llada::LladaOptions;
+use tessera::hybrid::{PromptBatch, SeededNoise, llada};
+
+use super::CliError;
+
+/// `tessera bench …`
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Forward time at canvas 160 and 512, GFLOP/s, LLaDA sampler tokens/s, load peak RSS.
+    Forward(ForwardArgs),
+    /// (internal) Load a model and print the peak resident memory it took, in bytes.
+    #[command(hide = true)]
+    LoadRss {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Size {
+    /// ≈30M parameters (d_model 512, 8 layers, vocabulary 8192).
+    Small,
+    /// ≈239M parameters (d_model 1024, 16 layers, vocabulary 16384).
+    Medium,
+}
+
+#[derive(Debug, clap::Args)]
+struct ForwardArgs {
+    /// Model sizes to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Size::Small, Size::Medium])]
+    sizes: Vec<Size>,
+    /// Use this model folder instead of random models.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Timed repetitions per forward measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Skip the sampler run (it takes 128 forward passes per model).
+    #[arg(long)]
+    no_sampler: bool,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
+    match args.what {
+        BenchCommand::Forward(a) => forward(a),
+        BenchCommand::LoadRss { model } => {
+            let before = status_kib("VmRSS:")?;
+            let m = Backbone::load(&model)?;
+            let peak = status_kib("VmHWM:")?;
+            println!("{} {}", (peak.saturating_sub(before)) * 1024, m.info().checkpoint_bytes);
+            Ok(())
+        }
+    }
+}
+
+fn status_kib(field: &str) -> Result<u64, CliError> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("{field} not found in /proc/self/status").into())
+}
+
+struct Row {
+    model: String,
+    params: u64,
+    measure: String,
+    value: f64,
+    unit: &'static str,
+}
+
+fn forward(args: ForwardArgs) -> Result<(), CliError> {
+    let mut models: Vec<(String, PathBuf, Option<PathBuf>)> = Vec::new();
+    if let Some(dir) = &args.model {
+        models.push((dir.display().to_string(), dir.clone(), None));
+    } else {
+        for size in &args.sizes {
+            let (name, spec) = match size {
+                Size::Small => ("random-30M", RandomLlada::small()),
+                Size::Medium => ("random-239M", RandomLlada::medium()),
+            };
+            let dir = std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
+            eprintln!("writing {name} to {}", dir.display());
+            spec.write(&dir)?;
+            models.push((name.to_string(), dir.clone(), Some(dir)));
+        }
+    }
+    let mut rows = Vec::new();
+    for (name, dir, cleanup) in &models {
+        let result = bench_model(name, dir, &args, &mut rows);
+        if let Some(d) = cleanup {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        result?;
+    }
+    if args.json {
+        for r in &rows {
+            println!(
+                "{}",
+                serde_json::json!({"model": r.model, "params": r.params, "measure": r.measure, "value": r.value, "unit": r.unit})
+            );
+        }
+    } else {
+        println!("{:<14} {:>8}  {:<44} {:>12}", "model", "params", "measure", "value");
+        for r in &rows {
+            println!(
+                "{:<14} {:>7.1}M  {:<44} {:>9.2} {}",
+                r.model,
+                r.params as f64 / 1e6,
+                r.measure,
+                r.value,
+                r.unit
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bench_model(name: &str, dir: &Path, args: &ForwardArgs, rows: &mut Vec<Row>) -> Result<(), CliError> {
+    // Peak memory of loading, measured in a fresh process so nothing else counts.
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "load-rss", "--model"])
+        .arg(dir)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let nums: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let start = Instant::now();
+    let model = Backbone::load(dir)?;
+    let load_s = start.elapsed().as_secs_f64();
+    let info = model.info().clone();
+    let push = |rows: &mut Vec<Row>, measure: String, value: f64, unit| {
+        rows.push(Row {
+            model: name.to_string(),
+            params: info.parameters,
+            measure,
+            value,
+            unit,
+        })
+    };
+    push(rows, "load time".into(), load_s, "s");
+    if let [peak, bytes] = nums[..] {
+        push(rows, "load peak RSS / safetensors size".into(), peak / bytes, "x");
+    }
+    let vocab = info.embedding_size as u32;
+    for canvas in [160usize, 512] {
+        let tokens: Vec<u32> = (0..canvas as u32).map(|i| (i * 2_654_435_761u32) % (vocab - 1)).collect();
+        for (label, positions) in [
+            ("all logits", (0..canvas).collect::<Vec<_>>()),
+            ("32 logits", (canvas - 32..canvas).collect()),
+        ] {
+            let secs = median_time(args.repeat, || {
+                model.logits(&tokens, canvas, None, &positions).map(|_| ())
+            })?;
+            let gflops = flops(&info, canvas, positions.len()) / secs / 1e9;
+            push(rows, format!("forward canvas {canvas}, {label}"), secs * 1e3, "ms");
+            push(rows, format!("  achieved, canvas {canvas}, {label}"), gflops, "GFLOP/s");
+        }
+    }
+    if !args.no_sampler {
+        let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % (vocab - 2)).collect();
+        let batch = PromptBatch::left_padded(vec![prompt], 0)?;
+        let opts = LladaOptions::new(info.mask_id).gen_length(128).steps(128).block_length(32);
+        let start = Instant::now();
+        let out = llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+        let secs = start.elapsed().as_secs_f64();
+        push(
+            rows,
+            "LLaDA sampler gen 128/block 32/128 steps".into(),
+            128.0 / secs,
+            "tok/s",
+        );
+        push(rows, "  time per step".into(), secs / out.nfe() as f64 * 1e3, "ms");
+    }
+    Ok(())
+}
+
+fn median_time(repeat: usize, mut f: impl FnMut() -> Result<(), tessera::backbone::ForwardError>) -> Result<f64, CliError> {
+    f()?; // warm-up
+    let mut times = Vec::with_capacity(repeat.max(1));
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Multiply-add FLOPs of one forward over `canvas` tokens with logits at `p` positions (the
+/// last block runs queries and MLP at those `p` rows only).
+fn flops(info: &ModelInfo, canvas: usize, p: usize) -> f64 {
+    let (l, p) = (canvas as f64, p as f64);
+    let d = info.hidden_size as f64;
+    let kv = d / info.heads as f64 * info.kv_heads as f64;
+    let m = info.intermediate_size as f64;
+    let full = 2.0 * l * (2.0 * d * d + 2.0 * d * kv + 3.0 * d * m) + 4.0 * l * l * d;
+    let last = 2.0 * l * 2.0 * d * kv + 2.0 * p * (2.0 * d * d + 3.0 * d * m) + 4.0 * p * l * d;
+    let head = 2.0 * p * d * info.embedding_size as f64;
+    full * (info.layers as f64 - 1.0) + last + head
+}

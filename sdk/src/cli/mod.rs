@@ -1,0 +1,50 @@
+//! Argument parsing and dispatch. Every flag maps onto an SDK field; nothing is decided here
+//! that the SDK cannot do.
+
+mod bench;
+mod generate;
+mod inspect;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Boxed error for the binary (library errors keep their types inside).
+pub(crate) type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Tessera: masked-diffusion language models in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate text with a model.
+    Generate(generate::GenerateArgs),
+    /// Describe a model folder.
+    Inspect(InspectArgs),
+    /// Benchmarks (forward passes and sampler throughput on random models).
+    Bench(bench::BenchArgs),
+}
+
+/// `tessera inspect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InspectArgs {
+    /// Model folder (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Inspect(args) => inspect::run(&args.model, args.json),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,55 @@
+//! The SDK's error type: one enum a caller can match on, wrapping each layer's typed error.
+
+use tessera_backbone::{ForwardError, LoadError};
+use tessera_modalities::TextError;
+
+/// Everything that can go wrong using Tessera through the SDK.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The model folder could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Tokenizer or chat template problem.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// The request is invalid; `field` names the option as the CLI and JSON spell it.
+    #[error("invalid request: `{field}`: {reason}")]
+    InvalidRequest {
+        /// The option or field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The decoding controller refused the options or failed.
+    #[error(transparent)]
+    Decode(tessera_hybrid::Error),
+    /// A forward pass failed.
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
+    /// The request needs a tokenizer and the model folder has none.
+    #[error("the model folder has no tokenizer.json; pass token ids instead of text")]
+    NoTokenizer,
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidRequest {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<tessera_hybrid::Error> for Error {
+    fn from(e: tessera_hybrid::Error) -> Self {
+        match e {
+            // A backbone error travelling through the Denoiser seam comes back typed.
+            tessera_hybrid::Error::Denoiser(inner) => match inner.downcast::<ForwardError>() {
+                Ok(f) => Error::Forward(*f),
+                Err(other) => Error::Decode(tessera_hybrid::Error::Denoiser(other)),
+            },
+            other => Error::Decode(other),
+        }
+    }
+}

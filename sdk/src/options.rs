@@ -1,0 +1,181 @@
+//! Decoding options at the SDK boundary: one serde type whose field names are the CLI flags'
+//! names, validated against the model and turned into the controller's options.
+
+use serde::{Deserialize, Serialize};
+use tessera_backbone::{Family, ModelInfo};
+use tessera_hybrid::dream::{DreamAlg, DreamOptions};
+use tessera_hybrid::llada::{LladaOptions, Remasking};
+
+use crate::Error;
+
+/// Which reference sampler decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SamplerKind {
+    /// LLaDA's semi-autoregressive block sampler.
+    Llada,
+    /// Dream's `diffusion_generate`.
+    Dream,
+}
+
+/// How to decode. Unset fields take the sampler's reference defaults; options that belong
+/// to the other sampler are refused by name rather than ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DecodeOptions {
+    /// Sampler; defaults to the model family's own.
+    pub sampler: Option<SamplerKind>,
+    /// Tokens to generate.
+    pub gen_length: Option<usize>,
+    /// Denoising steps.
+    pub steps: Option<usize>,
+    /// LLaDA block length (default: one block).
+    pub block_length: Option<usize>,
+    /// LLaDA remasking.
+    pub remasking: Option<Remasking>,
+    /// Dream algorithm.
+    pub alg: Option<DreamAlg>,
+    /// Dream position-sampling temperature.
+    pub alg_temp: Option<f64>,
+    /// Dream final timestep.
+    pub eps: Option<f64>,
+    /// Token temperature (0 = greedy).
+    pub temperature: Option<f64>,
+    /// Dream nucleus filter.
+    pub top_p: Option<f64>,
+    /// Dream top-k filter.
+    pub top_k: Option<usize>,
+    /// LLaDA classifier-free guidance scale.
+    pub cfg_scale: Option<f64>,
+    /// LLaDA: never generate EOS.
+    pub logits_eos_inf: bool,
+    /// LLaDA: commit EOS/EoT only after everything else.
+    pub confidence_eos_eot_inf: bool,
+    /// Seed of the sampler's noise.
+    pub seed: u64,
+}
+
+/// Options resolved for one model.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Resolved {
+    Llada(LladaOptions),
+    Dream(DreamOptions),
+}
+
+impl Resolved {
+    pub(crate) fn gen_length(&self) -> usize {
+        match self {
+            Resolved::Llada(o) => o.gen_length,
+            Resolved::Dream(o) => o.gen_length,
+        }
+    }
+}
+
+impl DecodeOptions {
+    /// Options with everything at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the sampler.
+    pub fn sampler(mut self, s: SamplerKind) -> Self {
+        self.sampler = Some(s);
+        self
+    }
+
+    /// Sets the number of tokens to generate.
+    pub fn gen_length(mut self, n: usize) -> Self {
+        self.gen_length = Some(n);
+        self
+    }
+
+    /// Sets the number of steps.
+    pub fn steps(mut self, n: usize) -> Self {
+        self.steps = Some(n);
+        self
+    }
+
+    /// Sets the block length.
+    pub fn block_length(mut self, n: usize) -> Self {
+        self.block_length = Some(n);
+        self
+    }
+
+    /// Sets the temperature.
+    pub fn temperature(mut self, t: f64) -> Self {
+        self.temperature = Some(t);
+        self
+    }
+
+    /// Sets the CFG scale.
+    pub fn cfg_scale(mut self, s: f64) -> Self {
+        self.cfg_scale = Some(s);
+        self
+    }
+
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The sampler that will run on a model of `family`.
+    pub fn sampler_for(&self, family: Family) -> SamplerKind {
+        self.sampler.unwrap_or(match family {
+            Family::Dream => SamplerKind::Dream,
+            _ => SamplerKind::Llada,
+        })
+    }
+
+    /// Resolves against a model: fills special ids, refuses options of the other sampler.
+    pub(crate) fn resolve(&self, info: &ModelInfo, eot_id: Option<u32>) -> Result<Resolved, Error> {
+        let refuse = |set: bool, field: &str, sampler: &str| -> Result<(), Error> {
+            if set {
+                Err(Error::invalid(field, format!("is not an option of the {sampler} sampler")))
+            } else {
+                Ok(())
+            }
+        };
+        let resolved = match self.sampler_for(info.family) {
+            SamplerKind::Llada => {
+                refuse(self.alg.is_some(), "alg", "llada")?;
+                refuse(self.alg_temp.is_some(), "alg-temp", "llada")?;
+                refuse(self.eps.is_some(), "eps", "llada")?;
+                refuse(self.top_p.is_some(), "top-p", "llada")?;
+                refuse(self.top_k.is_some(), "top-k", "llada")?;
+                let mut o = LladaOptions::new(info.mask_id).special_ids(info.eos_id, eot_id);
+                o.gen_length = self.gen_length.unwrap_or(o.gen_length);
+                o.steps = self.steps.unwrap_or(o.gen_length);
+                o.block_length = self.block_length;
+                o.temperature = self.temperature.unwrap_or(0.0);
+                o.cfg_scale = self.cfg_scale.unwrap_or(0.0);
+                o.remasking = self.remasking.unwrap_or_default();
+                o.logits_eos_inf = self.logits_eos_inf;
+                o.confidence_eos_eot_inf = self.confidence_eos_eot_inf;
+                o.validate()?;
+                Resolved::Llada(o)
+            }
+            SamplerKind::Dream => {
+                refuse(self.block_length.is_some(), "block-length", "dream")?;
+                refuse(self.remasking.is_some(), "remasking", "dream")?;
+                refuse(self.cfg_scale.is_some_and(|c| c != 0.0), "cfg-scale", "dream")?;
+                refuse(self.logits_eos_inf, "logits-eos-inf", "dream")?;
+                refuse(self.confidence_eos_eot_inf, "confidence-eos-eot-inf", "dream")?;
+                let mut o = DreamOptions::new(info.mask_id);
+                o.gen_length = self.gen_length.unwrap_or(o.gen_length);
+                o.steps = self.steps.unwrap_or(o.gen_length);
+                o.eps = self.eps.unwrap_or(o.eps);
+                o.alg = self.alg.unwrap_or_default();
+                o.alg_temp = self.alg_temp;
+                o.temperature = self.temperature.unwrap_or(0.0);
+                o.top_p = self.top_p;
+                o.top_k = self.top_k;
+                o.validate()?;
+                Resolved::Dream(o)
+            }
+        };
+        Ok(resolved)
+    }
+}
