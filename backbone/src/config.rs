@@ -237,9 +237,9 @@ mod tests {
 
     #[test]
     fn detects_families_and_names_bad_fields() {
-        let llada = r#"{"model_type":"llada","d_model":64,"n_layers":2,"n_heads":4,"mlp_hidden_size":96,"vocab_size":300}"#;
+        let llada = r#"{"model_type":"llada","d_model":64,"n_layers":2,"n_heads":4,"mlp_hidden_size":96,"vocab_size":300,"mask_token_id":299}"#;
         assert_eq!(parse(llada).unwrap().family(), Family::Llada);
-        let dream = r#"{"architectures":["DreamModel"],"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":96,"vocab_size":300}"#;
+        let dream = r#"{"architectures":["DreamModel"],"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":96,"vocab_size":300,"mask_token_id":299}"#;
         assert_eq!(parse(dream).unwrap().family(), Family::Dream);
         assert!(matches!(
             parse(r#"{"model_type":"gpt2"}"#),
@@ -261,7 +261,14 @@ mod tests {
         );
         assert_eq!(
             field_of(parse(&llada.replace("\"n_heads\":4", "\"n_heads\":5")).unwrap_err()),
-            "n_heads"
+            "d_model"
+        );
+        assert_eq!(
+            field_of(
+                parse(&llada.replace("\"n_heads\":4", "\"n_heads\":4,\"n_kv_heads\":3"))
+                    .unwrap_err()
+            ),
+            "n_kv_heads"
         );
         assert!(matches!(parse("{not json"), Err(LoadError::Json { .. })));
         assert_eq!(field_of(parse("[1]").unwrap_err()), "(root)");

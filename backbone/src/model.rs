@@ -283,7 +283,7 @@ impl Backbone {
 }
 
 impl Denoiser for Backbone {
-    fn vocab_size(&self) -> usize {
+    fn logits_width(&self) -> usize {
         self.inner.info.embedding_size
     }
 

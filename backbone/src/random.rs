@@ -136,14 +136,24 @@ impl RandomLlada {
                 shapes.push((names.layer(i, part), shape));
             }
         }
-        write_streaming(&dir.join("model.safetensors"), &shapes, self.bf16, self.seed)
+        write_streaming(
+            &dir.join("model.safetensors"),
+            &shapes,
+            self.bf16,
+            self.seed,
+        )
     }
 }
 
 /// Writes a safetensors file one tensor at a time (header first, then each tensor's bytes
 /// as it is generated), so even a large random model never sits in memory whole.
 /// Matrices are uniform in ±√(3/fan_in); vectors (norm weights) are ones.
-fn write_streaming(path: &Path, shapes: &[(String, Vec<usize>)], bf16: bool, seed: u64) -> Result<(), LoadError> {
+fn write_streaming(
+    path: &Path,
+    shapes: &[(String, Vec<usize>)],
+    bf16: bool,
+    seed: u64,
+) -> Result<(), LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
@@ -164,17 +174,22 @@ fn write_streaming(path: &Path, shapes: &[(String, Vec<usize>)], bf16: bool, see
         offset += bytes;
     }
     let mut text = serde_json::Value::Object(header).to_string();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    out.write_all(&(text.len() as u64).to_le_bytes()).map_err(io)?;
+    out.write_all(&(text.len() as u64).to_le_bytes())
+        .map_err(io)?;
     out.write_all(text.as_bytes()).map_err(io)?;
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut buf = Vec::new();
     for (_, shape) in shapes {
         let n: usize = shape.iter().product();
-        let scale = if shape.len() == 1 { 0.0 } else { (3.0 / shape[1] as f32).sqrt() };
+        let scale = if shape.len() == 1 {
+            0.0
+        } else {
+            (3.0 / shape[1] as f32).sqrt()
+        };
         buf.clear();
         for _ in 0..n {
             let v = if shape.len() == 1 {

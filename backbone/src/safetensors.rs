@@ -139,16 +139,16 @@ impl Checkpoint {
             }
             let elem = dtype_size(&raw.dtype);
             let count: usize = raw.shape.iter().product();
-            if let Some(size) = elem {
-                if (count * size) as u64 != end - start {
-                    return Err(bad(format!(
-                        "tensor `{name}` of shape {:?} and dtype {} needs {} bytes, has {}",
-                        raw.shape,
-                        raw.dtype,
-                        count * size,
-                        end - start
-                    )));
-                }
+            if let Some(size) = elem
+                && (count * size) as u64 != end - start
+            {
+                return Err(bad(format!(
+                    "tensor `{name}` of shape {:?} and dtype {} needs {} bytes, has {}",
+                    raw.shape,
+                    raw.dtype,
+                    count * size,
+                    end - start
+                )));
             }
             self.entries.insert(
                 name,

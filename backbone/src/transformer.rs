@@ -60,16 +60,16 @@ pub(crate) fn check_dims(f: &Fields<'_>, s: &Spec, names: [&str; 4]) -> Result<(
     if s.layers == 0 {
         return Err(f.err(layers, "must be at least 1"));
     }
-    if s.hidden == 0 || s.hidden % s.heads != 0 {
+    if s.hidden == 0 || !s.hidden.is_multiple_of(s.heads) {
         return Err(f.err(
             hidden,
             &format!("{} is not divisible by {heads} = {}", s.hidden, s.heads),
         ));
     }
-    if s.head_dim() % 2 != 0 {
+    if !s.head_dim().is_multiple_of(2) {
         return Err(f.err(heads, "head dimension must be even for RoPE"));
     }
-    if s.kv_heads == 0 || s.heads % s.kv_heads != 0 {
+    if s.kv_heads == 0 || !s.heads.is_multiple_of(s.kv_heads) {
         return Err(f.err(
             kv_heads,
             &format!("{} does not divide {heads} = {}", s.kv_heads, s.heads),
@@ -244,7 +244,7 @@ impl Transformer {
         attention: Option<&[bool]>,
         positions: &[usize],
     ) -> Result<usize, ForwardError> {
-        if len == 0 || tokens.is_empty() || tokens.len() % len != 0 {
+        if len == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(len) {
             return Err(ForwardError::Input(format!(
                 "{} tokens cannot form rows of length {len}",
                 tokens.len()

@@ -104,7 +104,7 @@ impl Logits {
 /// serialise every request through one lock and silently mix two requests' states.
 pub trait Denoiser: Send + Sync + std::fmt::Debug {
     /// Width of each logits row (the model's embedding size, ≥ its tokenizer's vocabulary).
-    fn vocab_size(&self) -> usize;
+    fn logits_width(&self) -> usize;
 
     /// Runs the model on `input` and returns logits at `input.positions`.
     ///
@@ -114,8 +114,8 @@ pub trait Denoiser: Send + Sync + std::fmt::Debug {
 }
 
 impl<D: Denoiser + ?Sized> Denoiser for &D {
-    fn vocab_size(&self) -> usize {
-        (**self).vocab_size()
+    fn logits_width(&self) -> usize {
+        (**self).logits_width()
     }
     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
         (**self).denoise(input)
@@ -123,8 +123,8 @@ impl<D: Denoiser + ?Sized> Denoiser for &D {
 }
 
 impl<D: Denoiser + ?Sized> Denoiser for std::sync::Arc<D> {
-    fn vocab_size(&self) -> usize {
-        (**self).vocab_size()
+    fn logits_width(&self) -> usize {
+        (**self).logits_width()
     }
     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
         (**self).denoise(input)

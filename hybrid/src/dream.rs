@@ -168,7 +168,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
     opts.validate()?;
-    let vocab = model.vocab_size();
+    let vocab = model.logits_width();
     check_ids(prompts, opts.mask_id, vocab)?;
     let rows = prompts.rows();
     let prompt_len = prompts.len();
@@ -223,7 +223,7 @@ pub fn generate<D: Denoiser + ?Sized>(
                     if opts.alg == DreamAlg::Origin {
                         let p_transfer = if last { 1.0 } else { 1.0 - s / t };
                         let u = noise.uniform(key(NoisePurpose::Transfer, r, p))? as f32;
-                        if !(u < p_transfer) {
+                        if u >= p_transfer || u.is_nan() {
                             continue;
                         }
                     }
@@ -274,7 +274,7 @@ mod tests {
     #[derive(Debug)]
     struct Ramp;
     impl Denoiser for Ramp {
-        fn vocab_size(&self) -> usize {
+        fn logits_width(&self) -> usize {
             12
         }
         fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, crate::DenoiseError> {

@@ -21,7 +21,7 @@
 //! #[derive(Debug)]
 //! struct Sevens;
 //! impl Denoiser for Sevens {
-//!     fn vocab_size(&self) -> usize { 10 }
+//!     fn logits_width(&self) -> usize { 10 }
 //!     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, tessera_hybrid::DenoiseError> {
 //!         let mut logits = Logits::filled(input.rows(), input.positions.len(), 10, -10.0);
 //!         for r in 0..input.rows() {

@@ -146,7 +146,7 @@ impl LladaOptions {
         if block == 0 {
             return Err(Error::option("block-length", "must be at least 1"));
         }
-        if self.gen_length % block != 0 {
+        if !self.gen_length.is_multiple_of(block) {
             return Err(Error::option(
                 "block-length",
                 format!(
@@ -156,7 +156,7 @@ impl LladaOptions {
             ));
         }
         let blocks = self.gen_length / block;
-        if self.steps == 0 || self.steps % blocks != 0 {
+        if self.steps == 0 || !self.steps.is_multiple_of(blocks) {
             return Err(Error::option(
                 "steps",
                 format!(
@@ -199,7 +199,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
     opts.validate()?;
-    let vocab = model.vocab_size();
+    let vocab = model.logits_width();
     check_ids(prompts, opts.mask_id, vocab)?;
     for (name, id) in [("eos", opts.eos_id), ("eot", opts.eot_id)] {
         if id.is_some_and(|id| id as usize >= vocab) {
@@ -400,10 +400,8 @@ impl<'a> Scorer<'a> {
         self.row.extend_from_slice(logits);
         let eos = o.eos_id.map(|i| i as usize);
         let eot = o.eot_id.map(|i| i as usize);
-        if o.logits_eos_inf {
-            if let Some(e) = eos {
-                self.row[e] = f32::NEG_INFINITY;
-            }
+        if let (true, Some(e)) = (o.logits_eos_inf, eos) {
+            self.row[e] = f32::NEG_INFINITY;
         }
         let token = if o.temperature > 0.0 {
             noise.fill(key, &mut self.uniforms)?;
@@ -418,10 +416,8 @@ impl<'a> Scorer<'a> {
             if let Some(e) = eot {
                 self.row[e] = f32::NEG_INFINITY;
             }
-            if o.temperature == 0.0 {
-                if let Some(e) = eos {
-                    self.row[e] = f32::NEG_INFINITY;
-                }
+            if let (true, Some(e)) = (o.temperature == 0.0, eos) {
+                self.row[e] = f32::NEG_INFINITY;
             }
         }
         let confidence = match o.remasking {
@@ -447,7 +443,7 @@ mod tests {
     #[derive(Debug)]
     struct Ramp;
     impl Denoiser for Ramp {
-        fn vocab_size(&self) -> usize {
+        fn logits_width(&self) -> usize {
             12
         }
         fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, crate::DenoiseError> {

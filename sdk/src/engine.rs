@@ -80,9 +80,10 @@ impl Engine {
         } else {
             None
         };
-        let eot_id = tokenizer
-            .as_ref()
-            .and_then(|t| t.token_to_id("<|eot_id|>").or_else(|| t.token_to_id("<|im_end|>")));
+        let eot_id = tokenizer.as_ref().and_then(|t| {
+            t.token_to_id("<|eot_id|>")
+                .or_else(|| t.token_to_id("<|im_end|>"))
+        });
         Ok(Engine {
             backbone,
             tokenizer,
@@ -118,7 +119,11 @@ impl Engine {
     pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>, Error> {
         let ids = match prompt {
             Prompt::Ids(ids) => ids.clone(),
-            Prompt::Text(text) => self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?.encode(text)?,
+            Prompt::Text(text) => self
+                .tokenizer
+                .as_ref()
+                .ok_or(Error::NoTokenizer)?
+                .encode(text)?,
             Prompt::Chat(messages) => self
                 .tokenizer
                 .as_ref()

@@ -133,7 +133,10 @@ impl DecodeOptions {
     pub(crate) fn resolve(&self, info: &ModelInfo, eot_id: Option<u32>) -> Result<Resolved, Error> {
         let refuse = |set: bool, field: &str, sampler: &str| -> Result<(), Error> {
             if set {
-                Err(Error::invalid(field, format!("is not an option of the {sampler} sampler")))
+                Err(Error::invalid(
+                    field,
+                    format!("is not an option of the {sampler} sampler"),
+                ))
             } else {
                 Ok(())
             }
@@ -160,9 +163,17 @@ impl DecodeOptions {
             SamplerKind::Dream => {
                 refuse(self.block_length.is_some(), "block-length", "dream")?;
                 refuse(self.remasking.is_some(), "remasking", "dream")?;
-                refuse(self.cfg_scale.is_some_and(|c| c != 0.0), "cfg-scale", "dream")?;
+                refuse(
+                    self.cfg_scale.is_some_and(|c| c != 0.0),
+                    "cfg-scale",
+                    "dream",
+                )?;
                 refuse(self.logits_eos_inf, "logits-eos-inf", "dream")?;
-                refuse(self.confidence_eos_eot_inf, "confidence-eos-eot-inf", "dream")?;
+                refuse(
+                    self.confidence_eos_eot_inf,
+                    "confidence-eos-eot-inf",
+                    "dream",
+                )?;
                 let mut o = DreamOptions::new(info.mask_id);
                 o.gen_length = self.gen_length.unwrap_or(o.gen_length);
                 o.steps = self.steps.unwrap_or(o.gen_length);

@@ -66,7 +66,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
             let before = status_kib("VmRSS:")?;
             let m = Backbone::load(&model)?;
             let peak = status_kib("VmHWM:")?;
-            println!("{} {}", (peak.saturating_sub(before)) * 1024, m.info().checkpoint_bytes);
+            println!(
+                "{} {}",
+                (peak.saturating_sub(before)) * 1024,
+                m.info().checkpoint_bytes
+            );
             Ok(())
         }
     }
@@ -99,7 +103,8 @@ fn forward(args: ForwardArgs) -> Result<(), CliError> {
                 Size::Small => ("random-30M", RandomLlada::small()),
                 Size::Medium => ("random-239M", RandomLlada::medium()),
             };
-            let dir = std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
             eprintln!("writing {name} to {}", dir.display());
             spec.write(&dir)?;
             models.push((name.to_string(), dir.clone(), Some(dir)));
@@ -121,7 +126,10 @@ fn forward(args: ForwardArgs) -> Result<(), CliError> {
             );
         }
     } else {
-        println!("{:<14} {:>8}  {:<44} {:>12}", "model", "params", "measure", "value");
+        println!(
+            "{:<14} {:>8}  {:<44} {:>12}",
+            "model", "params", "measure", "value"
+        );
         for r in &rows {
             println!(
                 "{:<14} {:>7.1}M  {:<44} {:>9.2} {}",
@@ -136,14 +144,22 @@ fn forward(args: ForwardArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn bench_model(name: &str, dir: &Path, args: &ForwardArgs, rows: &mut Vec<Row>) -> Result<(), CliError> {
+fn bench_model(
+    name: &str,
+    dir: &Path,
+    args: &ForwardArgs,
+    rows: &mut Vec<Row>,
+) -> Result<(), CliError> {
     // Peak memory of loading, measured in a fresh process so nothing else counts.
     let out = std::process::Command::new(std::env::current_exe()?)
         .args(["bench", "load-rss", "--model"])
         .arg(dir)
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let nums: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let nums: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     let start = Instant::now();
     let model = Backbone::load(dir)?;
     let load_s = start.elapsed().as_secs_f64();
@@ -159,11 +175,18 @@ fn bench_model(name: &str, dir: &Path, args: &ForwardArgs, rows: &mut Vec<Row>) 
     };
     push(rows, "load time".into(), load_s, "s");
     if let [peak, bytes] = nums[..] {
-        push(rows, "load peak RSS / safetensors size".into(), peak / bytes, "x");
+        push(
+            rows,
+            "load peak RSS / safetensors size".into(),
+            peak / bytes,
+            "x",
+        );
     }
     let vocab = info.embedding_size as u32;
     for canvas in [160usize, 512] {
-        let tokens: Vec<u32> = (0..canvas as u32).map(|i| (i * 2_654_435_761u32) % (vocab - 1)).collect();
+        let tokens: Vec<u32> = (0..canvas as u32)
+            .map(|i| (i * 2_654_435_761u32) % (vocab - 1))
+            .collect();
         for (label, positions) in [
             ("all logits", (0..canvas).collect::<Vec<_>>()),
             ("32 logits", (canvas - 32..canvas).collect()),
@@ -172,14 +195,27 @@ fn bench_model(name: &str, dir: &Path, args: &ForwardArgs, rows: &mut Vec<Row>) 
                 model.logits(&tokens, canvas, None, &positions).map(|_| ())
             })?;
             let gflops = flops(&info, canvas, positions.len()) / secs / 1e9;
-            push(rows, format!("forward canvas {canvas}, {label}"), secs * 1e3, "ms");
-            push(rows, format!("  achieved, canvas {canvas}, {label}"), gflops, "GFLOP/s");
+            push(
+                rows,
+                format!("forward canvas {canvas}, {label}"),
+                secs * 1e3,
+                "ms",
+            );
+            push(
+                rows,
+                format!("  achieved, canvas {canvas}, {label}"),
+                gflops,
+                "GFLOP/s",
+            );
         }
     }
     if !args.no_sampler {
         let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % (vocab - 2)).collect();
         let batch = PromptBatch::left_padded(vec![prompt], 0)?;
-        let opts = LladaOptions::new(info.mask_id).gen_length(128).steps(128).block_length(32);
+        let opts = LladaOptions::new(info.mask_id)
+            .gen_length(128)
+            .steps(128)
+            .block_length(32);
         let start = Instant::now();
         let out = llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
         let secs = start.elapsed().as_secs_f64();
@@ -189,12 +225,20 @@ fn bench_model(name: &str, dir: &Path, args: &ForwardArgs, rows: &mut Vec<Row>) 
             128.0 / secs,
             "tok/s",
         );
-        push(rows, "  time per step".into(), secs / out.nfe() as f64 * 1e3, "ms");
+        push(
+            rows,
+            "  time per step".into(),
+            secs / out.nfe() as f64 * 1e3,
+            "ms",
+        );
     }
     Ok(())
 }
 
-fn median_time(repeat: usize, mut f: impl FnMut() -> Result<(), tessera::backbone::ForwardError>) -> Result<f64, CliError> {
+fn median_time(
+    repeat: usize,
+    mut f: impl FnMut() -> Result<(), tessera::backbone::ForwardError>,
+) -> Result<f64, CliError> {
     f()?; // warm-up
     let mut times = Vec::with_capacity(repeat.max(1));
     for _ in 0..repeat.max(1) {

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 use tessera::{
-    ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions, GenerateRequest, Prompt, Remasking,
-    SamplerKind,
+    ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions, GenerateRequest,
+    Prompt, Remasking, SamplerKind,
 };
 
 use super::CliError;
@@ -34,12 +34,17 @@ enum AlgArg {
 
 /// `tessera generate` flags (a contract: keep the names).
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub(crate) struct GenerateArgs {
     /// Model folder.
     #[arg(long)]
     model: PathBuf,
     /// Prompt text.
-    #[arg(long, conflicts_with = "prompt_ids", required_unless_present = "prompt_ids")]
+    #[arg(
+        long,
+        conflicts_with = "prompt_ids",
+        required_unless_present = "prompt_ids"
+    )]
     prompt: Option<String>,
     /// Render the prompt as a user turn with the model's chat template.
     #[arg(long, requires = "prompt")]
@@ -113,7 +118,10 @@ fn parse_device(s: &str) -> Result<Device, String> {
 
 impl GenerateArgs {
     fn options(&self) -> DecodeOptions {
-        let mut o = DecodeOptions::new().gen_length(self.gen_length).steps(self.steps).seed(self.seed);
+        let mut o = DecodeOptions::new()
+            .gen_length(self.gen_length)
+            .steps(self.steps)
+            .seed(self.seed);
         o.sampler = self.sampler.map(|s| match s {
             SamplerArg::Llada => SamplerKind::Llada,
             SamplerArg::Dream => SamplerKind::Dream,
@@ -182,7 +190,15 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
     } else {
         match &output.text {
             Some(text) => println!("{text}"),
-            None => println!("{}", output.ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),
+            None => println!(
+                "{}",
+                output
+                    .ids
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
     Ok(())

@@ -21,10 +21,17 @@ pub(crate) fn run(model: &Path, json: bool) -> Result<(), CliError> {
     }
     let id = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     println!("family          {}", info.family);
-    println!("parameters      {} ({:.1}M)", info.parameters, info.parameters as f64 / 1e6);
+    println!(
+        "parameters      {} ({:.1}M)",
+        info.parameters,
+        info.parameters as f64 / 1e6
+    );
     println!("layers          {}", info.layers);
     println!("hidden size     {}", info.hidden_size);
-    println!("heads           {} (kv heads {})", info.heads, info.kv_heads);
+    println!(
+        "heads           {} (kv heads {})",
+        info.heads, info.kv_heads
+    );
     println!("mlp size        {}", info.intermediate_size);
     println!(
         "vocabulary      {} (embedding {}, tokenizer {})",
@@ -41,7 +48,10 @@ pub(crate) fn run(model: &Path, json: bool) -> Result<(), CliError> {
         id(info.bos_id),
         id(engine.eot_id())
     );
-    println!("dtype           {} (stored {})", info.dtype, info.stored_dtype);
+    println!(
+        "dtype           {} (stored {})",
+        info.dtype, info.stored_dtype
+    );
     println!("chat template   {}", if chat { "yes" } else { "no" });
     Ok(())
 }

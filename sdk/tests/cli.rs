@@ -1,0 +1,371 @@
+//! The `tessera` CLI contract on the committed fixtures: reference outputs reproduced
+//! exactly, JSON shape, and bad input giving a clear message and a non-zero exit code.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera")
+}
+
+fn json_ok(args: &[&str]) -> Value {
+    let out = tessera(args);
+    assert!(
+        out.status.success(),
+        "tessera {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = tessera(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "tessera {args:?} should fail");
+    assert!(
+        stderr.contains(needle),
+        "stderr of {args:?} lacks {needle:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn reference_case(file: &str, name: &str) -> Value {
+    let text = std::fs::read_to_string(fixtures().join("reference").join(file)).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no case {name}"))
+}
+
+fn ids_arg(v: &Value) -> String {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn generated(case: &Value) -> Vec<u64> {
+    let prompt_len = case["prompt"][0].as_array().unwrap().len();
+    case["output"][0].as_array().unwrap()[prompt_len..]
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+fn ids_of(v: &Value) -> Vec<u64> {
+    v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn llada_generate_reproduces_the_reference_with_cfg() {
+    let model = fixtures().join("llada-tiny");
+    let model = model.to_str().unwrap();
+    for name in ["t0_g16_s8_b8", "t0_cfg1.5_g16_s8_b8", "t0_g16_s6_b8_uneven"] {
+        let case = reference_case("llada_generate.json", name);
+        let prompt = ids_arg(&case["prompt"][0]);
+        let (gen_len, steps, block) = (
+            case["gen_length"].to_string(),
+            case["steps"].to_string(),
+            case["block_length"].to_string(),
+        );
+        let cfg = case["cfg_scale"].to_string();
+        let out = json_ok(&[
+            "generate",
+            "--model",
+            model,
+            "--prompt-ids",
+            &prompt,
+            "--gen-length",
+            &gen_len,
+            "--steps",
+            &steps,
+            "--block-length",
+            &block,
+            "--cfg-scale",
+            &cfg,
+            "--json",
+        ]);
+        assert_eq!(ids_of(&out), generated(&case), "{name}");
+        assert!(out["text"].is_string());
+        assert_eq!(
+            out["stats"]["nfe"].as_u64().unwrap(),
+            case["steps"].as_u64().unwrap()
+        );
+        assert!(out["stats"]["seconds"].as_f64().unwrap() >= 0.0);
+    }
+}
+
+#[test]
+fn dream_generate_reproduces_the_reference() {
+    let model = fixtures().join("dream-tiny");
+    let model = model.to_str().unwrap();
+    for (name, alg) in [
+        ("entropy_g16_s5", "entropy"),
+        ("topk_margin_g16_s16", "topk-margin"),
+    ] {
+        let case = reference_case("dream_generate.json", name);
+        let prompt = ids_arg(&case["prompt"][0]);
+        let out = json_ok(&[
+            "generate",
+            "--model",
+            model,
+            "--prompt-ids",
+            &prompt,
+            "--gen-length",
+            "16",
+            "--steps",
+            &case["steps"].to_string(),
+            "--alg",
+            alg,
+            "--json",
+        ]);
+        assert_eq!(ids_of(&out), generated(&case), "{name}");
+        assert_eq!(out["family"], "dream");
+    }
+}
+
+#[test]
+fn chat_prompt_equals_the_transformers_rendering() {
+    let chat: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("reference/chat.json")).unwrap(),
+    )
+    .unwrap();
+    let case = chat
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "llada-tiny" && c["messages"].as_array().unwrap().len() == 1)
+        .unwrap();
+    let model = fixtures().join("llada-tiny");
+    let model = model.to_str().unwrap();
+    let text = case["messages"][0]["content"].as_str().unwrap();
+    let common = ["--gen-length", "8", "--steps", "8", "--json"];
+    let by_chat = json_ok(
+        &[
+            &["generate", "--model", model, "--prompt", text, "--chat"][..],
+            &common,
+        ]
+        .concat(),
+    );
+    let ids = ids_arg(&case["ids"]);
+    let by_ids = json_ok(
+        &[
+            &["generate", "--model", model, "--prompt-ids", &ids][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert_eq!(by_chat["ids"], by_ids["ids"]);
+}
+
+#[test]
+fn inspect_reports_the_model() {
+    let model = fixtures().join("dream-tiny");
+    let v = json_ok(&["inspect", "--model", model.to_str().unwrap(), "--json"]);
+    assert_eq!(v["family"], "dream");
+    assert_eq!(v["layers"], 2);
+    assert_eq!(v["hidden_size"], 64);
+    assert_eq!(v["heads"], 4);
+    assert_eq!(v["kv_heads"], 2);
+    assert_eq!(v["vocab_size"], 320);
+    assert_eq!(v["mask_id"], 319);
+    assert_eq!(v["dtype"], "f32");
+    assert!(v["parameters"].as_u64().unwrap() > 100_000);
+    let text = tessera(&[
+        "inspect",
+        "--model",
+        fixtures().join("llada-tiny").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    for needle in [
+        "family          llada",
+        "parameters",
+        "layers",
+        "hidden size",
+        "heads",
+        "vocabulary",
+        "special ids",
+        "dtype",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_nonzero_exit() {
+    let llada = fixtures().join("llada-tiny");
+    let llada = llada.to_str().unwrap();
+    let dream = fixtures().join("dream-tiny");
+    let dream = dream.to_str().unwrap();
+    let base = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "generate",
+            "--model",
+            llada,
+            "--gen-length",
+            "16",
+            "--steps",
+            "8",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |v: Vec<String>, needle: &str| {
+        fails_with(&v.iter().map(String::as_str).collect::<Vec<_>>(), needle)
+    };
+    run(
+        base(&["--prompt-ids", "1,2,4000"]),
+        "outside the model's vocabulary",
+    );
+    run(
+        base(&["--prompt-ids", "1,2", "--block-length", "5"]),
+        "block-length",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--prompt-ids",
+            "1",
+            "--gen-length",
+            "16",
+            "--steps",
+            "6",
+            "--block-length",
+            "4",
+        ],
+        "steps",
+    );
+    run(base(&["--prompt", ""]), "prompt");
+    run(base(&["--prompt-ids", "1,2", "--top-p", "0.9"]), "top-p");
+    run(
+        base(&["--prompt-ids", "1,2", "--temperature", "-1"]),
+        "temperature",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            dream,
+            "--prompt-ids",
+            "1",
+            "--gen-length",
+            "8",
+            "--steps",
+            "4",
+            "--cfg-scale",
+            "2",
+        ],
+        "cfg-scale",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            dream,
+            "--prompt-ids",
+            "1",
+            "--gen-length",
+            "8",
+            "--steps",
+            "4",
+            "--top-p",
+            "1.5",
+        ],
+        "top-p",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--prompt-ids",
+            "1",
+            "--gen-length",
+            "1024",
+            "--steps",
+            "1024",
+        ],
+        "maximum length",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            "/nonexistent/model",
+            "--prompt",
+            "x",
+            "--gen-length",
+            "8",
+            "--steps",
+            "8",
+        ],
+        "config.json",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--gen-length",
+            "8",
+            "--steps",
+            "8",
+        ],
+        "--prompt",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--prompt-ids",
+            "1,x",
+            "--gen-length",
+            "8",
+            "--steps",
+            "8",
+        ],
+        "prompt-ids",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--prompt-ids",
+            "1",
+            "--gen-length",
+            "8",
+            "--steps",
+            "8",
+            "--device",
+            "cuda",
+        ],
+        "cuda",
+    );
+}

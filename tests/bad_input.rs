@@ -1,0 +1,193 @@
+//! Broken checkpoints and bad requests: each a typed error that names what is wrong.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{TempDir, fixture};
+use tessera_backbone::random::RandomLlada;
+use tessera_backbone::{Backbone, ForwardError, LoadError};
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    f(&mut v);
+    fs::write(path, v.to_string()).unwrap();
+}
+
+#[test]
+fn truncated_safetensors_names_the_tensor() {
+    let dir = TempDir::new("truncated");
+    copy_dir(&fixture("dream-tiny"), &dir.0);
+    let path = dir.0.join("model.safetensors");
+    let len = fs::metadata(&path).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 1000).unwrap();
+    match Backbone::load(&dir.0) {
+        Err(LoadError::Truncated {
+            tensor,
+            needed,
+            available,
+            ..
+        }) => {
+            assert!(!tensor.is_empty());
+            assert!(needed > available);
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    file.set_len(4).unwrap();
+    assert!(matches!(
+        Backbone::load(&dir.0),
+        Err(LoadError::Safetensors { .. })
+    ));
+    fs::write(&path, [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
+    assert!(matches!(
+        Backbone::load(&dir.0),
+        Err(LoadError::Safetensors { .. })
+    ));
+    let mut garbage = 4u64.to_le_bytes().to_vec();
+    garbage.extend_from_slice(b"nope");
+    fs::write(&path, garbage).unwrap();
+    let err = Backbone::load(&dir.0).unwrap_err().to_string();
+    assert!(err.contains("not JSON"), "{err}");
+}
+
+#[test]
+fn a_missing_shard_is_an_io_error_naming_the_file() {
+    let dir = TempDir::new("shard");
+    copy_dir(&fixture("llada-tiny"), &dir.0);
+    fs::remove_file(dir.0.join("model-00002-of-00002.safetensors")).unwrap();
+    let err = Backbone::load(&dir.0).unwrap_err();
+    assert!(matches!(err, LoadError::Io { .. }));
+    assert!(
+        err.to_string().contains("model-00002-of-00002.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_shapes_name_the_tensor_and_both_shapes() {
+    let dir = TempDir::new("shape");
+    RandomLlada::tiny().write(&dir.0).unwrap();
+    Backbone::load(&dir.0).expect("the untouched random model loads");
+    edit_config(&dir.0, |v| v["mlp_hidden_size"] = 40.into());
+    match Backbone::load(&dir.0) {
+        Err(LoadError::Shape {
+            name,
+            expected,
+            found,
+        }) => {
+            assert_eq!(name, "model.transformer.blocks.0.ff_proj.weight");
+            assert_eq!(expected, vec![40, 32]);
+            assert_eq!(found, vec![48, 32]);
+        }
+        other => panic!("expected Shape, got {other:?}"),
+    }
+    edit_config(&dir.0, |v| {
+        v["mlp_hidden_size"] = 48.into();
+        v["n_layers"] = 3.into();
+    });
+    match Backbone::load(&dir.0) {
+        Err(LoadError::MissingTensor(name)) => {
+            assert_eq!(name, "model.transformer.blocks.2.q_proj.weight")
+        }
+        other => panic!("expected MissingTensor, got {other:?}"),
+    }
+}
+
+#[test]
+fn config_problems_name_the_field() {
+    let dir = TempDir::new("config");
+    RandomLlada::tiny().write(&dir.0).unwrap();
+    let field = |dir: &Path| match Backbone::load(dir) {
+        Err(LoadError::Config { field, .. }) => field,
+        other => panic!("expected a config error, got {other:?}"),
+    };
+    edit_config(&dir.0, |v| {
+        v.as_object_mut().unwrap().remove("d_model");
+    });
+    assert_eq!(field(&dir.0), "d_model");
+    edit_config(&dir.0, |v| {
+        v["d_model"] = 32.into();
+        v["layer_norm_type"] = "default".into();
+    });
+    assert_eq!(field(&dir.0), "layer_norm_type");
+    edit_config(&dir.0, |v| {
+        v["layer_norm_type"] = "rms".into();
+        v["mask_token_id"] = 5000.into();
+    });
+    assert_eq!(field(&dir.0), "mask_token_id");
+    edit_config(&dir.0, |v| {
+        v["mask_token_id"] = 63.into();
+        v["embedding_size"] = 10.into();
+    });
+    assert_eq!(field(&dir.0), "embedding_size");
+    fs::write(dir.0.join("config.json"), "{\"model_type\": \"bert\"}").unwrap();
+    assert!(matches!(
+        Backbone::load(&dir.0),
+        Err(LoadError::UnknownFamily { .. })
+    ));
+    fs::remove_file(dir.0.join("config.json")).unwrap();
+    assert!(matches!(Backbone::load(&dir.0), Err(LoadError::Io { .. })));
+    let empty = TempDir::new("empty");
+    fs::copy(
+        fixture("dream-tiny/config.json"),
+        empty.0.join("config.json"),
+    )
+    .unwrap();
+    assert!(matches!(
+        Backbone::load(&empty.0),
+        Err(LoadError::NoWeights(_))
+    ));
+}
+
+#[test]
+fn forward_input_errors_are_typed() {
+    let model = Backbone::load(fixture("llada-tiny")).unwrap();
+    let input =
+        |tokens: &[u32], len, positions: &[usize]| model.logits(tokens, len, None, positions);
+    assert!(matches!(
+        input(&[1, 2, 3], 3, &[2, 1]),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(matches!(
+        input(&[1, 2, 3], 3, &[3]),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(matches!(
+        input(&[1, 2, 3], 3, &[]),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(matches!(
+        input(&[1, 2, 3], 2, &[0]),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(matches!(
+        input(&[1, 2, 999], 3, &[0]),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(matches!(
+        model.logits(&[1, 2], 2, Some(&[true]), &[0]),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(input(&[1, 2, 3], 3, &[0, 2]).is_ok());
+}
+
+#[test]
+fn bf16_random_checkpoints_load() {
+    let dir = TempDir::new("bf16");
+    RandomLlada::tiny().bf16(true).write(&dir.0).unwrap();
+    let model = Backbone::load(&dir.0).unwrap();
+    assert_eq!(model.info().dtype, tessera_backbone::Dtype::Bf16);
+    let logits = model.logits(&[1, 2, 3, 4], 4, None, &[1, 3]).unwrap();
+    assert!(logits.as_slice().iter().all(|v| v.is_finite()));
+}
