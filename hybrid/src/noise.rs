@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn recorded_noise_replays_by_key_and_refuses_gaps() {
-        let data: Vec<f64> = (0..2 * 1 * 3 * 2).map(|i| i as f64).collect();
+        let data: Vec<f64> = (0..2 * 3 * 2).map(|i| i as f64).collect();
         let n = RecordedNoise::new()
             .with(NoisePurpose::Gumbel, [2, 1, 3, 2], data)
             .unwrap();
