@@ -105,12 +105,14 @@ pub(crate) trait TensorNames {
 
 #[derive(Debug)]
 struct Block {
+    /// q, k and v stacked into one `[d + 2·kv, d]` matrix: one larger GEMM instead of three.
+    qkv: Linear,
+    /// Views of `qkv` for the last block, whose queries cover fewer rows than its keys.
     q: Linear,
-    k: Linear,
-    v: Linear,
+    kv: Linear,
     o: Linear,
-    gate: Linear,
-    up: Linear,
+    /// Gate and up stacked (`[2·m, d]`), split by `swiglu`.
+    gate_up: Linear,
     down: Linear,
     attn_norm: Tensor,
     mlp_norm: Tensor,
@@ -151,14 +153,39 @@ impl Transformer {
                     Ok(None)
                 }
             };
+            let qkv_w = Tensor::cat(
+                &[
+                    get(n(Part::Q), &[d, d])?,
+                    get(n(Part::K), &[kv, d])?,
+                    get(n(Part::V), &[kv, d])?,
+                ],
+                0,
+            )?;
+            let qkv_b = match (
+                bias(Part::QBias, d)?,
+                bias(Part::KBias, kv)?,
+                bias(Part::VBias, kv)?,
+            ) {
+                (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[q, k, v], 0)?),
+                _ => None,
+            };
+            let part = |t: &Option<Tensor>, start, len| {
+                t.as_ref().map(|t| t.narrow(0, start, len)).transpose()
+            };
+            let m = spec.intermediate;
             blocks.push(Block {
-                q: Linear::new(get(n(Part::Q), &[d, d])?, bias(Part::QBias, d)?),
-                k: Linear::new(get(n(Part::K), &[kv, d])?, bias(Part::KBias, kv)?),
-                v: Linear::new(get(n(Part::V), &[kv, d])?, bias(Part::VBias, kv)?),
+                q: Linear::new(qkv_w.narrow(0, 0, d)?, part(&qkv_b, 0, d)?),
+                kv: Linear::new(qkv_w.narrow(0, d, 2 * kv)?, part(&qkv_b, d, 2 * kv)?),
+                qkv: Linear::new(qkv_w, qkv_b),
                 o: Linear::new(get(n(Part::O), &[d, d])?, None),
-                gate: Linear::new(get(n(Part::Gate), &[spec.intermediate, d])?, None),
-                up: Linear::new(get(n(Part::Up), &[spec.intermediate, d])?, None),
-                down: Linear::new(get(n(Part::Down), &[d, spec.intermediate])?, None),
+                gate_up: Linear::new(
+                    Tensor::cat(
+                        &[get(n(Part::Gate), &[m, d])?, get(n(Part::Up), &[m, d])?],
+                        0,
+                    )?,
+                    None,
+                ),
+                down: Linear::new(get(n(Part::Down), &[d, m])?, None),
                 attn_norm: get(n(Part::AttnNorm), &[d])?,
                 mlp_norm: get(n(Part::MlpNorm), &[d])?,
             });
@@ -343,9 +370,20 @@ impl Transformer {
                 .to_dtype(DType::F32)?
                 .contiguous()
         };
-        let q = heads(b.q.forward(&xq)?, s.heads, lq)?;
-        let k = heads(b.k.forward(&x)?, s.kv_heads, len)?;
-        let v = heads(b.v.forward(&x)?, s.kv_heads, len)?;
+        let kv_dim = s.kv_heads * hd;
+        let (q, kv) = match only {
+            Some(_) => (b.q.forward(&xq)?, b.kv.forward(&x)?),
+            None => {
+                let qkv = b.qkv.forward(&x)?;
+                (
+                    qkv.narrow(2, 0, s.hidden)?,
+                    qkv.narrow(2, s.hidden, 2 * kv_dim)?,
+                )
+            }
+        };
+        let q = heads(q, s.heads, lq)?;
+        let k = heads(kv.narrow(2, 0, kv_dim)?, s.kv_heads, len)?;
+        let v = heads(kv.narrow(2, kv_dim, kv_dim)?, s.kv_heads, len)?;
         let q = candle_nn::rotary_emb::rope(&q, &cos_q.contiguous()?, &sin_q.contiguous()?)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
         // Grouped-query attention without copying K/V: query head h uses KV head h / rep, so
@@ -365,8 +403,9 @@ impl Transformer {
             .to_dtype(self.dtype)?;
         let h = (residual + b.o.forward(&attn)?)?;
         let x = candle_nn::ops::rms_norm(&h, &b.mlp_norm, s.norm_eps as f32)?;
-        let gate = candle_nn::ops::silu(&b.gate.forward(&x)?)?;
-        let mlp = b.down.forward(&(gate * b.up.forward(&x)?)?)?;
+        let mlp = b
+            .down
+            .forward(&candle_nn::ops::swiglu(&b.gate_up.forward(&x)?)?)?;
         Ok((h + mlp)?)
     }
 }

@@ -23,6 +23,18 @@ pub(crate) struct BenchArgs {
 enum BenchCommand {
     /// Forward time at canvas 160 and 512, GFLOP/s, LLaDA sampler tokens/s, load peak RSS.
     Forward(ForwardArgs),
+    /// Write a random LLaDA-format model folder (for trying the CLI and benchmarks).
+    Random {
+        /// Size of the model.
+        #[arg(long, value_enum, default_value_t = Size::Small)]
+        size: Size,
+        /// Write weights in bf16.
+        #[arg(long)]
+        bf16: bool,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// (internal) Load a model and print the peak resident memory it took, in bytes.
     #[command(hide = true)]
     LoadRss {
@@ -38,6 +50,22 @@ enum Size {
     Small,
     /// ≈239M parameters (d_model 1024, 16 layers, vocabulary 16384).
     Medium,
+}
+
+impl Size {
+    fn spec(self) -> RandomLlada {
+        match self {
+            Size::Small => RandomLlada::small(),
+            Size::Medium => RandomLlada::medium(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Size::Small => "random-30M",
+            Size::Medium => "random-239M",
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,6 +90,11 @@ struct ForwardArgs {
 pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
         BenchCommand::Forward(a) => forward(a),
+        BenchCommand::Random { size, bf16, out } => {
+            size.spec().bf16(bf16).write(&out)?;
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
         BenchCommand::LoadRss { model } => {
             let before = status_kib("VmRSS:")?;
             let m = Backbone::load(&model)?;
@@ -99,10 +132,7 @@ fn forward(args: ForwardArgs) -> Result<(), CliError> {
         models.push((dir.display().to_string(), dir.clone(), None));
     } else {
         for size in &args.sizes {
-            let (name, spec) = match size {
-                Size::Small => ("random-30M", RandomLlada::small()),
-                Size::Medium => ("random-239M", RandomLlada::medium()),
-            };
+            let (name, spec) = (size.name(), size.spec());
             let dir =
                 std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
             eprintln!("writing {name} to {}", dir.display());
