@@ -191,3 +191,34 @@ fn bf16_random_checkpoints_load() {
     let logits = model.logits(&[1, 2, 3, 4], 4, None, &[1, 3]).unwrap();
     assert!(logits.as_slice().iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn generation_config_fills_missing_ids_and_is_validated() {
+    let dir = TempDir::new("generation");
+    RandomLlada::tiny().write(&dir.0).unwrap();
+    edit_config(&dir.0, |v| {
+        let o = v.as_object_mut().unwrap();
+        o.remove("eos_token_id");
+        o.remove("pad_token_id");
+    });
+    fs::write(
+        dir.0.join("generation_config.json"),
+        r#"{"eos_token_id": [60, 61], "pad_token_id": 60}"#,
+    )
+    .unwrap();
+    let model = Backbone::load(&dir.0).unwrap();
+    assert_eq!(model.info().eos_id, Some(60));
+    assert_eq!(model.info().pad_id, Some(60));
+    fs::write(
+        dir.0.join("generation_config.json"),
+        r#"{"eos_token_id": 4000}"#,
+    )
+    .unwrap();
+    match Backbone::load(&dir.0) {
+        Err(LoadError::Config { field, path, .. }) => {
+            assert_eq!(field, "eos_token_id");
+            assert!(path.ends_with("generation_config.json"));
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}

@@ -82,6 +82,61 @@ impl ModelConfig {
     }
 }
 
+/// Special ids from the optional `generation_config.json` (used where `config.json` is silent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct GenerationIds {
+    pub(crate) eos: Option<u32>,
+    pub(crate) pad: Option<u32>,
+    pub(crate) bos: Option<u32>,
+}
+
+impl GenerationIds {
+    /// Reads `dir/generation_config.json` if it exists; `eos_token_id` may be an id or a list
+    /// (the first entry is taken). Ids must lie below `rows` (the embedding size).
+    pub(crate) fn from_dir(dir: &Path, rows: usize) -> Result<Self, LoadError> {
+        let path = dir.join("generation_config.json");
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        let text = crate::safetensors::read(&path)?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| LoadError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        let empty = Map::new();
+        let f = Fields {
+            path: &path,
+            obj: value.as_object().unwrap_or(&empty),
+        };
+        let eos = match f.obj.get("eos_token_id") {
+            Some(Value::Array(list)) => match list.first() {
+                None => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| f.err("eos_token_id", "expected a list of token ids"))?,
+                ),
+            },
+            _ => f.opt_u32("eos_token_id")?,
+        };
+        let ids = GenerationIds {
+            eos,
+            pad: f.opt_u32("pad_token_id")?,
+            bos: f.opt_u32("bos_token_id")?,
+        };
+        for (field, id) in [
+            ("eos_token_id", ids.eos),
+            ("pad_token_id", ids.pad),
+            ("bos_token_id", ids.bos),
+        ] {
+            if id.is_some_and(|i| i as usize >= rows) {
+                return Err(f.err(field, &format!("is outside the embedding ({rows} rows)")));
+            }
+        }
+        Ok(ids)
+    }
+}
+
 fn detect(f: &Fields<'_>) -> Result<Family, LoadError> {
     let model_type = f.opt_str("model_type")?.map(str::to_string);
     let architectures: Vec<String> = match f.obj.get("architectures") {

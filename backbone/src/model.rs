@@ -7,7 +7,7 @@ use candle_core::DType;
 use tessera_hybrid::{DenoiseError, DenoiseInput, Denoiser, Logits};
 use tessera_kernels::Device;
 
-use crate::config::{Family, ModelConfig};
+use crate::config::{Family, GenerationIds, ModelConfig};
 use crate::dream::DreamNames;
 use crate::llada::LladaNames;
 use crate::safetensors::Checkpoint;
@@ -200,6 +200,12 @@ impl Backbone {
         })?;
         let dtype = opts.dtype.unwrap_or(stored_dtype);
         let (vocab_size, max_length, mask_id, eos_id, pad_id, bos_id) = ids;
+        let generation = GenerationIds::from_dir(dir, spec.embed_rows)?;
+        let (eos_id, pad_id, bos_id) = (
+            eos_id.or(generation.eos),
+            pad_id.or(generation.pad),
+            bos_id.or(generation.bos),
+        );
         let info = ModelInfo {
             family: config.family(),
             parameters: spec.parameters(),

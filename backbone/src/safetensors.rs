@@ -138,15 +138,21 @@ impl Checkpoint {
                 });
             }
             let elem = dtype_size(&raw.dtype);
-            let count: usize = raw.shape.iter().product();
-            if let Some(size) = elem
-                && (count * size) as u64 != end - start
-            {
+            let bytes = raw
+                .shape
+                .iter()
+                .try_fold(elem.unwrap_or(1), |acc, &d| acc.checked_mul(d))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "tensor `{name}` has an impossible shape {:?}",
+                        raw.shape
+                    ))
+                })?;
+            if elem.is_some() && bytes as u64 != end - start {
                 return Err(bad(format!(
-                    "tensor `{name}` of shape {:?} and dtype {} needs {} bytes, has {}",
+                    "tensor `{name}` of shape {:?} and dtype {} needs {bytes} bytes, has {}",
                     raw.shape,
                     raw.dtype,
-                    count * size,
                     end - start
                 )));
             }
