@@ -48,6 +48,7 @@ mod noise;
 mod output;
 pub mod schedule;
 mod select;
+pub mod unmask;
 
 pub use batch::PromptBatch;
 pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits};

@@ -3,13 +3,13 @@
 //!
 //! Canvas `[prompt | mask × gen_length]`, split into blocks decoded left to right; inside a
 //! block, each step predicts every masked position, and commits the `k` most confident
-//! (`k` from [`num_transfer_tokens`]). Committed tokens are final.
+//! (`k` from [`num_transfer_tokens`](crate::schedule::num_transfer_tokens), or from another
+//! [`unmask`](crate::unmask) rule). Committed tokens are final.
 
 use serde::{Deserialize, Serialize};
-use tessera_kernels::{gumbel_argmax, row_stats};
+use tessera_kernels::{entropy, gumbel_argmax, row_stats};
 
-use crate::schedule::num_transfer_tokens;
-use crate::select::commit_top_k;
+use crate::unmask::{Candidate, Schedule, StepContext, Unmask};
 use crate::{
     DenoiseInput, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource,
     PromptBatch, StepInfo,
@@ -53,6 +53,12 @@ pub struct LladaOptions {
     pub eos_id: Option<u32>,
     /// The end-of-turn id (needed by `confidence_eos_eot_inf`).
     pub eot_id: Option<u32>,
+    /// How many tokens a step commits (default: the schedule's count, as the reference).
+    #[serde(default)]
+    pub unmask: Unmask,
+    /// The schedule of count rules (default: linear, as the reference).
+    #[serde(default)]
+    pub schedule: Schedule,
 }
 
 impl LladaOptions {
@@ -71,7 +77,21 @@ impl LladaOptions {
             confidence_eos_eot_inf: false,
             eos_id: None,
             eot_id: None,
+            unmask: Unmask::Count,
+            schedule: Schedule::Linear,
         }
+    }
+
+    /// Sets the unmask rule.
+    pub fn unmask(mut self, rule: Unmask) -> Self {
+        self.unmask = rule;
+        self
+    }
+
+    /// Sets the schedule of count rules.
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
     }
 
     /// Sets the number of tokens to generate.
@@ -171,6 +191,16 @@ impl LladaOptions {
         if !(self.cfg_scale.is_finite() && self.cfg_scale >= 0.0) {
             return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
         }
+        self.unmask.validate()?;
+        if self.unmask != Unmask::Count && self.schedule != Schedule::Linear {
+            return Err(Error::option(
+                "schedule",
+                format!(
+                    "a schedule applies to `--unmask count`, not `{}`",
+                    self.unmask
+                ),
+            ));
+        }
         if (self.logits_eos_inf || self.confidence_eos_eot_inf) && self.eos_id.is_none() {
             return Err(Error::option("logits-eos-inf", "the model has no EOS id"));
         }
@@ -226,21 +256,39 @@ pub fn generate<D: Denoiser + ?Sized>(
     let mut scorer = Scorer::new(opts, vocab);
     let mut nfe = 0;
     let mut global_step = 0;
+    let rule = opts.unmask.rule(opts.schedule);
+    let fixed = rule.fixed_steps();
     for b in 0..blocks {
         let (block_start, block_end) = (prompt_len + b * block, prompt_len + (b + 1) * block);
-        let schedules: Vec<Vec<usize>> = (0..rows)
-            .map(|r| {
-                let m = x[r * total + block_start..r * total + block_end]
-                    .iter()
-                    .filter(|&&t| t == mask)
-                    .count();
-                num_transfer_tokens(m, steps_per_block)
-            })
-            .collect();
-        for i in 0..steps_per_block {
+        let block_masks = |x: &[u32], r: usize| {
+            x[r * total + block_start..r * total + block_end]
+                .iter()
+                .filter(|&&t| t == mask)
+                .count()
+        };
+        let initial: Vec<usize> = (0..rows).map(|r| block_masks(&x, r)).collect();
+        // Count rules run the planned steps; confidence rules run until the block is decoded
+        // (each step commits at least one token per row, so this bounds them).
+        let max_steps = if fixed {
+            steps_per_block
+        } else {
+            (0..rows)
+                .map(|r| {
+                    x[r * total..r * total + block_end]
+                        .iter()
+                        .filter(|&&t| t == mask)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        for i in 0..max_steps {
             let positions: Vec<usize> = (0..block_end)
                 .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
                 .collect();
+            if !fixed && (0..rows).all(|r| block_masks(&x, r) == 0) {
+                break;
+            }
             let mut committed = 0;
             if !positions.is_empty() {
                 let logits = if cfg {
@@ -268,7 +316,13 @@ pub fn generate<D: Denoiser + ?Sized>(
                 };
                 nfe += 1;
                 check_shape(&logits, rows, positions.len(), vocab)?;
-                for (r, schedule) in schedules.iter().enumerate() {
+                for r in 0..rows {
+                    let ctx = StepContext {
+                        step: i,
+                        steps: steps_per_block,
+                        initial_masked: initial[r],
+                        masked: block_masks(&x, r),
+                    };
                     let row = &mut x[r * total..(r + 1) * total];
                     let mut candidates = Vec::with_capacity(positions.len());
                     for (k, &p) in positions.iter().enumerate() {
@@ -281,16 +335,31 @@ pub fn generate<D: Denoiser + ?Sized>(
                             row: r as u32,
                             position: p as u32,
                         };
-                        let (token, conf) = scorer.score(logits.row(r, k), key, noise)?;
-                        candidates.push((conf, p, token));
+                        let scores = logits.row(r, k);
+                        let (token, confidence) = scorer.score(scores, key, noise)?;
+                        let entropy = if rule.needs_entropy() {
+                            f64::from(entropy(scores))
+                        } else {
+                            0.0
+                        };
+                        candidates.push(Candidate {
+                            position: p,
+                            token,
+                            confidence,
+                            entropy,
+                        });
                     }
-                    committed += commit_top_k(row, &mut candidates, schedule[i]);
+                    let n = rule.select(&ctx, &mut candidates).min(candidates.len());
+                    for c in &candidates[..n] {
+                        row[c.position] = c.token;
+                    }
+                    committed += n;
                 }
             }
             global_step += 1;
             on_step(StepInfo {
                 step: global_step,
-                total_steps: opts.steps,
+                total_steps: if fixed { opts.steps } else { opts.gen_length },
                 committed,
             });
         }

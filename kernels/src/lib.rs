@@ -16,4 +16,4 @@ mod row;
 
 pub use device::Device;
 pub use error::KernelError;
-pub use row::{RowStats, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
+pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};

@@ -78,6 +78,21 @@ pub fn neg_entropy(probs: &[f32]) -> f32 {
     probs.iter().map(|&p| p * (p + 1e-10).ln()).sum()
 }
 
+/// Entropy (nats) of `softmax(row)`, without materialising the probabilities:
+/// `H = lse − Σ pᵢ·xᵢ` with `pᵢ = exp(xᵢ − lse)`; `-inf` entries contribute nothing.
+pub fn entropy(row: &[f32]) -> f32 {
+    let s = row_stats(row);
+    let lse = f64::from(s.max) + f64::from(s.sum_exp).ln();
+    let mut expect = 0.0f64;
+    for &x in row {
+        if x > f32::NEG_INFINITY {
+            let x = f64::from(x);
+            expect += (x - lse).exp() * x;
+        }
+    }
+    (lse - expect) as f32
+}
+
 /// Gumbel-max in `f64` as LLaDA's `add_gumbel_noise` + `argmax` do it:
 /// `argmax_i exp(l_i) / (-ln u_i)^temperature`, with `u` uniform in (0, 1).
 ///
@@ -122,6 +137,17 @@ mod tests {
         let h = neg_entropy(&[0.5, 0.5]);
         assert!((h + std::f32::consts::LN_2).abs() < 1e-6);
         assert!(neg_entropy(&[1.0, 0.0]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn entropy_matches_the_definition() {
+        let row = [0.3f32, -1.0, 2.0, f32::NEG_INFINITY];
+        let mut p = [0.0; 4];
+        softmax_into(&row, &mut p);
+        let h: f32 = p.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum();
+        assert!((entropy(&row) - h).abs() < 1e-5);
+        assert!(entropy(&[5.0]).abs() < 1e-6);
+        assert!((entropy(&[1.0, 1.0]) - std::f32::consts::LN_2).abs() < 1e-6);
     }
 
     #[test]

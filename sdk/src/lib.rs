@@ -35,6 +35,7 @@ pub use tessera_backbone::{Dtype, Family, ModelInfo};
 pub use tessera_hybrid::StepInfo;
 pub use tessera_hybrid::dream::DreamAlg;
 pub use tessera_hybrid::llada::Remasking;
+pub use tessera_hybrid::unmask::{Schedule, Unmask};
 pub use tessera_kernels::Device;
 pub use tessera_modalities::ChatMessage;
 

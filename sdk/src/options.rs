@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tessera_backbone::{Family, ModelInfo};
 use tessera_hybrid::dream::{DreamAlg, DreamOptions};
 use tessera_hybrid::llada::{LladaOptions, Remasking};
+use tessera_hybrid::unmask::{Schedule, Unmask};
 
 use crate::Error;
 
@@ -35,6 +36,10 @@ pub struct DecodeOptions {
     pub block_length: Option<usize>,
     /// LLaDA remasking.
     pub remasking: Option<Remasking>,
+    /// Unmask rule: `count` (default), `threshold`, `factor`, `entropy-bound` (LLaDA sampler).
+    pub unmask: Option<Unmask>,
+    /// Schedule of the `count` rule: `linear` (default) or `cosine` (LLaDA sampler).
+    pub schedule: Option<Schedule>,
     /// Dream algorithm.
     pub alg: Option<DreamAlg>,
     /// Dream position-sampling temperature.
@@ -115,6 +120,18 @@ impl DecodeOptions {
         self
     }
 
+    /// Sets the unmask rule.
+    pub fn unmask(mut self, rule: Unmask) -> Self {
+        self.unmask = Some(rule);
+        self
+    }
+
+    /// Sets the schedule of the count rule.
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -157,6 +174,8 @@ impl DecodeOptions {
                 o.remasking = self.remasking.unwrap_or_default();
                 o.logits_eos_inf = self.logits_eos_inf;
                 o.confidence_eos_eot_inf = self.confidence_eos_eot_inf;
+                o.unmask = self.unmask.unwrap_or_default();
+                o.schedule = self.schedule.unwrap_or_default();
                 o.validate()?;
                 Resolved::Llada(o)
             }

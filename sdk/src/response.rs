@@ -12,6 +12,8 @@ pub struct Stats {
     pub seconds: f64,
     /// Generated tokens per second, over all rows.
     pub tokens_per_second: f64,
+    /// Generated tokens per forward pass, per row (1.0 = one token per step).
+    pub tokens_per_forward: f64,
 }
 
 /// One generated sequence.

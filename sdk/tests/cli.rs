@@ -112,6 +112,7 @@ fn llada_generate_reproduces_the_reference_with_cfg() {
             case["steps"].as_u64().unwrap()
         );
         assert!(out["stats"]["seconds"].as_f64().unwrap() >= 0.0);
+        assert!(out["stats"]["tokens_per_forward"].as_f64().unwrap() > 0.0);
     }
 }
 

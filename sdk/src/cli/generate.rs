@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 use tessera::{
     ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions, GenerateRequest,
-    Prompt, Remasking, SamplerKind,
+    Prompt, Remasking, SamplerKind, Schedule, Unmask,
 };
 
 use super::CliError;
@@ -67,6 +67,12 @@ pub(crate) struct GenerateArgs {
     /// LLaDA remasking.
     #[arg(long, value_enum)]
     remasking: Option<RemaskingArg>,
+    /// Unmask rule: count, threshold:T, factor:F or entropy-bound:G (LLaDA sampler).
+    #[arg(long, value_parser = parse_unmask)]
+    unmask: Option<Unmask>,
+    /// Schedule of the count rule: linear or cosine (LLaDA sampler).
+    #[arg(long, value_parser = parse_schedule)]
+    schedule: Option<Schedule>,
     /// Dream algorithm.
     #[arg(long, value_enum)]
     alg: Option<AlgArg>,
@@ -112,6 +118,14 @@ fn parse_dtype(s: &str) -> Result<Dtype, String> {
     Dtype::parse(s).ok_or_else(|| format!("unknown dtype {s:?} (f32, bf16, f16)"))
 }
 
+fn parse_unmask(s: &str) -> Result<Unmask, String> {
+    Unmask::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    Schedule::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
@@ -137,6 +151,8 @@ impl GenerateArgs {
             AlgArg::TopkMargin => DreamAlg::TopkMargin,
             AlgArg::Entropy => DreamAlg::Entropy,
         });
+        o.unmask = self.unmask;
+        o.schedule = self.schedule;
         o.alg_temp = self.alg_temp;
         o.eps = self.eps;
         o.temperature = self.temperature;
