@@ -48,6 +48,8 @@ mod noise;
 mod output;
 pub mod schedule;
 mod select;
+#[cfg(test)]
+mod testing;
 pub mod unmask;
 
 pub use batch::PromptBatch;

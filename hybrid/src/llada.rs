@@ -507,28 +507,7 @@ impl<'a> Scorer<'a> {
 mod tests {
     use super::*;
     use crate::SeededNoise;
-
-    /// Predicts, at position p, token `p % 10` with confidence growing with p.
-    #[derive(Debug)]
-    struct Ramp;
-    impl Denoiser for Ramp {
-        fn logits_width(&self) -> usize {
-            12
-        }
-        fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, crate::DenoiseError> {
-            let mut l = Logits::filled(input.rows(), input.positions.len(), 12, 0.0);
-            for r in 0..input.rows() {
-                for (k, &p) in input.positions.iter().enumerate() {
-                    l.row_mut(r, k)[p % 10] = 1.0 + p as f32 * 0.1;
-                }
-            }
-            Ok(l)
-        }
-    }
-
-    fn prompt() -> PromptBatch {
-        PromptBatch::left_padded(vec![vec![1, 2]], 0).unwrap()
-    }
+    use crate::testing::{Ramp, prompt};
 
     #[test]
     fn commits_most_confident_first_block_by_block() {

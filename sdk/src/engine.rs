@@ -4,37 +4,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tessera_backbone::{Backbone, Dtype, LoadOptions, ModelInfo};
+use tessera_backbone::{Backbone, LoadOptions, ModelInfo};
 use tessera_hybrid::{PromptBatch, SeededNoise, StepInfo, dream, llada};
-use tessera_kernels::Device;
 use tessera_modalities::TextTokenizer;
 
 use crate::options::Resolved;
 use crate::{Error, GenerateRequest, Output, Prompt, Response, Stats};
 
-/// How to load an [`Engine`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EngineOptions {
-    /// Compute precision; `None` keeps the checkpoint's.
-    pub dtype: Option<Dtype>,
-    /// Device.
-    pub device: Device,
-}
-
-impl EngineOptions {
-    /// Sets the precision.
-    pub fn dtype(mut self, dtype: Dtype) -> Self {
-        self.dtype = Some(dtype);
-        self
-    }
-
-    /// Sets the device.
-    pub fn device(mut self, device: Device) -> Self {
-        self.device = device;
-        self
-    }
-}
+/// How to load an [`Engine`]: precision and device (the backbone's load options).
+pub type EngineOptions = LoadOptions;
 
 /// A loaded model plus tokenizer. `Send + Sync` and cheap to clone: share one across threads.
 ///
@@ -70,11 +48,7 @@ impl Engine {
     /// As [`Engine::load`].
     pub fn load_with(dir: impl AsRef<Path>, opts: &EngineOptions) -> Result<Self, Error> {
         let dir = dir.as_ref();
-        let mut load = LoadOptions::default().device(opts.device);
-        if let Some(d) = opts.dtype {
-            load = load.dtype(d);
-        }
-        let backbone = Backbone::load_with(dir, &load)?;
+        let backbone = Backbone::load_with(dir, opts)?;
         let tokenizer = if dir.join("tokenizer.json").exists() {
             Some(Arc::new(TextTokenizer::from_dir(dir)?))
         } else {

@@ -1,0 +1,28 @@
+//! Test doubles shared by the samplers' unit tests.
+
+use crate::{DenoiseInput, Denoiser, Logits, PromptBatch};
+
+/// Predicts, at position `p`, token `p % 10` with a confidence growing with `p` (vocabulary 12).
+#[derive(Debug)]
+pub(crate) struct Ramp;
+
+impl Denoiser for Ramp {
+    fn logits_width(&self) -> usize {
+        12
+    }
+
+    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, crate::DenoiseError> {
+        let mut l = Logits::filled(input.rows(), input.positions.len(), 12, 0.0);
+        for r in 0..input.rows() {
+            for (k, &p) in input.positions.iter().enumerate() {
+                l.row_mut(r, k)[p % 10] = 1.0 + p as f32 * 0.1;
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// The prompt `[1, 2]`.
+pub(crate) fn prompt() -> PromptBatch {
+    PromptBatch::left_padded(vec![vec![1, 2]], 0).expect("valid prompt")
+}
