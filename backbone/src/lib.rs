@@ -29,4 +29,4 @@ mod transformer;
 
 pub use config::{Family, ModelConfig};
 pub use error::{ForwardError, LoadError};
-pub use model::{Backbone, Dtype, LoadOptions, ModelInfo};
+pub use model::{Backbone, BackboneCache, Dtype, LoadOptions, ModelInfo};

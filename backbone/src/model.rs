@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::DType;
-use tessera_hybrid::{DenoiseError, DenoiseInput, Denoiser, Logits};
+use tessera_hybrid::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};
 use tessera_kernels::Device;
 
 use crate::config::{Family, GenerationIds, ModelConfig};
 use crate::dream::DreamNames;
 use crate::llada::LladaNames;
 use crate::safetensors::Checkpoint;
-use crate::transformer::{Spec, TensorNames, Transformer};
+use crate::transformer::{KvCache, Mode, Spec, TensorNames, Transformer};
 use crate::{ForwardError, LoadError};
 
 /// Weight precision to compute in.
@@ -265,6 +265,57 @@ impl Backbone {
         attention: Option<&[bool]>,
         positions: &[usize],
     ) -> Result<Logits, ForwardError> {
+        self.run(tokens, len, attention, positions, Mode::Full)
+    }
+
+    /// As [`Backbone::logits`], also keeping every layer's keys and values for
+    /// [`Backbone::logits_span`].
+    ///
+    /// # Errors
+    /// As [`Backbone::logits`].
+    pub fn logits_and_cache(
+        &self,
+        tokens: &[u32],
+        len: usize,
+        attention: Option<&[bool]>,
+        positions: &[usize],
+    ) -> Result<(Logits, BackboneCache), ForwardError> {
+        let mut cache = KvCache::default();
+        let logits = self.run(tokens, len, attention, positions, Mode::Capture(&mut cache))?;
+        Ok((logits, BackboneCache(cache)))
+    }
+
+    /// Recomputes only positions `span` of each row, taking the other rows' keys and values
+    /// from `cache` (exact if those rows are unchanged since the cache was made, Fast-dLLM's
+    /// approximation otherwise). Every requested position must lie in the span.
+    ///
+    /// # Errors
+    /// As [`Backbone::logits`], plus a cache of another shape or positions outside the span.
+    pub fn logits_span(
+        &self,
+        tokens: &[u32],
+        len: usize,
+        attention: Option<&[bool]>,
+        positions: &[usize],
+        span: Span,
+        cache: &BackboneCache,
+    ) -> Result<Logits, ForwardError> {
+        let mode = Mode::Span {
+            start: span.start,
+            end: span.end,
+            cache: &cache.0,
+        };
+        self.run(tokens, len, attention, positions, mode)
+    }
+
+    fn run(
+        &self,
+        tokens: &[u32],
+        len: usize,
+        attention: Option<&[bool]>,
+        positions: &[usize],
+        mode: Mode<'_>,
+    ) -> Result<Logits, ForwardError> {
         let info = &self.inner.info;
         if len > info.max_length {
             return Err(ForwardError::Input(format!(
@@ -275,7 +326,7 @@ impl Backbone {
         let data = self
             .inner
             .transformer
-            .forward(tokens, len, attention, positions)?;
+            .forward(tokens, len, attention, positions, mode)?;
         let rows = tokens.len() / len;
         let vocab = self.inner.transformer.spec().embed_rows;
         Logits::from_vec(data, rows, positions.len(), vocab)
@@ -288,12 +339,42 @@ impl Backbone {
     }
 }
 
+/// Every layer's keys and values from a full pass (`f32`, after RoPE), owned by the request
+/// that made it.
+#[derive(Debug)]
+pub struct BackboneCache(KvCache);
+
 impl Denoiser for Backbone {
+    type Cache = BackboneCache;
+
     fn logits_width(&self) -> usize {
         self.inner.info.embedding_size
     }
 
     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
         Ok(self.logits(input.tokens, input.len, input.attention, input.positions)?)
+    }
+
+    fn denoise_and_cache(
+        &self,
+        input: &DenoiseInput<'_>,
+    ) -> Result<(Logits, BackboneCache), DenoiseError> {
+        Ok(self.logits_and_cache(input.tokens, input.len, input.attention, input.positions)?)
+    }
+
+    fn denoise_span(
+        &self,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        cache: &BackboneCache,
+    ) -> Result<Logits, DenoiseError> {
+        Ok(self.logits_span(
+            input.tokens,
+            input.len,
+            input.attention,
+            input.positions,
+            span,
+            cache,
+        )?)
     }
 }

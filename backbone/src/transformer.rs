@@ -221,28 +221,77 @@ impl Transformer {
     }
 
     /// Logits `[rows][positions][embed_rows]` predicting the tokens at `positions`.
+    ///
+    /// `mode` says which rows are computed: all of them ([`Mode::Full`]), all of them while
+    /// keeping every block's keys and values ([`Mode::Capture`]), or only `start..end` with the
+    /// other rows' keys and values taken from an earlier capture ([`Mode::Span`]).
     pub(crate) fn forward(
         &self,
         tokens: &[u32],
         len: usize,
         attention: Option<&[bool]>,
         positions: &[usize],
+        mut mode: Mode<'_>,
     ) -> Result<Vec<f32>, ForwardError> {
         let rows = self.check_input(tokens, len, attention, positions)?;
         let s = &self.spec;
         let dev = &self.device;
-        // Which hidden rows feed the requested logits.
-        let sources: Vec<u32> = positions
-            .iter()
-            .map(|&p| if s.shift_logits { p.saturating_sub(1) } else { p } as u32)
-            .collect();
+        // Rows computed in this pass: everything, or the span (one row earlier for shifted
+        // families, whose logits at `start` come from `start − 1`).
+        let (first, end) = match &mode {
+            Mode::Span { start, end, cache } => {
+                if cache.rows != rows || cache.len != len || *start >= *end || *end > len {
+                    return Err(ForwardError::Input(format!(
+                        "span {start}..{end} does not fit a cache of {}×{} for a {rows}×{len} canvas",
+                        cache.rows, cache.len
+                    )));
+                }
+                (
+                    if s.shift_logits {
+                        start.saturating_sub(1)
+                    } else {
+                        *start
+                    },
+                    *end,
+                )
+            }
+            _ => (0, len),
+        };
+        let n = end - first;
+        // Which computed rows feed the requested logits.
+        let mut sources = Vec::with_capacity(positions.len());
+        for &p in positions {
+            let src = if s.shift_logits {
+                p.saturating_sub(1)
+            } else {
+                p
+            };
+            if src < first || src >= end {
+                return Err(ForwardError::Input(format!(
+                    "position {p} is outside the recomputed span {first}..{end}"
+                )));
+            }
+            sources.push((src - first) as u32);
+        }
         let sources = Tensor::from_vec(sources, positions.len(), dev)?;
-        let ids = Tensor::from_slice(tokens, rows * len, dev)?;
+        let ids: Vec<u32> = tokens
+            .chunks(len)
+            .flat_map(|r| r[first..end].iter().copied())
+            .collect();
+        let ids = Tensor::from_vec(ids, rows * n, dev)?;
         let mut h = self
             .embed
             .index_select(&ids, 0)?
-            .reshape((rows, len, s.hidden))?;
+            .reshape((rows, n, s.hidden))?;
         let (cos, sin) = self.rotary(rows, len, attention)?;
+        let (cos, sin) = if n == len {
+            (cos, sin)
+        } else {
+            (
+                cos.narrow(1, first, n)?.contiguous()?,
+                sin.narrow(1, first, n)?.contiguous()?,
+            )
+        };
         let bias = match attention {
             None => None,
             Some(a) => {
@@ -256,7 +305,20 @@ impl Transformer {
         let last = self.blocks.len() - 1;
         for (i, block) in self.blocks.iter().enumerate() {
             let only = (i == last).then_some(&sources);
-            h = self.block(block, &h, &cos, &sin, bias.as_ref(), only)?;
+            let kv = match &mut mode {
+                Mode::Full => KvUse::None,
+                Mode::Capture(store) => KvUse::Store(store),
+                Mode::Span { cache, .. } => KvUse::Splice {
+                    cached: &cache.layers[i],
+                    first,
+                    end,
+                },
+            };
+            h = self.block(block, &h, &cos, &sin, bias.as_ref(), only, kv)?;
+        }
+        if let Mode::Capture(store) = &mut mode {
+            store.rows = rows;
+            store.len = len;
         }
         let p = positions.len();
         let x = candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)?;
@@ -338,8 +400,10 @@ impl Transformer {
         ))
     }
 
-    /// One pre-norm block. With `only`, queries, the residual and the MLP are computed just
-    /// at those positions (keys and values still cover the whole canvas).
+    /// One pre-norm block over the `len` computed rows of `h`. With `only`, queries, the
+    /// residual and the MLP are computed just at those rows (keys and values still cover
+    /// every computed row); `kv` says whether keys/values are stored or spliced into a cache.
+    #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
         b: &Block,
@@ -348,6 +412,7 @@ impl Transformer {
         sin: &Tensor,
         bias: Option<&Tensor>,
         only: Option<&Tensor>,
+        kv_use: KvUse<'_>,
     ) -> Result<Tensor, ForwardError> {
         let s = &self.spec;
         let (rows, len, _) = h.dims3()?;
@@ -386,6 +451,17 @@ impl Transformer {
         let v = heads(kv.narrow(2, kv_dim, kv_dim)?, s.kv_heads, len)?;
         let q = candle_nn::rotary_emb::rope(&q, &cos_q.contiguous()?, &sin_q.contiguous()?)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let (k, v) = match kv_use {
+            KvUse::None => (k, v),
+            KvUse::Store(store) => {
+                store.layers.push((k.clone(), v.clone()));
+                (k, v)
+            }
+            KvUse::Splice { cached, first, end } => (
+                splice(&cached.0, &k, first, end)?,
+                splice(&cached.1, &v, first, end)?,
+            ),
+        };
         // Grouped-query attention without copying K/V: query head h uses KV head h / rep, so
         // the `rep` query heads of a group stack into one (rep·lq)-row matrix per KV head.
         let q = q.reshape((rows, s.kv_heads, rep * lq, hd))?;
@@ -408,4 +484,58 @@ impl Transformer {
             .forward(&candle_nn::ops::swiglu(&b.gate_up.forward(&x)?)?)?;
         Ok((h + mlp)?)
     }
+}
+
+/// Which rows a forward computes (see [`Transformer::forward`]).
+#[derive(Debug)]
+pub(crate) enum Mode<'a> {
+    /// Every row, nothing kept.
+    Full,
+    /// Every row, keys and values of every block kept in the given cache.
+    Capture(&'a mut KvCache),
+    /// Only rows `start..end`; the other rows' keys and values come from `cache`.
+    Span {
+        start: usize,
+        end: usize,
+        cache: &'a KvCache,
+    },
+}
+
+/// Keys and values (after RoPE, `f32`, `(rows, kv_heads, len, head_dim)`) of every block, as
+/// a full forward left them.
+#[derive(Debug, Default)]
+pub(crate) struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    rows: usize,
+    len: usize,
+}
+
+/// What a block does with its keys and values.
+enum KvUse<'a> {
+    None,
+    Store(&'a mut KvCache),
+    Splice {
+        cached: &'a (Tensor, Tensor),
+        first: usize,
+        end: usize,
+    },
+}
+
+/// `cached` (…, len, d) with rows `first..end` replaced by `fresh`.
+fn splice(
+    cached: &Tensor,
+    fresh: &Tensor,
+    first: usize,
+    end: usize,
+) -> candle_core::Result<Tensor> {
+    let len = cached.dim(2)?;
+    let mut parts = Vec::with_capacity(3);
+    if first > 0 {
+        parts.push(cached.narrow(2, 0, first)?);
+    }
+    parts.push(fresh.clone());
+    if end < len {
+        parts.push(cached.narrow(2, end, len - end)?);
+    }
+    Tensor::cat(&parts, 2)
 }

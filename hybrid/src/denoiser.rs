@@ -102,7 +102,19 @@ impl Logits {
 ///
 /// A wrong way, for contrast: a denoiser that keeps a KV cache in `&mut self` would
 /// serialise every request through one lock and silently mix two requests' states.
+///
+/// # Caching
+/// [`Denoiser::denoise_and_cache`] runs a full pass and hands back per-request state (for a
+/// transformer: every layer's keys and values); [`Denoiser::denoise_span`] then recomputes only
+/// the rows of a [`Span`], taking everything else from that state. When tokens outside the
+/// span changed since the cache was made, the result is an approximation (Fast-dLLM's prefix
+/// and dual caches); when nothing outside changed it equals a full pass. The cache belongs to
+/// the caller, never to the model. An implementation without a cheaper path may recompute
+/// everything in `denoise_span`: that is exact, just not faster.
 pub trait Denoiser: Send + Sync + std::fmt::Debug {
+    /// Per-request state of the cached path.
+    type Cache: Send;
+
     /// Width of each logits row (the model's embedding size, ≥ its tokenizer's vocabulary).
     fn logits_width(&self) -> usize;
 
@@ -111,22 +123,56 @@ pub trait Denoiser: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Whatever the implementation fails with (shape errors, device errors), boxed.
     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError>;
+
+    /// As [`Denoiser::denoise`], also returning the state [`Denoiser::denoise_span`] reuses.
+    ///
+    /// # Errors
+    /// As [`Denoiser::denoise`].
+    fn denoise_and_cache(
+        &self,
+        input: &DenoiseInput<'_>,
+    ) -> Result<(Logits, Self::Cache), DenoiseError>;
+
+    /// Recomputes only `span` of every row (all `input.positions` must lie in it), reusing
+    /// `cache` for the other rows.
+    ///
+    /// # Errors
+    /// As [`Denoiser::denoise`], plus a cache that does not match the input's shape.
+    fn denoise_span(
+        &self,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        cache: &Self::Cache,
+    ) -> Result<Logits, DenoiseError>;
 }
 
-impl<D: Denoiser + ?Sized> Denoiser for &D {
-    fn logits_width(&self) -> usize {
-        (**self).logits_width()
-    }
-    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
-        (**self).denoise(input)
-    }
+/// A half-open range `start..end` of canvas positions recomputed by a cached pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First recomputed position.
+    pub start: usize,
+    /// One past the last recomputed position.
+    pub end: usize,
 }
 
-impl<D: Denoiser + ?Sized> Denoiser for std::sync::Arc<D> {
-    fn logits_width(&self) -> usize {
-        (**self).logits_width()
-    }
-    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
-        (**self).denoise(input)
-    }
+macro_rules! forward_denoiser {
+    ($($ty:ty),*) => {$(
+        impl<D: Denoiser + ?Sized> Denoiser for $ty {
+            type Cache = D::Cache;
+            fn logits_width(&self) -> usize {
+                (**self).logits_width()
+            }
+            fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
+                (**self).denoise(input)
+            }
+            fn denoise_and_cache(&self, input: &DenoiseInput<'_>) -> Result<(Logits, Self::Cache), DenoiseError> {
+                (**self).denoise_and_cache(input)
+            }
+            fn denoise_span(&self, input: &DenoiseInput<'_>, span: Span, cache: &Self::Cache) -> Result<Logits, DenoiseError> {
+                (**self).denoise_span(input, span, cache)
+            }
+        }
+    )*};
 }
+
+forward_denoiser!(&D, std::sync::Arc<D>);

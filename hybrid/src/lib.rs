@@ -15,13 +15,20 @@
 //! carries the attention mask).
 //!
 //! ```
-//! use tessera_hybrid::{llada, Denoiser, DenoiseInput, Logits, PromptBatch, SeededNoise};
+//! use tessera_hybrid::{llada, Denoiser, DenoiseError, DenoiseInput, Logits, PromptBatch, SeededNoise, Span};
 //!
 //! /// A toy denoiser that always predicts token 7 with certainty.
 //! #[derive(Debug)]
 //! struct Sevens;
 //! impl Denoiser for Sevens {
+//!     type Cache = ();
 //!     fn logits_width(&self) -> usize { 10 }
+//!     fn denoise_and_cache(&self, input: &DenoiseInput<'_>) -> Result<(Logits, ()), DenoiseError> {
+//!         Ok((self.denoise(input)?, ()))
+//!     }
+//!     fn denoise_span(&self, input: &DenoiseInput<'_>, _: Span, _: &()) -> Result<Logits, DenoiseError> {
+//!         self.denoise(input) // no cheaper path: recomputing everything is exact
+//!     }
 //!     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, tessera_hybrid::DenoiseError> {
 //!         let mut logits = Logits::filled(input.rows(), input.positions.len(), 10, -10.0);
 //!         for r in 0..input.rows() {
@@ -39,6 +46,7 @@
 //! ```
 
 mod batch;
+mod cache;
 mod denoiser;
 pub mod dream;
 mod error;
@@ -53,7 +61,8 @@ mod testing;
 pub mod unmask;
 
 pub use batch::PromptBatch;
-pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits};
+pub use cache::CacheMode;
+pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};
 pub use error::Error;
 pub use noise::{NoiseKey, NoisePurpose, NoiseSource, RecordedNoise, SeededNoise};
 pub use output::{Generation, StepInfo};

@@ -9,10 +9,11 @@
 use serde::{Deserialize, Serialize};
 use tessera_kernels::{entropy, gumbel_argmax, row_stats};
 
+use crate::cache::CacheMode;
 use crate::unmask::{Candidate, Schedule, StepContext, Unmask};
 use crate::{
     DenoiseInput, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource,
-    PromptBatch, StepInfo,
+    PromptBatch, Span, StepInfo,
 };
 
 /// How a step scores the predicted tokens it may commit.
@@ -59,6 +60,9 @@ pub struct LladaOptions {
     /// The schedule of count rules (default: linear, as the reference).
     #[serde(default)]
     pub schedule: Schedule,
+    /// Cached forwards (default: none, as the reference).
+    #[serde(default)]
+    pub cache: CacheMode,
 }
 
 impl LladaOptions {
@@ -79,7 +83,14 @@ impl LladaOptions {
             eot_id: None,
             unmask: Unmask::Count,
             schedule: Schedule::Linear,
+            cache: CacheMode::None,
         }
+    }
+
+    /// Sets the cache mode.
+    pub fn cache(mut self, cache: CacheMode) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// Sets the unmask rule.
@@ -192,6 +203,7 @@ impl LladaOptions {
             return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
         }
         self.unmask.validate()?;
+        self.cache.validate_for_full_attention()?;
         if self.unmask != Unmask::Count && self.schedule != Schedule::Linear {
             return Err(Error::option(
                 "schedule",
@@ -282,8 +294,24 @@ pub fn generate<D: Denoiser + ?Sized>(
                 .max()
                 .unwrap_or(0)
         };
+        // The block's first pass (re)builds the cache; later passes recompute only the span.
+        let mut kv: Option<D::Cache> = None;
+        let span = match opts.cache {
+            CacheMode::Dual => Span {
+                start: block_start,
+                end: block_end,
+            },
+            _ => Span {
+                start: block_start,
+                end: total,
+            },
+        };
         for i in 0..max_steps {
-            let positions: Vec<usize> = (0..block_end)
+            let cached = opts.cache != CacheMode::None && kv.is_some();
+            // A cached pass predicts only inside its span (masks left in the prompt are
+            // decoded by the block's full passes).
+            let first = if cached { block_start } else { 0 };
+            let positions: Vec<usize> = (first..block_end)
                 .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
                 .collect();
             if !fixed && (0..rows).all(|r| block_masks(&x, r) == 0) {
@@ -291,28 +319,42 @@ pub fn generate<D: Denoiser + ?Sized>(
             }
             let mut committed = 0;
             if !positions.is_empty() {
-                let logits = if cfg {
-                    let un: Vec<u32> = x
+                let un: Vec<u32>;
+                let both: Vec<u32>;
+                let input = if cfg {
+                    un = x
                         .iter()
                         .zip(&prompt_index)
                         .map(|(&t, &is_prompt)| if is_prompt { mask } else { t })
                         .collect();
-                    let both = [x.as_slice(), un.as_slice()].concat();
-                    let input = DenoiseInput {
+                    both = [x.as_slice(), un.as_slice()].concat();
+                    DenoiseInput {
                         tokens: &both,
                         len: total,
                         attention: cfg_attention.as_deref(),
                         positions: &positions,
-                    };
-                    guided(&model.denoise(&input)?, rows, opts.cfg_scale)?
+                    }
                 } else {
-                    let input = DenoiseInput {
+                    DenoiseInput {
                         tokens: &x,
                         len: total,
                         attention: attention.as_deref(),
                         positions: &positions,
-                    };
-                    model.denoise(&input)?
+                    }
+                };
+                let raw = match (&kv, opts.cache) {
+                    (_, CacheMode::None) => model.denoise(&input)?,
+                    (Some(cache), _) => model.denoise_span(&input, span, cache)?,
+                    (None, _) => {
+                        let (logits, cache) = model.denoise_and_cache(&input)?;
+                        kv = Some(cache);
+                        logits
+                    }
+                };
+                let logits = if cfg {
+                    guided(&raw, rows, opts.cfg_scale)?
+                } else {
+                    raw
                 };
                 nfe += 1;
                 check_shape(&logits, rows, positions.len(), vocab)?;

@@ -1,12 +1,27 @@
 //! Test doubles shared by the samplers' unit tests.
 
-use crate::{DenoiseInput, Denoiser, Logits, PromptBatch};
+use crate::{DenoiseError, DenoiseInput, Denoiser, Logits, PromptBatch, Span};
 
 /// Predicts, at position `p`, token `p % 10` with a confidence growing with `p` (vocabulary 12).
 #[derive(Debug)]
 pub(crate) struct Ramp;
 
 impl Denoiser for Ramp {
+    type Cache = ();
+
+    fn denoise_and_cache(&self, input: &DenoiseInput<'_>) -> Result<(Logits, ()), DenoiseError> {
+        Ok((self.denoise(input)?, ()))
+    }
+
+    fn denoise_span(
+        &self,
+        input: &DenoiseInput<'_>,
+        _span: Span,
+        _cache: &(),
+    ) -> Result<Logits, DenoiseError> {
+        self.denoise(input)
+    }
+
     fn logits_width(&self) -> usize {
         12
     }

@@ -32,10 +32,10 @@ pub use options::{DecodeOptions, SamplerKind};
 pub use request::{GenerateRequest, Prompt};
 pub use response::{Output, Response, Stats};
 pub use tessera_backbone::{Dtype, Family, ModelInfo};
-pub use tessera_hybrid::StepInfo;
 pub use tessera_hybrid::dream::DreamAlg;
 pub use tessera_hybrid::llada::Remasking;
 pub use tessera_hybrid::unmask::{Schedule, Unmask};
+pub use tessera_hybrid::{CacheMode, StepInfo};
 pub use tessera_kernels::Device;
 pub use tessera_modalities::ChatMessage;
 

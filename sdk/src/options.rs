@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_backbone::{Family, ModelInfo};
+use tessera_hybrid::CacheMode;
 use tessera_hybrid::dream::{DreamAlg, DreamOptions};
 use tessera_hybrid::llada::{LladaOptions, Remasking};
 use tessera_hybrid::unmask::{Schedule, Unmask};
@@ -40,6 +41,8 @@ pub struct DecodeOptions {
     pub unmask: Option<Unmask>,
     /// Schedule of the `count` rule: `linear` (default) or `cosine` (LLaDA sampler).
     pub schedule: Option<Schedule>,
+    /// Cached forwards: `none` (default), `prefix`, `dual` (LLaDA sampler).
+    pub cache: Option<CacheMode>,
     /// Dream algorithm.
     pub alg: Option<DreamAlg>,
     /// Dream position-sampling temperature.
@@ -132,6 +135,12 @@ impl DecodeOptions {
         self
     }
 
+    /// Sets the cache mode.
+    pub fn cache(mut self, cache: CacheMode) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -176,6 +185,7 @@ impl DecodeOptions {
                 o.confidence_eos_eot_inf = self.confidence_eos_eot_inf;
                 o.unmask = self.unmask.unwrap_or_default();
                 o.schedule = self.schedule.unwrap_or_default();
+                o.cache = self.cache.unwrap_or_default();
                 o.validate()?;
                 Resolved::Llada(o)
             }

@@ -8,7 +8,8 @@ use clap::{Subcommand, ValueEnum};
 use tessera::backbone::random::RandomLlada;
 use tessera::backbone::{Backbone, ModelInfo};
 use tessera::hybrid::llada::LladaOptions;
-use tessera::hybrid::{PromptBatch, SeededNoise, llada};
+use tessera::hybrid::unmask::Unmask;
+use tessera::hybrid::{CacheMode, PromptBatch, SeededNoise, Span, llada};
 
 use super::CliError;
 
@@ -35,6 +36,9 @@ enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Decoding: full vs cached step time (prompt 64, gen 256, block 32), and the LLaDA
+    /// sampler per unmask rule / cache against the plain sampler as baseline.
+    Decode(DecodeArgs),
     /// (internal) Load a model and print the peak resident memory it took, in bytes.
     #[command(hide = true)]
     LoadRss {
@@ -69,6 +73,28 @@ impl Size {
 }
 
 #[derive(Debug, clap::Args)]
+struct DecodeArgs {
+    /// Model sizes to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Size::Small, Size::Medium])]
+    sizes: Vec<Size>,
+    /// Use this model folder instead of random models.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Timed repetitions per step measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Total sampler steps for the 256-token runs (8 blocks of 32).
+    #[arg(long, default_value_t = 64)]
+    steps: usize,
+    /// Run the sampler rows on every model, not only the first (slow on the 239M model).
+    #[arg(long)]
+    sampler_all: bool,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct ForwardArgs {
     /// Model sizes to run.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Size::Small, Size::Medium])]
@@ -90,6 +116,7 @@ struct ForwardArgs {
 pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
         BenchCommand::Forward(a) => forward(a),
+        BenchCommand::Decode(a) => decode(a),
         BenchCommand::Random { size, bf16, out } => {
             size.spec().bf16(bf16).write(&out)?;
             eprintln!("wrote {}", out.display());
@@ -127,51 +154,61 @@ struct Row {
 }
 
 fn forward(args: ForwardArgs) -> Result<(), CliError> {
-    let mut models: Vec<(String, PathBuf, Option<PathBuf>)> = Vec::new();
-    if let Some(dir) = &args.model {
-        models.push((dir.display().to_string(), dir.clone(), None));
-    } else {
-        for size in &args.sizes {
-            let (name, spec) = (size.name(), size.spec());
-            let dir =
-                std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
-            eprintln!("writing {name} to {}", dir.display());
-            spec.write(&dir)?;
-            models.push((name.to_string(), dir.clone(), Some(dir)));
-        }
-    }
+    let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
+        bench_model(name, dir, &args, rows)
+    })?;
+    print_rows(&rows, args.json);
+    Ok(())
+}
+
+/// Runs `f` on each model: `model` if given, else a random model of each size (written to a
+/// temporary folder and removed afterwards).
+fn on_models(
+    sizes: &[Size],
+    model: Option<&Path>,
+    mut f: impl FnMut(&str, &Path, &mut Vec<Row>) -> Result<(), CliError>,
+) -> Result<Vec<Row>, CliError> {
     let mut rows = Vec::new();
-    for (name, dir, cleanup) in &models {
-        let result = bench_model(name, dir, &args, &mut rows);
-        if let Some(d) = cleanup {
-            let _ = std::fs::remove_dir_all(d);
-        }
+    if let Some(dir) = model {
+        f(&dir.display().to_string(), dir, &mut rows)?;
+        return Ok(rows);
+    }
+    for size in sizes {
+        let name = size.name();
+        let dir = std::env::temp_dir().join(format!("tessera-bench-{name}-{}", std::process::id()));
+        eprintln!("writing {name} to {}", dir.display());
+        size.spec().write(&dir)?;
+        let result = f(name, &dir, &mut rows);
+        let _ = std::fs::remove_dir_all(&dir);
         result?;
     }
-    if args.json {
-        for r in &rows {
+    Ok(rows)
+}
+
+fn print_rows(rows: &[Row], json: bool) {
+    if json {
+        for r in rows {
             println!(
                 "{}",
                 serde_json::json!({"model": r.model, "params": r.params, "measure": r.measure, "value": r.value, "unit": r.unit})
             );
         }
-    } else {
-        println!(
-            "{:<14} {:>8}  {:<44} {:>12}",
-            "model", "params", "measure", "value"
-        );
-        for r in &rows {
-            println!(
-                "{:<14} {:>7.1}M  {:<44} {:>9.2} {}",
-                r.model,
-                r.params as f64 / 1e6,
-                r.measure,
-                r.value,
-                r.unit
-            );
-        }
+        return;
     }
-    Ok(())
+    println!(
+        "{:<14} {:>8}  {:<52} {:>12}",
+        "model", "params", "measure", "value"
+    );
+    for r in rows {
+        println!(
+            "{:<14} {:>7.1}M  {:<52} {:>9.2} {}",
+            r.model,
+            r.params as f64 / 1e6,
+            r.measure,
+            r.value,
+            r.unit
+        );
+    }
 }
 
 fn bench_model(
@@ -261,6 +298,143 @@ fn bench_model(
             secs / out.nfe() as f64 * 1e3,
             "ms",
         );
+    }
+    Ok(())
+}
+
+const PROMPT: usize = 64;
+const GEN: usize = 256;
+const BLOCK: usize = 32;
+
+fn decode(args: DecodeArgs) -> Result<(), CliError> {
+    let mut first = true;
+    let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
+        let sampler = first || args.sampler_all;
+        first = false;
+        bench_decode(name, dir, &args, sampler, rows)
+    })?;
+    print_rows(&rows, args.json);
+    Ok(())
+}
+
+fn bench_decode(
+    name: &str,
+    dir: &Path,
+    args: &DecodeArgs,
+    sampler: bool,
+    rows: &mut Vec<Row>,
+) -> Result<(), CliError> {
+    let model = Backbone::load(dir)?;
+    let info = model.info().clone();
+    let push = |rows: &mut Vec<Row>, measure: String, value: f64, unit| {
+        rows.push(Row {
+            model: name.to_string(),
+            params: info.parameters,
+            measure,
+            value,
+            unit,
+        })
+    };
+    let vocab = info.embedding_size as u32;
+    let len = PROMPT + GEN;
+    let mask = info.mask_id;
+    // A canvas mid-way through decoding the first block: prompt, then masks.
+    let mut tokens: Vec<u32> = (0..len as u32)
+        .map(|i| (i * 2_654_435_761u32) % (vocab - 2))
+        .collect();
+    tokens[PROMPT + BLOCK / 2..].fill(mask);
+    let block: Vec<usize> = (PROMPT..PROMPT + BLOCK).collect();
+    let full = median_time(args.repeat, || {
+        model.logits(&tokens, len, None, &block).map(|_| ())
+    })?;
+    let (_, cache) = model.logits_and_cache(&tokens, len, None, &block)?;
+    let prefix_span = Span {
+        start: PROMPT,
+        end: len,
+    };
+    let dual_span = Span {
+        start: PROMPT,
+        end: PROMPT + BLOCK,
+    };
+    let prefix = median_time(args.repeat, || {
+        model
+            .logits_span(&tokens, len, None, &block, prefix_span, &cache)
+            .map(|_| ())
+    })?;
+    let dual = median_time(args.repeat, || {
+        model
+            .logits_span(&tokens, len, None, &block, dual_span, &cache)
+            .map(|_| ())
+    })?;
+    push(
+        rows,
+        format!("full step (canvas {len}, {BLOCK} logits)"),
+        full * 1e3,
+        "ms",
+    );
+    push(rows, "prefix-cache step".into(), prefix * 1e3, "ms");
+    push(rows, "  prefix / full".into(), prefix / full, "x");
+    push(rows, "dual-cache step".into(), dual * 1e3, "ms");
+    push(rows, "  dual / full".into(), dual / full, "x");
+    if !sampler {
+        return Ok(());
+    }
+    let prompt: Vec<u32> = (0..PROMPT as u32)
+        .map(|i| (i * 7919) % (vocab - 2))
+        .collect();
+    let batch = PromptBatch::left_padded(vec![prompt], 0)?;
+    let base = LladaOptions::new(mask)
+        .gen_length(GEN)
+        .steps(args.steps)
+        .block_length(BLOCK);
+    let combos = [
+        ("llada (baseline)", Unmask::Count, CacheMode::None),
+        ("llada + prefix cache", Unmask::Count, CacheMode::Prefix),
+        ("llada + dual cache", Unmask::Count, CacheMode::Dual),
+        ("threshold:0.9", Unmask::Threshold(0.9), CacheMode::None),
+        (
+            "threshold:0.9 + dual cache",
+            Unmask::Threshold(0.9),
+            CacheMode::Dual,
+        ),
+    ];
+    let mut baseline: Option<Vec<u32>> = None;
+    for (label, unmask, cache) in combos {
+        let opts = base.clone().unmask(unmask).cache(cache);
+        let start = Instant::now();
+        let out = llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+        let secs = start.elapsed().as_secs_f64();
+        let ids = out.generated(0).to_vec();
+        push(
+            rows,
+            format!("{label}: forward passes"),
+            out.nfe() as f64,
+            "",
+        );
+        push(
+            rows,
+            format!("{label}: time per step"),
+            secs / out.nfe().max(1) as f64 * 1e3,
+            "ms",
+        );
+        push(
+            rows,
+            format!("{label}: tokens/s"),
+            GEN as f64 / secs,
+            "tok/s",
+        );
+        match &baseline {
+            None => baseline = Some(ids),
+            Some(b) => {
+                let same = b.iter().zip(&ids).filter(|(a, b)| a == b).count();
+                push(
+                    rows,
+                    format!("{label}: tokens equal to baseline"),
+                    100.0 * same as f64 / GEN as f64,
+                    "%",
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 use tessera::{
-    ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions, GenerateRequest,
-    Prompt, Remasking, SamplerKind, Schedule, Unmask,
+    CacheMode, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions,
+    GenerateRequest, Prompt, Remasking, SamplerKind, Schedule, Unmask,
 };
 
 use super::CliError;
@@ -73,6 +73,9 @@ pub(crate) struct GenerateArgs {
     /// Schedule of the count rule: linear or cosine (LLaDA sampler).
     #[arg(long, value_parser = parse_schedule)]
     schedule: Option<Schedule>,
+    /// Cached forwards: none, prefix or dual (Fast-dLLM); block needs block-causal attention.
+    #[arg(long, value_parser = parse_cache)]
+    cache: Option<CacheMode>,
     /// Dream algorithm.
     #[arg(long, value_enum)]
     alg: Option<AlgArg>,
@@ -126,6 +129,10 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
     Schedule::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_cache(s: &str) -> Result<CacheMode, String> {
+    CacheMode::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
@@ -153,6 +160,7 @@ impl GenerateArgs {
         });
         o.unmask = self.unmask;
         o.schedule = self.schedule;
+        o.cache = self.cache;
         o.alg_temp = self.alg_temp;
         o.eps = self.eps;
         o.temperature = self.temperature;
