@@ -263,6 +263,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         prompt_len,
         total_len: total,
         nfe,
+        revised: 0,
     })
 }
 

@@ -54,6 +54,8 @@ mod filter;
 pub mod llada;
 mod noise;
 mod output;
+mod pass;
+pub mod remask;
 pub mod schedule;
 mod select;
 #[cfg(test)]

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use tessera_kernels::{entropy, gumbel_argmax, row_stats};
 
 use crate::cache::CacheMode;
+use crate::pass::{Pass, Reuse};
+use crate::remask::{Remask, running_confidence};
+use crate::schedule::num_transfer_tokens;
 use crate::unmask::{Candidate, Schedule, StepContext, Unmask};
 use crate::{
-    DenoiseInput, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource,
-    PromptBatch, Span, StepInfo,
+    Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo,
 };
 
 /// How a step scores the predicted tokens it may commit.
@@ -63,6 +65,9 @@ pub struct LladaOptions {
     /// Cached forwards (default: none, as the reference).
     #[serde(default)]
     pub cache: CacheMode,
+    /// Remasking of committed tokens (default: none, as the reference).
+    #[serde(default)]
+    pub remask: Remask,
 }
 
 impl LladaOptions {
@@ -84,7 +89,14 @@ impl LladaOptions {
             unmask: Unmask::Count,
             schedule: Schedule::Linear,
             cache: CacheMode::None,
+            remask: Remask::None,
         }
+    }
+
+    /// Sets the remask rule.
+    pub fn remask(mut self, remask: Remask) -> Self {
+        self.remask = remask;
+        self
     }
 
     /// Sets the cache mode.
@@ -204,6 +216,16 @@ impl LladaOptions {
         }
         self.unmask.validate()?;
         self.cache.validate_for_full_attention()?;
+        self.remask.validate()?;
+        if self.remask == Remask::Rcr && self.unmask != Unmask::Count {
+            return Err(Error::option(
+                "remask",
+                format!(
+                    "`rcr` keeps the count schedule's tokens; it does not combine with `--unmask {}`",
+                    self.unmask
+                ),
+            ));
+        }
         if self.unmask != Unmask::Count && self.schedule != Schedule::Linear {
             return Err(Error::option(
                 "schedule",
@@ -260,16 +282,27 @@ pub fn generate<D: Denoiser + ?Sized>(
     let block = opts.effective_block_length();
     let blocks = opts.gen_length / block;
     let steps_per_block = opts.steps / blocks;
-    let cfg = opts.cfg_scale > 0.0;
-    let cfg_attention = attention
-        .as_ref()
-        .map(|a| [a.as_slice(), a.as_slice()].concat());
+    let pass = Pass::new(
+        rows,
+        total,
+        mask,
+        vocab,
+        attention.as_deref(),
+        opts.cfg_scale,
+        &prompt_index,
+    );
 
     let mut scorer = Scorer::new(opts, vocab);
     let mut nfe = 0;
+    let mut revised = 0;
     let mut global_step = 0;
+    // The confidence each committed position was decoded with (RCR and refinement rank by it).
+    let mut running = vec![f64::INFINITY; x.len()];
     let rule = opts.unmask.rule(opts.schedule);
     let fixed = rule.fixed_steps();
+    let rcr = opts.remask == Remask::Rcr;
+    let total_steps =
+        if fixed { opts.steps } else { opts.gen_length } + opts.remask.refine_rounds();
     for b in 0..blocks {
         let (block_start, block_end) = (prompt_len + b * block, prompt_len + (b + 1) * block);
         let block_masks = |x: &[u32], r: usize| {
@@ -296,16 +329,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         };
         // The block's first pass (re)builds the cache; later passes recompute only the span.
         let mut kv: Option<D::Cache> = None;
-        let span = match opts.cache {
-            CacheMode::Dual => Span {
-                start: block_start,
-                end: block_end,
-            },
-            _ => Span {
-                start: block_start,
-                end: total,
-            },
-        };
+        let span = opts.cache.span(block_start, block_end, total);
         for i in 0..max_steps {
             let cached = opts.cache != CacheMode::None && kv.is_some();
             // A cached pass predicts only inside its span (masks left in the prompt are
@@ -319,45 +343,13 @@ pub fn generate<D: Denoiser + ?Sized>(
             }
             let mut committed = 0;
             if !positions.is_empty() {
-                let un: Vec<u32>;
-                let both: Vec<u32>;
-                let input = if cfg {
-                    un = x
-                        .iter()
-                        .zip(&prompt_index)
-                        .map(|(&t, &is_prompt)| if is_prompt { mask } else { t })
-                        .collect();
-                    both = [x.as_slice(), un.as_slice()].concat();
-                    DenoiseInput {
-                        tokens: &both,
-                        len: total,
-                        attention: cfg_attention.as_deref(),
-                        positions: &positions,
-                    }
-                } else {
-                    DenoiseInput {
-                        tokens: &x,
-                        len: total,
-                        attention: attention.as_deref(),
-                        positions: &positions,
-                    }
+                let reuse = match (&kv, opts.cache) {
+                    (_, CacheMode::None) => Reuse::Full,
+                    (Some(cache), _) => Reuse::Span(cache, span),
+                    (None, _) => Reuse::Build(&mut kv),
                 };
-                let raw = match (&kv, opts.cache) {
-                    (_, CacheMode::None) => model.denoise(&input)?,
-                    (Some(cache), _) => model.denoise_span(&input, span, cache)?,
-                    (None, _) => {
-                        let (logits, cache) = model.denoise_and_cache(&input)?;
-                        kv = Some(cache);
-                        logits
-                    }
-                };
-                let logits = if cfg {
-                    guided(&raw, rows, opts.cfg_scale)?
-                } else {
-                    raw
-                };
+                let logits = pass.run(model, &x, &positions, reuse)?;
                 nfe += 1;
-                check_shape(&logits, rows, positions.len(), vocab)?;
                 for r in 0..rows {
                     let ctx = StepContext {
                         step: i,
@@ -366,6 +358,7 @@ pub fn generate<D: Denoiser + ?Sized>(
                         masked: block_masks(&x, r),
                     };
                     let row = &mut x[r * total..(r + 1) * total];
+                    let conf = &mut running[r * total..(r + 1) * total];
                     let mut candidates = Vec::with_capacity(positions.len());
                     for (k, &p) in positions.iter().enumerate() {
                         if row[p] != mask {
@@ -391,18 +384,69 @@ pub fn generate<D: Denoiser + ?Sized>(
                             entropy,
                         });
                     }
-                    let n = rule.select(&ctx, &mut candidates).min(candidates.len());
-                    for c in &candidates[..n] {
-                        row[c.position] = c.token;
+                    if rcr {
+                        // Keep the schedule's cumulative count among the block's committed
+                        // tokens and the new predictions together.
+                        let keep: usize = num_transfer_tokens(initial[r], steps_per_block)[..=i]
+                            .iter()
+                            .sum();
+                        let old: Vec<Candidate> = (block_start..block_end)
+                            .filter(|&p| row[p] != mask && !prompt_index[r * total + p])
+                            .map(|p| Candidate {
+                                position: p,
+                                token: row[p],
+                                confidence: conf[p],
+                                entropy: 0.0,
+                            })
+                            .collect();
+                        let (commit, remask) = running_confidence(&candidates, &old, keep);
+                        for c in &commit {
+                            row[c.position] = c.token;
+                            conf[c.position] = c.confidence;
+                        }
+                        for &p in &remask {
+                            row[p] = mask;
+                        }
+                        committed += commit.len();
+                        revised += remask.len();
+                    } else {
+                        let n = rule.select(&ctx, &mut candidates).min(candidates.len());
+                        for c in &candidates[..n] {
+                            row[c.position] = c.token;
+                            conf[c.position] = c.confidence;
+                        }
+                        committed += n;
                     }
-                    committed += n;
                 }
             }
             global_step += 1;
             on_step(StepInfo {
                 step: global_step,
-                total_steps: if fixed { opts.steps } else { opts.gen_length },
+                total_steps,
                 committed,
+            });
+        }
+    }
+    if let Remask::Refine { rounds, fraction } = opts.remask {
+        for _ in 0..rounds {
+            let changed = refine_round(
+                model,
+                &pass,
+                &mut x,
+                &mut running,
+                prompt_len,
+                fraction,
+                &mut scorer,
+                noise,
+                global_step,
+            )?;
+            nfe += 1;
+            revised += changed;
+            global_step += 1;
+            on_step(StepInfo {
+                step: global_step,
+                total_steps,
+                committed: changed,
             });
         }
     }
@@ -412,7 +456,64 @@ pub fn generate<D: Denoiser + ?Sized>(
         prompt_len,
         total_len: total,
         nfe,
+        revised,
     })
+}
+
+/// One refinement pass: in every row, re-mask the least confident `fraction` of the
+/// generated span, re-predict those positions with everything else visible, and commit the
+/// predictions. Returns how many tokens changed.
+#[allow(clippy::too_many_arguments)]
+fn refine_round<D: Denoiser + ?Sized>(
+    model: &D,
+    pass: &Pass<'_>,
+    x: &mut [u32],
+    running: &mut [f64],
+    prompt_len: usize,
+    fraction: f64,
+    scorer: &mut Scorer<'_>,
+    noise: &dyn NoiseSource,
+    step: usize,
+) -> Result<usize, Error> {
+    let total = pass.len;
+    let gen_length = total - prompt_len;
+    let count = ((gen_length as f64 * fraction).ceil() as usize).clamp(1, gen_length);
+    let mut previous = Vec::with_capacity(pass.rows);
+    for r in 0..pass.rows {
+        let conf = &running[r * total..(r + 1) * total];
+        let mut order: Vec<usize> = (prompt_len..total).collect();
+        order.sort_by(|&a, &b| conf[a].total_cmp(&conf[b]).then(a.cmp(&b)));
+        order.truncate(count);
+        order.sort_unstable();
+        let row = &mut x[r * total..(r + 1) * total];
+        previous.push(order.iter().map(|&p| (p, row[p])).collect::<Vec<_>>());
+        for &p in &order {
+            row[p] = pass.mask;
+        }
+    }
+    let mut positions: Vec<usize> = previous.iter().flatten().map(|&(p, _)| p).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let logits = pass.run(model, x, &positions, Reuse::Full)?;
+    let mut changed = 0;
+    for (r, old) in previous.iter().enumerate() {
+        for &(p, before) in old {
+            let k = positions
+                .binary_search(&p)
+                .map_err(|_| Error::Denoiser("refine position lost".into()))?;
+            let key = NoiseKey {
+                purpose: NoisePurpose::Gumbel,
+                step: step as u32,
+                row: r as u32,
+                position: p as u32,
+            };
+            let (token, confidence) = scorer.score(logits.row(r, k), key, noise)?;
+            x[r * total + p] = token;
+            running[r * total + p] = confidence;
+            changed += usize::from(token != before);
+        }
+    }
+    Ok(changed)
 }
 
 /// Rejects prompt ids the model cannot embed.
@@ -451,31 +552,6 @@ pub(crate) fn check_shape(
         ));
     }
     Ok(())
-}
-
-/// Classifier-free guidance over a doubled batch `[cond; uncond]`:
-/// `un + (scale + 1)·(cond − un)`, in `f32` one rounding per operation like the reference.
-fn guided(both: &Logits, rows: usize, scale: f64) -> Result<Logits, Error> {
-    if both.rows() != 2 * rows {
-        return Err(Error::Denoiser(
-            format!(
-                "CFG pass returned {} rows, expected {}",
-                both.rows(),
-                2 * rows
-            )
-            .into(),
-        ));
-    }
-    let half = both.as_slice().len() / 2;
-    let (cond, un) = both.as_slice().split_at(half);
-    let w = (scale + 1.0) as f32;
-    let data = cond
-        .iter()
-        .zip(un)
-        .map(|(&c, &u)| u + w * (c - u))
-        .collect();
-    Logits::from_vec(data, rows, both.positions(), both.vocab())
-        .ok_or_else(|| Error::Denoiser("CFG logits have an inconsistent shape".into()))
 }
 
 /// Picks the token and confidence of one position, with the reference's EOS quirks.

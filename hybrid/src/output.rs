@@ -19,6 +19,7 @@ pub struct Generation {
     pub(crate) prompt_len: usize,
     pub(crate) total_len: usize,
     pub(crate) nfe: usize,
+    pub(crate) revised: usize,
 }
 
 impl Generation {
@@ -40,5 +41,10 @@ impl Generation {
     /// Forward passes of the denoiser (a CFG pass over the doubled batch counts once).
     pub fn nfe(&self) -> usize {
         self.nfe
+    }
+
+    /// Committed tokens that remasking took back or changed, over all rows.
+    pub fn revised(&self) -> usize {
+        self.revised
     }
 }

@@ -174,6 +174,7 @@ impl Engine {
                 seconds,
                 tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
                 tokens_per_forward: gen_length as f64 / generation.nfe().max(1) as f64,
+                revised: generation.revised(),
             },
         })
     }

@@ -6,6 +6,7 @@ use tessera_backbone::{Family, ModelInfo};
 use tessera_hybrid::CacheMode;
 use tessera_hybrid::dream::{DreamAlg, DreamOptions};
 use tessera_hybrid::llada::{LladaOptions, Remasking};
+use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::{Schedule, Unmask};
 
 use crate::Error;
@@ -43,6 +44,8 @@ pub struct DecodeOptions {
     pub schedule: Option<Schedule>,
     /// Cached forwards: `none` (default), `prefix`, `dual` (LLaDA sampler).
     pub cache: Option<CacheMode>,
+    /// Remasking of committed tokens: `none` (default), `rcr`, `refine` (LLaDA sampler).
+    pub remask: Option<Remask>,
     /// Dream algorithm.
     pub alg: Option<DreamAlg>,
     /// Dream position-sampling temperature.
@@ -141,6 +144,12 @@ impl DecodeOptions {
         self
     }
 
+    /// Sets the remask rule.
+    pub fn remask(mut self, remask: Remask) -> Self {
+        self.remask = Some(remask);
+        self
+    }
+
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -186,6 +195,7 @@ impl DecodeOptions {
                 o.unmask = self.unmask.unwrap_or_default();
                 o.schedule = self.schedule.unwrap_or_default();
                 o.cache = self.cache.unwrap_or_default();
+                o.remask = self.remask.unwrap_or_default();
                 o.validate()?;
                 Resolved::Llada(o)
             }

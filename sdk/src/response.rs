@@ -14,6 +14,8 @@ pub struct Stats {
     pub tokens_per_second: f64,
     /// Generated tokens per forward pass, per row (1.0 = one token per step).
     pub tokens_per_forward: f64,
+    /// Committed tokens that remasking took back or changed, over all rows.
+    pub revised: usize,
 }
 
 /// One generated sequence.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 use tessera::{
     CacheMode, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions,
-    GenerateRequest, Prompt, Remasking, SamplerKind, Schedule, Unmask,
+    GenerateRequest, Prompt, Remask, Remasking, SamplerKind, Schedule, Unmask,
 };
 
 use super::CliError;
@@ -76,6 +76,9 @@ pub(crate) struct GenerateArgs {
     /// Cached forwards: none, prefix or dual (Fast-dLLM); block needs block-causal attention.
     #[arg(long, value_parser = parse_cache)]
     cache: Option<CacheMode>,
+    /// Remasking: none, rcr or refine:ROUNDS:FRACTION (LLaDA sampler).
+    #[arg(long, value_parser = parse_remask)]
+    remask: Option<Remask>,
     /// Dream algorithm.
     #[arg(long, value_enum)]
     alg: Option<AlgArg>,
@@ -133,6 +136,10 @@ fn parse_cache(s: &str) -> Result<CacheMode, String> {
     CacheMode::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_remask(s: &str) -> Result<Remask, String> {
+    Remask::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
@@ -161,6 +168,7 @@ impl GenerateArgs {
         o.unmask = self.unmask;
         o.schedule = self.schedule;
         o.cache = self.cache;
+        o.remask = self.remask;
         o.alg_temp = self.alg_temp;
         o.eps = self.eps;
         o.temperature = self.temperature;

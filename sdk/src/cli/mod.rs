@@ -23,7 +23,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate text with a model.
-    Generate(generate::GenerateArgs),
+    Generate(Box<generate::GenerateArgs>),
     /// Describe a model folder.
     Inspect(InspectArgs),
     /// Benchmarks (forward passes and sampler throughput on random models).
@@ -43,7 +43,7 @@ pub(crate) struct InspectArgs {
 
 pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Generate(args) => generate::run(args),
+        Command::Generate(args) => generate::run(*args),
         Command::Inspect(args) => inspect::run(&args.model, args.json),
         Command::Bench(args) => bench::run(args),
     }
