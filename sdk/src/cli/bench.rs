@@ -84,7 +84,7 @@ struct DecodeArgs {
     #[arg(long, default_value_t = 3)]
     repeat: usize,
     /// Total sampler steps for the 256-token runs (8 blocks of 32).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     steps: usize,
     /// Run the sampler rows on every model, not only the first (slow on the 239M model).
     #[arg(long)]
