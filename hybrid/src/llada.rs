@@ -3,7 +3,7 @@
 //!
 //! Canvas `[prompt | mask × gen_length]`, split into blocks decoded left to right; inside a
 //! block, each step predicts every masked position, and commits the `k` most confident
-//! (`k` from [`num_transfer_tokens`](crate::schedule::num_transfer_tokens), or from another
+//! (`k` from [`num_transfer_tokens`], or from another
 //! [`unmask`](crate::unmask) rule). Committed tokens are final.
 
 use serde::{Deserialize, Serialize};
