@@ -55,6 +55,7 @@ pub mod llada;
 mod noise;
 mod output;
 mod pass;
+pub mod policy;
 pub mod remask;
 pub mod schedule;
 mod select;

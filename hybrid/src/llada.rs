@@ -11,12 +11,16 @@ use tessera_kernels::{entropy, gumbel_argmax, row_stats};
 
 use crate::cache::CacheMode;
 use crate::pass::{Pass, Reuse};
+use crate::policy::{Adaptive, Policy};
 use crate::remask::{Remask, running_confidence};
 use crate::schedule::num_transfer_tokens;
-use crate::unmask::{Candidate, Schedule, StepContext, Unmask};
+use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule};
 use crate::{
     Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo,
 };
+
+/// The threshold of `--policy hybrid` when `--unmask` does not give one (Fast-dLLM's τ).
+pub const DEFAULT_HYBRID_THRESHOLD: f64 = 0.9;
 
 /// How a step scores the predicted tokens it may commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,6 +72,13 @@ pub struct LladaOptions {
     /// Remasking of committed tokens (default: none, as the reference).
     #[serde(default)]
     pub remask: Remask,
+    /// Decoding order (default: `block`, the reference).
+    #[serde(default)]
+    pub policy: Policy,
+    /// Stop once every row has committed EOS with everything before it decided; the rest of
+    /// the span is filled with EOS.
+    #[serde(default)]
+    pub until_eos: bool,
 }
 
 impl LladaOptions {
@@ -90,7 +101,21 @@ impl LladaOptions {
             schedule: Schedule::Linear,
             cache: CacheMode::None,
             remask: Remask::None,
+            policy: Policy::Block,
+            until_eos: false,
         }
+    }
+
+    /// Sets the policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Turns EOS-aware early stopping on or off.
+    pub fn until_eos(mut self, on: bool) -> Self {
+        self.until_eos = on;
+        self
     }
 
     /// Sets the remask rule.
@@ -174,7 +199,83 @@ impl LladaOptions {
 
     /// The effective block length.
     pub fn effective_block_length(&self) -> usize {
-        self.block_length.unwrap_or(self.gen_length)
+        match self.policy {
+            Policy::Ar => 1,
+            Policy::Diffusion => self.gen_length,
+            Policy::Block | Policy::Hybrid => self.block_length.unwrap_or(self.gen_length),
+        }
+    }
+
+    /// The step rule the options imply.
+    fn step_rule(&self) -> Box<dyn UnmaskRule> {
+        match (self.policy, self.unmask) {
+            (Policy::Hybrid, Unmask::Threshold(t)) => Box::new(Adaptive::new(t)),
+            (Policy::Hybrid, _) => Box::new(Adaptive::new(DEFAULT_HYBRID_THRESHOLD)),
+            _ => self.unmask.rule(self.schedule),
+        }
+    }
+
+    /// Refuses options that contradict the policy, naming the option.
+    fn validate_policy(&self) -> Result<(), Error> {
+        let contradiction = |option, reason: String| Err(Error::option(option, reason));
+        match self.policy {
+            Policy::Ar => {
+                if self.block_length.is_some_and(|b| b != 1) {
+                    return contradiction(
+                        "block-length",
+                        "`--policy ar` decodes one token per block".into(),
+                    );
+                }
+                if self.steps != self.gen_length {
+                    return contradiction(
+                        "steps",
+                        format!(
+                            "`--policy ar` takes one step per token: steps must be gen-length ({})",
+                            self.gen_length
+                        ),
+                    );
+                }
+                if self.unmask != Unmask::Count {
+                    return contradiction(
+                        "unmask",
+                        "`--policy ar` commits exactly one token per step".into(),
+                    );
+                }
+                if self.remask == Remask::Rcr {
+                    return contradiction(
+                        "remask",
+                        "`rcr` has nothing to revise with one token per block".into(),
+                    );
+                }
+            }
+            Policy::Diffusion => {
+                if self.block_length.is_some_and(|b| b != self.gen_length) {
+                    return contradiction(
+                        "block-length",
+                        "`--policy diffusion` decodes the span as one block".into(),
+                    );
+                }
+            }
+            Policy::Hybrid => {
+                if !matches!(self.unmask, Unmask::Count | Unmask::Threshold(_)) {
+                    return contradiction(
+                        "unmask",
+                        format!("`--policy hybrid` uses a threshold, not `{}`", self.unmask),
+                    );
+                }
+                if self.remask == Remask::Rcr {
+                    return contradiction(
+                        "remask",
+                        "`rcr` needs the count schedule, not `--policy hybrid`".into(),
+                    );
+                }
+            }
+            Policy::Block => {}
+        }
+        if self.until_eos && self.eos_id.is_none() {
+            return contradiction("until-eos", "the model has no EOS id".into());
+        }
+        Ok(())
     }
 
     /// Checks the options against each other.
@@ -185,6 +286,7 @@ impl LladaOptions {
         if self.gen_length == 0 {
             return Err(Error::option("gen-length", "must be at least 1"));
         }
+        self.validate_policy()?;
         let block = self.effective_block_length();
         if block == 0 {
             return Err(Error::option("block-length", "must be at least 1"));
@@ -298,12 +400,12 @@ pub fn generate<D: Denoiser + ?Sized>(
     let mut global_step = 0;
     // The confidence each committed position was decoded with (RCR and refinement rank by it).
     let mut running = vec![f64::INFINITY; x.len()];
-    let rule = opts.unmask.rule(opts.schedule);
+    let rule = opts.step_rule();
     let fixed = rule.fixed_steps();
     let rcr = opts.remask == Remask::Rcr;
     let total_steps =
         if fixed { opts.steps } else { opts.gen_length } + opts.remask.refine_rounds();
-    for b in 0..blocks {
+    'decode: for b in 0..blocks {
         let (block_start, block_end) = (prompt_len + b * block, prompt_len + (b + 1) * block);
         let block_masks = |x: &[u32], r: usize| {
             x[r * total + block_start..r * total + block_end]
@@ -425,6 +527,11 @@ pub fn generate<D: Denoiser + ?Sized>(
                 total_steps,
                 committed,
             });
+            if let (true, Some(eos)) = (opts.until_eos, opts.eos_id)
+                && finish_at_eos(&mut x, rows, prompt_len, mask, eos)
+            {
+                break 'decode;
+            }
         }
     }
     if let Remask::Refine { rounds, fraction } = opts.remask {
@@ -458,6 +565,24 @@ pub fn generate<D: Denoiser + ?Sized>(
         nfe,
         revised,
     })
+}
+
+/// If every row has committed EOS with everything before it decided, fills what follows
+/// each row's first EOS with EOS and returns `true`.
+fn finish_at_eos(x: &mut [u32], rows: usize, prompt_len: usize, mask: u32, eos: u32) -> bool {
+    let total = x.len() / rows;
+    let mut ends = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let generated = &x[r * total + prompt_len..(r + 1) * total];
+        match generated.iter().position(|&t| t == eos) {
+            Some(e) if generated[..e].iter().all(|&t| t != mask) => ends.push(e),
+            _ => return false,
+        }
+    }
+    for (r, e) in ends.into_iter().enumerate() {
+        x[r * total + prompt_len + e..(r + 1) * total].fill(eos);
+    }
+    true
 }
 
 /// One refinement pass: in every row, re-mask the least confident `fraction` of the
@@ -625,7 +750,7 @@ impl<'a> Scorer<'a> {
 mod tests {
     use super::*;
     use crate::SeededNoise;
-    use crate::testing::{Ramp, prompt};
+    use crate::testing::{EosAfter, Ramp, prompt};
 
     #[test]
     fn commits_most_confident_first_block_by_block() {
@@ -700,6 +825,84 @@ mod tests {
             .logits_eos_inf(true);
         let out = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(1), &mut |_| {}).unwrap();
         assert!(!out.generated(0).contains(&3));
+    }
+
+    #[test]
+    fn until_eos_stops_once_eos_and_everything_before_it_are_decided() {
+        // Prompt [1, 2]; positions 2, 3 get token 5, EOS from position 4 on.
+        let opts = LladaOptions::new(11)
+            .gen_length(8)
+            .steps(8)
+            .special_ids(Some(3), None);
+        let full = generate(
+            &EosAfter { at: 4 },
+            &prompt(),
+            &opts,
+            &SeededNoise::new(1),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(full.nfe(), 8);
+        let early = generate(
+            &EosAfter { at: 4 },
+            &prompt(),
+            &opts.clone().until_eos(true),
+            &SeededNoise::new(1),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(early.generated(0), &[5, 5, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(early.nfe(), 3, "two content tokens, then the first EOS");
+        assert_eq!(early.generated(0), full.generated(0));
+    }
+
+    #[test]
+    fn policies_set_the_order_and_refuse_contradictions() {
+        let run =
+            |o: LladaOptions| generate(&Ramp, &prompt(), &o, &SeededNoise::new(1), &mut |_| {});
+        // AR: one token per step, left to right, whatever the confidences.
+        let mut order = Vec::new();
+        let ar = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .policy(Policy::Ar);
+        generate(&Ramp, &prompt(), &ar, &SeededNoise::new(1), &mut |s| {
+            order.push(s.committed)
+        })
+        .unwrap();
+        assert_eq!(order, vec![1, 1, 1, 1]);
+        let named = |r: Result<Generation, Error>| match r {
+            Err(Error::InvalidOption { option, .. }) => option,
+            other => panic!("expected an option error, got {other:?}"),
+        };
+        assert_eq!(named(run(ar.clone().steps(2))), "steps");
+        assert_eq!(named(run(ar.clone().block_length(2))), "block-length");
+        assert_eq!(
+            named(run(ar.clone().unmask(Unmask::Threshold(0.5)))),
+            "unmask"
+        );
+        assert_eq!(named(run(ar.remask(Remask::Rcr))), "remask");
+        let diffusion = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .policy(Policy::Diffusion);
+        assert_eq!(named(run(diffusion.block_length(2))), "block-length");
+        let hybrid = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .policy(Policy::Hybrid);
+        assert_eq!(
+            named(run(hybrid.clone().unmask(Unmask::Factor(1.0)))),
+            "unmask"
+        );
+        assert!(run(hybrid).unwrap().generated(0).iter().all(|&t| t != 11));
+        assert_eq!(
+            named(run(LladaOptions::new(11)
+                .gen_length(4)
+                .steps(4)
+                .until_eos(true))),
+            "until-eos"
+        );
     }
 
     #[test]

@@ -41,3 +41,45 @@ impl Denoiser for Ramp {
 pub(crate) fn prompt() -> PromptBatch {
     PromptBatch::left_padded(vec![vec![1, 2]], 0).expect("valid prompt")
 }
+
+/// Predicts token 5 (surely) before position `at`, and EOS (token 3) from `at` on, with a
+/// confidence that falls with the position, so the first EOS is committed first.
+#[derive(Debug)]
+pub(crate) struct EosAfter {
+    pub(crate) at: usize,
+}
+
+impl Denoiser for EosAfter {
+    type Cache = ();
+
+    fn denoise_and_cache(&self, input: &DenoiseInput<'_>) -> Result<(Logits, ()), DenoiseError> {
+        Ok((self.denoise(input)?, ()))
+    }
+
+    fn denoise_span(
+        &self,
+        input: &DenoiseInput<'_>,
+        _span: Span,
+        _cache: &(),
+    ) -> Result<Logits, DenoiseError> {
+        self.denoise(input)
+    }
+
+    fn logits_width(&self) -> usize {
+        12
+    }
+
+    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
+        let mut l = Logits::filled(input.rows(), input.positions.len(), 12, 0.0);
+        for r in 0..input.rows() {
+            for (k, &p) in input.positions.iter().enumerate() {
+                if p < self.at {
+                    l.row_mut(r, k)[5] = 8.0;
+                } else {
+                    l.row_mut(r, k)[3] = 5.0 - p as f32 * 0.1;
+                }
+            }
+        }
+        Ok(l)
+    }
+}

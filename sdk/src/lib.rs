@@ -34,6 +34,7 @@ pub use response::{Output, Response, Stats};
 pub use tessera_backbone::{Dtype, Family, ModelInfo};
 pub use tessera_hybrid::dream::DreamAlg;
 pub use tessera_hybrid::llada::Remasking;
+pub use tessera_hybrid::policy::Policy;
 pub use tessera_hybrid::remask::Remask;
 pub use tessera_hybrid::unmask::{Schedule, Unmask};
 pub use tessera_hybrid::{CacheMode, StepInfo};

@@ -6,6 +6,7 @@ use tessera_backbone::{Family, ModelInfo};
 use tessera_hybrid::CacheMode;
 use tessera_hybrid::dream::{DreamAlg, DreamOptions};
 use tessera_hybrid::llada::{LladaOptions, Remasking};
+use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::{Schedule, Unmask};
 
@@ -46,6 +47,10 @@ pub struct DecodeOptions {
     pub cache: Option<CacheMode>,
     /// Remasking of committed tokens: `none` (default), `rcr`, `refine` (LLaDA sampler).
     pub remask: Option<Remask>,
+    /// Decoding order: `ar`, `diffusion`, `block` (default), `hybrid` (LLaDA sampler).
+    pub policy: Option<Policy>,
+    /// Stop once EOS is committed with everything before it decided (LLaDA sampler).
+    pub until_eos: bool,
     /// Dream algorithm.
     pub alg: Option<DreamAlg>,
     /// Dream position-sampling temperature.
@@ -150,6 +155,18 @@ impl DecodeOptions {
         self
     }
 
+    /// Sets the policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Turns EOS-aware early stopping on or off.
+    pub fn until_eos(mut self, on: bool) -> Self {
+        self.until_eos = on;
+        self
+    }
+
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -196,6 +213,8 @@ impl DecodeOptions {
                 o.schedule = self.schedule.unwrap_or_default();
                 o.cache = self.cache.unwrap_or_default();
                 o.remask = self.remask.unwrap_or_default();
+                o.policy = self.policy.unwrap_or_default();
+                o.until_eos = self.until_eos;
                 o.validate()?;
                 Resolved::Llada(o)
             }

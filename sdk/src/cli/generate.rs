@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 use tessera::{
     CacheMode, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions,
-    GenerateRequest, Prompt, Remask, Remasking, SamplerKind, Schedule, Unmask,
+    GenerateRequest, Policy, Prompt, Remask, Remasking, SamplerKind, Schedule, Unmask,
 };
 
 use super::CliError;
@@ -76,6 +76,12 @@ pub(crate) struct GenerateArgs {
     /// Cached forwards: none, prefix or dual (Fast-dLLM); block needs block-causal attention.
     #[arg(long, value_parser = parse_cache)]
     cache: Option<CacheMode>,
+    /// Decoding order: ar, diffusion, block or hybrid (LLaDA sampler).
+    #[arg(long, value_parser = parse_policy)]
+    policy: Option<Policy>,
+    /// Stop once EOS is committed with everything before it decided.
+    #[arg(long)]
+    until_eos: bool,
     /// Remasking: none, rcr or refine:ROUNDS:FRACTION (LLaDA sampler).
     #[arg(long, value_parser = parse_remask)]
     remask: Option<Remask>,
@@ -140,6 +146,10 @@ fn parse_remask(s: &str) -> Result<Remask, String> {
     Remask::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    Policy::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
@@ -169,6 +179,8 @@ impl GenerateArgs {
         o.schedule = self.schedule;
         o.cache = self.cache;
         o.remask = self.remask;
+        o.policy = self.policy;
+        o.until_eos = self.until_eos;
         o.alg_temp = self.alg_temp;
         o.eps = self.eps;
         o.temperature = self.temperature;
