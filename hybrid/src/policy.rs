@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::unmask::{Candidate, StepContext, UnmaskRule, by_confidence};
+use crate::unmask::{Candidate, StepContext, Threshold, UnmaskRule};
 
 /// How the generated span is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -67,12 +67,9 @@ impl Adaptive {
 }
 
 impl UnmaskRule for Adaptive {
-    fn select(&self, _ctx: &StepContext, candidates: &mut [Candidate]) -> usize {
-        by_confidence(candidates);
-        let confident = candidates
-            .iter()
-            .take_while(|c| c.confidence >= self.tau)
-            .count();
+    fn select(&self, ctx: &StepContext, candidates: &mut [Candidate]) -> usize {
+        // Threshold commits max(1, #confident): two or more means a parallel step.
+        let confident = Threshold::new(self.tau).select(ctx, candidates);
         if confident >= 2 {
             return confident;
         }
