@@ -11,6 +11,7 @@
 //! from its [`NoiseSource`] by inverse CDF and Gumbel-top-k respectively: the same
 //! distributions, not the same random stream.
 
+use crate::TokenEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::filter::{Confidence, RowSampler, Scratch};
@@ -192,7 +193,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         let positions: Vec<usize> = (0..total)
             .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
             .collect();
-        let mut committed = 0;
+        let mut tokens = Vec::new();
         if !positions.is_empty() {
             let input = DenoiseInput {
                 tokens: &x,
@@ -243,19 +244,25 @@ pub fn generate<D: Denoiser + ?Sized>(
                     }
                     candidates.push((score, p, token));
                 }
-                committed += if opts.alg == DreamAlg::Origin {
-                    let n = candidates.len();
-                    commit_top_k(row, &mut candidates, n)
+                let want = if opts.alg == DreamAlg::Origin {
+                    candidates.len()
                 } else {
-                    commit_top_k(row, &mut candidates, k)
+                    k
                 };
+                let n = commit_top_k(row, &mut candidates, want);
+                tokens.extend(
+                    candidates[..n]
+                        .iter()
+                        .map(|&(confidence, position, token)| TokenEvent {
+                            row: r,
+                            position,
+                            token,
+                            confidence,
+                        }),
+                );
             }
         }
-        on_step(StepInfo {
-            step: i + 1,
-            total_steps: opts.steps,
-            committed,
-        });
+        on_step(StepInfo::new(i + 1, opts.steps, tokens, Vec::new()));
     }
     Ok(Generation {
         tokens: x,

@@ -68,4 +68,4 @@ pub use cache::CacheMode;
 pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};
 pub use error::Error;
 pub use noise::{NoiseKey, NoisePurpose, NoiseSource, RecordedNoise, SeededNoise};
-pub use output::{Generation, StepInfo};
+pub use output::{Generation, PositionEvent, StepInfo, TokenEvent};

@@ -16,7 +16,8 @@ use crate::remask::{Remask, running_confidence};
 use crate::schedule::num_transfer_tokens;
 use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule};
 use crate::{
-    Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo,
+    Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PositionEvent,
+    PromptBatch, StepInfo, TokenEvent,
 };
 
 /// The threshold of `--policy hybrid` when `--unmask` does not give one (Fast-dLLM's τ).
@@ -443,7 +444,8 @@ pub fn generate<D: Denoiser + ?Sized>(
             if !fixed && (0..rows).all(|r| block_masks(&x, r) == 0) {
                 break;
             }
-            let mut committed = 0;
+            let mut tokens = Vec::new();
+            let mut remasked = Vec::new();
             if !positions.is_empty() {
                 let reuse = match (&kv, opts.cache) {
                     (_, CacheMode::None) => Reuse::Full,
@@ -505,28 +507,25 @@ pub fn generate<D: Denoiser + ?Sized>(
                         for c in &commit {
                             row[c.position] = c.token;
                             conf[c.position] = c.confidence;
+                            tokens.push(token_event(r, c));
                         }
-                        for &p in &remask {
-                            row[p] = mask;
+                        for &position in &remask {
+                            row[position] = mask;
+                            remasked.push(PositionEvent { row: r, position });
                         }
-                        committed += commit.len();
                         revised += remask.len();
                     } else {
                         let n = rule.select(&ctx, &mut candidates).min(candidates.len());
                         for c in &candidates[..n] {
                             row[c.position] = c.token;
                             conf[c.position] = c.confidence;
+                            tokens.push(token_event(r, c));
                         }
-                        committed += n;
                     }
                 }
             }
             global_step += 1;
-            on_step(StepInfo {
-                step: global_step,
-                total_steps,
-                committed,
-            });
+            on_step(StepInfo::new(global_step, total_steps, tokens, remasked));
             if let (true, Some(eos)) = (opts.until_eos, opts.eos_id)
                 && finish_at_eos(&mut x, rows, prompt_len, mask, eos)
             {
@@ -536,7 +535,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     }
     if let Remask::Refine { rounds, fraction } = opts.remask {
         for _ in 0..rounds {
-            let changed = refine_round(
+            let (changed, tokens, remasked) = refine_round(
                 model,
                 &pass,
                 &mut x,
@@ -550,11 +549,7 @@ pub fn generate<D: Denoiser + ?Sized>(
             nfe += 1;
             revised += changed;
             global_step += 1;
-            on_step(StepInfo {
-                step: global_step,
-                total_steps,
-                committed: changed,
-            });
+            on_step(StepInfo::new(global_step, total_steps, tokens, remasked));
         }
     }
     Ok(Generation {
@@ -587,7 +582,7 @@ fn finish_at_eos(x: &mut [u32], rows: usize, prompt_len: usize, mask: u32, eos: 
 
 /// One refinement pass: in every row, re-mask the least confident `fraction` of the
 /// generated span, re-predict those positions with everything else visible, and commit the
-/// predictions. Returns how many tokens changed.
+/// predictions. Returns how many tokens changed, and the step's events.
 #[allow(clippy::too_many_arguments)]
 fn refine_round<D: Denoiser + ?Sized>(
     model: &D,
@@ -599,7 +594,7 @@ fn refine_round<D: Denoiser + ?Sized>(
     scorer: &mut Scorer<'_>,
     noise: &dyn NoiseSource,
     step: usize,
-) -> Result<usize, Error> {
+) -> Result<(usize, Vec<TokenEvent>, Vec<PositionEvent>), Error> {
     let total = pass.len;
     let gen_length = total - prompt_len;
     let count = ((gen_length as f64 * fraction).ceil() as usize).clamp(1, gen_length);
@@ -621,6 +616,15 @@ fn refine_round<D: Denoiser + ?Sized>(
     positions.dedup();
     let logits = pass.run(model, x, &positions, Reuse::Full)?;
     let mut changed = 0;
+    let mut tokens = Vec::new();
+    let remasked = previous
+        .iter()
+        .enumerate()
+        .flat_map(|(row, old)| {
+            old.iter()
+                .map(move |&(position, _)| PositionEvent { row, position })
+        })
+        .collect();
     for (r, old) in previous.iter().enumerate() {
         for &(p, before) in old {
             let k = positions
@@ -636,9 +640,24 @@ fn refine_round<D: Denoiser + ?Sized>(
             x[r * total + p] = token;
             running[r * total + p] = confidence;
             changed += usize::from(token != before);
+            tokens.push(TokenEvent {
+                row: r,
+                position: p,
+                token,
+                confidence,
+            });
         }
     }
-    Ok(changed)
+    Ok((changed, tokens, remasked))
+}
+
+fn token_event(row: usize, c: &Candidate) -> TokenEvent {
+    TokenEvent {
+        row,
+        position: c.position,
+        token: c.token,
+        confidence: c.confidence,
+    }
 }
 
 /// Rejects prompt ids the model cannot embed.

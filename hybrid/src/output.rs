@@ -1,14 +1,58 @@
 //! What a sampler returns and reports while it runs.
 
-/// Progress of a running sampler, reported once per step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one step did, reported once per step (progress bars, streaming UIs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct StepInfo {
     /// Steps finished so far (1-based after the first step).
     pub step: usize,
-    /// Steps the run will take in total.
+    /// Steps the run will take at most.
     pub total_steps: usize,
-    /// Tokens committed in this step, over all rows.
+    /// Tokens committed in this step, over all rows (`tokens.len()`).
     pub committed: usize,
+    /// The tokens committed in this step.
+    pub tokens: Vec<TokenEvent>,
+    /// Positions re-masked in this step (remasking).
+    pub remasked: Vec<PositionEvent>,
+}
+
+impl StepInfo {
+    pub(crate) fn new(
+        step: usize,
+        total_steps: usize,
+        tokens: Vec<TokenEvent>,
+        remasked: Vec<PositionEvent>,
+    ) -> Self {
+        StepInfo {
+            step,
+            total_steps,
+            committed: tokens.len(),
+            tokens,
+            remasked,
+        }
+    }
+}
+
+/// A token committed at a position.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TokenEvent {
+    /// Batch row.
+    pub row: usize,
+    /// Canvas position.
+    pub position: usize,
+    /// The token.
+    pub token: u32,
+    /// The confidence it was committed with.
+    pub confidence: f64,
+}
+
+/// A position of a batch row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PositionEvent {
+    /// Batch row.
+    pub row: usize,
+    /// Canvas position.
+    pub position: usize,
 }
 
 /// The finished canvases of a batch.

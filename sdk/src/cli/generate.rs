@@ -124,6 +124,9 @@ pub(crate) struct GenerateArgs {
     /// Print one JSON object (ids, text, stats).
     #[arg(long)]
     json: bool,
+    /// With --json: add a `steps` array (committed and re-masked positions of every step).
+    #[arg(long, requires = "json")]
+    events: bool,
 }
 
 fn parse_dtype(s: &str) -> Result<Dtype, String> {
@@ -212,11 +215,15 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
     let interactive = std::io::stderr().is_terminal() && !args.json;
     let start = Instant::now();
     let mut shown = false;
+    let mut steps = Vec::new();
     let response = engine.generate_with_progress(&request, &mut |s| {
         // Progress only when it takes more than a moment, and only to a terminal.
         if interactive && start.elapsed().as_millis() > 300 {
             eprint!("\rstep {}/{}", s.step, s.total_steps);
             shown = true;
+        }
+        if args.events {
+            steps.push(s);
         }
     })?;
     if shown {
@@ -224,12 +231,15 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
     }
     let output = &response.outputs[0];
     if args.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "ids": output.ids,
             "text": output.text,
             "stats": response.stats,
             "family": engine.info().family,
         });
+        if args.events {
+            v["steps"] = serde_json::to_value(&steps)?;
+        }
         println!("{v}");
     } else {
         match &output.text {
