@@ -189,6 +189,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     };
     let mut scratch = Scratch::default();
     let mut nfe = 0;
+    let mut forward_seconds = 0.0;
     for i in 0..opts.steps {
         let positions: Vec<usize> = (0..total)
             .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
@@ -201,7 +202,9 @@ pub fn generate<D: Denoiser + ?Sized>(
                 attention: attention.as_deref(),
                 positions: &positions,
             };
+            let start = std::time::Instant::now();
             let logits = model.denoise(&input)?;
+            forward_seconds += start.elapsed().as_secs_f64();
             nfe += 1;
             check_shape(&logits, rows, positions.len(), vocab)?;
             let mask_total = x.iter().filter(|&&t| t == mask).count();
@@ -271,6 +274,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         total_len: total,
         nfe,
         revised: 0,
+        forward_seconds,
     })
 }
 

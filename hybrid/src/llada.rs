@@ -559,6 +559,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         total_len: total,
         nfe,
         revised,
+        forward_seconds: pass.forward_seconds.get(),
     })
 }
 

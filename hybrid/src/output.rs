@@ -55,8 +55,9 @@ pub struct PositionEvent {
     pub position: usize,
 }
 
-/// The finished canvases of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The finished canvases of a batch. Two generations are equal when their tokens and
+/// counters are; timings are not compared.
+#[derive(Debug, Clone)]
 pub struct Generation {
     pub(crate) tokens: Vec<u32>,
     pub(crate) rows: usize,
@@ -64,6 +65,7 @@ pub struct Generation {
     pub(crate) total_len: usize,
     pub(crate) nfe: usize,
     pub(crate) revised: usize,
+    pub(crate) forward_seconds: f64,
 }
 
 impl Generation {
@@ -91,4 +93,22 @@ impl Generation {
     pub fn revised(&self) -> usize {
         self.revised
     }
+
+    /// Wall-clock seconds spent inside the denoiser (the rest of the run is the controller).
+    pub fn forward_seconds(&self) -> f64 {
+        self.forward_seconds
+    }
 }
+
+impl PartialEq for Generation {
+    fn eq(&self, other: &Self) -> bool {
+        self.tokens == other.tokens
+            && self.rows == other.rows
+            && self.prompt_len == other.prompt_len
+            && self.total_len == other.total_len
+            && self.nfe == other.nfe
+            && self.revised == other.revised
+    }
+}
+
+impl Eq for Generation {}

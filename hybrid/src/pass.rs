@@ -17,6 +17,8 @@ pub(crate) struct Pass<'a> {
     /// Which canvas positions are prompt (masked in the unconditional half).
     pub(crate) prompt_index: &'a [bool],
     cfg_attention: Option<Vec<bool>>,
+    /// Seconds spent in the denoiser so far.
+    pub(crate) forward_seconds: std::cell::Cell<f64>,
 }
 
 /// How a pass uses the per-request cache.
@@ -51,6 +53,7 @@ impl<'a> Pass<'a> {
             cfg_scale: cfg.then_some(cfg_scale),
             prompt_index,
             cfg_attention: attention.filter(|_| cfg).map(|a| [a, a].concat()),
+            forward_seconds: std::cell::Cell::new(0.0),
         }
     }
 
@@ -88,6 +91,7 @@ impl<'a> Pass<'a> {
                 positions,
             },
         };
+        let start = std::time::Instant::now();
         let raw = match reuse {
             Reuse::Full => model.denoise(&input)?,
             Reuse::Span(cache, span) => model.denoise_span(&input, span, cache)?,
@@ -97,6 +101,8 @@ impl<'a> Pass<'a> {
                 logits
             }
         };
+        self.forward_seconds
+            .set(self.forward_seconds.get() + start.elapsed().as_secs_f64());
         let logits = match self.cfg_scale {
             Some(scale) => guided(&raw, self.rows, scale)?,
             None => raw,

@@ -172,6 +172,7 @@ impl Engine {
             stats: Stats {
                 nfe: generation.nfe(),
                 seconds,
+                forward_seconds: generation.forward_seconds(),
                 tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
                 tokens_per_forward: gen_length as f64 / generation.nfe().max(1) as f64,
                 revised: generation.revised(),

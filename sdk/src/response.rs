@@ -10,6 +10,8 @@ pub struct Stats {
     pub nfe: usize,
     /// Wall-clock seconds of decoding (tokenization excluded).
     pub seconds: f64,
+    /// Of `seconds`, the time spent in the model's forward passes (the rest is the controller).
+    pub forward_seconds: f64,
     /// Generated tokens per second, over all rows.
     pub tokens_per_second: f64,
     /// Generated tokens per forward pass, per row (1.0 = one token per step).
