@@ -51,6 +51,7 @@ mod denoiser;
 pub mod dream;
 mod error;
 mod filter;
+pub mod length;
 pub mod llada;
 mod noise;
 mod output;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tessera_kernels::{entropy, gumbel_argmax, row_stats};
 
 use crate::cache::CacheMode;
+use crate::length::expand;
 use crate::pass::{Pass, Reuse};
 use crate::policy::{Adaptive, Policy};
 use crate::remask::{Remask, running_confidence};
@@ -80,6 +81,13 @@ pub struct LladaOptions {
     /// the span is filled with EOS.
     #[serde(default)]
     pub until_eos: bool,
+    /// DAEDAL: treat `gen_length` as a starting length and grow it by whole blocks while the
+    /// model does not expect the answer to end (see [`crate::length`]).
+    #[serde(default)]
+    pub expand: bool,
+    /// Hard maximum of generated tokens with `expand` (default: 8 × `gen_length`).
+    #[serde(default)]
+    pub max_length: Option<usize>,
 }
 
 impl LladaOptions {
@@ -104,7 +112,16 @@ impl LladaOptions {
             remask: Remask::None,
             policy: Policy::Block,
             until_eos: false,
+            expand: false,
+            max_length: None,
         }
+    }
+
+    /// Turns DAEDAL length expansion on, up to `max_length` generated tokens.
+    pub fn expand(mut self, on: bool, max_length: Option<usize>) -> Self {
+        self.expand = on;
+        self.max_length = max_length;
+        self
     }
 
     /// Sets the policy.
@@ -276,6 +293,29 @@ impl LladaOptions {
         if self.until_eos && self.eos_id.is_none() {
             return contradiction("until-eos", "the model has no EOS id".into());
         }
+        if self.expand && self.eos_id.is_none() {
+            return contradiction("expand", "the model has no EOS id".into());
+        }
+        if self.expand && matches!(self.policy, Policy::Ar | Policy::Diffusion) {
+            return contradiction(
+                "expand",
+                format!(
+                    "expansion grows whole blocks; `--policy {}` has none",
+                    self.policy
+                ),
+            );
+        }
+        if let Some(max) = self.max_length {
+            if !self.expand {
+                return contradiction("max-length", "only applies with `--expand`".into());
+            }
+            if max < self.gen_length {
+                return contradiction(
+                    "max-length",
+                    format!("{max} is below gen-length {}", self.gen_length),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -376,6 +416,32 @@ pub fn generate<D: Denoiser + ?Sized>(
             ));
         }
     }
+    let mut probe_nfe = 0;
+    let expanded;
+    let opts = if let (true, Some(eos)) = (opts.expand, opts.eos_id) {
+        let block = opts.effective_block_length();
+        let per_block = opts.steps / (opts.gen_length / block);
+        let max = opts.max_length.unwrap_or(8 * opts.gen_length);
+        let e = expand(
+            model,
+            prompts,
+            opts.mask_id,
+            eos,
+            opts.cfg_scale,
+            opts.gen_length,
+            block,
+            max,
+        )?;
+        probe_nfe = e.nfe;
+        expanded = opts
+            .clone()
+            .gen_length(e.gen_length)
+            .block_length(block)
+            .steps(per_block * e.gen_length / block);
+        &expanded
+    } else {
+        opts
+    };
     let rows = prompts.rows();
     let prompt_len = prompts.len();
     let total = prompt_len + opts.gen_length;
@@ -396,7 +462,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     );
 
     let mut scorer = Scorer::new(opts, vocab);
-    let mut nfe = 0;
+    let mut nfe = probe_nfe;
     let mut revised = 0;
     let mut global_step = 0;
     // The confidence each committed position was decoded with (RCR and refinement rank by it).
@@ -874,6 +940,47 @@ mod tests {
         assert_eq!(early.generated(0), &[5, 5, 3, 3, 3, 3, 3, 3]);
         assert_eq!(early.nfe(), 3, "two content tokens, then the first EOS");
         assert_eq!(early.generated(0), full.generated(0));
+    }
+
+    #[test]
+    fn expansion_grows_by_blocks_until_eos_is_expected() {
+        // Prompt [1, 2]; EOS is predicted from position 6 on. Start with 4 tokens (positions
+        // 2..5, no EOS in sight), grow one block of 4: positions 6..9 expect EOS → stop.
+        let opts = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .block_length(4)
+            .special_ids(Some(3), None)
+            .expand(true, Some(32));
+        let out = generate(
+            &EosAfter { at: 6 },
+            &prompt(),
+            &opts,
+            &SeededNoise::new(1),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(out.generated(0), &[5, 5, 5, 5, 3, 3, 3, 3]);
+        assert_eq!(out.nfe(), 2 + 8, "two probes, then 4 steps per block");
+        // The hard maximum wins.
+        let capped = opts.clone().expand(true, Some(4));
+        let out = generate(
+            &EosAfter { at: 6 },
+            &prompt(),
+            &capped,
+            &SeededNoise::new(1),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(out.generated(0).len(), 4);
+        let named = |o: LladaOptions| match o.validate() {
+            Err(Error::InvalidOption { option, .. }) => option,
+            other => panic!("expected an option error, got {other:?}"),
+        };
+        assert_eq!(named(opts.clone().expand(true, Some(2))), "max-length");
+        assert_eq!(named(opts.clone().expand(false, Some(8))), "max-length");
+        assert_eq!(named(opts.clone().special_ids(None, None)), "expand");
+        assert_eq!(named(opts.policy(Policy::Diffusion)), "expand");
     }
 
     #[test]

@@ -138,6 +138,25 @@ impl Engine {
             .map(|p| self.prompt_ids(p))
             .collect::<Result<Vec<_>, _>>()?;
         let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+        let mut resolved = resolved;
+        if let Resolved::Llada(o) = &mut resolved
+            && o.expand
+        {
+            let room = info.max_length.saturating_sub(longest);
+            match o.max_length {
+                Some(max) if max > room => {
+                    return Err(Error::invalid(
+                        "max-length",
+                        format!(
+                            "prompt ({longest}) + max-length ({max}) exceeds the model's maximum length {}",
+                            info.max_length
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => o.max_length = Some((8 * o.gen_length).min(room).max(o.gen_length)),
+            }
+        }
         let gen_length = resolved.gen_length();
         if longest + gen_length > info.max_length {
             return Err(Error::invalid(
@@ -166,7 +185,8 @@ impl Engine {
             };
             outputs.push(Output { ids, text });
         }
-        let tokens = (gen_length * generation.rows()) as f64;
+        let generated = generation.generated(0).len();
+        let tokens = (generated * generation.rows()) as f64;
         Ok(Response {
             outputs,
             stats: Stats {
@@ -174,7 +194,7 @@ impl Engine {
                 seconds,
                 forward_seconds: generation.forward_seconds(),
                 tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
-                tokens_per_forward: gen_length as f64 / generation.nfe().max(1) as f64,
+                tokens_per_forward: generated as f64 / generation.nfe().max(1) as f64,
                 revised: generation.revised(),
             },
         })

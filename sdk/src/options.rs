@@ -51,6 +51,12 @@ pub struct DecodeOptions {
     pub policy: Option<Policy>,
     /// Stop once EOS is committed with everything before it decided (LLaDA sampler).
     pub until_eos: bool,
+    /// DAEDAL: `gen_length` is a starting length, grown by blocks while the model does not
+    /// expect the answer to end (LLaDA sampler).
+    pub expand: bool,
+    /// Hard maximum of generated tokens with `expand` (default: 8 × gen_length, within the
+    /// model's maximum length).
+    pub max_length: Option<usize>,
     /// Dream algorithm.
     pub alg: Option<DreamAlg>,
     /// Dream position-sampling temperature.
@@ -167,6 +173,13 @@ impl DecodeOptions {
         self
     }
 
+    /// Turns DAEDAL length expansion on, with an optional hard maximum.
+    pub fn expand(mut self, max_length: Option<usize>) -> Self {
+        self.expand = true;
+        self.max_length = max_length;
+        self
+    }
+
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -215,6 +228,8 @@ impl DecodeOptions {
                 o.remask = self.remask.unwrap_or_default();
                 o.policy = self.policy.unwrap_or_default();
                 o.until_eos = self.until_eos;
+                o.expand = self.expand;
+                o.max_length = self.max_length;
                 o.validate()?;
                 Resolved::Llada(o)
             }

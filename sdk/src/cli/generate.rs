@@ -82,6 +82,12 @@ pub(crate) struct GenerateArgs {
     /// Stop once EOS is committed with everything before it decided.
     #[arg(long)]
     until_eos: bool,
+    /// DAEDAL: start at --gen-length and grow by blocks while the model does not expect the end.
+    #[arg(long)]
+    expand: bool,
+    /// Hard maximum of generated tokens with --expand.
+    #[arg(long, requires = "expand")]
+    max_length: Option<usize>,
     /// Remasking: none, rcr or refine:ROUNDS:FRACTION (LLaDA sampler).
     #[arg(long, value_parser = parse_remask)]
     remask: Option<Remask>,
@@ -184,6 +190,8 @@ impl GenerateArgs {
         o.remask = self.remask;
         o.policy = self.policy;
         o.until_eos = self.until_eos;
+        o.expand = self.expand;
+        o.max_length = self.max_length;
         o.alg_temp = self.alg_temp;
         o.eps = self.eps;
         o.temperature = self.temperature;
