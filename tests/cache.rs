@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture, json_rows, reference_json};
+use common::fixture;
 use tessera::hybrid::llada::LladaOptions;
 use tessera::hybrid::{CacheMode, PromptBatch, SeededNoise, Span, llada};
 use tessera_backbone::Backbone;
@@ -81,22 +81,11 @@ fn a_span_pass_over_an_unchanged_canvas_equals_the_full_pass() {
     }
 }
 
-fn case_prompt(name: &str) -> Vec<u32> {
-    let reference = reference_json("llada_generate.json");
-    let case = reference["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
-        .clone();
-    json_rows(&case["prompt"]).remove(0)
-}
-
 #[test]
 fn caches_are_exact_when_each_block_takes_one_step_and_close_otherwise() {
     let model = Backbone::load(fixture("llada-tiny")).unwrap();
-    let batch = PromptBatch::left_padded(vec![case_prompt("t0_g16_s16_b16")], 295).unwrap();
+    let batch =
+        PromptBatch::left_padded(vec![common::llada_case("t0_g16_s16_b16").0], 295).unwrap();
     let run = |steps, cache| {
         let opts = LladaOptions::new(299)
             .gen_length(16)

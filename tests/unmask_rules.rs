@@ -2,22 +2,8 @@
 
 mod common;
 
-use common::{fixture, json_rows, reference_json};
+use common::{fixture, llada_case};
 use tessera::{DecodeOptions, Engine, GenerateRequest, Prompt, Schedule, Unmask};
-
-fn reference_case(name: &str) -> (Vec<u32>, Vec<u32>) {
-    let reference = reference_json("llada_generate.json");
-    let case = reference["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
-        .clone();
-    let prompt = json_rows(&case["prompt"]).remove(0);
-    let output = json_rows(&case["output"]).remove(0);
-    (prompt.clone(), output[prompt.len()..].to_vec())
-}
 
 fn run(engine: &Engine, prompt: &[u32], options: DecodeOptions) -> tessera::Response {
     engine
@@ -32,7 +18,7 @@ fn strict_rules_reduce_to_the_reference_one_token_per_step() {
     // reproduce the reference token for token. (A tiny factor does not: Fast-dLLM's loop
     // commits both of the last two candidates when only the last one fails.)
     let engine = Engine::load(fixture("llada-tiny")).unwrap();
-    let (prompt, expected) = reference_case("t0_g16_s16_b16");
+    let (prompt, expected) = llada_case("t0_g16_s16_b16");
     for rule in [Unmask::Count, Unmask::Threshold(1.0)] {
         let out = run(
             &engine,
@@ -52,7 +38,7 @@ fn strict_rules_reduce_to_the_reference_one_token_per_step() {
 #[test]
 fn looser_rules_take_fewer_forward_passes_and_fill_every_position() {
     let engine = Engine::load(fixture("llada-tiny")).unwrap();
-    let (prompt, _) = reference_case("t0_g16_s16_b16");
+    let (prompt, _) = llada_case("t0_g16_s16_b16");
     let mask = engine.info().mask_id;
     let strict = run(
         &engine,
@@ -103,7 +89,7 @@ fn looser_rules_take_fewer_forward_passes_and_fill_every_position() {
 #[test]
 fn cosine_schedule_follows_maskgit_counts() {
     let engine = Engine::load(fixture("llada-tiny")).unwrap();
-    let (prompt, _) = reference_case("t0_g16_s16_b16");
+    let (prompt, _) = llada_case("t0_g16_s16_b16");
     let mut committed = Vec::new();
     let req = GenerateRequest::new(Prompt::Ids(prompt)).options(
         DecodeOptions::new()

@@ -25,6 +25,22 @@ pub fn reference_json(file: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("valid json")
 }
 
+/// The first prompt row and its generated reference tokens of an LLaDA reference case.
+pub fn llada_case(name: &str) -> (Vec<u32>, Vec<u32>) {
+    let reference = reference_json("llada_generate.json");
+    let case = reference["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+        .clone();
+    let prompt = json_rows(&case["prompt"]).remove(0);
+    let output = json_rows(&case["output"]).remove(0);
+    let generated = output[prompt.len()..].to_vec();
+    (prompt, generated)
+}
+
 /// A 2-D integer tensor as rows of `u32`.
 pub fn ids(t: &Tensor) -> Vec<Vec<u32>> {
     t.to_dtype(candle_core::DType::I64)
