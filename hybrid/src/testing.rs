@@ -2,25 +2,35 @@
 
 use crate::{DenoiseError, DenoiseInput, Denoiser, Logits, PromptBatch, Span};
 
+/// The trivial cached path of a test double: no cache, every pass recomputed (exact).
+macro_rules! exact_cache {
+    () => {
+        type Cache = ();
+
+        fn denoise_and_cache(
+            &self,
+            input: &DenoiseInput<'_>,
+        ) -> Result<(Logits, ()), DenoiseError> {
+            Ok((self.denoise(input)?, ()))
+        }
+
+        fn denoise_span(
+            &self,
+            input: &DenoiseInput<'_>,
+            _: Span,
+            _: &(),
+        ) -> Result<Logits, DenoiseError> {
+            self.denoise(input)
+        }
+    };
+}
+
 /// Predicts, at position `p`, token `p % 10` with a confidence growing with `p` (vocabulary 12).
 #[derive(Debug)]
 pub(crate) struct Ramp;
 
 impl Denoiser for Ramp {
-    type Cache = ();
-
-    fn denoise_and_cache(&self, input: &DenoiseInput<'_>) -> Result<(Logits, ()), DenoiseError> {
-        Ok((self.denoise(input)?, ()))
-    }
-
-    fn denoise_span(
-        &self,
-        input: &DenoiseInput<'_>,
-        _span: Span,
-        _cache: &(),
-    ) -> Result<Logits, DenoiseError> {
-        self.denoise(input)
-    }
+    exact_cache!();
 
     fn logits_width(&self) -> usize {
         12
@@ -50,20 +60,7 @@ pub(crate) struct EosAfter {
 }
 
 impl Denoiser for EosAfter {
-    type Cache = ();
-
-    fn denoise_and_cache(&self, input: &DenoiseInput<'_>) -> Result<(Logits, ()), DenoiseError> {
-        Ok((self.denoise(input)?, ()))
-    }
-
-    fn denoise_span(
-        &self,
-        input: &DenoiseInput<'_>,
-        _span: Span,
-        _cache: &(),
-    ) -> Result<Logits, DenoiseError> {
-        self.denoise(input)
-    }
+    exact_cache!();
 
     fn logits_width(&self) -> usize {
         12

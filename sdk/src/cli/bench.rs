@@ -185,6 +185,19 @@ fn on_models(
     Ok(rows)
 }
 
+/// A closure that appends a measurement of model `name` (with `params` parameters) to the rows.
+fn row_pusher(name: &str, params: u64) -> impl Fn(&mut Vec<Row>, String, f64, &'static str) + '_ {
+    move |rows, measure, value, unit| {
+        rows.push(Row {
+            model: name.to_string(),
+            params,
+            measure,
+            value,
+            unit,
+        })
+    }
+}
+
 fn print_rows(rows: &[Row], json: bool) {
     if json {
         for r in rows {
@@ -231,15 +244,7 @@ fn bench_model(
     let model = Backbone::load(dir)?;
     let load_s = start.elapsed().as_secs_f64();
     let info = model.info().clone();
-    let push = |rows: &mut Vec<Row>, measure: String, value: f64, unit| {
-        rows.push(Row {
-            model: name.to_string(),
-            params: info.parameters,
-            measure,
-            value,
-            unit,
-        })
-    };
+    let push = row_pusher(name, info.parameters);
     push(rows, "load time".into(), load_s, "s");
     if let [peak, bytes] = nums[..] {
         push(
@@ -326,15 +331,7 @@ fn bench_decode(
 ) -> Result<(), CliError> {
     let model = Backbone::load(dir)?;
     let info = model.info().clone();
-    let push = |rows: &mut Vec<Row>, measure: String, value: f64, unit| {
-        rows.push(Row {
-            model: name.to_string(),
-            params: info.parameters,
-            measure,
-            value,
-            unit,
-        })
-    };
+    let push = row_pusher(name, info.parameters);
     let vocab = info.embedding_size as u32;
     let len = PROMPT + GEN;
     let mask = info.mask_id;
