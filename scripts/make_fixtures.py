@@ -15,6 +15,8 @@ What it makes (everything under ``tests/fixtures/``):
       ``dream_bf16_logits.safetensors``: forward-pass logits from HF ``transformers``
       ``LlamaForCausalLM`` / ``Qwen2ForCausalLM`` loaded with the renamed weights,
       run with a bidirectional 4-D additive attention mask (Dream logits shifted);
+    - ``llada_structured_logits.safetensors``: the same LLaDA model under block-causal
+      and causal attention groups (4-D masks built from the groups);
     - ``llada_generate.json`` + ``llada_noise.safetensors``: outputs of a Python
       re-implementation of the LLaDA reference ``generate`` sampler (noise pre-drawn
       from seeded generators and recorded);
@@ -908,6 +910,41 @@ def record_logits(path, forward, model, inputs):
     return out
 
 
+def structured_mask(groups, attn2d, B, L):
+    """4-D additive mask [B,1,L,L] for attention groups: query i sees key j iff
+    groups[j] <= groups[i] and j is not padding; every query sees itself."""
+    g = torch.tensor(groups)
+    vis = (g[None, :] <= g[:, None])[None].expand(B, L, L).clone()
+    if attn2d is not None:
+        vis &= (attn2d != 0)[:, None, :]
+    vis |= torch.eye(L, dtype=torch.bool)[None]
+    return torch.zeros(B, 1, L, L, dtype=torch.float32).masked_fill(~vis[:, None], torch.finfo(torch.float32).min)
+
+
+@torch.no_grad()
+def record_structured_logits(path, model, inputs):
+    """LLaDA logits under block-causal (prompt 8, then blocks of 4) and causal attention."""
+    single, batch_ids, batch_am = inputs
+    L = single.shape[1]
+    layouts = {
+        "block": [0] * 8 + [1 + (p - 8) // 4 for p in range(8, L)],
+        "causal": list(range(L)),
+    }
+    out = {}
+    for name, groups in layouts.items():
+        out[f"{name}.groups"] = torch.tensor(groups, dtype=torch.long)
+        for case, x, am in (("single", single, None), ("batch", batch_ids, batch_am)):
+            B = x.shape[0]
+            pos = torch.arange(L).unsqueeze(0).expand(B, L)
+            mask = structured_mask(groups, am, B, L)
+            out[f"{name}.{case}.logits"] = model(
+                input_ids=x, attention_mask=mask, position_ids=pos, use_cache=False).logits.float()
+    out["single.input_ids"] = single
+    out["batch.input_ids"] = batch_ids
+    out["batch.attention_mask"] = batch_am
+    save_st(out, path)
+
+
 def check_against_manual(model_weights, cfg, forward_kind, inputs, hf_out):
     """Compare HF outputs with manual_forward (same positions / masks)."""
     single, batch_ids, batch_am = inputs
@@ -1288,6 +1325,7 @@ def main():
     llada_in = logits_inputs(llada_tok, llada_ids["<|mdm_mask|>"], llada_ids["<|endoftext|>"])
     dream_in = logits_inputs(dream_tok, dream_ids["<|mask|>"], dream_ids["<|endoftext|>"])
     llada_out = record_logits(REF / "llada_logits.safetensors", llada_forward, llada_model, llada_in)
+    record_structured_logits(REF / "llada_structured_logits.safetensors", llada_model, llada_in)
     dream_out = record_logits(REF / "dream_logits.safetensors", dream_forward, dream_model, dream_in)
     d16_out = record_logits(REF / "dream_bf16_logits.safetensors", dream_forward, dream16_model, dream_in)
     lc = dict(layers=LLADA["n_layers"], heads=LLADA["n_heads"], kv_heads=LLADA["n_kv_heads"], theta=500000.0,

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{TempDir, fixture};
+use tessera::hybrid::DenoiseInput;
 use tessera_backbone::random::RandomLlada;
 use tessera_backbone::{Backbone, ForwardError, LoadError};
 
@@ -131,6 +132,11 @@ fn config_problems_name_the_field() {
         v["embedding_size"] = 10.into();
     });
     assert_eq!(field(&dir.0), "embedding_size");
+    edit_config(&dir.0, |v| {
+        v["embedding_size"] = 64.into();
+        v["attention"] = "sliding-window".into();
+    });
+    assert_eq!(field(&dir.0), "attention");
     fs::write(dir.0.join("config.json"), "{\"model_type\": \"bert\"}").unwrap();
     assert!(matches!(
         Backbone::load(&dir.0),
@@ -153,8 +159,9 @@ fn config_problems_name_the_field() {
 #[test]
 fn forward_input_errors_are_typed() {
     let model = Backbone::load(fixture("llada-tiny")).unwrap();
-    let input =
-        |tokens: &[u32], len, positions: &[usize]| model.logits(tokens, len, None, positions);
+    let input = |tokens: &[u32], len, positions: &[usize]| {
+        model.logits(&DenoiseInput::new(tokens, len, positions))
+    };
     assert!(matches!(
         input(&[1, 2, 3], 3, &[2, 1]),
         Err(ForwardError::Input(_))
@@ -176,7 +183,16 @@ fn forward_input_errors_are_typed() {
         Err(ForwardError::Input(_))
     ));
     assert!(matches!(
-        model.logits(&[1, 2], 2, Some(&[true]), &[0]),
+        model.logits(&DenoiseInput::new(&[1, 2], 2, &[0]).with_attention(Some(&[true]))),
+        Err(ForwardError::Input(_))
+    ));
+    // Attention groups of the wrong length, or decreasing.
+    assert!(matches!(
+        model.logits(&DenoiseInput::new(&[1, 2], 2, &[0]).with_groups(Some(&[0]))),
+        Err(ForwardError::Input(_))
+    ));
+    assert!(matches!(
+        model.logits(&DenoiseInput::new(&[1, 2], 2, &[0]).with_groups(Some(&[1, 0]))),
         Err(ForwardError::Input(_))
     ));
     assert!(input(&[1, 2, 3], 3, &[0, 2]).is_ok());
@@ -188,7 +204,9 @@ fn bf16_random_checkpoints_load() {
     RandomLlada::tiny().bf16(true).write(&dir.0).unwrap();
     let model = Backbone::load(&dir.0).unwrap();
     assert_eq!(model.info().dtype, tessera_backbone::Dtype::Bf16);
-    let logits = model.logits(&[1, 2, 3, 4], 4, None, &[1, 3]).unwrap();
+    let logits = model
+        .logits(&DenoiseInput::new(&[1, 2, 3, 4], 4, &[1, 3]))
+        .unwrap();
     assert!(logits.as_slice().iter().all(|v| v.is_finite()));
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::fixture;
 use tessera::hybrid::llada::LladaOptions;
-use tessera::hybrid::{CacheMode, PromptBatch, SeededNoise, Span, llada};
+use tessera::hybrid::{CacheMode, DenoiseInput, PromptBatch, SeededNoise, Span, llada};
 use tessera_backbone::Backbone;
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -26,16 +26,15 @@ fn a_span_pass_over_an_unchanged_canvas_equals_the_full_pass() {
         let attention: Vec<bool> = (0..2 * len).map(|i| i >= 3).collect();
         let all: Vec<usize> = (0..len).collect();
         let (full, cache) = model
-            .logits_and_cache(&tokens, len, Some(&attention), &all)
+            .logits_and_cache(
+                &DenoiseInput::new(&tokens, len, &all).with_attention(Some(&attention)),
+            )
             .unwrap();
         for (start, end) in [(8, 16), (8, 24), (0, 24), (23, 24)] {
             let positions: Vec<usize> = (start..end).collect();
             let span = model
                 .logits_span(
-                    &tokens,
-                    len,
-                    Some(&attention),
-                    &positions,
+                    &DenoiseInput::new(&tokens, len, &positions).with_attention(Some(&attention)),
                     Span { start, end },
                     &cache,
                 )
@@ -57,10 +56,7 @@ fn a_span_pass_over_an_unchanged_canvas_equals_the_full_pass() {
         assert!(
             model
                 .logits_span(
-                    &tokens,
-                    len,
-                    Some(&attention),
-                    &[2],
+                    &DenoiseInput::new(&tokens, len, &[2]).with_attention(Some(&attention)),
                     Span { start: 8, end: 16 },
                     &cache
                 )
@@ -69,10 +65,7 @@ fn a_span_pass_over_an_unchanged_canvas_equals_the_full_pass() {
         assert!(
             model
                 .logits_span(
-                    &tokens[..len],
-                    len,
-                    None,
-                    &[9],
+                    &DenoiseInput::new(&tokens[..len], len, &[9]),
                     Span { start: 8, end: 16 },
                     &cache
                 )

@@ -5,6 +5,7 @@ mod common;
 
 use candle_core::Tensor;
 use common::{fixture, ids, reference_tensors};
+use tessera::hybrid::DenoiseInput;
 use tessera_backbone::{Backbone, Dtype, LoadOptions};
 
 /// Compares our logits at `positions` of every row against the reference, skipping
@@ -20,7 +21,7 @@ fn compare(model: &Backbone, file: &str, case: &str, first_valid: &[usize], tol:
     let tokens = input.concat();
     let positions: Vec<usize> = (0..len).collect();
     let ours = model
-        .logits(&tokens, len, mask.as_deref(), &positions)
+        .logits(&DenoiseInput::new(&tokens, len, &positions).with_attention(mask.as_deref()))
         .expect("forward");
     let expected = expected.to_vec3::<f32>().unwrap();
     let mut worst = 0f32;
@@ -88,9 +89,11 @@ fn logits_at_a_subset_of_positions_equal_the_full_pass() {
         let model = Backbone::load(fixture(name)).unwrap();
         let tokens: Vec<u32> = (0..20).map(|i| (i * 7 % 250) as u32).collect();
         let all: Vec<usize> = (0..20).collect();
-        let full = model.logits(&tokens, 20, None, &all).unwrap();
+        let full = model.logits(&DenoiseInput::new(&tokens, 20, &all)).unwrap();
         let some = [0usize, 1, 9, 19];
-        let part = model.logits(&tokens, 20, None, &some).unwrap();
+        let part = model
+            .logits(&DenoiseInput::new(&tokens, 20, &some))
+            .unwrap();
         for (k, &p) in some.iter().enumerate() {
             for (a, b) in part.row(0, k).iter().zip(full.row(0, p)) {
                 assert!((a - b).abs() < 1e-5, "{name} position {p}");

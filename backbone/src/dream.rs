@@ -111,6 +111,7 @@ impl DreamConfig {
             tied_head: self.tie_word_embeddings,
             shift_logits: true,
             positions_skip_padding: true,
+            attention: tessera_hybrid::Attention::Full,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! may exceed the tokenizer's `vocab_size` (padding rows, or MMaDA's image codes). With left
 //! padding, LLaDA keeps positions `0..L` and only masks the padded keys.
 
+use tessera_hybrid::Attention;
+
 use crate::LoadError;
 use crate::config::Fields;
 use crate::transformer::{Part, Spec, TensorNames};
@@ -46,6 +48,9 @@ pub struct LladaConfig {
     pub pad_token_id: Option<u32>,
     /// Beginning of sequence.
     pub bos_token_id: Option<u32>,
+    /// The attention structure the model was trained with. A Tessera extension (`"attention":
+    /// "full" | "causal" | "block-causal"`); the published LLaDA configs omit it: full.
+    pub attention: Attention,
 }
 
 /// LLaDA's mask id when the config does not say (`<|mdm_mask|>` of LLaDA-8B).
@@ -83,6 +88,15 @@ impl LladaConfig {
             eos_token_id: f.opt_u32("eos_token_id")?,
             pad_token_id: f.opt_u32("pad_token_id")?,
             bos_token_id: f.opt_u32("bos_token_id")?,
+            attention: match f.opt_str("attention")? {
+                None => Attention::Full,
+                Some(a) => Attention::parse(a).map_err(|_| {
+                    f.err(
+                        "attention",
+                        &format!("unknown attention `{a}` (full, causal, block-causal)"),
+                    )
+                })?,
+            },
         };
         crate::transformer::check_dims(
             f,
@@ -125,6 +139,7 @@ impl LladaConfig {
             tied_head: self.weight_tying,
             shift_logits: false,
             positions_skip_padding: false,
+            attention: self.attention,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::DType;
-use tessera_hybrid::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};
+use tessera_hybrid::{Attention, DenoiseError, DenoiseInput, Denoiser, Logits, Span};
 use tessera_kernels::Device;
 
 use crate::config::{Family, GenerationIds, ModelConfig};
@@ -128,6 +128,8 @@ pub struct ModelInfo {
     pub dtype: Dtype,
     /// Bytes of tensor data in the checkpoint.
     pub checkpoint_bytes: u64,
+    /// The attention structure the model was trained with.
+    pub attention: Attention,
 }
 
 #[derive(Debug)]
@@ -224,6 +226,7 @@ impl Backbone {
             stored_dtype,
             dtype,
             checkpoint_bytes: ck.data_bytes(),
+            attention: spec.attention,
         };
         let transformer = Transformer::load(&ck, names, spec, dtype.candle(), &device)?;
         drop(ck);
@@ -252,20 +255,16 @@ impl Backbone {
         &self.inner.dir
     }
 
-    /// Runs the model and returns logits predicting the tokens at `positions` of each row
-    /// (shifted families shift internally).
+    /// Runs the model and returns logits predicting the tokens at `input.positions` of each
+    /// row (shifted families shift internally), under the input's padding mask and attention
+    /// groups.
     ///
     /// # Errors
     /// [`ForwardError::Input`] for inconsistent input (ids outside the embedding, positions
-    /// out of range or unsorted, a canvas longer than the model supports).
-    pub fn logits(
-        &self,
-        tokens: &[u32],
-        len: usize,
-        attention: Option<&[bool]>,
-        positions: &[usize],
-    ) -> Result<Logits, ForwardError> {
-        self.run(tokens, len, attention, positions, Mode::Full)
+    /// out of range or unsorted, groups of the wrong length or decreasing, a canvas longer
+    /// than the model supports).
+    pub fn logits(&self, input: &DenoiseInput<'_>) -> Result<Logits, ForwardError> {
+        self.run(input, Mode::Full)
     }
 
     /// As [`Backbone::logits`], also keeping every layer's keys and values for
@@ -275,13 +274,10 @@ impl Backbone {
     /// As [`Backbone::logits`].
     pub fn logits_and_cache(
         &self,
-        tokens: &[u32],
-        len: usize,
-        attention: Option<&[bool]>,
-        positions: &[usize],
+        input: &DenoiseInput<'_>,
     ) -> Result<(Logits, BackboneCache), ForwardError> {
         let mut cache = KvCache::default();
-        let logits = self.run(tokens, len, attention, positions, Mode::Capture(&mut cache))?;
+        let logits = self.run(input, Mode::Capture(&mut cache))?;
         Ok((logits, BackboneCache(cache)))
     }
 
@@ -293,10 +289,7 @@ impl Backbone {
     /// As [`Backbone::logits`], plus a cache of another shape or positions outside the span.
     pub fn logits_span(
         &self,
-        tokens: &[u32],
-        len: usize,
-        attention: Option<&[bool]>,
-        positions: &[usize],
+        input: &DenoiseInput<'_>,
         span: Span,
         cache: &BackboneCache,
     ) -> Result<Logits, ForwardError> {
@@ -305,31 +298,46 @@ impl Backbone {
             end: span.end,
             cache: &cache.0,
         };
-        self.run(tokens, len, attention, positions, mode)
+        self.run(input, mode)
     }
 
-    fn run(
+    /// The exact block cache ([`Denoiser::denoise_extend`]): computes only rows `span`,
+    /// attending to `cache` (which must cover `0..span.start`; start from
+    /// `BackboneCache::default()`) and to the span itself, then appends rows
+    /// `span.start..keep` to the cache. Needs attention groups with boundaries at
+    /// `span.start`, `keep` and `span.end`.
+    ///
+    /// # Errors
+    /// As [`Backbone::logits`], plus a cache that does not cover `0..span.start`, missing
+    /// groups or a boundary inside a group, or a shifted family (Dream).
+    pub fn logits_extend(
         &self,
-        tokens: &[u32],
-        len: usize,
-        attention: Option<&[bool]>,
-        positions: &[usize],
-        mode: Mode<'_>,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        keep: usize,
+        cache: &mut BackboneCache,
     ) -> Result<Logits, ForwardError> {
+        let mode = Mode::Extend {
+            start: span.start,
+            end: span.end,
+            keep,
+            cache: &mut cache.0,
+        };
+        self.run(input, mode)
+    }
+
+    fn run(&self, input: &DenoiseInput<'_>, mode: Mode<'_>) -> Result<Logits, ForwardError> {
         let info = &self.inner.info;
-        if len > info.max_length {
+        if input.len > info.max_length {
             return Err(ForwardError::Input(format!(
-                "canvas of {len} tokens exceeds the model's maximum of {}",
-                info.max_length
+                "canvas of {} tokens exceeds the model's maximum of {}",
+                input.len, info.max_length
             )));
         }
-        let data = self
-            .inner
-            .transformer
-            .forward(tokens, len, attention, positions, mode)?;
-        let rows = tokens.len() / len;
+        let data = self.inner.transformer.forward(input, mode)?;
+        let rows = input.tokens.len() / input.len;
         let vocab = self.inner.transformer.spec().embed_rows;
-        Logits::from_vec(data, rows, positions.len(), vocab)
+        Logits::from_vec(data, rows, input.positions.len(), vocab)
             .ok_or_else(|| ForwardError::Input("logits have an unexpected size".into()))
     }
 
@@ -339,9 +347,10 @@ impl Backbone {
     }
 }
 
-/// Every layer's keys and values from a full pass (`f32`, after RoPE), owned by the request
-/// that made it.
-#[derive(Debug)]
+/// Every layer's keys and values (`f32`, after RoPE), owned by the request that made it: a
+/// full pass's capture (prefix/dual caches) or the block cache's finished prefix. The default
+/// is an empty block cache.
+#[derive(Debug, Default)]
 pub struct BackboneCache(KvCache);
 
 impl Denoiser for Backbone {
@@ -351,15 +360,19 @@ impl Denoiser for Backbone {
         self.inner.info.embedding_size
     }
 
+    fn attention(&self) -> Attention {
+        self.inner.info.attention
+    }
+
     fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
-        Ok(self.logits(input.tokens, input.len, input.attention, input.positions)?)
+        Ok(self.logits(input)?)
     }
 
     fn denoise_and_cache(
         &self,
         input: &DenoiseInput<'_>,
     ) -> Result<(Logits, BackboneCache), DenoiseError> {
-        Ok(self.logits_and_cache(input.tokens, input.len, input.attention, input.positions)?)
+        Ok(self.logits_and_cache(input)?)
     }
 
     fn denoise_span(
@@ -368,13 +381,16 @@ impl Denoiser for Backbone {
         span: Span,
         cache: &BackboneCache,
     ) -> Result<Logits, DenoiseError> {
-        Ok(self.logits_span(
-            input.tokens,
-            input.len,
-            input.attention,
-            input.positions,
-            span,
-            cache,
-        )?)
+        Ok(self.logits_span(input, span, cache)?)
+    }
+
+    fn denoise_extend(
+        &self,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        keep: usize,
+        cache: &mut BackboneCache,
+    ) -> Result<Logits, DenoiseError> {
+        Ok(self.logits_extend(input, span, keep, cache)?)
     }
 }

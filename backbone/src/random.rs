@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use tessera_hybrid::Attention;
+
 use crate::LoadError;
 use crate::llada::LladaNames;
 use crate::transformer::{Part, TensorNames};
@@ -26,6 +28,8 @@ pub struct RandomLlada {
     pub bf16: bool,
     /// Seed of the weights.
     pub seed: u64,
+    /// The attention structure the config declares.
+    pub attention: Attention,
 }
 
 impl RandomLlada {
@@ -39,6 +43,7 @@ impl RandomLlada {
             vocab_size: 8192,
             bf16: false,
             seed: 0,
+            attention: Attention::Full,
         }
     }
 
@@ -52,6 +57,7 @@ impl RandomLlada {
             vocab_size: 16384,
             bf16: false,
             seed: 0,
+            attention: Attention::Full,
         }
     }
 
@@ -65,12 +71,19 @@ impl RandomLlada {
             vocab_size: 64,
             bf16: false,
             seed: 0,
+            attention: Attention::Full,
         }
     }
 
     /// Writes the weights in bf16.
     pub fn bf16(mut self, on: bool) -> Self {
         self.bf16 = on;
+        self
+    }
+
+    /// Declares the given attention structure in the config.
+    pub fn attention(mut self, attention: Attention) -> Self {
+        self.attention = attention;
         self
     }
 
@@ -89,7 +102,7 @@ impl RandomLlada {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "model_type": "llada",
             "architectures": ["LLaDAModelLM"],
             "block_type": "llama",
@@ -113,6 +126,9 @@ impl RandomLlada {
             "eos_token_id": self.vocab_size as u32 - 2,
             "pad_token_id": self.vocab_size as u32 - 2,
         });
+        if self.attention != Attention::Full {
+            config["attention"] = self.attention.to_string().into();
+        }
         std::fs::write(dir.join("config.json"), config.to_string()).map_err(io)?;
         let (d, m, v) = (self.d_model, self.mlp_hidden_size, self.vocab_size);
         let names = LladaNames;

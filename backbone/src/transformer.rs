@@ -9,6 +9,8 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module};
 
+use tessera_hybrid::DenoiseInput;
+
 use crate::config::Fields;
 use crate::safetensors::Checkpoint;
 use crate::{ForwardError, LoadError};
@@ -31,6 +33,8 @@ pub(crate) struct Spec {
     pub(crate) shift_logits: bool,
     /// With left padding, RoPE positions count real tokens only (Dream).
     pub(crate) positions_skip_padding: bool,
+    /// The attention structure the model was trained with.
+    pub(crate) attention: tessera_hybrid::Attention,
 }
 
 impl Spec {
@@ -220,25 +224,25 @@ impl Transformer {
         self.dtype
     }
 
-    /// Logits `[rows][positions][embed_rows]` predicting the tokens at `positions`.
+    /// Logits `[rows][positions][embed_rows]` predicting the tokens at `input.positions`.
     ///
     /// `mode` says which rows are computed: all of them ([`Mode::Full`]), all of them while
-    /// keeping every block's keys and values ([`Mode::Capture`]), or only `start..end` with the
-    /// other rows' keys and values taken from an earlier capture ([`Mode::Span`]).
+    /// keeping every block's keys and values ([`Mode::Capture`]), only `start..end` with the
+    /// other rows' keys and values taken from an earlier capture ([`Mode::Span`]), or only
+    /// `start..end` over a cached prefix, nothing after it ([`Mode::Extend`]).
     pub(crate) fn forward(
         &self,
-        tokens: &[u32],
-        len: usize,
-        attention: Option<&[bool]>,
-        positions: &[usize],
+        input: &DenoiseInput<'_>,
         mut mode: Mode<'_>,
     ) -> Result<Vec<f32>, ForwardError> {
-        let rows = self.check_input(tokens, len, attention, positions)?;
+        let rows = self.check_input(input)?;
+        let (tokens, len, attention, positions) =
+            (input.tokens, input.len, input.attention, input.positions);
         let s = &self.spec;
         let dev = &self.device;
-        // Rows computed in this pass: everything, or the span (one row earlier for shifted
-        // families, whose logits at `start` come from `start − 1`).
-        let (first, end) = match &mode {
+        // Rows computed in this pass (`first..end`; one row earlier for shifted families,
+        // whose logits at `start` come from `start − 1`), and how many keys they see.
+        let (first, end, keys) = match &mode {
             Mode::Span { start, end, cache } => {
                 if cache.rows != rows || cache.len != len || *start >= *end || *end > len {
                     return Err(ForwardError::Input(format!(
@@ -246,16 +250,23 @@ impl Transformer {
                         cache.rows, cache.len
                     )));
                 }
-                (
-                    if s.shift_logits {
-                        start.saturating_sub(1)
-                    } else {
-                        *start
-                    },
-                    *end,
-                )
+                let first = if s.shift_logits {
+                    start.saturating_sub(1)
+                } else {
+                    *start
+                };
+                (first, *end, len)
             }
-            _ => (0, len),
+            Mode::Extend {
+                start,
+                end,
+                keep,
+                cache,
+            } => {
+                self.check_extend(input, rows, *start, *end, *keep, cache)?;
+                (*start, *end, *end)
+            }
+            _ => (0, len, len),
         };
         let n = end - first;
         // Which computed rows feed the requested logits.
@@ -292,17 +303,9 @@ impl Transformer {
                 sin.narrow(1, first, n)?.contiguous()?,
             )
         };
-        let bias = match attention {
-            None => None,
-            Some(a) => {
-                let v: Vec<f32> = a
-                    .iter()
-                    .map(|&ok| if ok { 0.0 } else { f32::NEG_INFINITY })
-                    .collect();
-                Some(Tensor::from_vec(v, (rows, 1, 1, len), dev)?)
-            }
-        };
+        let bias = attention_bias(input, rows, first..end, keys, dev)?;
         let last = self.blocks.len() - 1;
+        let mut appended = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let only = (i == last).then_some(&sources);
             let kv = match &mut mode {
@@ -313,12 +316,29 @@ impl Transformer {
                     first,
                     end,
                 },
+                Mode::Extend {
+                    start, keep, cache, ..
+                } => KvUse::Prepend {
+                    prefix: cache.layers.get(i).filter(|_| *start > 0),
+                    keep: *keep - *start,
+                    out: &mut appended,
+                },
             };
             h = self.block(block, &h, &cos, &sin, bias.as_ref(), only, kv)?;
         }
-        if let Mode::Capture(store) = &mut mode {
-            store.rows = rows;
-            store.len = len;
+        match &mut mode {
+            Mode::Capture(store) => {
+                store.rows = rows;
+                store.len = len;
+            }
+            Mode::Extend {
+                start, keep, cache, ..
+            } if *keep > *start => {
+                cache.layers = appended;
+                cache.rows = rows;
+                cache.len = *keep;
+            }
+            _ => {}
         }
         let p = positions.len();
         let x = candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)?;
@@ -326,13 +346,53 @@ impl Transformer {
         Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
     }
 
-    fn check_input(
+    /// The block cache's preconditions: the cache covers exactly `0..start`, the span and the
+    /// kept rows end on attention-group boundaries (so nothing computed depends on rows that
+    /// are not), and the family predicts in place.
+    fn check_extend(
         &self,
-        tokens: &[u32],
-        len: usize,
-        attention: Option<&[bool]>,
-        positions: &[usize],
-    ) -> Result<usize, ForwardError> {
+        input: &DenoiseInput<'_>,
+        rows: usize,
+        start: usize,
+        end: usize,
+        keep: usize,
+        cache: &KvCache,
+    ) -> Result<(), ForwardError> {
+        let fail = |why: String| Err(ForwardError::Input(why));
+        if self.spec.shift_logits {
+            return fail("the block cache needs a family that predicts in place".into());
+        }
+        if start >= end || end > input.len || keep < start || keep > end {
+            return fail(format!(
+                "block-cache span {start}..{end} keeping ..{keep} does not fit a canvas of {}",
+                input.len
+            ));
+        }
+        let Some(groups) = input.groups else {
+            return fail("the block cache needs attention groups (block-causal attention)".into());
+        };
+        for at in [start, keep, end] {
+            if !tessera_hybrid::group_boundary(groups, at) {
+                return fail(format!(
+                    "position {at} is inside an attention group: the block cache would be inexact"
+                ));
+            }
+        }
+        let covered = if start == 0 { 0 } else { cache.len };
+        if covered != start
+            || (start > 0 && (cache.rows != rows || cache.layers.len() != self.blocks.len()))
+        {
+            return fail(format!(
+                "the block cache covers 0..{} of {} rows; the span starts at {start} for {rows} rows",
+                cache.len, cache.rows
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_input(&self, input: &DenoiseInput<'_>) -> Result<usize, ForwardError> {
+        let (tokens, len, attention, positions) =
+            (input.tokens, input.len, input.attention, input.positions);
         if len == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(len) {
             return Err(ForwardError::Input(format!(
                 "{} tokens cannot form rows of length {len}",
@@ -349,6 +409,13 @@ impl Transformer {
             return Err(ForwardError::Input(
                 "attention mask length differs from the tokens".into(),
             ));
+        }
+        if let Some(g) = input.groups
+            && (g.len() != len || g.windows(2).any(|w| w[0] > w[1]))
+        {
+            return Err(ForwardError::Input(format!(
+                "attention groups must be {len} non-decreasing numbers, one per position"
+            )));
         }
         if positions.is_empty()
             || positions.windows(2).any(|w| w[0] >= w[1])
@@ -461,6 +528,20 @@ impl Transformer {
                 splice(&cached.0, &k, first, end)?,
                 splice(&cached.1, &v, first, end)?,
             ),
+            KvUse::Prepend { prefix, keep, out } => {
+                let (k, v) = match prefix {
+                    Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+                    None => (k, v),
+                };
+                if keep > 0 {
+                    let upto = k.dim(2)? - len + keep;
+                    out.push((
+                        k.narrow(2, 0, upto)?.contiguous()?,
+                        v.narrow(2, 0, upto)?.contiguous()?,
+                    ));
+                }
+                (k, v)
+            }
         };
         // Grouped-query attention without copying K/V: query head h uses KV head h / rep, so
         // the `rep` query heads of a group stack into one (rep·lq)-row matrix per KV head.
@@ -468,7 +549,18 @@ impl Transformer {
         let scale = 1.0 / (hd as f64).sqrt();
         let mut scores = (q.matmul(&k.t()?)? * scale)?;
         if let Some(bias) = bias {
-            scores = scores.broadcast_add(bias)?;
+            // A per-query bias follows the queries the last block keeps; GQA stacks the
+            // `rep` query heads of a group along the query axis.
+            let bias = match only {
+                Some(idx) if bias.dim(2)? > 1 => bias.index_select(idx, 2)?,
+                _ => bias.clone(),
+            };
+            let bias = if rep > 1 && bias.dim(2)? > 1 {
+                bias.repeat((1, 1, rep, 1))?
+            } else {
+                bias
+            };
+            scores = scores.broadcast_add(&bias)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let attn = probs
@@ -499,10 +591,18 @@ pub(crate) enum Mode<'a> {
         end: usize,
         cache: &'a KvCache,
     },
+    /// Only rows `start..end`, attending to `cache` (which covers `0..start`) and to
+    /// themselves; rows `start..keep` are appended to the cache.
+    Extend {
+        start: usize,
+        end: usize,
+        keep: usize,
+        cache: &'a mut KvCache,
+    },
 }
 
-/// Keys and values (after RoPE, `f32`, `(rows, kv_heads, len, head_dim)`) of every block, as
-/// a full forward left them.
+/// Keys and values (after RoPE, `f32`, `(rows, kv_heads, len, head_dim)`) of every block for
+/// positions `0..len`: a full forward's capture, or the block cache's finished prefix.
 #[derive(Debug, Default)]
 pub(crate) struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
@@ -519,6 +619,51 @@ enum KvUse<'a> {
         first: usize,
         end: usize,
     },
+    /// Keys and values of a cached prefix go first; the first `keep` fresh rows are
+    /// appended (with the prefix) to `out`.
+    Prepend {
+        prefix: Option<&'a (Tensor, Tensor)>,
+        keep: usize,
+        out: &'a mut Vec<(Tensor, Tensor)>,
+    },
+}
+
+/// The additive attention bias of queries `queries` (canvas positions) over keys `0..keys`:
+/// `−∞` on padded keys and on keys in a later attention group. A query always sees itself, so
+/// a padded query under causal attention still has one key. `(rows|1, 1, 1|queries, keys)`,
+/// or `None` when nothing is masked.
+fn attention_bias(
+    input: &DenoiseInput<'_>,
+    rows: usize,
+    queries: std::ops::Range<usize>,
+    keys: usize,
+    dev: &Device,
+) -> Result<Option<Tensor>, ForwardError> {
+    let len = input.len;
+    let bias = |ok: bool| if ok { 0.0 } else { f32::NEG_INFINITY };
+    Ok(match (input.groups, input.attention) {
+        (None, None) => None,
+        (None, Some(a)) => {
+            let v: Vec<f32> = (0..rows)
+                .flat_map(|r| a[r * len..r * len + keys].iter().map(|&ok| bias(ok)))
+                .collect();
+            Some(Tensor::from_vec(v, (rows, 1, 1, keys), dev)?)
+        }
+        (Some(g), a) => {
+            let bias_rows = if a.is_some() { rows } else { 1 };
+            let nq = queries.len();
+            let mut v = Vec::with_capacity(bias_rows * nq * keys);
+            for r in 0..bias_rows {
+                for q in queries.clone() {
+                    v.extend((0..keys).map(|k| {
+                        let real = a.is_none_or(|a| a[r * len + k]);
+                        bias(k == q || (real && tessera_hybrid::visible(g, q, k)))
+                    }));
+                }
+            }
+            Some(Tensor::from_vec(v, (bias_rows, 1, nq, keys), dev)?)
+        }
+    })
 }
 
 /// `cached` (…, len, d) with rows `first..end` replaced by `fresh`.

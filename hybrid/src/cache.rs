@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Attention, Error};
 
 /// How much of the canvas a step recomputes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,16 +41,19 @@ impl CacheMode {
         }
     }
 
-    /// Refuses modes that need attention structures the full-attention samplers do not have.
+    /// Refuses a mode the model's attention structure cannot serve: the exact block cache
+    /// needs attention that never looks ahead (block-causal or causal).
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] naming `cache` for `block`.
-    pub fn validate_for_full_attention(&self) -> Result<(), Error> {
-        if *self == CacheMode::Block {
+    /// [`Error::InvalidOption`] naming `cache` for `block` on a full-attention model.
+    pub fn validate_for(&self, attention: Attention) -> Result<(), Error> {
+        if *self == CacheMode::Block && !attention.caches_blocks() {
             return Err(Error::option(
                 "cache",
-                "`block` needs a model with block-causal attention; LLaDA and Dream attend bidirectionally \
-                 (use `prefix` or `dual`)",
+                format!(
+                    "`block` needs a model with block-causal (or causal) attention; this model's \
+                     attention is {attention} (use `prefix` or `dual`)"
+                ),
             ));
         }
         Ok(())
@@ -73,7 +76,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_and_refuses_block_for_full_attention() {
+    fn parses_and_refuses_block_for_full_attention_models() {
         for m in [
             CacheMode::None,
             CacheMode::Prefix,
@@ -83,9 +86,15 @@ mod tests {
             assert_eq!(CacheMode::parse(&m.to_string()).unwrap(), m);
         }
         assert!(CacheMode::parse("kv").is_err());
-        assert!(CacheMode::Dual.validate_for_full_attention().is_ok());
+        assert!(CacheMode::Dual.validate_for(Attention::Full).is_ok());
+        assert!(
+            CacheMode::Block
+                .validate_for(Attention::BlockCausal)
+                .is_ok()
+        );
+        assert!(CacheMode::Block.validate_for(Attention::Causal).is_ok());
         assert!(matches!(
-            CacheMode::Block.validate_for_full_attention(),
+            CacheMode::Block.validate_for(Attention::Full),
             Err(Error::InvalidOption {
                 option: "cache",
                 ..

@@ -5,8 +5,18 @@
 pub type DenoiseError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One forward request: a batch of canvases (equal length, row-major), which key positions
-/// are real (padding mask), and which positions the caller needs predictions for.
+/// are real (padding mask), the attention structure, and which positions the caller needs
+/// predictions for.
+///
+/// ```
+/// use tessera_hybrid::DenoiseInput;
+/// let tokens = [5, 6, 9, 9];
+/// let groups = [0, 0, 1, 1];
+/// let input = DenoiseInput::new(&tokens, 4, &[2, 3]).with_groups(Some(&groups));
+/// assert_eq!(input.rows(), 1);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct DenoiseInput<'a> {
     /// Token ids, `rows × len`, row-major; masked positions hold the mask id.
     pub tokens: &'a [u32],
@@ -16,9 +26,37 @@ pub struct DenoiseInput<'a> {
     pub attention: Option<&'a [bool]>,
     /// Canvas positions (ascending, shared by every row) whose token distributions are wanted.
     pub positions: &'a [usize],
+    /// Attention groups per canvas position (shared by every row, non-decreasing): position
+    /// `i` sees key `j` iff `groups[j] ≤ groups[i]` (see [`crate::Attention`]); `None` =
+    /// full attention.
+    pub groups: Option<&'a [u32]>,
 }
 
-impl DenoiseInput<'_> {
+impl<'a> DenoiseInput<'a> {
+    /// A request for `positions` of the rows of length `len` in `tokens`, every position
+    /// real and attending to every other.
+    pub fn new(tokens: &'a [u32], len: usize, positions: &'a [usize]) -> Self {
+        DenoiseInput {
+            tokens,
+            len,
+            attention: None,
+            positions,
+            groups: None,
+        }
+    }
+
+    /// Sets the padding mask (`rows × len`, `false` = padding).
+    pub fn with_attention(mut self, attention: Option<&'a [bool]>) -> Self {
+        self.attention = attention;
+        self
+    }
+
+    /// Sets the attention groups (one per canvas position).
+    pub fn with_groups(mut self, groups: Option<&'a [u32]>) -> Self {
+        self.groups = groups;
+        self
+    }
+
     /// Number of rows in the batch.
     pub fn rows(&self) -> usize {
         self.tokens.len().checked_div(self.len).unwrap_or(0)
@@ -111,12 +149,21 @@ impl Logits {
 /// and dual caches); when nothing outside changed it equals a full pass. The cache belongs to
 /// the caller, never to the model. An implementation without a cheaper path may recompute
 /// everything in `denoise_span`: that is exact, just not faster.
+///
+/// For models whose attention has groups ([`Denoiser::attention`] is not full),
+/// [`Denoiser::denoise_extend`] is the exact block cache: it computes only a span, sees
+/// nothing after it, and appends the finished part of the span to the cache.
 pub trait Denoiser: Send + Sync + std::fmt::Debug {
-    /// Per-request state of the cached path.
-    type Cache: Send;
+    /// Per-request state of the cached paths (`Default` = an empty block cache).
+    type Cache: Send + Default;
 
     /// Width of each logits row (the model's embedding size, ≥ its tokenizer's vocabulary).
     fn logits_width(&self) -> usize;
+
+    /// The attention structure the model was trained with (default: full).
+    fn attention(&self) -> crate::Attention {
+        crate::Attention::Full
+    }
 
     /// Runs the model on `input` and returns logits at `input.positions`.
     ///
@@ -144,6 +191,29 @@ pub trait Denoiser: Send + Sync + std::fmt::Debug {
         span: Span,
         cache: &Self::Cache,
     ) -> Result<Logits, DenoiseError>;
+
+    /// The exact block cache. `cache` holds the keys and values of positions `0..span.start`
+    /// (empty when `span.start` is 0); this computes rows `span` only, attending to the cache
+    /// and to the span itself (nothing after `span.end`; `input.groups` must hide it), returns
+    /// logits at `input.positions` (inside the span), and appends rows `span.start..keep` to
+    /// the cache, which then covers `0..keep`. Exact whenever group boundaries fall at
+    /// `span.start`, `keep` and `span.end`.
+    ///
+    /// The default recomputes the whole canvas under `input.groups` (exact, not faster) and
+    /// leaves the cache untouched.
+    ///
+    /// # Errors
+    /// As [`Denoiser::denoise`], plus a cache that does not cover `0..span.start`.
+    fn denoise_extend(
+        &self,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        keep: usize,
+        cache: &mut Self::Cache,
+    ) -> Result<Logits, DenoiseError> {
+        let _ = (span, keep, cache);
+        self.denoise(input)
+    }
 }
 
 /// A half-open range `start..end` of canvas positions recomputed by a cached pass.
@@ -161,6 +231,12 @@ macro_rules! forward_denoiser {
             type Cache = D::Cache;
             fn logits_width(&self) -> usize {
                 (**self).logits_width()
+            }
+            fn attention(&self) -> crate::Attention {
+                (**self).attention()
+            }
+            fn denoise_extend(&self, input: &DenoiseInput<'_>, span: Span, keep: usize, cache: &mut Self::Cache) -> Result<Logits, DenoiseError> {
+                (**self).denoise_extend(input, span, keep, cache)
             }
             fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
                 (**self).denoise(input)

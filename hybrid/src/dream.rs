@@ -169,6 +169,16 @@ pub fn generate<D: Denoiser + ?Sized>(
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
     opts.validate()?;
+    if model.attention() != crate::Attention::Full {
+        return Err(Error::option(
+            "sampler",
+            format!(
+                "Dream's sampler decodes the whole canvas at once; this model's attention is {} \
+                 (use the LLaDA sampler's block policies)",
+                model.attention()
+            ),
+        ));
+    }
     let vocab = model.logits_width();
     check_ids(prompts, opts.mask_id, vocab)?;
     let rows = prompts.rows();
@@ -196,12 +206,8 @@ pub fn generate<D: Denoiser + ?Sized>(
             .collect();
         let mut tokens = Vec::new();
         if !positions.is_empty() {
-            let input = DenoiseInput {
-                tokens: &x,
-                len: total,
-                attention: attention.as_deref(),
-                positions: &positions,
-            };
+            let input =
+                DenoiseInput::new(&x, total, &positions).with_attention(attention.as_deref());
             let start = std::time::Instant::now();
             let logits = model.denoise(&input)?;
             forward_seconds += start.elapsed().as_secs_f64();

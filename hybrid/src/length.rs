@@ -49,7 +49,8 @@ pub(crate) fn expand<D: Denoiser + ?Sized>(
             attention.as_deref(),
             cfg_scale,
             &prompt_index,
-        );
+        )
+        .with_groups(model.attention().groups(prompts.len(), total, block));
         let tail: Vec<usize> = (total - block..total).collect();
         let logits = pass.run(model, &x, &tail, Reuse::Full)?;
         nfe += 1;

@@ -45,6 +45,7 @@
 //! # Ok::<(), tessera_hybrid::Error>(())
 //! ```
 
+mod attention;
 mod batch;
 mod cache;
 mod denoiser;
@@ -64,6 +65,7 @@ mod select;
 mod testing;
 pub mod unmask;
 
+pub use attention::{Attention, group_boundary, visible};
 pub use batch::PromptBatch;
 pub use cache::CacheMode;
 pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};

@@ -358,7 +358,6 @@ impl LladaOptions {
             return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
         }
         self.unmask.validate()?;
-        self.cache.validate_for_full_attention()?;
         self.remask.validate()?;
         if self.remask == Remask::Rcr && self.unmask != Unmask::Count {
             return Err(Error::option(
@@ -406,6 +405,8 @@ pub fn generate<D: Denoiser + ?Sized>(
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
     opts.validate()?;
+    let structure = model.attention();
+    opts.cache.validate_for(structure)?;
     let vocab = model.logits_width();
     check_ids(prompts, opts.mask_id, vocab)?;
     for (name, id) in [("eos", opts.eos_id), ("eot", opts.eot_id)] {
@@ -459,7 +460,14 @@ pub fn generate<D: Denoiser + ?Sized>(
         attention.as_deref(),
         opts.cfg_scale,
         &prompt_index,
-    );
+    )
+    .with_groups(structure.groups(prompt_len, total, block));
+    // Under structured attention a block sees nothing after it, so steps predict only the
+    // block (uncached and cached alike, which keeps the two identical).
+    let structured = pass.groups.is_some();
+    // The exact block cache: keys and values of `0..covered`, all final.
+    let mut block_kv = D::Cache::default();
+    let mut covered = 0;
 
     let mut scorer = Scorer::new(opts, vocab);
     let mut nfe = probe_nfe;
@@ -503,7 +511,11 @@ pub fn generate<D: Denoiser + ?Sized>(
             let cached = opts.cache != CacheMode::None && kv.is_some();
             // A cached pass predicts only inside its span (masks left in the prompt are
             // decoded by the block's full passes).
-            let first = if cached { block_start } else { 0 };
+            let first = if cached || structured || opts.cache == CacheMode::Block {
+                block_start
+            } else {
+                0
+            };
             let positions: Vec<usize> = (first..block_end)
                 .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
                 .collect();
@@ -515,6 +527,20 @@ pub fn generate<D: Denoiser + ?Sized>(
             if !positions.is_empty() {
                 let reuse = match (&kv, opts.cache) {
                     (_, CacheMode::None) => Reuse::Full,
+                    (_, CacheMode::Block) => {
+                        // The block's first pass also recomputes the blocks finished since the
+                        // cache was last extended, and appends them.
+                        let span = crate::Span {
+                            start: covered,
+                            end: block_end,
+                        };
+                        covered = block_start;
+                        Reuse::Extend {
+                            cache: &mut block_kv,
+                            span,
+                            keep: block_start,
+                        }
+                    }
                     (Some(cache), _) => Reuse::Span(cache, span),
                     (None, _) => Reuse::Build(&mut kv),
                 };
@@ -836,7 +862,52 @@ impl<'a> Scorer<'a> {
 mod tests {
     use super::*;
     use crate::SeededNoise;
-    use crate::testing::{EosAfter, Ramp, prompt};
+    use crate::testing::{EosAfter, Ramp, Structured, prompt};
+
+    #[test]
+    fn block_cache_decodes_exactly_as_recomputation() {
+        let prompts = PromptBatch::left_padded(vec![vec![1, 2, 3], vec![4, 5]], 0).unwrap();
+        for attention in [crate::Attention::BlockCausal, crate::Attention::Causal] {
+            let model = Structured { attention };
+            for (steps, unmask, policy) in [
+                (12, Unmask::Count, Policy::Block),
+                (6, Unmask::Count, Policy::Block),
+                (12, Unmask::Threshold(0.5), Policy::Block),
+                (12, Unmask::Count, Policy::Hybrid),
+            ] {
+                let base = LladaOptions::new(11)
+                    .gen_length(12)
+                    .steps(steps)
+                    .block_length(4)
+                    .unmask(unmask)
+                    .policy(policy)
+                    .temperature(0.5);
+                let run = |o: &LladaOptions| {
+                    generate(&model, &prompts, o, &SeededNoise::new(3), &mut |_| {}).unwrap()
+                };
+                let plain = run(&base);
+                let cached = run(&base.clone().cache(CacheMode::Block));
+                assert_eq!(plain.tokens, cached.tokens, "{attention} {steps} {unmask}");
+                assert_eq!(plain.nfe(), cached.nfe());
+                // A stale cache (extended but never refreshed) would differ: the prefix
+                // cache under block-causal attention is exact too.
+                let prefix = run(&base.clone().cache(CacheMode::Prefix));
+                assert_eq!(plain.tokens, prefix.tokens);
+            }
+        }
+        // Full-attention models refuse the block cache by name.
+        let opts = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .cache(CacheMode::Block);
+        assert!(matches!(
+            generate(&Ramp, &prompt(), &opts, &SeededNoise::new(1), &mut |_| {}),
+            Err(Error::InvalidOption {
+                option: "cache",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn commits_most_confident_first_block_by_block() {

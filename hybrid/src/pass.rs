@@ -17,6 +17,8 @@ pub(crate) struct Pass<'a> {
     /// Which canvas positions are prompt (masked in the unconditional half).
     pub(crate) prompt_index: &'a [bool],
     cfg_attention: Option<Vec<bool>>,
+    /// Attention groups per canvas position (`None` = full attention).
+    pub(crate) groups: Option<Vec<u32>>,
     /// Seconds spent in the denoiser so far.
     pub(crate) forward_seconds: std::cell::Cell<f64>,
 }
@@ -30,6 +32,16 @@ pub(crate) enum Reuse<'c, C> {
     Build(&'c mut Option<C>),
     /// Recompute only the span, the rest from the cache.
     Span(&'c C, Span),
+    /// The exact block cache: compute only the span over the cached prefix, then append
+    /// `span.start..keep` to the cache ([`Denoiser::denoise_extend`]).
+    Extend {
+        /// The block cache.
+        cache: &'c mut C,
+        /// The rows computed.
+        span: Span,
+        /// The cache covers `0..keep` afterwards.
+        keep: usize,
+    },
 }
 
 impl<'a> Pass<'a> {
@@ -54,7 +66,14 @@ impl<'a> Pass<'a> {
             prompt_index,
             cfg_attention: attention.filter(|_| cfg).map(|a| [a, a].concat()),
             forward_seconds: std::cell::Cell::new(0.0),
+            groups: None,
         }
+    }
+
+    /// Lays the canvas out under `groups` (see [`crate::Attention::groups`]).
+    pub(crate) fn with_groups(mut self, groups: Option<Vec<u32>>) -> Self {
+        self.groups = groups;
+        self
     }
 
     /// Logits at `positions` of every row of `x`.
@@ -77,24 +96,19 @@ impl<'a> Pass<'a> {
                             .map(|(&t, &is_prompt)| if is_prompt { self.mask } else { t }),
                     )
                     .collect();
-                DenoiseInput {
-                    tokens: &both,
-                    len: self.len,
-                    attention: self.cfg_attention.as_deref(),
-                    positions,
-                }
+                DenoiseInput::new(&both, self.len, positions)
+                    .with_attention(self.cfg_attention.as_deref())
             }
-            None => DenoiseInput {
-                tokens: x,
-                len: self.len,
-                attention: self.attention,
-                positions,
-            },
-        };
+            None => DenoiseInput::new(x, self.len, positions).with_attention(self.attention),
+        }
+        .with_groups(self.groups.as_deref());
         let start = std::time::Instant::now();
         let raw = match reuse {
             Reuse::Full => model.denoise(&input)?,
             Reuse::Span(cache, span) => model.denoise_span(&input, span, cache)?,
+            Reuse::Extend { cache, span, keep } => {
+                model.denoise_extend(&input, span, keep, cache)?
+            }
             Reuse::Build(slot) => {
                 let (logits, cache) = model.denoise_and_cache(&input)?;
                 *slot = Some(cache);

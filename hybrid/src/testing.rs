@@ -80,3 +80,131 @@ impl Denoiser for EosAfter {
         Ok(l)
     }
 }
+
+/// A block-causal test double with a real block cache: the logits at `p` are a hash of the
+/// tokens `p` can see (keys whose group is at most `p`'s), so a stale or misplaced cache
+/// changes the prediction. Vocabulary 12, mask 11.
+#[derive(Debug)]
+pub(crate) struct Structured {
+    pub(crate) attention: crate::Attention,
+}
+
+/// [`Structured`]'s block cache: the cached tokens of every row, and how many positions
+/// they cover.
+#[derive(Debug, Default)]
+pub(crate) struct SeenTokens {
+    rows: Vec<Vec<u32>>,
+}
+
+impl Structured {
+    fn predict(&self, visible: impl Iterator<Item = u32>, p: usize) -> [f32; 12] {
+        let mut h = 0x9E37_79B9u64.wrapping_add(p as u64);
+        for t in visible {
+            h = (h ^ u64::from(t)).wrapping_mul(0x1000_0000_01B3);
+        }
+        let mut row = [0.0; 12];
+        for (k, v) in row.iter_mut().enumerate().take(11) {
+            *v = ((h >> (k * 5)) & 31) as f32 * 0.2;
+        }
+        row
+    }
+
+    /// Logits where the tokens outside `fresh` come from `cache` (when it has them).
+    fn run(&self, input: &DenoiseInput<'_>, cache: Option<(&SeenTokens, Span)>) -> Logits {
+        let len = input.len;
+        let mut l = Logits::filled(input.rows(), input.positions.len(), 12, -1e9);
+        for r in 0..input.rows() {
+            let row = &input.tokens[r * len..(r + 1) * len];
+            let (cached, fresh) = cache.map_or((&[][..], Span { start: 0, end: 0 }), |(c, s)| {
+                (&c.rows[r][..], s)
+            });
+            for (k, &p) in input.positions.iter().enumerate() {
+                let visible = (0..len)
+                    .filter(|&j| input.groups.is_none_or(|g| crate::visible(g, p, j)))
+                    .filter(|&j| input.attention.is_none_or(|a| a[r * len + j]))
+                    .map(|j| match cached.get(j) {
+                        Some(&t) if !(fresh.start..fresh.end).contains(&j) => t,
+                        _ => row[j],
+                    });
+                l.row_mut(r, k).copy_from_slice(&self.predict(visible, p));
+            }
+        }
+        l
+    }
+}
+
+impl Denoiser for Structured {
+    type Cache = SeenTokens;
+
+    fn logits_width(&self) -> usize {
+        12
+    }
+
+    fn attention(&self) -> crate::Attention {
+        self.attention
+    }
+
+    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
+        Ok(self.run(input, None))
+    }
+
+    fn denoise_and_cache(
+        &self,
+        input: &DenoiseInput<'_>,
+    ) -> Result<(Logits, SeenTokens), DenoiseError> {
+        let rows = input
+            .tokens
+            .chunks(input.len)
+            .map(<[u32]>::to_vec)
+            .collect();
+        Ok((self.run(input, None), SeenTokens { rows }))
+    }
+
+    fn denoise_span(
+        &self,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        cache: &SeenTokens,
+    ) -> Result<Logits, DenoiseError> {
+        Ok(self.run(input, Some((cache, span))))
+    }
+
+    fn denoise_extend(
+        &self,
+        input: &DenoiseInput<'_>,
+        span: Span,
+        keep: usize,
+        cache: &mut SeenTokens,
+    ) -> Result<Logits, DenoiseError> {
+        let rows = input.rows();
+        if cache.rows.is_empty() {
+            cache.rows = vec![Vec::new(); rows];
+        }
+        if cache.rows.iter().any(|r| r.len() != span.start) {
+            return Err("cache does not cover the span's prefix".into());
+        }
+        if input
+            .positions
+            .iter()
+            .any(|&p| p < span.start || p >= span.end)
+        {
+            return Err("position outside the span".into());
+        }
+        // Positions after the span must be invisible: blank them so a leak shows.
+        let mut tokens = input.tokens.to_vec();
+        for r in 0..rows {
+            for t in &mut tokens[r * input.len + span.end..(r + 1) * input.len] {
+                *t = 0;
+            }
+        }
+        let blanked = DenoiseInput {
+            tokens: &tokens,
+            ..*input
+        };
+        let logits = self.run(&blanked, Some((cache, span)));
+        for (r, seen) in cache.rows.iter_mut().enumerate() {
+            seen.extend_from_slice(&input.tokens[r * input.len + span.start..r * input.len + keep]);
+        }
+        Ok(logits)
+    }
+}

@@ -88,3 +88,24 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A copy of fixture `name` whose `config.json` declares `attention` (the weights are
+/// linked, not copied).
+pub fn with_attention(name: &str, attention: &str) -> TempDir {
+    let dir = TempDir::new(&format!("{name}-{attention}"));
+    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    for entry in std::fs::read_dir(fixture(name)).expect("fixture") {
+        let path = entry.expect("entry").path();
+        let file = path.file_name().expect("file name").to_owned();
+        if file == "config.json" {
+            let mut config: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("config"))
+                    .expect("json");
+            config["attention"] = attention.into();
+            std::fs::write(dir.0.join(file), config.to_string()).expect("write config");
+        } else {
+            std::os::unix::fs::symlink(&path, dir.0.join(file)).expect("link");
+        }
+    }
+    dir
+}

@@ -9,7 +9,7 @@ use tessera::backbone::random::RandomLlada;
 use tessera::backbone::{Backbone, ModelInfo};
 use tessera::hybrid::llada::LladaOptions;
 use tessera::hybrid::unmask::Unmask;
-use tessera::hybrid::{CacheMode, PromptBatch, SeededNoise, Span, llada};
+use tessera::hybrid::{CacheMode, DenoiseInput, PromptBatch, SeededNoise, Span, llada};
 
 use super::CliError;
 
@@ -264,7 +264,9 @@ fn bench_model(
             ("32 logits", (canvas - 32..canvas).collect()),
         ] {
             let secs = median_time(args.repeat, || {
-                model.logits(&tokens, canvas, None, &positions).map(|_| ())
+                model
+                    .logits(&DenoiseInput::new(&tokens, canvas, &positions))
+                    .map(|_| ())
             })?;
             let gflops = flops(&info, canvas, positions.len()) / secs / 1e9;
             push(
@@ -341,10 +343,9 @@ fn bench_decode(
         .collect();
     tokens[PROMPT + BLOCK / 2..].fill(mask);
     let block: Vec<usize> = (PROMPT..PROMPT + BLOCK).collect();
-    let full = median_time(args.repeat, || {
-        model.logits(&tokens, len, None, &block).map(|_| ())
-    })?;
-    let (_, cache) = model.logits_and_cache(&tokens, len, None, &block)?;
+    let input = DenoiseInput::new(&tokens, len, &block);
+    let full = median_time(args.repeat, || model.logits(&input).map(|_| ()))?;
+    let (_, cache) = model.logits_and_cache(&input)?;
     let prefix_span = Span {
         start: PROMPT,
         end: len,
@@ -354,14 +355,10 @@ fn bench_decode(
         end: PROMPT + BLOCK,
     };
     let prefix = median_time(args.repeat, || {
-        model
-            .logits_span(&tokens, len, None, &block, prefix_span, &cache)
-            .map(|_| ())
+        model.logits_span(&input, prefix_span, &cache).map(|_| ())
     })?;
     let dual = median_time(args.repeat, || {
-        model
-            .logits_span(&tokens, len, None, &block, dual_span, &cache)
-            .map(|_| ())
+        model.logits_span(&input, dual_span, &cache).map(|_| ())
     })?;
     push(
         rows,

@@ -40,6 +40,7 @@ pub(crate) fn run(model: &Path, json: bool) -> Result<(), CliError> {
         tokenizer_vocab.map_or("none".to_string(), |v| v.to_string())
     );
     println!("max length      {}", info.max_length);
+    println!("attention       {}", info.attention);
     println!(
         "special ids     mask {} eos {} pad {} bos {} eot {}",
         info.mask_id,

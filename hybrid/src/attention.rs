@@ -1,0 +1,116 @@
+//! Attention structures: which canvas positions a position may attend to.
+//!
+//! Every structure is one rule over *attention groups*, a non-decreasing group number per
+//! canvas position: position `i` sees key `j` iff `group[j] ≤ group[i]` (and `j` is not
+//! padding). Full attention is one group; causal attention gives each position its own
+//! group; block-causal attention (BD3-LM, SDAR, Fast-dLLM v2) gives the prompt one group
+//! and each generation block the next one, so a block sees itself and everything before it;
+//! Show-o's omni attention gives each text token its own group and a whole image segment one
+//! group. Because a group never sees later groups, the keys and values of finished groups
+//! never change: that is what makes the block cache exact.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The attention structure a model was trained with (a model declares it; the controller
+/// lays the request's blocks out under it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Attention {
+    /// Every position sees every other (LLaDA, Dream, MMaDA).
+    #[default]
+    Full,
+    /// Every position sees itself and the positions before it.
+    Causal,
+    /// Bidirectional inside a block, causal across blocks; the prompt is one block.
+    BlockCausal,
+}
+
+impl Attention {
+    /// Parses `full`, `causal` or `block-causal` (also `block_causal`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `attention`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "full" => Ok(Attention::Full),
+            "causal" => Ok(Attention::Causal),
+            "block-causal" | "block_causal" => Ok(Attention::BlockCausal),
+            _ => Err(Error::option(
+                "attention",
+                format!("unknown attention `{s}` (full, causal, block-causal)"),
+            )),
+        }
+    }
+
+    /// Whether finished blocks' keys and values stay valid (an exact block cache applies).
+    pub fn caches_blocks(&self) -> bool {
+        !matches!(self, Attention::Full)
+    }
+
+    /// The attention groups of a canvas `[prompt | generation]` of `total` positions whose
+    /// generation starts at `prompt_len` and is decoded in blocks of `block`; `None` for full
+    /// attention (no restriction beyond padding).
+    pub fn groups(&self, prompt_len: usize, total: usize, block: usize) -> Option<Vec<u32>> {
+        match self {
+            Attention::Full => None,
+            Attention::Causal => Some((0..total as u32).collect()),
+            Attention::BlockCausal => Some(
+                (0..total)
+                    .map(|p| match p.checked_sub(prompt_len) {
+                        None => 0,
+                        Some(g) => 1 + (g / block.max(1)) as u32,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Attention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Attention::Full => "full",
+            Attention::Causal => "causal",
+            Attention::BlockCausal => "block-causal",
+        })
+    }
+}
+
+/// Whether `groups` has a boundary just before `at` (position `at − 1` cannot see `at`):
+/// true at the canvas edges.
+pub fn group_boundary(groups: &[u32], at: usize) -> bool {
+    at == 0 || at >= groups.len() || groups[at - 1] < groups[at]
+}
+
+/// Whether query `q` may attend key `k` under `groups` (ignoring padding).
+pub fn visible(groups: &[u32], q: usize, k: usize) -> bool {
+    groups[k] <= groups[q]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_causal_groups_put_the_prompt_first_and_blocks_after() {
+        let g = Attention::BlockCausal.groups(3, 11, 4).unwrap();
+        assert_eq!(g, vec![0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+        assert!(group_boundary(&g, 3) && group_boundary(&g, 7) && !group_boundary(&g, 5));
+        assert!(visible(&g, 3, 0) && visible(&g, 3, 6) && !visible(&g, 3, 7));
+        assert!(visible(&g, 10, 0));
+    }
+
+    #[test]
+    fn causal_and_full() {
+        assert_eq!(Attention::Causal.groups(2, 4, 1).unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(Attention::Full.groups(2, 4, 1), None);
+        for a in [Attention::Full, Attention::Causal, Attention::BlockCausal] {
+            assert_eq!(Attention::parse(&a.to_string()).unwrap(), a);
+        }
+        assert!(Attention::parse("sliding").is_err());
+        assert!(!Attention::Full.caches_blocks() && Attention::BlockCausal.caches_blocks());
+    }
+}
