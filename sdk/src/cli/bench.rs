@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use clap::{Subcommand, ValueEnum};
 use tessera::backbone::random::RandomLlada;
-use tessera::backbone::{Backbone, ModelInfo};
+use tessera::backbone::{Backbone, BackboneCache, Family, ModelInfo};
 use tessera::hybrid::llada::LladaOptions;
 use tessera::hybrid::unmask::Unmask;
-use tessera::hybrid::{CacheMode, DenoiseInput, PromptBatch, SeededNoise, Span, llada};
+use tessera::hybrid::{Attention, CacheMode, DenoiseInput, PromptBatch, SeededNoise, Span, llada};
 
 use super::CliError;
 
@@ -370,6 +370,29 @@ fn bench_decode(
     push(rows, "  prefix / full".into(), prefix / full, "x");
     push(rows, "dual-cache step".into(), dual * 1e3, "ms");
     push(rows, "  dual / full".into(), dual / full, "x");
+    // The same weights declared block-causal: the exact block cache.
+    let linked = (info.family == Family::Llada)
+        .then(|| BlockCausalCopy::new(dir))
+        .transpose()?;
+    let causal = linked.as_ref().map(|l| Backbone::load(&l.0)).transpose()?;
+    if let Some(bc) = &causal {
+        let groups = Attention::BlockCausal.groups(PROMPT, len, BLOCK);
+        let input = input.with_groups(groups.as_deref());
+        let full_bc = median_time(args.repeat, || bc.logits(&input).map(|_| ()))?;
+        let mut kv = BackboneCache::default();
+        let first = Span {
+            start: 0,
+            end: PROMPT + BLOCK,
+        };
+        bc.logits_extend(&input, first, PROMPT, &mut kv)?;
+        let step = median_time(args.repeat, || {
+            bc.logits_extend(&input, dual_span, PROMPT, &mut kv)
+                .map(|_| ())
+        })?;
+        push(rows, "block-causal full step".into(), full_bc * 1e3, "ms");
+        push(rows, "block-cache step (exact)".into(), step * 1e3, "ms");
+        push(rows, "  block / full".into(), step / full_bc, "x");
+    }
     if !sampler {
         return Ok(());
     }
@@ -392,45 +415,104 @@ fn bench_decode(
             CacheMode::Dual,
         ),
     ];
-    let mut baseline: Option<Vec<u32>> = None;
+    let mut run =
+        |model: &Backbone, label: &str, opts: &LladaOptions, baseline: &mut Option<Vec<u32>>| {
+            let start = Instant::now();
+            let out = llada::generate(model, &batch, opts, &SeededNoise::new(0), &mut |_| {})?;
+            let secs = start.elapsed().as_secs_f64();
+            let ids = out.generated(0).to_vec();
+            push(
+                rows,
+                format!("{label}: forward passes"),
+                out.nfe() as f64,
+                "",
+            );
+            push(
+                rows,
+                format!("{label}: time per step"),
+                secs / out.nfe().max(1) as f64 * 1e3,
+                "ms",
+            );
+            push(
+                rows,
+                format!("{label}: tokens/s"),
+                GEN as f64 / secs,
+                "tok/s",
+            );
+            match baseline {
+                None => *baseline = Some(ids),
+                Some(b) => {
+                    let same = b.iter().zip(&ids).filter(|(a, b)| a == b).count();
+                    push(
+                        rows,
+                        format!("{label}: tokens equal to baseline"),
+                        100.0 * same as f64 / GEN as f64,
+                        "%",
+                    );
+                }
+            }
+            Ok::<(), CliError>(())
+        };
+    let mut baseline = None;
     for (label, unmask, cache) in combos {
         let opts = base.clone().unmask(unmask).cache(cache);
-        let start = Instant::now();
-        let out = llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
-        let secs = start.elapsed().as_secs_f64();
-        let ids = out.generated(0).to_vec();
-        push(
-            rows,
-            format!("{label}: forward passes"),
-            out.nfe() as f64,
-            "",
-        );
-        push(
-            rows,
-            format!("{label}: time per step"),
-            secs / out.nfe().max(1) as f64 * 1e3,
-            "ms",
-        );
-        push(
-            rows,
-            format!("{label}: tokens/s"),
-            GEN as f64 / secs,
-            "tok/s",
-        );
-        match &baseline {
-            None => baseline = Some(ids),
-            Some(b) => {
-                let same = b.iter().zip(&ids).filter(|(a, b)| a == b).count();
-                push(
-                    rows,
-                    format!("{label}: tokens equal to baseline"),
-                    100.0 * same as f64 / GEN as f64,
-                    "%",
-                );
-            }
+        run(&model, label, &opts, &mut baseline)?;
+    }
+    if let Some(bc) = &causal {
+        // Compared with block-causal decoding without the cache: exact means 100 %.
+        let mut baseline = None;
+        for (label, unmask, cache) in [
+            ("block-causal (no cache)", Unmask::Count, CacheMode::None),
+            (
+                "block-causal + block cache",
+                Unmask::Count,
+                CacheMode::Block,
+            ),
+            (
+                "block-causal threshold:0.9 + block cache",
+                Unmask::Threshold(0.9),
+                CacheMode::Block,
+            ),
+        ] {
+            let opts = base.clone().unmask(unmask).cache(cache);
+            run(bc, label, &opts, &mut baseline)?;
         }
     }
     Ok(())
+}
+
+/// A temporary folder holding a model's files linked, with `config.json` declaring
+/// block-causal attention (the same weights under another attention structure).
+struct BlockCausalCopy(PathBuf);
+
+impl BlockCausalCopy {
+    fn new(dir: &Path) -> Result<Self, CliError> {
+        let io = |e: std::io::Error| -> CliError { format!("block-causal copy: {e}").into() };
+        let to = std::env::temp_dir().join(format!("tessera-bench-bc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::create_dir_all(&to).map_err(io)?;
+        let copy = BlockCausalCopy(to);
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = std::fs::canonicalize(entry.map_err(io)?.path()).map_err(io)?;
+            let file = path.file_name().unwrap_or_default().to_owned();
+            if file == "config.json" {
+                let text = std::fs::read_to_string(&path).map_err(io)?;
+                let mut config: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| -> CliError { format!("{}: {e}", path.display()).into() })?;
+                config["attention"] = Attention::BlockCausal.to_string().into();
+                std::fs::write(copy.0.join(file), config.to_string()).map_err(io)?;
+            } else {
+                std::os::unix::fs::symlink(&path, copy.0.join(file)).map_err(io)?;
+            }
+        }
+        Ok(copy)
+    }
+}
+
+impl Drop for BlockCausalCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn median_time(
