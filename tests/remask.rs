@@ -89,3 +89,51 @@ fn running_confidence_remasking_decodes_every_position() {
         .unwrap_err();
     assert!(err.to_string().contains("remask"), "{err}");
 }
+
+#[test]
+fn remdm_schedules_revise_and_still_finish_every_block() {
+    let engine = Engine::load(fixture("llada-tiny")).unwrap();
+    let mask = engine.info().mask_id;
+    let plain = run(&engine, Remask::None).unwrap();
+    // A vanishing η never remasks: ReMDM's targets are LLaDA's schedule.
+    let still = run(&engine, Remask::RemdmCap { eta: 1e-12 }).unwrap();
+    assert_eq!(still.outputs, plain.outputs);
+    assert_eq!(still.stats.revised, 0);
+    for rule in [
+        Remask::RemdmCap { eta: 1.0 },
+        Remask::RemdmRescale { eta: 1.0 },
+        Remask::RemdmConf,
+        Remask::RemdmLoop { eta: 1.0 },
+    ] {
+        let out = run(&engine, rule).unwrap();
+        assert_eq!(out.stats.nfe, plain.stats.nfe, "{rule}");
+        assert!(out.outputs[0].ids.iter().all(|&t| t != mask), "{rule}");
+        if !matches!(rule, Remask::RemdmConf) {
+            assert!(out.stats.revised > 0, "{rule} revised nothing");
+        }
+    }
+    // Contradictions are refused by name.
+    for (opts, option) in [
+        (
+            DecodeOptions::new()
+                .gen_length(8)
+                .steps(8)
+                .remask(Remask::RemdmConf)
+                .unmask(Unmask::Threshold(0.9)),
+            "remask",
+        ),
+        (
+            DecodeOptions::new()
+                .gen_length(8)
+                .steps(8)
+                .remask(Remask::RemdmLoop { eta: 0.02 })
+                .policy(tessera::Policy::Ar),
+            "remask",
+        ),
+    ] {
+        let err = engine
+            .generate(&GenerateRequest::new(Prompt::Ids(vec![1, 2])).options(opts))
+            .unwrap_err();
+        assert!(err.to_string().contains(option), "{err}");
+    }
+}

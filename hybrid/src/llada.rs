@@ -15,7 +15,7 @@ use crate::pass::{Pass, Reuse};
 use crate::policy::{Adaptive, Policy};
 use crate::remask::{Remask, running_confidence};
 use crate::schedule::num_transfer_tokens;
-use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule};
+use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule, by_confidence};
 use crate::{
     Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PositionEvent,
     PromptBatch, StepInfo, TokenEvent,
@@ -259,10 +259,13 @@ impl LladaOptions {
                         "`--policy ar` commits exactly one token per step".into(),
                     );
                 }
-                if self.remask == Remask::Rcr {
+                if self.remask.revises_in_block() {
                     return contradiction(
                         "remask",
-                        "`rcr` has nothing to revise with one token per block".into(),
+                        format!(
+                            "`{}` has nothing to revise with one token per block",
+                            self.remask
+                        ),
                     );
                 }
             }
@@ -281,10 +284,13 @@ impl LladaOptions {
                         format!("`--policy hybrid` uses a threshold, not `{}`", self.unmask),
                     );
                 }
-                if self.remask == Remask::Rcr {
+                if self.remask.revises_in_block() {
                     return contradiction(
                         "remask",
-                        "`rcr` needs the count schedule, not `--policy hybrid`".into(),
+                        format!(
+                            "`{}` needs the count schedule, not `--policy hybrid`",
+                            self.remask
+                        ),
                     );
                 }
             }
@@ -359,12 +365,21 @@ impl LladaOptions {
         }
         self.unmask.validate()?;
         self.remask.validate()?;
-        if self.remask == Remask::Rcr && self.unmask != Unmask::Count {
+        if self.remask.revises_in_block() && self.unmask != Unmask::Count {
             return Err(Error::option(
                 "remask",
                 format!(
-                    "`rcr` keeps the count schedule's tokens; it does not combine with `--unmask {}`",
-                    self.unmask
+                    "`{}` keeps the count schedule's tokens; it does not combine with `--unmask {}`",
+                    self.remask, self.unmask
+                ),
+            ));
+        }
+        if self.remask.remdm().is_some() && self.schedule != Schedule::Linear {
+            return Err(Error::option(
+                "remask",
+                format!(
+                    "`{}` follows the linear schedule, not `--schedule {}`",
+                    self.remask, self.schedule
                 ),
             ));
         }
@@ -478,6 +493,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     let rule = opts.step_rule();
     let fixed = rule.fixed_steps();
     let rcr = opts.remask == Remask::Rcr;
+    let remdm = opts.remask.remdm();
     let total_steps =
         if fixed { opts.steps } else { opts.gen_length } + opts.remask.refine_rounds();
     'decode: for b in 0..blocks {
@@ -606,6 +622,35 @@ pub fn generate<D: Denoiser + ?Sized>(
                             remasked.push(PositionEvent { row: r, position });
                         }
                         revised += remask.len();
+                    } else if let Some(remdm) = remdm {
+                        // ReMDM: fill the block up to its target count, then mask tokens
+                        // decoded before this step again with the schedule's probability.
+                        let before: Vec<usize> = (block_start..block_end)
+                            .filter(|&p| row[p] != mask && !prompt_index[r * total + p])
+                            .collect();
+                        let target = remdm.target(i, steps_per_block, initial[r]);
+                        by_confidence(&mut candidates);
+                        let n = target.saturating_sub(before.len()).min(candidates.len());
+                        for c in &candidates[..n] {
+                            row[c.position] = c.token;
+                            conf[c.position] = c.confidence;
+                            tokens.push(token_event(r, c));
+                        }
+                        let psi: Vec<f64> = before.iter().map(|&p| conf[p]).collect();
+                        let sigmas = remdm.sigmas(i, steps_per_block, initial[r], &psi);
+                        for (&position, &sigma) in before.iter().zip(&sigmas) {
+                            let key = NoiseKey {
+                                purpose: NoisePurpose::Revise,
+                                step: global_step as u32,
+                                row: r as u32,
+                                position: position as u32,
+                            };
+                            if sigma > 0.0 && noise.uniform(key)? < sigma {
+                                row[position] = mask;
+                                remasked.push(PositionEvent { row: r, position });
+                                revised += 1;
+                            }
+                        }
                     } else {
                         let n = rule.select(&ctx, &mut candidates).min(candidates.len());
                         for c in &candidates[..n] {
@@ -863,6 +908,33 @@ mod tests {
     use super::*;
     use crate::SeededNoise;
     use crate::testing::{EosAfter, Ramp, Structured, prompt};
+
+    #[test]
+    fn remdm_events_account_for_every_revision() {
+        let opts = LladaOptions::new(11)
+            .gen_length(8)
+            .steps(8)
+            .block_length(8)
+            .remask(Remask::RemdmCap { eta: 1.0 });
+        let mut remasked = 0;
+        let out = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(5), &mut |s| {
+            remasked += s.remasked.len()
+        })
+        .unwrap();
+        assert!(out.revised() > 0);
+        assert_eq!(remasked, out.revised());
+        // Ramp predicts the same token wherever it is asked: revisions re-decode it.
+        let plain = generate(
+            &Ramp,
+            &prompt(),
+            &opts.clone().remask(Remask::None),
+            &SeededNoise::new(5),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(out.generated(0), plain.generated(0));
+        assert_eq!(out.nfe(), 8);
+    }
 
     #[test]
     fn block_cache_decodes_exactly_as_recomputation() {

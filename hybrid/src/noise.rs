@@ -19,6 +19,8 @@ pub enum NoisePurpose {
     Categorical,
     /// Position sampling with `alg_temp` (Gumbel-top-k over positions): one per position.
     PositionGumbel,
+    /// ReMDM: whether a decoded token is masked again this step; one per position.
+    Revise,
 }
 
 impl NoisePurpose {
@@ -29,6 +31,7 @@ impl NoisePurpose {
             NoisePurpose::Transfer => 3,
             NoisePurpose::Categorical => 4,
             NoisePurpose::PositionGumbel => 5,
+            NoisePurpose::Revise => 6,
         }
     }
 }

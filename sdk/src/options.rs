@@ -45,7 +45,8 @@ pub struct DecodeOptions {
     pub schedule: Option<Schedule>,
     /// Cached forwards: `none` (default), `prefix`, `dual` (LLaDA sampler).
     pub cache: Option<CacheMode>,
-    /// Remasking of committed tokens: `none` (default), `rcr`, `refine` (LLaDA sampler).
+    /// Remasking of committed tokens: `none` (default), `rcr`, `refine`, `remdm-cap`,
+    /// `remdm-rescale`, `remdm-conf`, `remdm-loop` (LLaDA sampler).
     pub remask: Option<Remask>,
     /// Decoding order: `ar`, `diffusion`, `block` (default), `hybrid` (LLaDA sampler).
     pub policy: Option<Policy>,

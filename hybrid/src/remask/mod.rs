@@ -6,13 +6,13 @@
 //! | `none` | committed tokens are final (the reference samplers) |
 //! | `rcr` | running-confidence remasking: each step ranks the block's committed tokens (at the confidence they were decoded with) together with the new predictions, and keeps only the schedule's cumulative count |
 //! | `refine:ROUNDS:FRACTION` | after the whole answer is decoded, `ROUNDS` more passes each re-mask the least confident `FRACTION` of it and re-predict them with everything else visible |
-//!
-//! ReMDM's schedules (`remdm-cap`, `remdm-rescale`, `remdm-conf`, `remdm-loop`) are not
-//! implemented yet and are refused by name.
+//! | `remdm-cap[:η]`, `remdm-rescale[:η]`, `remdm-conf`, `remdm-loop[:η]` | ReMDM: each step masks decoded tokens of the block again at random with probability `σ` from the schedule (see [`remdm`]) |
 
 mod rcr;
+pub mod remdm;
 
 pub(crate) use rcr::running_confidence;
+pub use remdm::ReMdm;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,15 +35,41 @@ pub enum Remask {
         /// Fraction of the answer re-masked per pass, in (0, 1].
         fraction: f64,
     },
+    /// ReMDM-cap: `σ = min(η, σ_max)`.
+    RemdmCap {
+        /// η (paper default 0.008).
+        eta: f64,
+    },
+    /// ReMDM-rescale: `σ = η·σ_max`.
+    RemdmRescale {
+        /// η (paper default 0.015).
+        eta: f64,
+    },
+    /// ReMDM-conf: `σ` spread over the decoded tokens by `softmax(−confidence)`.
+    RemdmConf,
+    /// ReMDM-loop: hold the block at 90 % decoded and remask with probability `η`.
+    RemdmLoop {
+        /// η (paper default 0.02).
+        eta: f64,
+    },
 }
 
 impl Remask {
-    /// Parses `none`, `rcr` or `refine:ROUNDS:FRACTION`.
+    /// Parses `none`, `rcr`, `refine:ROUNDS:FRACTION`, `remdm-cap[:η]`,
+    /// `remdm-rescale[:η]`, `remdm-conf` or `remdm-loop[:η]` (η defaults to the paper's).
     ///
     /// # Errors
     /// [`Error::InvalidOption`] naming `remask`.
     pub fn parse(s: &str) -> Result<Self, Error> {
         let parts: Vec<&str> = s.split(':').collect();
+        let number = |v: &str, what: &str| {
+            v.parse::<f64>()
+                .map_err(|_| Error::option("remask", format!("`{v}` is not {what}")))
+        };
+        let eta = |v: Option<&&str>, default: f64| match v {
+            None => Ok(default),
+            Some(v) => number(v, "a number η"),
+        };
         let rule = match parts.as_slice() {
             ["none"] => Remask::None,
             ["rcr"] => Remask::Rcr,
@@ -51,25 +77,47 @@ impl Remask {
                 rounds: rounds.parse().map_err(|_| {
                     Error::option("remask", format!("`{rounds}` is not a number of rounds"))
                 })?,
-                fraction: fraction.parse().map_err(|_| {
-                    Error::option("remask", format!("`{fraction}` is not a fraction"))
-                })?,
+                fraction: number(fraction, "a fraction")?,
             },
-            [name, ..] if name.starts_with("remdm") => {
-                return Err(Error::option(
-                    "remask",
-                    format!("`{s}`: ReMDM remasking is not implemented yet"),
-                ));
-            }
+            ["remdm-cap", rest @ ..] if rest.len() <= 1 => Remask::RemdmCap {
+                eta: eta(rest.first(), 0.008)?,
+            },
+            ["remdm-rescale", rest @ ..] if rest.len() <= 1 => Remask::RemdmRescale {
+                eta: eta(rest.first(), 0.015)?,
+            },
+            ["remdm-conf"] => Remask::RemdmConf,
+            ["remdm-loop", rest @ ..] if rest.len() <= 1 => Remask::RemdmLoop {
+                eta: eta(rest.first(), 0.02)?,
+            },
             _ => {
                 return Err(Error::option(
                     "remask",
-                    format!("unknown rule `{s}` (none, rcr, refine:ROUNDS:FRACTION)"),
+                    format!(
+                        "unknown rule `{s}` (none, rcr, refine:ROUNDS:FRACTION, remdm-cap[:ETA], \
+                         remdm-rescale[:ETA], remdm-conf, remdm-loop[:ETA])"
+                    ),
                 ));
             }
         };
         rule.validate()?;
         Ok(rule)
+    }
+
+    /// Whether the rule masks committed tokens again while their block is decoded (RCR and
+    /// ReMDM; these need the count schedule and more than one token per block).
+    pub fn revises_in_block(&self) -> bool {
+        matches!(self, Remask::Rcr) || self.remdm().is_some()
+    }
+
+    /// The ReMDM schedule, if this is one.
+    pub fn remdm(&self) -> Option<ReMdm> {
+        match *self {
+            Remask::RemdmCap { eta } => Some(ReMdm::Cap { eta }),
+            Remask::RemdmRescale { eta } => Some(ReMdm::Rescale { eta }),
+            Remask::RemdmConf => Some(ReMdm::Conf),
+            Remask::RemdmLoop { eta } => Some(ReMdm::Loop { eta }),
+            _ => None,
+        }
     }
 
     /// Checks the parameters.
@@ -84,6 +132,9 @@ impl Remask {
                 "remask",
                 format!("refine fraction {fraction} is outside (0, 1]"),
             ));
+        }
+        if let Some(r) = self.remdm() {
+            r.validate()?;
         }
         Ok(())
     }
@@ -103,6 +154,10 @@ impl std::fmt::Display for Remask {
             Remask::None => f.write_str("none"),
             Remask::Rcr => f.write_str("rcr"),
             Remask::Refine { rounds, fraction } => write!(f, "refine:{rounds}:{fraction}"),
+            _ => match self.remdm() {
+                Some(r) => r.fmt(f),
+                None => f.write_str("?"),
+            },
         }
     }
 }
@@ -116,6 +171,14 @@ mod tests {
         assert_eq!(Remask::parse("none").unwrap(), Remask::None);
         assert_eq!(Remask::parse("rcr").unwrap(), Remask::Rcr);
         assert_eq!(
+            Remask::parse("remdm-cap").unwrap(),
+            Remask::RemdmCap { eta: 0.008 }
+        );
+        assert_eq!(
+            Remask::parse("remdm-loop:0.05").unwrap(),
+            Remask::RemdmLoop { eta: 0.05 }
+        );
+        assert_eq!(
             Remask::parse("refine:2:0.25").unwrap(),
             Remask::Refine {
                 rounds: 2,
@@ -128,7 +191,11 @@ mod tests {
             "refine:1:0",
             "refine:1:1.5",
             "refine:-1:0.5",
-            "remdm-cap:0.008",
+            "remdm-cap:0",
+            "remdm-cap:x",
+            "remdm-rescale:1.5",
+            "remdm-conf:0.1",
+            "remdm-loop:0.1:2",
             "loop",
         ] {
             assert!(
@@ -149,6 +216,10 @@ mod tests {
                 rounds: 3,
                 fraction: 0.5,
             },
+            Remask::RemdmCap { eta: 0.008 },
+            Remask::RemdmRescale { eta: 0.015 },
+            Remask::RemdmConf,
+            Remask::RemdmLoop { eta: 0.02 },
         ] {
             assert_eq!(Remask::parse(&rule.to_string()).unwrap(), rule);
             let json = serde_json::to_string(&rule).unwrap();

@@ -52,6 +52,15 @@ impl Schedule {
     }
 }
 
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Schedule::Linear => "linear",
+            Schedule::Cosine => "cosine",
+        })
+    }
+}
+
 /// MaskGIT's `mask_len` (in `f32`, as its JAX code computes it): how many of the `unknown`
 /// tokens stay masked after step `step` of `steps`, `n` having been masked at the start.
 pub fn maskgit_mask_len(step: usize, steps: usize, n: usize, unknown: usize) -> usize {

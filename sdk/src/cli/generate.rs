@@ -88,7 +88,8 @@ pub(crate) struct GenerateArgs {
     /// Hard maximum of generated tokens with --expand.
     #[arg(long, requires = "expand")]
     max_length: Option<usize>,
-    /// Remasking: none, rcr or refine:ROUNDS:FRACTION (LLaDA sampler).
+    /// Remasking: none, rcr, refine:ROUNDS:FRACTION, remdm-cap[:ETA], remdm-rescale[:ETA],
+    /// remdm-conf or remdm-loop[:ETA] (LLaDA sampler).
     #[arg(long, value_parser = parse_remask)]
     remask: Option<Remask>,
     /// Dream algorithm.
