@@ -16,7 +16,7 @@ What it makes (everything under ``tests/fixtures/``):
       ``LlamaForCausalLM`` / ``Qwen2ForCausalLM`` loaded with the renamed weights,
       run with a bidirectional 4-D additive attention mask (Dream logits shifted);
     - ``llada_structured_logits.safetensors``: the same LLaDA model under block-causal
-      and causal attention groups (4-D masks built from the groups);
+      causal and Show-o omni attention groups (4-D masks built from the groups);
     - ``llada_generate.json`` + ``llada_noise.safetensors``: outputs of a Python
       re-implementation of the LLaDA reference ``generate`` sampler (noise pre-drawn
       from seeded generators and recorded);
@@ -923,12 +923,14 @@ def structured_mask(groups, attn2d, B, L):
 
 @torch.no_grad()
 def record_structured_logits(path, model, inputs):
-    """LLaDA logits under block-causal (prompt 8, then blocks of 4) and causal attention."""
+    """LLaDA logits under block-causal (prompt 8, then blocks of 4), causal and omni attention."""
     single, batch_ids, batch_am = inputs
     L = single.shape[1]
     layouts = {
         "block": [0] * 8 + [1 + (p - 8) // 4 for p in range(8, L)],
         "causal": list(range(L)),
+        # Show-o omni: 6 text tokens causal, a 10-token "image" bidirectional, 8 text causal.
+        "omni": list(range(6)) + [6] * 10 + list(range(7, 15)),
     }
     out = {}
     for name, groups in layouts.items():

@@ -24,7 +24,12 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 fn structured_logits_match_transformers() {
     let model = Backbone::load(fixture("llada-tiny")).unwrap();
     let refs = reference_tensors("llada_structured_logits.safetensors");
-    for layout in ["block", "causal"] {
+    assert_eq!(
+        ids(&refs["omni.groups"].unsqueeze(0).unwrap()).remove(0),
+        tessera::hybrid::omni_groups(&[(6, false), (10, true), (8, false)]),
+        "the fixture's omni layout is the one omni_groups builds"
+    );
+    for layout in ["block", "causal", "omni"] {
         let groups: Vec<u32> =
             ids(&refs[&format!("{layout}.groups")].unsqueeze(0).unwrap()).remove(0);
         for case in ["single", "batch"] {

@@ -79,6 +79,25 @@ impl std::fmt::Display for Attention {
     }
 }
 
+/// Show-o's omni attention over a canvas made of segments, given as `(length,
+/// bidirectional)` in order: a causal segment (text) gives each position its own group, a
+/// bidirectional one (an image or audio segment) one group for all of its positions. Text
+/// after an image sees all of it; the image sees the text before it and itself.
+pub fn omni_groups(segments: &[(usize, bool)]) -> Vec<u32> {
+    let mut groups = Vec::with_capacity(segments.iter().map(|s| s.0).sum());
+    let mut next = 0u32;
+    for &(len, bidirectional) in segments {
+        if bidirectional {
+            groups.extend(std::iter::repeat_n(next, len));
+            next += u32::from(len > 0);
+        } else {
+            groups.extend(next..next + len as u32);
+            next += len as u32;
+        }
+    }
+    groups
+}
+
 /// Whether `groups` has a boundary just before `at` (position `at − 1` cannot see `at`):
 /// true at the canvas edges.
 pub fn group_boundary(groups: &[u32], at: usize) -> bool {
@@ -101,6 +120,14 @@ mod tests {
         assert!(group_boundary(&g, 3) && group_boundary(&g, 7) && !group_boundary(&g, 5));
         assert!(visible(&g, 3, 0) && visible(&g, 3, 6) && !visible(&g, 3, 7));
         assert!(visible(&g, 10, 0));
+    }
+
+    #[test]
+    fn omni_is_causal_on_text_and_full_inside_an_image() {
+        let g = omni_groups(&[(2, false), (3, true), (2, false)]);
+        assert_eq!(g, vec![0, 1, 2, 2, 2, 3, 4]);
+        assert!(visible(&g, 2, 4) && !visible(&g, 1, 2) && visible(&g, 5, 4));
+        assert!(!visible(&g, 5, 6));
     }
 
     #[test]

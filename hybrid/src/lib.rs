@@ -65,7 +65,7 @@ mod select;
 mod testing;
 pub mod unmask;
 
-pub use attention::{Attention, group_boundary, visible};
+pub use attention::{Attention, group_boundary, omni_groups, visible};
 pub use batch::PromptBatch;
 pub use cache::CacheMode;
 pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};
