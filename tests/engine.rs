@@ -4,7 +4,10 @@
 mod common;
 
 use common::{fixture, json_rows, reference_json};
-use tessera::{DecodeOptions, Engine, Error, GenerateRequest, Prompt, SamplerKind};
+use tessera::{
+    CacheMode, DecodeOptions, Engine, Error, GenerateRequest, Policy, Prompt, Remask, SamplerKind,
+    Segment, Unmask,
+};
 
 #[test]
 fn a_left_padded_batch_matches_the_reference_batch() {
@@ -64,6 +67,23 @@ fn options_of_the_other_sampler_are_refused_by_name() {
         field(engine.generate(&req(DecodeOptions::new().cfg_scale(1.0)))),
         "cfg-scale"
     );
+    // The controller's options belong to the LLaDA sampler: refused, never ignored.
+    for (opts, name) in [
+        (DecodeOptions::new().policy(Policy::Ar), "policy"),
+        (
+            DecodeOptions::new().unmask(Unmask::Threshold(0.9)),
+            "unmask",
+        ),
+        (DecodeOptions::new().cache(CacheMode::Dual), "cache"),
+        (DecodeOptions::new().remask(Remask::Rcr), "remask"),
+        (DecodeOptions::new().until_eos(true), "until-eos"),
+        (
+            DecodeOptions::new().segments(vec![Segment::new(8, Policy::Ar)]),
+            "segments",
+        ),
+    ] {
+        assert_eq!(field(engine.generate(&req(opts))), name);
+    }
     // The Dream model can run the LLaDA sampler when asked.
     let out = engine
         .generate(&req(DecodeOptions::new()
@@ -97,4 +117,35 @@ fn options_round_trip_through_json_and_reject_unknown_fields() {
         .unwrap_err()
         .to_string();
     assert!(bad.contains("gen_lenght"), "{bad}");
+}
+
+#[test]
+fn segments_decode_with_their_own_policies_through_the_sdk() {
+    let engine = Engine::load(fixture("llada-tiny")).unwrap();
+    let opts = DecodeOptions::new().segments(vec![
+        Segment::new(4, Policy::Ar),
+        Segment::new(8, Policy::Diffusion).steps(2),
+    ]);
+    let json = serde_json::to_string(&opts).unwrap();
+    assert_eq!(
+        serde_json::from_str::<DecodeOptions>(&json).unwrap(),
+        opts,
+        "{json}"
+    );
+    let out = engine
+        .generate(&GenerateRequest::new(Prompt::Ids(vec![281, 259, 68])).options(opts))
+        .unwrap();
+    assert_eq!(out.outputs[0].ids.len(), 12);
+    assert_eq!(out.stats.nfe, 4 + 2);
+    // Totals that contradict the segments are refused by name.
+    let err = engine
+        .generate(
+            &GenerateRequest::new(Prompt::Ids(vec![1, 2])).options(
+                DecodeOptions::new()
+                    .segments(vec![Segment::new(4, Policy::Ar)])
+                    .gen_length(8),
+            ),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("segments"), "{err}");
 }

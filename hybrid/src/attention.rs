@@ -54,17 +54,30 @@ impl Attention {
     /// generation starts at `prompt_len` and is decoded in blocks of `block`; `None` for full
     /// attention (no restriction beyond padding).
     pub fn groups(&self, prompt_len: usize, total: usize, block: usize) -> Option<Vec<u32>> {
+        let block = block.max(1);
+        let ends: Vec<usize> = (prompt_len + block..)
+            .step_by(block)
+            .take_while(|&e| e < total)
+            .chain(std::iter::once(total))
+            .collect();
+        self.groups_for_blocks(prompt_len, &ends)
+    }
+
+    /// As [`Attention::groups`] for blocks of any lengths, given by their ends (ascending;
+    /// the last is the canvas length): the prompt `0..prompt_len` is group 0, each block the
+    /// next.
+    pub fn groups_for_blocks(&self, prompt_len: usize, ends: &[usize]) -> Option<Vec<u32>> {
+        let total = ends.last().copied().unwrap_or(prompt_len);
         match self {
             Attention::Full => None,
             Attention::Causal => Some((0..total as u32).collect()),
-            Attention::BlockCausal => Some(
-                (0..total)
-                    .map(|p| match p.checked_sub(prompt_len) {
-                        None => 0,
-                        Some(g) => 1 + (g / block.max(1)) as u32,
-                    })
-                    .collect(),
-            ),
+            Attention::BlockCausal => {
+                let mut groups = vec![0; prompt_len.min(total)];
+                for (b, &end) in ends.iter().enumerate() {
+                    groups.resize(end.max(groups.len()), 1 + b as u32);
+                }
+                Some(groups)
+            }
         }
     }
 }
@@ -120,6 +133,10 @@ mod tests {
         assert!(group_boundary(&g, 3) && group_boundary(&g, 7) && !group_boundary(&g, 5));
         assert!(visible(&g, 3, 0) && visible(&g, 3, 6) && !visible(&g, 3, 7));
         assert!(visible(&g, 10, 0));
+        let uneven = Attention::BlockCausal
+            .groups_for_blocks(2, &[3, 4, 8])
+            .unwrap();
+        assert_eq!(uneven, vec![0, 0, 1, 2, 3, 3, 3, 3]);
     }
 
     #[test]

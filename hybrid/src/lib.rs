@@ -60,6 +60,7 @@ mod pass;
 pub mod policy;
 pub mod remask;
 pub mod schedule;
+mod segment;
 mod select;
 #[cfg(test)]
 mod testing;
@@ -72,3 +73,4 @@ pub use denoiser::{DenoiseError, DenoiseInput, Denoiser, Logits, Span};
 pub use error::Error;
 pub use noise::{NoiseKey, NoisePurpose, NoiseSource, RecordedNoise, SeededNoise};
 pub use output::{Generation, PositionEvent, StepInfo, TokenEvent};
+pub use segment::Segment;

@@ -18,7 +18,7 @@ use crate::schedule::num_transfer_tokens;
 use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule, by_confidence};
 use crate::{
     Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PositionEvent,
-    PromptBatch, StepInfo, TokenEvent,
+    PromptBatch, Segment, StepInfo, TokenEvent,
 };
 
 /// The threshold of `--policy hybrid` when `--unmask` does not give one (Fast-dLLM's τ).
@@ -88,6 +88,12 @@ pub struct LladaOptions {
     /// Hard maximum of generated tokens with `expand` (default: 8 × `gen_length`).
     #[serde(default)]
     pub max_length: Option<usize>,
+    /// Several spans decoded one after another, each with its own policy, steps and block
+    /// length; empty = one span from `gen_length`, `steps`, `policy` and `block_length`.
+    /// When given, `gen_length` and `steps` must be the segments' sums
+    /// ([`LladaOptions::segments`] sets them).
+    #[serde(default)]
+    pub segments: Vec<Segment>,
 }
 
 impl LladaOptions {
@@ -114,7 +120,63 @@ impl LladaOptions {
             until_eos: false,
             expand: false,
             max_length: None,
+            segments: Vec::new(),
         }
+    }
+
+    /// Decodes the generation as these segments, in order (and sets `gen_length` and `steps`
+    /// to their sums).
+    pub fn segments(mut self, segments: Vec<Segment>) -> Self {
+        self.gen_length = segments.iter().map(|s| s.length).sum();
+        self.steps = segments.iter().map(Segment::effective_steps).sum();
+        self.segments = segments;
+        self
+    }
+
+    /// The options of one segment on its own (its length, steps, policy and block length).
+    fn for_segment(&self, seg: &Segment) -> LladaOptions {
+        let mut o = self.clone();
+        o.segments = Vec::new();
+        o.gen_length = seg.length;
+        o.steps = seg.effective_steps();
+        o.policy = seg.policy;
+        o.block_length = match seg.policy {
+            Policy::Block | Policy::Hybrid => seg.block_length.or(self.block_length),
+            Policy::Ar | Policy::Diffusion => seg.block_length,
+        };
+        o
+    }
+
+    /// The blocks the generation is decoded in, in order: `(end offset from the prompt,
+    /// steps, policy)`.
+    fn plan(&self) -> Vec<PlannedBlock> {
+        let single = [Segment::new(self.gen_length, self.policy)];
+        let segments: &[Segment] = if self.segments.is_empty() {
+            &single
+        } else {
+            &self.segments
+        };
+        let mut plan = Vec::new();
+        let mut start = 0;
+        for seg in segments {
+            let o = if self.segments.is_empty() {
+                self.clone()
+            } else {
+                self.for_segment(seg)
+            };
+            let block = o.effective_block_length();
+            let blocks = o.gen_length / block;
+            for _ in 0..blocks {
+                plan.push(PlannedBlock {
+                    start,
+                    end: start + block,
+                    steps: o.steps / blocks,
+                    policy: o.policy,
+                });
+                start += block;
+            }
+        }
+        plan
     }
 
     /// Turns DAEDAL length expansion on, up to `max_length` generated tokens.
@@ -224,9 +286,9 @@ impl LladaOptions {
         }
     }
 
-    /// The step rule the options imply.
-    fn step_rule(&self) -> Box<dyn UnmaskRule> {
-        match (self.policy, self.unmask) {
+    /// The step rule the options imply for a block decoded with `policy`.
+    fn step_rule(&self, policy: Policy) -> Box<dyn UnmaskRule> {
+        match (policy, self.unmask) {
             (Policy::Hybrid, Unmask::Threshold(t)) => Box::new(Adaptive::new(t)),
             (Policy::Hybrid, _) => Box::new(Adaptive::new(DEFAULT_HYBRID_THRESHOLD)),
             _ => self.unmask.rule(self.schedule),
@@ -325,11 +387,46 @@ impl LladaOptions {
         Ok(())
     }
 
+    /// Segments: their sums match, and each is valid on its own (errors say which one).
+    fn validate_segments(&self) -> Result<(), Error> {
+        let length: usize = self.segments.iter().map(|s| s.length).sum();
+        let steps: usize = self.segments.iter().map(Segment::effective_steps).sum();
+        if length != self.gen_length || steps != self.steps {
+            return Err(Error::option(
+                "segments",
+                format!(
+                    "the segments add up to {length} tokens in {steps} steps, but gen-length is {} \
+                     and steps {}",
+                    self.gen_length, self.steps
+                ),
+            ));
+        }
+        if self.expand {
+            return Err(Error::option(
+                "expand",
+                "expansion grows a single span; it does not combine with segments",
+            ));
+        }
+        for (i, seg) in self.segments.iter().enumerate() {
+            self.for_segment(seg).validate().map_err(|e| match e {
+                Error::InvalidOption { option, reason } => Error::InvalidOption {
+                    option,
+                    reason: format!("segment {} (`{seg}`): {reason}", i + 1),
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Checks the options against each other.
     ///
     /// # Errors
     /// [`Error::InvalidOption`] naming the offending option.
     pub fn validate(&self) -> Result<(), Error> {
+        if !self.segments.is_empty() {
+            return self.validate_segments();
+        }
         if self.gen_length == 0 {
             return Err(Error::option("gen-length", "must be at least 1"));
         }
@@ -464,9 +561,8 @@ pub fn generate<D: Denoiser + ?Sized>(
     let mask = opts.mask_id;
     let (mut x, attention) = prompts.canvas(opts.gen_length, mask);
     let prompt_index: Vec<bool> = x.iter().map(|&t| t != mask).collect();
-    let block = opts.effective_block_length();
-    let blocks = opts.gen_length / block;
-    let steps_per_block = opts.steps / blocks;
+    let plan = opts.plan();
+    let ends: Vec<usize> = plan.iter().map(|b| prompt_len + b.end).collect();
     let pass = Pass::new(
         rows,
         total,
@@ -476,7 +572,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         opts.cfg_scale,
         &prompt_index,
     )
-    .with_groups(structure.groups(prompt_len, total, block));
+    .with_groups(structure.groups_for_blocks(prompt_len, &ends));
     // Under structured attention a block sees nothing after it, so steps predict only the
     // block (uncached and cached alike, which keeps the two identical).
     let structured = pass.groups.is_some();
@@ -490,14 +586,25 @@ pub fn generate<D: Denoiser + ?Sized>(
     let mut global_step = 0;
     // The confidence each committed position was decoded with (RCR and refinement rank by it).
     let mut running = vec![f64::INFINITY; x.len()];
-    let rule = opts.step_rule();
-    let fixed = rule.fixed_steps();
+    let rules: Vec<Box<dyn UnmaskRule>> = plan.iter().map(|b| opts.step_rule(b.policy)).collect();
     let rcr = opts.remask == Remask::Rcr;
     let remdm = opts.remask.remdm();
-    let total_steps =
-        if fixed { opts.steps } else { opts.gen_length } + opts.remask.refine_rounds();
-    'decode: for b in 0..blocks {
-        let (block_start, block_end) = (prompt_len + b * block, prompt_len + (b + 1) * block);
+    let total_steps = plan
+        .iter()
+        .zip(&rules)
+        .map(|(b, rule)| {
+            if rule.fixed_steps() {
+                b.steps
+            } else {
+                b.end - b.start
+            }
+        })
+        .sum::<usize>()
+        + opts.remask.refine_rounds();
+    'decode: for (planned, rule) in plan.iter().zip(&rules) {
+        let (block_start, block_end) = (prompt_len + planned.start, prompt_len + planned.end);
+        let steps_per_block = planned.steps;
+        let fixed = rule.fixed_steps();
         let block_masks = |x: &[u32], r: usize| {
             x[r * total + block_start..r * total + block_end]
                 .iter()
@@ -698,6 +805,15 @@ pub fn generate<D: Denoiser + ?Sized>(
         revised,
         forward_seconds: pass.forward_seconds.get(),
     })
+}
+
+/// One block of the decoding plan (offsets from the end of the prompt).
+#[derive(Debug, Clone, Copy)]
+struct PlannedBlock {
+    start: usize,
+    end: usize,
+    steps: usize,
+    policy: Policy,
 }
 
 /// If every row has committed EOS with everything before it decided, fills what follows
@@ -907,7 +1023,87 @@ impl<'a> Scorer<'a> {
 mod tests {
     use super::*;
     use crate::SeededNoise;
+    use crate::Segment;
     use crate::testing::{EosAfter, Ramp, Structured, prompt};
+
+    #[test]
+    fn segments_decode_in_order_each_with_its_policy() {
+        let opts = LladaOptions::new(11).segments(vec![
+            Segment::new(3, Policy::Ar),
+            Segment::new(8, Policy::Diffusion).steps(4),
+            Segment::new(4, Policy::Block).block_length(2),
+        ]);
+        assert_eq!((opts.gen_length, opts.steps), (15, 11));
+        let mut steps = Vec::new();
+        let out = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(1), &mut |s| {
+            steps.push(s.tokens.iter().map(|t| t.position).collect::<Vec<_>>())
+        })
+        .unwrap();
+        assert_eq!(out.nfe(), 3 + 4 + 4);
+        // AR: one token per step, left to right (the prompt is 2 long).
+        assert_eq!(steps[..3], [vec![2], vec![3], vec![4]]);
+        // Diffusion: 8 positions in 4 steps of 2, most confident (rightmost for Ramp) first.
+        assert!(steps[3..7].iter().all(|s| s.len() == 2));
+        let mut diffused: Vec<usize> = steps[3..7].concat();
+        diffused.sort_unstable();
+        assert_eq!(diffused, (5..13).collect::<Vec<_>>());
+        assert_eq!(steps[3], vec![12, 11]);
+        // Block: two blocks of 2, two steps each.
+        assert_eq!(steps[7..], [vec![14], vec![13], vec![16], vec![15]]);
+        // One segment is the plain sampler.
+        let one = LladaOptions::new(11).segments(vec![Segment::new(4, Policy::Block).steps(4)]);
+        let plain = LladaOptions::new(11).gen_length(4).steps(4);
+        let run = |o: &LladaOptions| {
+            generate(&Ramp, &prompt(), o, &SeededNoise::new(1), &mut |_| {}).unwrap()
+        };
+        assert_eq!(run(&one), run(&plain));
+    }
+
+    #[test]
+    fn segment_errors_say_which_segment() {
+        let run =
+            |o: LladaOptions| generate(&Ramp, &prompt(), &o, &SeededNoise::new(1), &mut |_| {});
+        let bad = LladaOptions::new(11).segments(vec![
+            Segment::new(4, Policy::Ar),
+            Segment::new(6, Policy::Block).block_length(4),
+        ]);
+        match run(bad) {
+            Err(Error::InvalidOption { option, reason }) => {
+                assert_eq!(option, "block-length");
+                assert!(reason.contains("segment 2"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mismatch = LladaOptions::new(11)
+            .segments(vec![Segment::new(4, Policy::Ar)])
+            .gen_length(8);
+        assert!(matches!(
+            run(mismatch),
+            Err(Error::InvalidOption {
+                option: "segments",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn segments_keep_the_block_cache_exact() {
+        let prompts = PromptBatch::left_padded(vec![vec![1, 2, 3], vec![4, 5]], 0).unwrap();
+        let model = Structured {
+            attention: crate::Attention::BlockCausal,
+        };
+        let opts = LladaOptions::new(11)
+            .segments(vec![
+                Segment::new(3, Policy::Ar),
+                Segment::new(6, Policy::Block).steps(4).block_length(3),
+                Segment::new(4, Policy::Diffusion).steps(2),
+            ])
+            .temperature(0.5);
+        let run = |o: &LladaOptions| {
+            generate(&model, &prompts, o, &SeededNoise::new(3), &mut |_| {}).unwrap()
+        };
+        assert_eq!(run(&opts), run(&opts.clone().cache(CacheMode::Block)));
+    }
 
     #[test]
     fn remdm_events_account_for_every_revision() {

@@ -37,7 +37,7 @@ pub use tessera_hybrid::llada::Remasking;
 pub use tessera_hybrid::policy::Policy;
 pub use tessera_hybrid::remask::Remask;
 pub use tessera_hybrid::unmask::{Schedule, Unmask};
-pub use tessera_hybrid::{CacheMode, StepInfo};
+pub use tessera_hybrid::{CacheMode, Segment, StepInfo};
 pub use tessera_kernels::Device;
 pub use tessera_modalities::ChatMessage;
 

@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_backbone::{Family, ModelInfo};
-use tessera_hybrid::CacheMode;
 use tessera_hybrid::dream::{DreamAlg, DreamOptions};
 use tessera_hybrid::llada::{LladaOptions, Remasking};
 use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::{Schedule, Unmask};
+use tessera_hybrid::{CacheMode, Segment};
 
 use crate::Error;
 
@@ -58,6 +58,9 @@ pub struct DecodeOptions {
     /// Hard maximum of generated tokens with `expand` (default: 8 × gen_length, within the
     /// model's maximum length).
     pub max_length: Option<usize>,
+    /// Several spans decoded one after another, each with its own policy, steps and block
+    /// length (LLaDA sampler); `gen_length` and `steps` then default to their sums.
+    pub segments: Option<Vec<Segment>>,
     /// Dream algorithm.
     pub alg: Option<DreamAlg>,
     /// Dream position-sampling temperature.
@@ -181,6 +184,12 @@ impl DecodeOptions {
         self
     }
 
+    /// Decodes the generation as these segments, in order.
+    pub fn segments(mut self, segments: Vec<Segment>) -> Self {
+        self.segments = Some(segments);
+        self
+    }
+
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -231,6 +240,12 @@ impl DecodeOptions {
                 o.until_eos = self.until_eos;
                 o.expand = self.expand;
                 o.max_length = self.max_length;
+                if let Some(segments) = &self.segments {
+                    o = o.segments(segments.clone());
+                    // Explicit totals must agree with the segments (validation says so).
+                    o.gen_length = self.gen_length.unwrap_or(o.gen_length);
+                    o.steps = self.steps.unwrap_or(o.steps);
+                }
                 o.validate()?;
                 Resolved::Llada(o)
             }
@@ -243,6 +258,14 @@ impl DecodeOptions {
                     "dream",
                 )?;
                 refuse(self.logits_eos_inf, "logits-eos-inf", "dream")?;
+                refuse(self.unmask.is_some(), "unmask", "dream")?;
+                refuse(self.schedule.is_some(), "schedule", "dream")?;
+                refuse(self.cache.is_some(), "cache", "dream")?;
+                refuse(self.remask.is_some(), "remask", "dream")?;
+                refuse(self.policy.is_some(), "policy", "dream")?;
+                refuse(self.until_eos, "until-eos", "dream")?;
+                refuse(self.expand, "expand", "dream")?;
+                refuse(self.segments.is_some(), "segments", "dream")?;
                 refuse(
                     self.confidence_eos_eot_inf,
                     "confidence-eos-eot-inf",

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 use tessera::{
     CacheMode, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions,
-    GenerateRequest, Policy, Prompt, Remask, Remasking, SamplerKind, Schedule, Unmask,
+    GenerateRequest, Policy, Prompt, Remask, Remasking, SamplerKind, Schedule, Segment, Unmask,
 };
 
 use super::CliError;
@@ -53,11 +53,16 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     prompt_ids: Option<Vec<u32>>,
     /// Tokens to generate.
-    #[arg(long)]
-    gen_length: usize,
+    #[arg(long, required_unless_present = "segment")]
+    gen_length: Option<usize>,
     /// Denoising steps.
-    #[arg(long)]
-    steps: usize,
+    #[arg(long, required_unless_present = "segment")]
+    steps: Option<usize>,
+    /// A span of the generation decoded with its own policy: LEN:POLICY[:STEPS[:BLOCK]],
+    /// repeated for several spans in order (LLaDA sampler; --gen-length and --steps default
+    /// to their sums).
+    #[arg(long, value_parser = parse_segment)]
+    segment: Vec<Segment>,
     /// Block length (LLaDA sampler).
     #[arg(long)]
     block_length: Option<usize>,
@@ -160,16 +165,22 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
     Policy::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_segment(s: &str) -> Result<Segment, String> {
+    Segment::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
 
 impl GenerateArgs {
     fn options(&self) -> DecodeOptions {
-        let mut o = DecodeOptions::new()
-            .gen_length(self.gen_length)
-            .steps(self.steps)
-            .seed(self.seed);
+        let mut o = DecodeOptions::new().seed(self.seed);
+        o.gen_length = self.gen_length;
+        o.steps = self.steps;
+        if !self.segment.is_empty() {
+            o.segments = Some(self.segment.clone());
+        }
         o.sampler = self.sampler.map(|s| match s {
             SamplerArg::Llada => SamplerKind::Llada,
             SamplerArg::Dream => SamplerKind::Dream,
