@@ -92,7 +92,12 @@ fn categorical(probs: &[f32], u: f64) -> usize {
 /// Keeps the smallest set of top tokens whose probability mass reaches `top_p` (the first
 /// token always stays); the rest become `f32::MIN`, as Dream's `top_p_logits` does. The
 /// cumulative sum runs in `f64` and is rounded per entry, like PyTorch's CPU `cumsum`.
-fn top_p_filter(logits: &mut [f32], top_p: f32, order: &mut Vec<u32>, sorted_probs: &mut Vec<f32>) {
+pub(crate) fn top_p_filter(
+    logits: &mut [f32],
+    top_p: f32,
+    order: &mut Vec<u32>,
+    sorted_probs: &mut Vec<f32>,
+) {
     order.clear();
     order.extend(0..logits.len() as u32);
     order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
@@ -113,7 +118,7 @@ fn top_p_filter(logits: &mut [f32], top_p: f32, order: &mut Vec<u32>, sorted_pro
 }
 
 /// Sets every logit below the `k`-th largest to `f32::MIN` (Dream's `top_k_logits`).
-fn top_k_filter(logits: &mut [f32], k: usize, buf: &mut Vec<f32>) {
+pub(crate) fn top_k_filter(logits: &mut [f32], k: usize, buf: &mut Vec<f32>) {
     let k = k.min(logits.len()).max(1);
     buf.clear();
     buf.extend_from_slice(logits);

@@ -7,7 +7,9 @@
 //! [`unmask`](crate::unmask) rule). Committed tokens are final.
 
 use serde::{Deserialize, Serialize};
-use tessera_kernels::{entropy, gumbel_argmax, row_stats};
+use tessera_kernels::{entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
+
+use crate::filter::{top_k_filter, top_p_filter};
 
 use crate::cache::CacheMode;
 use crate::length::expand;
@@ -34,6 +36,10 @@ pub enum Remasking {
     LowConfidence,
     /// Commit uniformly random positions.
     Random,
+    /// Commit where the top-1 probability leads the top-2 most (Dream's `topk_margin`).
+    Margin,
+    /// Commit where the distribution's entropy is lowest (Dream's `entropy`).
+    Entropy,
 }
 
 /// Options of the LLaDA sampler, with the reference's defaults.
@@ -50,6 +56,12 @@ pub struct LladaOptions {
     pub block_length: Option<usize>,
     /// Gumbel-max temperature; 0 = greedy.
     pub temperature: f64,
+    /// Nucleus filter applied before sampling and scoring (Dream's `top_p_logits`).
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Top-k filter applied before sampling and scoring (Dream's `top_k_logits`).
+    #[serde(default)]
+    pub top_k: Option<usize>,
     /// Classifier-free guidance scale; 0 = off.
     pub cfg_scale: f64,
     /// How candidates are scored.
@@ -106,6 +118,8 @@ impl LladaOptions {
             steps: 128,
             block_length: None,
             temperature: 0.0,
+            top_p: None,
+            top_k: None,
             cfg_scale: 0.0,
             remasking: Remasking::LowConfidence,
             logits_eos_inf: false,
@@ -243,6 +257,18 @@ impl LladaOptions {
     /// Sets the temperature.
     pub fn temperature(mut self, t: f64) -> Self {
         self.temperature = t;
+        self
+    }
+
+    /// Sets the nucleus (top-p) filter.
+    pub fn top_p(mut self, p: Option<f64>) -> Self {
+        self.top_p = p;
+        self
+    }
+
+    /// Sets the top-k filter.
+    pub fn top_k(mut self, k: Option<usize>) -> Self {
+        self.top_k = k;
         self
     }
 
@@ -459,6 +485,12 @@ impl LladaOptions {
         }
         if !(self.cfg_scale.is_finite() && self.cfg_scale >= 0.0) {
             return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
+        }
+        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(Error::option("top-p", "must lie in (0, 1]"));
+        }
+        if self.top_k == Some(0) {
+            return Err(Error::option("top-k", "must be at least 1"));
         }
         self.unmask.validate()?;
         self.remask.validate()?;
@@ -958,6 +990,8 @@ struct Scorer<'a> {
     opts: &'a LladaOptions,
     row: Vec<f32>,
     uniforms: Vec<f64>,
+    probs: Vec<f32>,
+    order: Vec<u32>,
 }
 
 impl<'a> Scorer<'a> {
@@ -971,6 +1005,8 @@ impl<'a> Scorer<'a> {
             opts,
             row: Vec::with_capacity(vocab),
             uniforms,
+            probs: Vec::new(),
+            order: Vec::new(),
         }
     }
 
@@ -987,6 +1023,12 @@ impl<'a> Scorer<'a> {
         let eot = o.eot_id.map(|i| i as usize);
         if let (true, Some(e)) = (o.logits_eos_inf, eos) {
             self.row[e] = f32::NEG_INFINITY;
+        }
+        if let Some(p) = o.top_p.filter(|&p| p < 1.0) {
+            top_p_filter(&mut self.row, p as f32, &mut self.order, &mut self.probs);
+        }
+        if let Some(k) = o.top_k {
+            top_k_filter(&mut self.row, k, &mut self.probs);
         }
         let token = if o.temperature > 0.0 {
             noise.fill(key, &mut self.uniforms)?;
@@ -1014,6 +1056,16 @@ impl<'a> Scorer<'a> {
                 purpose: NoisePurpose::Remask,
                 ..key
             })?,
+            Remasking::Margin | Remasking::Entropy => {
+                self.probs.resize(self.row.len(), 0.0);
+                softmax_into(&self.row, &mut self.probs);
+                f64::from(if o.remasking == Remasking::Margin {
+                    let ((_, p1), (_, p2)) = top2(&self.probs);
+                    p1 - p2
+                } else {
+                    neg_entropy(&self.probs)
+                })
+            }
         };
         Ok((token as u32, confidence))
     }
@@ -1025,6 +1077,72 @@ mod tests {
     use crate::SeededNoise;
     use crate::Segment;
     use crate::testing::{EosAfter, Ramp, Structured, prompt};
+
+    #[test]
+    fn margin_and_entropy_scores_and_filters() {
+        // Two positions: position 2 has a clear winner, position 3 a near tie between two
+        // tokens; margin and entropy both commit position 2 first.
+        #[derive(Debug)]
+        struct TwoRows;
+        impl Denoiser for TwoRows {
+            crate::testing::exact_cache!();
+            fn logits_width(&self) -> usize {
+                4
+            }
+            fn denoise(
+                &self,
+                input: &crate::DenoiseInput<'_>,
+            ) -> Result<Logits, crate::DenoiseError> {
+                let mut l = Logits::filled(1, input.positions.len(), 4, 0.0);
+                for (k, &p) in input.positions.iter().enumerate() {
+                    let row = l.row_mut(0, k);
+                    if p == 2 {
+                        row.copy_from_slice(&[0.0, 3.0, 0.0, -9.0]);
+                    } else {
+                        row.copy_from_slice(&[2.0, 2.1, 1.9, -9.0]);
+                    }
+                }
+                Ok(l)
+            }
+        }
+        for scoring in [
+            Remasking::Margin,
+            Remasking::Entropy,
+            Remasking::LowConfidence,
+        ] {
+            let opts = LladaOptions::new(3)
+                .gen_length(2)
+                .steps(2)
+                .remasking(scoring);
+            let mut first = Vec::new();
+            generate(&TwoRows, &prompt(), &opts, &SeededNoise::new(1), &mut |s| {
+                first.extend(s.tokens.iter().map(|t| t.position))
+            })
+            .unwrap();
+            assert_eq!(first, vec![2, 3], "{scoring:?}");
+        }
+        // top-k 1 leaves one token: sampling at any temperature picks it, with certainty.
+        let opts = LladaOptions::new(3)
+            .gen_length(2)
+            .steps(2)
+            .temperature(5.0)
+            .top_k(Some(1));
+        let mut confidences = Vec::new();
+        let out = generate(&TwoRows, &prompt(), &opts, &SeededNoise::new(4), &mut |s| {
+            confidences.extend(s.tokens.iter().map(|t| t.confidence))
+        })
+        .unwrap();
+        assert_eq!(out.generated(0), &[1, 1]);
+        assert!(confidences.iter().all(|&c| c == 1.0));
+        let bad = LladaOptions::new(3).gen_length(2).steps(2).top_p(Some(0.0));
+        assert!(matches!(
+            generate(&TwoRows, &prompt(), &bad, &SeededNoise::new(4), &mut |_| {}),
+            Err(Error::InvalidOption {
+                option: "top-p",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn segments_decode_in_order_each_with_its_policy() {

@@ -9,21 +9,22 @@ macro_rules! exact_cache {
 
         fn denoise_and_cache(
             &self,
-            input: &DenoiseInput<'_>,
-        ) -> Result<(Logits, ()), DenoiseError> {
+            input: &$crate::DenoiseInput<'_>,
+        ) -> Result<($crate::Logits, ()), $crate::DenoiseError> {
             Ok((self.denoise(input)?, ()))
         }
 
         fn denoise_span(
             &self,
-            input: &DenoiseInput<'_>,
-            _: Span,
+            input: &$crate::DenoiseInput<'_>,
+            _: $crate::Span,
             _: &(),
-        ) -> Result<Logits, DenoiseError> {
+        ) -> Result<$crate::Logits, $crate::DenoiseError> {
             self.denoise(input)
         }
     };
 }
+pub(crate) use exact_cache;
 
 /// Predicts, at position `p`, token `p % 10` with a confidence growing with `p` (vocabulary 12).
 #[derive(Debug)]

@@ -37,7 +37,8 @@ pub struct DecodeOptions {
     pub steps: Option<usize>,
     /// LLaDA block length (default: one block).
     pub block_length: Option<usize>,
-    /// LLaDA remasking.
+    /// How the LLaDA sampler scores positions: `low-confidence` (default), `random`,
+    /// `margin`, `entropy`.
     pub remasking: Option<Remasking>,
     /// Unmask rule: `count` (default), `threshold`, `factor`, `entropy-bound` (LLaDA sampler).
     pub unmask: Option<Unmask>,
@@ -69,9 +70,9 @@ pub struct DecodeOptions {
     pub eps: Option<f64>,
     /// Token temperature (0 = greedy).
     pub temperature: Option<f64>,
-    /// Dream nucleus filter.
+    /// Nucleus filter before sampling and scoring.
     pub top_p: Option<f64>,
-    /// Dream top-k filter.
+    /// Top-k filter before sampling and scoring.
     pub top_k: Option<usize>,
     /// LLaDA classifier-free guidance scale.
     pub cfg_scale: Option<f64>,
@@ -221,13 +222,13 @@ impl DecodeOptions {
                 refuse(self.alg.is_some(), "alg", "llada")?;
                 refuse(self.alg_temp.is_some(), "alg-temp", "llada")?;
                 refuse(self.eps.is_some(), "eps", "llada")?;
-                refuse(self.top_p.is_some(), "top-p", "llada")?;
-                refuse(self.top_k.is_some(), "top-k", "llada")?;
                 let mut o = LladaOptions::new(info.mask_id).special_ids(info.eos_id, eot_id);
                 o.gen_length = self.gen_length.unwrap_or(o.gen_length);
                 o.steps = self.steps.unwrap_or(o.gen_length);
                 o.block_length = self.block_length;
                 o.temperature = self.temperature.unwrap_or(0.0);
+                o.top_p = self.top_p;
+                o.top_k = self.top_k;
                 o.cfg_scale = self.cfg_scale.unwrap_or(0.0);
                 o.remasking = self.remasking.unwrap_or_default();
                 o.logits_eos_inf = self.logits_eos_inf;

@@ -262,7 +262,8 @@ fn bad_input_is_a_clear_error_with_nonzero_exit() {
         "steps",
     );
     run(base(&["--prompt", ""]), "prompt");
-    run(base(&["--prompt-ids", "1,2", "--top-p", "0.9"]), "top-p");
+    run(base(&["--prompt-ids", "1,2", "--top-p", "0"]), "top-p");
+    run(base(&["--prompt-ids", "1,2", "--top-k", "0"]), "top-k");
     run(
         base(&["--prompt-ids", "1,2", "--temperature", "-1"]),
         "temperature",

@@ -22,6 +22,8 @@ enum SamplerArg {
 enum RemaskingArg {
     LowConfidence,
     Random,
+    Margin,
+    Entropy,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -69,7 +71,7 @@ pub(crate) struct GenerateArgs {
     /// Sampler (default: the model family's own).
     #[arg(long, value_enum)]
     sampler: Option<SamplerArg>,
-    /// LLaDA remasking.
+    /// How the LLaDA sampler scores positions: low-confidence, random, margin or entropy.
     #[arg(long, value_enum)]
     remasking: Option<RemaskingArg>,
     /// Unmask rule: count, threshold:T, factor:F or entropy-bound:G (LLaDA sampler).
@@ -109,10 +111,10 @@ pub(crate) struct GenerateArgs {
     /// Token temperature (0 = greedy).
     #[arg(long)]
     temperature: Option<f64>,
-    /// Nucleus filter (Dream).
+    /// Nucleus filter before sampling and scoring.
     #[arg(long)]
     top_p: Option<f64>,
-    /// Top-k filter (Dream).
+    /// Top-k filter before sampling and scoring.
     #[arg(long)]
     top_k: Option<usize>,
     /// Classifier-free guidance scale (LLaDA).
@@ -189,6 +191,8 @@ impl GenerateArgs {
         o.remasking = self.remasking.map(|r| match r {
             RemaskingArg::LowConfidence => Remasking::LowConfidence,
             RemaskingArg::Random => Remasking::Random,
+            RemaskingArg::Margin => Remasking::Margin,
+            RemaskingArg::Entropy => Remasking::Entropy,
         });
         o.alg = self.alg.map(|a| match a {
             AlgArg::Origin => DreamAlg::Origin,
