@@ -186,6 +186,7 @@ impl LladaOptions {
                     end: start + block,
                     steps: o.steps / blocks,
                     policy: o.policy,
+                    vocab: seg.vocab.clone(),
                 });
                 start += block;
             }
@@ -594,6 +595,19 @@ pub fn generate<D: Denoiser + ?Sized>(
     let (mut x, attention) = prompts.canvas(opts.gen_length, mask);
     let prompt_index: Vec<bool> = x.iter().map(|&t| t != mask).collect();
     let plan = opts.plan();
+    if let Some(v) = plan
+        .iter()
+        .filter_map(|b| b.vocab.as_ref())
+        .find(|v| v.is_empty() || v.end as usize > vocab)
+    {
+        return Err(Error::option(
+            "segments",
+            format!(
+                "vocabulary {}..{} is empty or outside the model's {vocab} logits",
+                v.start, v.end
+            ),
+        ));
+    }
     let ends: Vec<usize> = plan.iter().map(|b| prompt_len + b.end).collect();
     let pass = Pass::new(
         rows,
@@ -721,8 +735,8 @@ pub fn generate<D: Denoiser + ?Sized>(
                             row: r as u32,
                             position: p as u32,
                         };
-                        let scores = logits.row(r, k);
-                        let (token, confidence) = scorer.score(scores, key, noise)?;
+                        let (scores, offset) = restrict(logits.row(r, k), &planned.vocab);
+                        let (token, confidence) = scorer.score(scores, offset, key, noise)?;
                         let entropy = if rule.needs_entropy() {
                             f64::from(entropy(scores))
                         } else {
@@ -814,6 +828,7 @@ pub fn generate<D: Denoiser + ?Sized>(
             let (changed, tokens, remasked) = refine_round(
                 model,
                 &pass,
+                &plan,
                 &mut x,
                 &mut running,
                 prompt_len,
@@ -840,12 +855,13 @@ pub fn generate<D: Denoiser + ?Sized>(
 }
 
 /// One block of the decoding plan (offsets from the end of the prompt).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct PlannedBlock {
     start: usize,
     end: usize,
     steps: usize,
     policy: Policy,
+    vocab: Option<std::ops::Range<u32>>,
 }
 
 /// If every row has committed EOS with everything before it decided, fills what follows
@@ -873,6 +889,7 @@ fn finish_at_eos(x: &mut [u32], rows: usize, prompt_len: usize, mask: u32, eos: 
 fn refine_round<D: Denoiser + ?Sized>(
     model: &D,
     pass: &Pass<'_>,
+    plan: &[PlannedBlock],
     x: &mut [u32],
     running: &mut [f64],
     prompt_len: usize,
@@ -922,7 +939,12 @@ fn refine_round<D: Denoiser + ?Sized>(
                 row: r as u32,
                 position: p as u32,
             };
-            let (token, confidence) = scorer.score(logits.row(r, k), key, noise)?;
+            let vocab = plan
+                .iter()
+                .find(|b| (b.start..b.end).contains(&(p - prompt_len)))
+                .and_then(|b| b.vocab.clone());
+            let (scores, offset) = restrict(logits.row(r, k), &vocab);
+            let (token, confidence) = scorer.score(scores, offset, key, noise)?;
             x[r * total + p] = token;
             running[r * total + p] = confidence;
             changed += usize::from(token != before);
@@ -1010,17 +1032,25 @@ impl<'a> Scorer<'a> {
         }
     }
 
+    /// Samples and scores one position from `logits`, the slice of its row starting at id
+    /// `offset` (the position's vocabulary); returns the id and its score.
     fn score(
         &mut self,
         logits: &[f32],
+        offset: u32,
         key: NoiseKey,
         noise: &dyn NoiseSource,
     ) -> Result<(u32, f64), Error> {
         let o = self.opts;
         self.row.clear();
         self.row.extend_from_slice(logits);
-        let eos = o.eos_id.map(|i| i as usize);
-        let eot = o.eot_id.map(|i| i as usize);
+        let local = |id: Option<u32>| {
+            id.and_then(|i| i.checked_sub(offset))
+                .map(|i| i as usize)
+                .filter(|&i| i < logits.len())
+        };
+        let eos = local(o.eos_id);
+        let eot = local(o.eot_id);
         if let (true, Some(e)) = (o.logits_eos_inf, eos) {
             self.row[e] = f32::NEG_INFINITY;
         }
@@ -1031,8 +1061,9 @@ impl<'a> Scorer<'a> {
             top_k_filter(&mut self.row, k, &mut self.probs);
         }
         let token = if o.temperature > 0.0 {
-            noise.fill(key, &mut self.uniforms)?;
-            gumbel_argmax(&self.row, &self.uniforms, o.temperature)
+            let uniforms = &mut self.uniforms[..self.row.len()];
+            noise.fill(key, uniforms)?;
+            gumbel_argmax(&self.row, uniforms, o.temperature)
         } else {
             row_stats(&self.row).argmax
         };
@@ -1067,7 +1098,15 @@ impl<'a> Scorer<'a> {
                 })
             }
         };
-        Ok((token as u32, confidence))
+        Ok((offset + token as u32, confidence))
+    }
+}
+
+/// The slice of `row` a position may sample from, and the id of its first entry.
+fn restrict<'r>(row: &'r [f32], vocab: &Option<std::ops::Range<u32>>) -> (&'r [f32], u32) {
+    match vocab {
+        Some(v) => (&row[v.start as usize..v.end as usize], v.start),
+        None => (row, 0),
     }
 }
 
@@ -1175,6 +1214,36 @@ mod tests {
             generate(&Ramp, &prompt(), o, &SeededNoise::new(1), &mut |_| {}).unwrap()
         };
         assert_eq!(run(&one), run(&plain));
+    }
+
+    #[test]
+    fn a_segment_vocabulary_restricts_what_its_positions_become() {
+        // Ramp wants token p % 10 at position p; the second segment may only use ids 3..6.
+        let opts = LladaOptions::new(11)
+            .segments(vec![
+                Segment::new(4, Policy::Diffusion),
+                Segment::new(6, Policy::Diffusion).vocab(3..6),
+            ])
+            .temperature(0.8);
+        let out = generate(&Ramp, &prompt(), &opts, &SeededNoise::new(2), &mut |_| {}).unwrap();
+        let generated = out.generated(0);
+        assert!(
+            generated[4..].iter().all(|t| (3..6).contains(t)),
+            "{generated:?}"
+        );
+        // Position 8 wants 8 (outside): the greedy choice inside 3..6 is the first maximum.
+        let greedy =
+            LladaOptions::new(11).segments(vec![Segment::new(8, Policy::Diffusion).vocab(3..6)]);
+        let out = generate(&Ramp, &prompt(), &greedy, &SeededNoise::new(2), &mut |_| {}).unwrap();
+        assert_eq!(out.generated(0), &[3, 3, 4, 5, 3, 3, 3, 3]);
+        let empty = LladaOptions::new(11).segments(vec![Segment::new(4, Policy::Ar).vocab(5..40)]);
+        assert!(matches!(
+            generate(&Ramp, &prompt(), &empty, &SeededNoise::new(2), &mut |_| {}),
+            Err(Error::InvalidOption {
+                option: "segments",
+                ..
+            })
+        ));
     }
 
     #[test]

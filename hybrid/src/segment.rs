@@ -8,7 +8,7 @@ use crate::Error;
 use crate::policy::Policy;
 
 /// One span of the generation and how it is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Segment {
@@ -22,6 +22,10 @@ pub struct Segment {
     /// Block length for `block` and `hybrid` (default: the request's, else the span).
     #[serde(default)]
     pub block_length: Option<usize>,
+    /// The ids the span's positions may take (`start..end`; default: the whole logits row).
+    /// Sampling sees only this slice of each row: an image span can only become image codes.
+    #[serde(default)]
+    pub vocab: Option<std::ops::Range<u32>>,
 }
 
 impl Segment {
@@ -32,7 +36,14 @@ impl Segment {
             policy,
             steps: None,
             block_length: None,
+            vocab: None,
         }
+    }
+
+    /// Restricts the span's positions to ids `vocab`.
+    pub fn vocab(mut self, vocab: std::ops::Range<u32>) -> Self {
+        self.vocab = Some(vocab);
+        self
     }
 
     /// Sets the step budget.
