@@ -74,7 +74,7 @@ impl RowSampler {
 
 /// Inverse-CDF draw from `probs` with `u ∈ (0,1)`; falls back to the last non-zero entry
 /// when rounding leaves the cumulative sum short of `u`.
-fn categorical(probs: &[f32], u: f64) -> usize {
+pub(crate) fn categorical(probs: &[f32], u: f64) -> usize {
     let mut acc = 0.0f64;
     let mut last = 0;
     for (i, &p) in probs.iter().enumerate() {

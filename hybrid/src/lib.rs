@@ -54,6 +54,7 @@ mod error;
 mod filter;
 pub mod length;
 pub mod llada;
+pub mod maskgit;
 mod noise;
 mod output;
 mod pass;

@@ -1,0 +1,393 @@
+//! MaskGIT decoding of a span of image (or audio) codes, as MMaDA's `t2i_generate` runs it
+//! (Gen-Verse/MMaDA `models/modeling_mmada.py`, after google-research/maskgit
+//! `parallel_decode.py`).
+//!
+//! Every step predicts every position of the span (restricted to the codebook's id range),
+//! draws a token for each still-unknown position from the softmax, and keeps all of them
+//! except the `mask_len` least confident, which are masked again; `mask_len =
+//! max(1, min(unknown − 1, ⌊N·cos(π/2·(step+1)/T)⌋))`. Confidence is `ln p(token) + τ·g` with
+//! Gumbel noise `g` and a choice temperature `τ` that anneals towards 0 — linearly in MaskGIT
+//! (`τ₀·(1 − r)`), compounding in MMaDA (`τ ← τ·(1 − r)` every step), the two offered as
+//! [`Annealing`]. Guidance uses MUSE's form `(1 + w)·cond − w·uncond` with an explicit
+//! unconditional canvas (MMaDA: the same template with an empty prompt). The result is the
+//! last step's draws at every position of the span.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use tessera_kernels::softmax_into;
+
+use crate::filter::categorical;
+use crate::llada::check_shape;
+use crate::{
+    DenoiseInput, Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, StepInfo,
+    TokenEvent,
+};
+
+/// How the choice temperature anneals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Annealing {
+    /// MaskGIT's original: `τ_step = τ₀·(1 − (step+1)/T)`.
+    Maskgit,
+    /// MMaDA's (and Show-o's): `τ ← τ·(1 − (step+1)/T)` each step, compounding.
+    #[default]
+    Mmada,
+}
+
+impl Annealing {
+    /// Parses `maskgit` or `mmada`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `annealing`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "maskgit" => Ok(Annealing::Maskgit),
+            "mmada" => Ok(Annealing::Mmada),
+            _ => Err(Error::option(
+                "annealing",
+                format!("unknown annealing `{s}` (maskgit, mmada)"),
+            )),
+        }
+    }
+}
+
+/// Options of the MaskGIT span decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MaskGitOptions {
+    /// The mask id.
+    pub mask_id: u32,
+    /// Decoding steps.
+    pub steps: usize,
+    /// Guidance weight `w` (0 = off).
+    pub cfg_scale: f64,
+    /// Initial choice temperature `τ₀`.
+    pub temperature: f64,
+    /// How `τ` anneals.
+    pub annealing: Annealing,
+    /// The ids the span may take (the codebook's range); a drawn code `c` is id
+    /// `vocab.start + c`.
+    pub vocab: Range<u32>,
+}
+
+impl MaskGitOptions {
+    /// MMaDA's demo settings (15 steps, guidance 3.5, τ₀ = 1, compounding annealing) over
+    /// the ids `vocab`.
+    pub fn new(mask_id: u32, vocab: Range<u32>) -> Self {
+        MaskGitOptions {
+            mask_id,
+            steps: 15,
+            cfg_scale: 3.5,
+            temperature: 1.0,
+            annealing: Annealing::Mmada,
+            vocab,
+        }
+    }
+
+    /// Checks the options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the option.
+    pub fn validate(&self, logits_width: usize) -> Result<(), Error> {
+        if self.steps == 0 {
+            return Err(Error::option("steps", "must be at least 1"));
+        }
+        if !(self.cfg_scale.is_finite() && self.cfg_scale >= 0.0) {
+            return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::option("temperature", "must be a finite number ≥ 0"));
+        }
+        if self.vocab.is_empty() || self.vocab.end as usize > logits_width {
+            return Err(Error::option(
+                "vocab",
+                format!(
+                    "ids {}..{} are empty or outside the model's {logits_width} logits",
+                    self.vocab.start, self.vocab.end
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The canvases a MaskGIT decode runs on: `rows × len` tokens whose positions `span` (the
+/// same in every row) are to be generated (they may hold the mask id or codes to keep),
+/// an optional padding mask, and with guidance the unconditional canvases (same shape; their
+/// `span` is overwritten with the current codes every step).
+#[derive(Debug, Clone)]
+pub struct SpanCanvas<'a> {
+    /// `rows × len` tokens.
+    pub tokens: &'a [u32],
+    /// Row length.
+    pub len: usize,
+    /// Padding mask of `tokens` (`false` = left padding).
+    pub attention: Option<&'a [bool]>,
+    /// The positions to decode.
+    pub span: Range<usize>,
+    /// Unconditional canvases for guidance, with their padding mask.
+    pub uncond: Option<(&'a [u32], Option<&'a [bool]>)>,
+}
+
+/// Decodes `canvas.span` of every row; the returned canvases hold the last step's draws there.
+///
+/// # Errors
+/// Invalid options or shapes ([`Error::InvalidOption`], [`Error::InvalidPrompt`]), a denoiser
+/// failure, or missing recorded noise.
+pub fn generate<D: Denoiser + ?Sized>(
+    model: &D,
+    canvas: &SpanCanvas<'_>,
+    opts: &MaskGitOptions,
+    noise: &dyn NoiseSource,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Generation, Error> {
+    let width = model.logits_width();
+    opts.validate(width)?;
+    let (len, span) = (canvas.len, canvas.span.clone());
+    if len == 0 || canvas.tokens.is_empty() || !canvas.tokens.len().is_multiple_of(len) {
+        return Err(Error::InvalidPrompt(
+            "canvas rows are ragged or empty".into(),
+        ));
+    }
+    let rows = canvas.tokens.len() / len;
+    if span.is_empty() || span.end > len {
+        return Err(Error::InvalidPrompt(format!(
+            "span {}..{} does not fit a canvas of {len}",
+            span.start, span.end
+        )));
+    }
+    if let Some(&bad) = canvas.tokens.iter().find(|&&t| t as usize >= width) {
+        return Err(Error::InvalidPrompt(format!(
+            "token id {bad} is outside the model's vocabulary of {width}"
+        )));
+    }
+    let guided = opts.cfg_scale > 0.0;
+    let uncond = match (guided, canvas.uncond) {
+        (false, _) => None,
+        (true, Some((u, a))) if u.len() == canvas.tokens.len() => Some((u, a)),
+        (true, Some(_)) => {
+            return Err(Error::InvalidPrompt(
+                "the unconditional canvases differ in shape from the canvases".into(),
+            ));
+        }
+        (true, None) => {
+            return Err(Error::option(
+                "cfg-scale",
+                "guidance needs an unconditional canvas",
+            ));
+        }
+    };
+    let n = span.len();
+    let positions: Vec<usize> = span.clone().collect();
+    let mut x = canvas.tokens.to_vec();
+    let mut sampled = vec![0u32; rows * n];
+    let codes = opts.vocab.len();
+    let mut probs = vec![0f32; codes];
+    let mut temperature = opts.temperature;
+    let mut nfe = 0;
+    let mut forward_seconds = 0.0;
+    // Both halves of a guided pass: `[cond rows; uncond rows]`.
+    let attention: Option<Vec<bool>> = match (uncond, canvas.attention) {
+        (Some((_, ua)), a) if a.is_some() || ua.is_some() => Some(
+            a.map_or_else(|| vec![true; x.len()], <[bool]>::to_vec)
+                .into_iter()
+                .chain(ua.map_or_else(|| vec![true; x.len()], <[bool]>::to_vec))
+                .collect(),
+        ),
+        (Some(_), _) => None,
+        (None, a) => a.map(<[bool]>::to_vec),
+    };
+    for step in 0..opts.steps {
+        let both: Vec<u32>;
+        let tokens: &[u32] = match uncond {
+            Some((u, _)) => {
+                let mut u = u.to_vec();
+                for r in 0..rows {
+                    u[r * len + span.start..r * len + span.end]
+                        .copy_from_slice(&x[r * len + span.start..r * len + span.end]);
+                }
+                both = x.iter().copied().chain(u).collect();
+                &both
+            }
+            None => &x,
+        };
+        let input = DenoiseInput::new(tokens, len, &positions).with_attention(attention.as_deref());
+        let start = std::time::Instant::now();
+        let raw = model.denoise(&input)?;
+        forward_seconds += start.elapsed().as_secs_f64();
+        nfe += 1;
+        check_shape(&raw, if guided { 2 * rows } else { rows }, n, width)?;
+        let ratio = (step + 1) as f64 / opts.steps as f64;
+        temperature = match opts.annealing {
+            Annealing::Maskgit => opts.temperature * (1.0 - ratio),
+            Annealing::Mmada => temperature * (1.0 - ratio),
+        };
+        let mut events = Vec::new();
+        for r in 0..rows {
+            let mut confidence = vec![f32::INFINITY; n];
+            let mut unknown = 0;
+            for (k, &p) in positions.iter().enumerate() {
+                let current = x[r * len + p];
+                if current != opts.mask_id {
+                    sampled[r * n + k] = current;
+                    continue;
+                }
+                unknown += 1;
+                let cond = &raw.row(r, k)[opts.vocab.start as usize..opts.vocab.end as usize];
+                let row: Vec<f32> = match uncond {
+                    Some(_) => {
+                        let un = &raw.row(rows + r, k)
+                            [opts.vocab.start as usize..opts.vocab.end as usize];
+                        let (a, b) = ((1.0 + opts.cfg_scale) as f32, opts.cfg_scale as f32);
+                        cond.iter().zip(un).map(|(&c, &u)| a * c - b * u).collect()
+                    }
+                    None => cond.to_vec(),
+                };
+                softmax_into(&row, &mut probs);
+                let key = |purpose| NoiseKey {
+                    purpose,
+                    step: step as u32,
+                    row: r as u32,
+                    position: p as u32,
+                };
+                let code = categorical(&probs, noise.uniform(key(NoisePurpose::Categorical))?);
+                sampled[r * n + k] = opts.vocab.start + code as u32;
+                let u = noise.uniform(key(NoisePurpose::Gumbel))? as f32;
+                confidence[k] = probs[code].max(1e-20).ln() + temperature as f32 * gumbel(u);
+            }
+            if unknown == 0 {
+                continue;
+            }
+            let mask_ratio = (std::f32::consts::FRAC_PI_2 * ratio as f32).cos();
+            let mask_len = ((n as f32 * mask_ratio).floor() as usize)
+                .min(unknown - 1)
+                .max(1);
+            let mut sorted = confidence.clone();
+            sorted.sort_by(f32::total_cmp);
+            let cut_off = sorted[mask_len.min(n - 1)];
+            for (k, &p) in positions.iter().enumerate() {
+                let at = r * len + p;
+                if confidence[k] < cut_off {
+                    x[at] = opts.mask_id;
+                } else if x[at] == opts.mask_id {
+                    x[at] = sampled[r * n + k];
+                    events.push(TokenEvent {
+                        row: r,
+                        position: p,
+                        token: x[at],
+                        confidence: f64::from(confidence[k]),
+                    });
+                }
+            }
+        }
+        on_step(StepInfo::new(step + 1, opts.steps, events, Vec::new()));
+    }
+    // The output is the last step's draw at every position of the span.
+    for r in 0..rows {
+        x[r * len + span.start..r * len + span.end].copy_from_slice(&sampled[r * n..(r + 1) * n]);
+    }
+    Ok(Generation {
+        tokens: x,
+        rows,
+        prompt_len: span.start,
+        total_len: len,
+        nfe,
+        revised: 0,
+        forward_seconds,
+    })
+}
+
+/// Standard Gumbel noise from a uniform, in `f32` with the reference's clamps:
+/// `−ln(−ln(max(u, 1e-20)))`.
+fn gumbel(u: f32) -> f32 {
+    -(-(u.max(1e-20)).ln()).max(1e-20).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SeededNoise;
+    use crate::testing::Ramp;
+
+    fn canvas(tokens: &[u32]) -> SpanCanvas<'_> {
+        SpanCanvas {
+            tokens,
+            len: tokens.len(),
+            attention: None,
+            span: 2..8,
+            uncond: None,
+        }
+    }
+
+    #[test]
+    fn decodes_the_span_inside_the_codebook_with_cosine_counts() {
+        let tokens = [1, 2, 11, 11, 11, 11, 11, 11, 3];
+        let opts = MaskGitOptions {
+            cfg_scale: 0.0,
+            steps: 4,
+            ..MaskGitOptions::new(11, 4..10)
+        };
+        let mut committed = Vec::new();
+        let out = generate(
+            &Ramp,
+            &canvas(&tokens),
+            &opts,
+            &SeededNoise::new(3),
+            &mut |s| committed.push(s.committed),
+        )
+        .unwrap();
+        let row = out.canvas(0);
+        assert_eq!(
+            (row[0], row[1], row[8]),
+            (1, 2, 3),
+            "outside the span untouched"
+        );
+        assert!(row[2..8].iter().all(|t| (4..10).contains(t)), "{row:?}");
+        // N = 6: after step 1 of 4, ⌊6·cos(π/8)⌋ = 5 stay masked → 1 committed; then
+        // ⌊6·cos(π/4)⌋ = 4 → 1 more; ⌊6·cos(3π/8)⌋ = 2 → 2 more; the last step keeps one
+        // masked (mask_len ≥ 1) and the output takes every draw.
+        assert_eq!(committed, vec![1, 1, 2, 1]);
+        assert_eq!(out.nfe(), 4);
+    }
+
+    #[test]
+    fn annealings_differ_and_guidance_needs_an_unconditional_canvas() {
+        assert_eq!(Annealing::parse("maskgit").unwrap(), Annealing::Maskgit);
+        assert!(Annealing::parse("linear").is_err());
+        let tokens = [1, 2, 11, 11, 11, 11, 11, 11, 3];
+        let opts = MaskGitOptions::new(11, 4..10);
+        assert!(matches!(
+            generate(
+                &Ramp,
+                &canvas(&tokens),
+                &opts,
+                &SeededNoise::new(3),
+                &mut |_| {}
+            ),
+            Err(Error::InvalidOption {
+                option: "cfg-scale",
+                ..
+            })
+        ));
+        let uncond = [0, 0, 11, 11, 11, 11, 11, 11, 3];
+        let guided = SpanCanvas {
+            uncond: Some((&uncond, None)),
+            ..canvas(&tokens)
+        };
+        let out = generate(&Ramp, &guided, &opts, &SeededNoise::new(3), &mut |_| {}).unwrap();
+        assert!(out.canvas(0)[2..8].iter().all(|t| (4..10).contains(t)));
+        let bad = MaskGitOptions {
+            vocab: 4..40,
+            ..opts
+        };
+        assert!(matches!(
+            generate(&Ramp, &guided, &bad, &SeededNoise::new(3), &mut |_| {}),
+            Err(Error::InvalidOption {
+                option: "vocab",
+                ..
+            })
+        ));
+    }
+}
