@@ -16,6 +16,9 @@ pub enum Family {
     Llada,
     /// Dream-v0-7B (Qwen2 names, shifted logits, `model_type: "Dream"`).
     Dream,
+    /// MMaDA-8B (a LLaDA network whose vocabulary continues with image codes,
+    /// `model_type: "mmada"`).
+    Mmada,
 }
 
 impl std::fmt::Display for Family {
@@ -23,6 +26,7 @@ impl std::fmt::Display for Family {
         f.write_str(match self {
             Family::Llada => "llada",
             Family::Dream => "dream",
+            Family::Mmada => "mmada",
         })
     }
 }
@@ -35,6 +39,8 @@ pub enum ModelConfig {
     Llada(LladaConfig),
     /// Dream.
     Dream(DreamConfig),
+    /// MMaDA: LLaDA's fields (its network), read from an MMaDA config.
+    Mmada(LladaConfig),
 }
 
 impl ModelConfig {
@@ -70,6 +76,7 @@ impl ModelConfig {
         match detect(&fields)? {
             Family::Llada => Ok(ModelConfig::Llada(LladaConfig::parse(&fields)?)),
             Family::Dream => Ok(ModelConfig::Dream(DreamConfig::parse(&fields)?)),
+            Family::Mmada => Ok(ModelConfig::Mmada(LladaConfig::parse(&fields)?)),
         }
     }
 
@@ -78,6 +85,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Llada(_) => Family::Llada,
             ModelConfig::Dream(_) => Family::Dream,
+            ModelConfig::Mmada(_) => Family::Mmada,
         }
     }
 }
@@ -154,11 +162,13 @@ fn detect(f: &Fields<'_>) -> Result<Family, LoadError> {
     {
         Some("llada") => Some(Family::Llada),
         Some("dream") => Some(Family::Dream),
+        Some("mmada") => Some(Family::Mmada),
         _ => None,
     };
     let by_arch = architectures.iter().find_map(|a| match a.as_str() {
         "LLaDAModelLM" => Some(Family::Llada),
         "DreamModel" => Some(Family::Dream),
+        "MMadaModelLM" => Some(Family::Mmada),
         _ => None,
     });
     match (by_type, by_arch) {
@@ -296,6 +306,8 @@ mod tests {
         assert_eq!(parse(llada).unwrap().family(), Family::Llada);
         let dream = r#"{"architectures":["DreamModel"],"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":96,"vocab_size":300,"mask_token_id":299}"#;
         assert_eq!(parse(dream).unwrap().family(), Family::Dream);
+        let mmada = r#"{"model_type":"mmada","architectures":["MMadaModelLM"],"d_model":64,"n_layers":2,"n_heads":4,"mlp_hidden_size":96,"vocab_size":364,"llm_vocab_size":300,"codebook_size":64,"mask_token_id":299}"#;
+        assert_eq!(parse(mmada).unwrap().family(), Family::Mmada);
         assert!(matches!(
             parse(r#"{"model_type":"gpt2"}"#),
             Err(LoadError::UnknownFamily { .. })

@@ -167,7 +167,7 @@ impl Backbone {
         let device = opts.device.to_candle()?;
         let ck = Checkpoint::open(dir)?;
         let (spec, names, ids): (Spec, &dyn TensorNames, _) = match &config {
-            ModelConfig::Llada(c) => (
+            ModelConfig::Llada(c) | ModelConfig::Mmada(c) => (
                 c.spec(),
                 &LladaNames,
                 (

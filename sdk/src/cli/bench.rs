@@ -371,7 +371,7 @@ fn bench_decode(
     push(rows, "dual-cache step".into(), dual * 1e3, "ms");
     push(rows, "  dual / full".into(), dual / full, "x");
     // The same weights declared block-causal: the exact block cache.
-    let linked = (info.family == Family::Llada)
+    let linked = matches!(info.family, Family::Llada | Family::Mmada)
         .then(|| BlockCausalCopy::new(dir))
         .transpose()?;
     let causal = linked.as_ref().map(|l| Backbone::load(&l.0)).transpose()?;
