@@ -86,6 +86,30 @@ impl MaskGitOptions {
         }
     }
 
+    /// Sets the number of steps.
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// Sets the guidance weight.
+    pub fn cfg_scale(mut self, w: f64) -> Self {
+        self.cfg_scale = w;
+        self
+    }
+
+    /// Sets the initial choice temperature.
+    pub fn temperature(mut self, t: f64) -> Self {
+        self.temperature = t;
+        self
+    }
+
+    /// Sets the annealing.
+    pub fn annealing(mut self, a: Annealing) -> Self {
+        self.annealing = a;
+        self
+    }
+
     /// Checks the options.
     ///
     /// # Errors
