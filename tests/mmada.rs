@@ -7,6 +7,8 @@ mod common;
 use common::{fixture, json_rows, reference_json, reference_tensors};
 use tessera::hybrid::maskgit::{self, Annealing, MaskGitOptions, SpanCanvas};
 use tessera::hybrid::{NoisePurpose, RecordedNoise};
+use tessera::modalities::mmada::MmadaPrompting;
+use tessera::{CaptionRequest, ChatMessage, DecodeOptions, Engine, ImageOptions, ImageRequest};
 use tessera_backbone::{Backbone, Family};
 
 fn recorded(case: &str) -> RecordedNoise {
@@ -59,4 +61,78 @@ fn t2i_decoding_matches_mmada_token_for_token() {
         }
         assert_eq!(out.nfe(), opts.steps);
     }
+}
+
+#[test]
+fn templates_build_mmadas_canvases_id_for_id() {
+    let engine = Engine::load(fixture("mmada-tiny")).unwrap();
+    let space = engine.space();
+    assert_eq!(space.text, 0..310);
+    assert_eq!(space.image, Some(310..310 + 8192));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("mmada-tiny/config.json")).unwrap())
+            .unwrap();
+    let tokenizer = engine.tokenizer().unwrap();
+    let prompting = MmadaPrompting::new(tokenizer, &config, engine.info().mask_id).unwrap();
+    let reference = reference_json("mmada_t2i.json");
+    let text_length = reference["text_length"].as_u64().unwrap() as usize;
+    let expected = json_rows(&reference["input_ids"]);
+    let expected_mask = json_rows(&reference["attention_mask"]);
+    for (r, prompt) in reference["prompts"].as_array().unwrap().iter().enumerate() {
+        let text = tokenizer.encode(prompt.as_str().unwrap()).unwrap();
+        let (ids, attention, span) = prompting.t2i_canvas(&text, text_length);
+        assert_eq!(ids, expected[r], "t2i canvas of prompt {r}");
+        let mask: Vec<bool> = expected_mask[r].iter().map(|&v| v == 1).collect();
+        assert_eq!(attention, mask);
+        assert_eq!(span.len(), 256);
+    }
+    let (uncond, _, _) = prompting.t2i_canvas(&[], text_length);
+    assert_eq!(uncond, json_rows(&reference["uncond_input_ids"])[0]);
+    let mmu = reference_json("mmada_mmu.json");
+    let codes: Vec<u32> = json_rows(&serde_json::json!([mmu["codes"]])).remove(0);
+    let question = tokenizer
+        .encode_chat(&[ChatMessage::user(mmu["question"].as_str().unwrap())])
+        .unwrap();
+    let canvas = prompting.mmu_canvas(space, &codes, &question).unwrap();
+    assert_eq!(canvas, json_rows(&serde_json::json!([mmu["input_ids"]]))[0]);
+    assert!(prompting.mmu_canvas(space, &[8192], &question).is_err());
+}
+
+#[test]
+fn t2i_and_caption_run_end_to_end_through_the_sdk() {
+    let engine = Engine::load(fixture("mmada-tiny")).unwrap();
+    let image = engine
+        .text_to_image(
+            &ImageRequest::new("a red circle")
+                .options(ImageOptions::new().steps(4).text_length(16).seed(3)),
+        )
+        .unwrap();
+    assert_eq!(
+        (image.height, image.width, image.codes.len()),
+        (16, 16, 256)
+    );
+    assert!(image.codes.iter().all(|&c| c < 8192));
+    assert_eq!(image.stats.nfe, 4);
+    let answer = engine
+        .caption(
+            &CaptionRequest::new(image.codes.clone())
+                .options(DecodeOptions::new().gen_length(8).steps(8).block_length(4)),
+        )
+        .unwrap();
+    let ids = &answer.outputs[0].ids;
+    assert_eq!(ids.len(), 8);
+    assert!(
+        ids.iter().all(|&t| t < 310),
+        "text positions stay text: {ids:?}"
+    );
+    // Text-only models refuse the multimodal tasks by name.
+    let llada = Engine::load(fixture("llada-tiny")).unwrap();
+    match llada.text_to_image(&ImageRequest::new("x")) {
+        Err(tessera::Error::InvalidRequest { field, .. }) => assert_eq!(field, "task"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        engine.caption(&CaptionRequest::new(vec![9000])),
+        Err(tessera::Error::Space(_))
+    ));
 }

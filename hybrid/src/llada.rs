@@ -106,6 +106,11 @@ pub struct LladaOptions {
     /// ([`LladaOptions::segments`] sets them).
     #[serde(default)]
     pub segments: Vec<Segment>,
+    /// The ids generated positions may take (default: the whole logits row); a segment's own
+    /// `vocab` overrides it. A model whose vocabulary continues with image or audio codes
+    /// keeps text generation inside its text range this way.
+    #[serde(default)]
+    pub vocab: Option<std::ops::Range<u32>>,
 }
 
 impl LladaOptions {
@@ -135,7 +140,14 @@ impl LladaOptions {
             expand: false,
             max_length: None,
             segments: Vec::new(),
+            vocab: None,
         }
+    }
+
+    /// Restricts generated positions to ids `vocab`.
+    pub fn vocab(mut self, vocab: Option<std::ops::Range<u32>>) -> Self {
+        self.vocab = vocab;
+        self
     }
 
     /// Decodes the generation as these segments, in order (and sets `gen_length` and `steps`
@@ -186,7 +198,7 @@ impl LladaOptions {
                     end: start + block,
                     steps: o.steps / blocks,
                     policy: o.policy,
-                    vocab: seg.vocab.clone(),
+                    vocab: seg.vocab.clone().or_else(|| self.vocab.clone()),
                 });
                 start += block;
             }

@@ -8,8 +8,11 @@
 
 mod chat;
 mod error;
+pub mod mmada;
+mod space;
 mod text;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::TextError;
+pub use space::{Modality, SpaceError, TokenSpace};
 pub use text::TextTokenizer;

@@ -4,12 +4,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tessera_backbone::{Backbone, LoadOptions, ModelInfo};
+use tessera_backbone::{Backbone, Family, LoadOptions, ModelInfo};
+use tessera_hybrid::maskgit::{self, MaskGitOptions, SpanCanvas};
 use tessera_hybrid::{PromptBatch, SeededNoise, StepInfo, dream, llada};
-use tessera_modalities::TextTokenizer;
+use tessera_modalities::mmada::MmadaPrompting;
+use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
 use crate::options::Resolved;
-use crate::{Error, GenerateRequest, Output, Prompt, Response, Stats};
+use crate::{
+    CaptionRequest, Error, GenerateRequest, ImageRequest, ImageResponse, Output, Prompt, Response,
+    Stats,
+};
 
 /// How to load an [`Engine`]: precision and device (the backbone's load options).
 pub type EngineOptions = LoadOptions;
@@ -30,6 +35,8 @@ pub struct Engine {
     backbone: Backbone,
     tokenizer: Option<Arc<TextTokenizer>>,
     eot_id: Option<u32>,
+    space: TokenSpace,
+    mmada: Option<MmadaPrompting>,
 }
 
 impl Engine {
@@ -58,11 +65,132 @@ impl Engine {
             t.token_to_id("<|eot_id|>")
                 .or_else(|| t.token_to_id("<|im_end|>"))
         });
+        let config: serde_json::Value = std::fs::read_to_string(dir.join("config.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let info = backbone.info();
+        let space = TokenSpace::from_config(&config, info.mask_id, info.embedding_size as u32)?;
+        let mmada = match (info.family, &tokenizer) {
+            (Family::Mmada, Some(t)) => Some(MmadaPrompting::new(t, &config, info.mask_id)?),
+            _ => None,
+        };
         Ok(Engine {
             backbone,
             tokenizer,
             eot_id,
+            space,
+            mmada,
         })
+    }
+
+    /// The model's token space (text, image and audio id ranges).
+    pub fn space(&self) -> &TokenSpace {
+        &self.space
+    }
+
+    /// Generates an image's codes for `req.prompt` (MMaDA: the t2i template, MaskGIT decoding
+    /// with guidance over the image span, codes restricted to the codebook).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming `task` for a model without a t2i template, or an
+    /// option; tokenizer and forward errors.
+    pub fn text_to_image(&self, req: &ImageRequest) -> Result<ImageResponse, Error> {
+        let mmada = self.mmada.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "task",
+                "text-to-image needs a model with image codes and a t2i template (MMaDA)",
+            )
+        })?;
+        let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
+        let o = &req.options;
+        let text = tokenizer.encode(&req.prompt)?;
+        let (ids, attention, span) = mmada.t2i_canvas(&text, o.text_length);
+        let (uncond, uncond_attention, _) = mmada.t2i_canvas(&[], o.text_length);
+        let info = self.backbone.info();
+        if ids.len() > info.max_length {
+            return Err(Error::invalid(
+                "text-length",
+                format!(
+                    "the t2i canvas ({} tokens) exceeds the model's maximum length {}",
+                    ids.len(),
+                    info.max_length
+                ),
+            ));
+        }
+        let vocab = self.space.range(tessera_modalities::Modality::Image, 0)?;
+        let opts = MaskGitOptions::new(info.mask_id, vocab.clone())
+            .steps(o.steps)
+            .cfg_scale(o.cfg_scale)
+            .temperature(o.temperature)
+            .annealing(o.annealing);
+        let canvas = SpanCanvas {
+            tokens: &ids,
+            len: ids.len(),
+            attention: Some(&attention),
+            span: span.clone(),
+            uncond: Some((&uncond, Some(&uncond_attention))),
+        };
+        let start = Instant::now();
+        let out = maskgit::generate(
+            &self.backbone,
+            &canvas,
+            &opts,
+            &SeededNoise::new(o.seed),
+            &mut |_| {},
+        )?;
+        let seconds = start.elapsed().as_secs_f64();
+        let codes: Vec<u32> = out.canvas(0)[span]
+            .iter()
+            .map(|&t| t - vocab.start)
+            .collect();
+        let n = codes.len();
+        let side = (n as f64).sqrt() as usize;
+        let (height, width) = if side * side == n {
+            (side, side)
+        } else {
+            (1, n)
+        };
+        Ok(ImageResponse {
+            codes,
+            height,
+            width,
+            stats: Stats {
+                nfe: out.nfe(),
+                seconds,
+                forward_seconds: out.forward_seconds(),
+                tokens_per_second: if seconds > 0.0 {
+                    n as f64 / seconds
+                } else {
+                    0.0
+                },
+                tokens_per_forward: n as f64 / out.nfe().max(1) as f64,
+                revised: 0,
+            },
+        })
+    }
+
+    /// Answers `req.question` about the image `req.codes` (MMaDA: the understanding template,
+    /// LLaDA's block sampler, text positions restricted to text ids).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming `task` for a model without an understanding template,
+    /// codes outside the codebook ([`Error::Space`]), and everything
+    /// [`Engine::generate`] returns.
+    pub fn caption(&self, req: &CaptionRequest) -> Result<Response, Error> {
+        let mmada = self.mmada.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "task",
+                "captioning needs a model with image codes and an understanding template (MMaDA)",
+            )
+        })?;
+        if req.codes.is_empty() {
+            return Err(Error::invalid("image", "has no codes"));
+        }
+        let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
+        let question = tokenizer.encode_chat(&[ChatMessage::user(req.question.clone())])?;
+        let canvas = mmada.mmu_canvas(&self.space, &req.codes, &question)?;
+        self.generate(&GenerateRequest::new(Prompt::Ids(canvas)).options(req.options.clone()))
     }
 
     /// Facts about the model.
@@ -139,6 +267,12 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
         let mut resolved = resolved;
+        // A vocabulary that continues with image or audio codes: text stays text.
+        if let Resolved::Llada(o) = &mut resolved
+            && (self.space.image.is_some() || !self.space.audio.is_empty())
+        {
+            o.vocab = Some(self.space.text.clone());
+        }
         if let Resolved::Llada(o) = &mut resolved
             && o.expand
         {

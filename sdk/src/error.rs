@@ -1,7 +1,7 @@
 //! The SDK's error type: one enum a caller can match on, wrapping each layer's typed error.
 
 use tessera_backbone::{ForwardError, LoadError};
-use tessera_modalities::TextError;
+use tessera_modalities::{SpaceError, TextError};
 
 /// Everything that can go wrong using Tessera through the SDK.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum Error {
     /// A forward pass failed.
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    /// The token space is inconsistent, or an id/code lies outside its range.
+    #[error(transparent)]
+    Space(#[from] SpaceError),
     /// The request needs a tokenizer and the model folder has none.
     #[error("the model folder has no tokenizer.json; pass token ids instead of text")]
     NoTokenizer,

@@ -25,21 +25,24 @@ mod error;
 mod options;
 mod request;
 mod response;
+mod tasks;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::Error;
 pub use options::{DecodeOptions, SamplerKind};
 pub use request::{GenerateRequest, Prompt};
 pub use response::{Output, Response, Stats};
+pub use tasks::{CaptionRequest, DEFAULT_QUESTION, ImageOptions, ImageRequest, ImageResponse};
 pub use tessera_backbone::{Dtype, Family, ModelInfo};
 pub use tessera_hybrid::dream::DreamAlg;
 pub use tessera_hybrid::llada::Remasking;
+pub use tessera_hybrid::maskgit::Annealing;
 pub use tessera_hybrid::policy::Policy;
 pub use tessera_hybrid::remask::Remask;
 pub use tessera_hybrid::unmask::{Schedule, Unmask};
 pub use tessera_hybrid::{CacheMode, Segment, StepInfo};
 pub use tessera_kernels::Device;
-pub use tessera_modalities::ChatMessage;
+pub use tessera_modalities::{ChatMessage, Modality, TokenSpace};
 
 pub use tessera_backbone as backbone;
 pub use tessera_hybrid as hybrid;
