@@ -6,6 +6,7 @@
 //! the same settings `transformers` uses, so LLaDA-Instruct and Dream-Instruct prompts are
 //! built exactly as their model cards build them.
 
+pub mod audio;
 mod chat;
 mod error;
 pub mod mmada;

@@ -1,0 +1,234 @@
+//! Decoding audio files (WAV, FLAC, MP3, OGG/Vorbis) to mono [`Pcm`] through symphonia.
+//!
+//! The pipeline is symphonia 0.6's: probe the container → take the default audio track →
+//! make its decoder → copy each decoded packet out interleaved as `f32` → mix down to mono.
+//! Gapless decoding is on, so MP3 encoder delay and padding (from the LAME/Xing header, carried
+//! per packet as `Packet::trim_start`/`trim_end`) and Vorbis pre-skip are trimmed: the decoded
+//! length is the length of the signal that was encoded.
+//!
+//! Decoding is strict: a packet that fails to decode, or a stream that ends before the frame
+//! count its header declares, is [`AudioError::Corrupt`] rather than silently skipped.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::meta::MetadataOptions;
+
+use super::{AudioError, AudioLimits, Pcm};
+
+/// Decodes the audio file at `path` to mono, within the default [`AudioLimits`].
+///
+/// The format is recognised from the content; the extension is only a hint.
+///
+/// # Errors
+/// [`AudioError::Io`] if the file cannot be opened; [`AudioError::UnsupportedFormat`],
+/// [`AudioError::Corrupt`], [`AudioError::Empty`] or [`AudioError::TooLong`] as for
+/// [`decode_bytes`].
+pub fn decode_file(path: impl AsRef<Path>) -> Result<Pcm, AudioError> {
+    decode_file_with(path, &AudioLimits::default())
+}
+
+/// Decodes the audio file at `path` to mono within `limits`.
+///
+/// # Errors
+/// As [`decode_file`].
+pub fn decode_file_with(path: impl AsRef<Path>, limits: &AudioLimits) -> Result<Pcm, AudioError> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| AudioError::io(path, e))?;
+    let len = file.metadata().map_err(|e| AudioError::io(path, e))?.len();
+    if len == 0 {
+        return Err(AudioError::Empty);
+    }
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    decode_source(Box::new(file), &hint, limits)
+}
+
+/// Decodes in-memory audio file bytes to mono within the default [`AudioLimits`].
+///
+/// # Errors
+/// [`AudioError::UnsupportedFormat`] if no reader recognises the bytes (or the codec is not
+/// built in); [`AudioError::Corrupt`] if they are malformed or truncated;
+/// [`AudioError::Empty`] if they decode to no samples; [`AudioError::TooLong`] past the limit.
+///
+/// # Example
+/// ```
+/// use tessera_modalities::audio::{decode_bytes, AudioError};
+/// let err = decode_bytes(b"\x89PNG\r\n\x1a\n not audio".to_vec()).unwrap_err();
+/// assert!(matches!(err, AudioError::UnsupportedFormat(_)));
+/// ```
+pub fn decode_bytes(bytes: Vec<u8>) -> Result<Pcm, AudioError> {
+    decode_bytes_with(bytes, None, &AudioLimits::default())
+}
+
+/// Decodes in-memory audio bytes to mono within `limits`; `extension` (e.g. `"mp3"`) is an
+/// optional hint for the format.
+///
+/// # Errors
+/// As [`decode_bytes`].
+pub fn decode_bytes_with(
+    bytes: Vec<u8>,
+    extension: Option<&str>,
+    limits: &AudioLimits,
+) -> Result<Pcm, AudioError> {
+    if bytes.is_empty() {
+        return Err(AudioError::Empty);
+    }
+    let mut hint = Hint::new();
+    if let Some(ext) = extension {
+        hint.with_extension(ext);
+    }
+    decode_source(Box::new(Cursor::new(bytes)), &hint, limits)
+}
+
+fn decode_source(
+    source: Box<dyn MediaSource>,
+    hint: &Hint,
+    limits: &AudioLimits,
+) -> Result<Pcm, AudioError> {
+    // symphonia is a parser of untrusted input; a bug in it must not take the caller down.
+    // Its panics, if any, become `Corrupt` errors.
+    catch_unwind(AssertUnwindSafe(|| decode_stream(source, hint, limits))).unwrap_or_else(|_| {
+        Err(AudioError::Corrupt(
+            "the decoder failed on malformed data".into(),
+        ))
+    })
+}
+
+fn probe_error(e: SymError) -> AudioError {
+    match e {
+        SymError::Unsupported(what) => AudioError::UnsupportedFormat(what.to_string()),
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            AudioError::Corrupt(format!("truncated header: {io}"))
+        }
+        other => AudioError::Corrupt(other.to_string()),
+    }
+}
+
+fn stream_error(e: SymError) -> AudioError {
+    match e {
+        SymError::Unsupported(what) => AudioError::UnsupportedFormat(what.to_string()),
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            AudioError::Corrupt("the stream ends inside a packet (truncated)".into())
+        }
+        other => AudioError::Corrupt(other.to_string()),
+    }
+}
+
+fn decode_stream(
+    source: Box<dyn MediaSource>,
+    hint: &Hint,
+    limits: &AudioLimits,
+) -> Result<Pcm, AudioError> {
+    let mss = MediaSourceStream::new(source, Default::default());
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(probe_error)?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| AudioError::UnsupportedFormat("no audio track".into()))?;
+    let track_id = track.id;
+    let declared_frames = track.num_frames;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| AudioError::UnsupportedFormat("the track has no audio codec".into()))?;
+    let mut opts = AudioDecoderOptions::default();
+    opts.gapless = true;
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &opts)
+        .map_err(|e| AudioError::UnsupportedFormat(e.to_string()))?;
+
+    let mut mono: Vec<f32> = Vec::new();
+    let mut packet_buf: Vec<f32> = Vec::new();
+    let mut rate: Option<u32> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(SymError::ResetRequired) => {
+                return Err(AudioError::UnsupportedFormat(
+                    "chained streams (the track list changes mid-file)".into(),
+                ));
+            }
+            Err(e) => return Err(stream_error(e)),
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        let buf = decoder.decode(&packet).map_err(stream_error)?;
+        let spec = buf.spec();
+        let channels = spec.channels().count();
+        let this_rate = spec.rate();
+        if channels == 0 || this_rate == 0 {
+            return Err(AudioError::Corrupt(format!(
+                "decoded buffer with {channels} channels at {this_rate} Hz"
+            )));
+        }
+        match rate {
+            None => rate = Some(this_rate),
+            Some(r) if r != this_rate => {
+                return Err(AudioError::Corrupt(format!(
+                    "the sample rate changes mid-stream ({r} → {this_rate} Hz)"
+                )));
+            }
+            Some(_) => {}
+        }
+        if buf.frames() == 0 {
+            continue;
+        }
+        let max_frames = limits.max_frames(this_rate);
+        if mono.len() + buf.frames() > max_frames {
+            return Err(AudioError::TooLong {
+                seconds: (mono.len() + buf.frames()) as f64 / f64::from(this_rate),
+                max_seconds: limits.max_duration_s,
+            });
+        }
+        buf.copy_to_vec_interleaved(&mut packet_buf);
+        if channels == 1 {
+            mono.extend_from_slice(&packet_buf);
+        } else {
+            let inv = 1.0 / channels as f32;
+            mono.extend(
+                packet_buf
+                    .chunks_exact(channels)
+                    .map(|frame| frame.iter().sum::<f32>() * inv),
+            );
+        }
+    }
+    if let Some(declared) = declared_frames
+        && (mono.len() as u64) < declared
+    {
+        return Err(AudioError::Corrupt(format!(
+            "truncated: the header declares {declared} frames, the stream holds {}",
+            mono.len()
+        )));
+    }
+    let Some(rate) = rate else {
+        return Err(AudioError::Empty);
+    };
+    if mono.is_empty() {
+        return Err(AudioError::Empty);
+    }
+    if let Some(i) = mono.iter().position(|s| !s.is_finite()) {
+        return Err(AudioError::Corrupt(format!("sample {i} is not finite")));
+    }
+    Ok(Pcm {
+        samples: mono,
+        sample_rate: rate,
+    })
+}

@@ -1,0 +1,66 @@
+//! Sample-rate conversion with rubato's synchronous FFT resampler.
+
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler};
+
+use super::{AudioError, Pcm};
+
+/// FFT chunk size handed to rubato: long enough for a sharp anti-aliasing filter, short
+/// enough that a clip of a few milliseconds is not dominated by padding.
+const CHUNK: usize = 1024;
+
+/// Resamples `pcm` to `target_rate` Hz.
+///
+/// The output has `ceil(len · target / source)` samples (rubato trims its filter delay, so
+/// the signal is not shifted). Content above the lower Nyquist frequency is filtered out.
+/// Returns a copy when the rates already agree.
+///
+/// # Errors
+/// [`AudioError::InvalidAudio`] if a rate is zero; [`AudioError::Resample`] if rubato
+/// refuses the conversion.
+///
+/// # Example
+/// ```
+/// use tessera_modalities::audio::{resample, Pcm};
+/// # fn main() -> Result<(), tessera_modalities::audio::AudioError> {
+/// let pcm = Pcm::new(vec![0.0; 16_000], 16_000)?;
+/// let up = resample(&pcm, 24_000)?;
+/// assert_eq!(up.samples.len(), 24_000);
+/// # Ok(()) }
+/// ```
+pub fn resample(pcm: &Pcm, target_rate: u32) -> Result<Pcm, AudioError> {
+    if pcm.sample_rate == 0 || target_rate == 0 {
+        return Err(AudioError::InvalidAudio(format!(
+            "cannot resample {} Hz to {target_rate} Hz",
+            pcm.sample_rate
+        )));
+    }
+    if pcm.sample_rate == target_rate || pcm.samples.is_empty() {
+        return Ok(Pcm {
+            samples: pcm.samples.clone(),
+            sample_rate: target_rate,
+        });
+    }
+    let err = |reason: String| AudioError::Resample {
+        from: pcm.sample_rate,
+        to: target_rate,
+        reason,
+    };
+    let mut resampler = Fft::<f32>::new(
+        pcm.sample_rate as usize,
+        target_rate as usize,
+        CHUNK,
+        1,
+        FixedSync::Both,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let input = InterleavedSlice::new(&pcm.samples[..], 1, pcm.samples.len())
+        .map_err(|e| err(e.to_string()))?;
+    let out = resampler
+        .process_all(&input, pcm.samples.len(), None)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(Pcm {
+        samples: out.take_data(),
+        sample_rate: target_rate,
+    })
+}
