@@ -9,6 +9,7 @@
 pub mod audio;
 mod chat;
 mod error;
+pub mod image;
 pub mod mmada;
 mod space;
 mod text;

@@ -39,6 +39,9 @@ enum BenchCommand {
     /// Decoding: full vs cached step time (prompt 64, gen 256, block 32), and the LLaDA
     /// sampler per unmask rule / cache against the plain sampler as baseline.
     Decode(DecodeArgs),
+    /// Image and audio tokenizers at their published sizes (random weights): MAGVIT-v2 on a
+    /// 256×256 picture, EnCodec 24 kHz on 10 s of sound.
+    Media(super::bench_media::MediaArgs),
     /// (internal) Load a model and print the peak resident memory it took, in bytes.
     #[command(hide = true)]
     LoadRss {
@@ -117,6 +120,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
         BenchCommand::Forward(a) => forward(a),
         BenchCommand::Decode(a) => decode(a),
+        BenchCommand::Media(a) => super::bench_media::run(a),
         BenchCommand::Random { size, bf16, out } => {
             size.spec().bf16(bf16).write(&out)?;
             eprintln!("wrote {}", out.display());

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::ValueEnum;
+use tessera::modalities::image::{ImageCodes, load_image, load_image_tokenizer, save_png};
 use tessera::{
-    CacheMode, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype, Engine, EngineOptions,
-    GenerateRequest, Policy, Prompt, Remask, Remasking, SamplerKind, Schedule, Segment, Unmask,
+    Annealing, CacheMode, CaptionRequest, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype,
+    Engine, EngineOptions, GenerateRequest, ImageOptions, ImageRequest, Policy, Prompt, Remask,
+    Remasking, SamplerKind, Schedule, Segment, Unmask,
 };
 
 use super::CliError;
@@ -34,6 +36,23 @@ enum AlgArg {
     Entropy,
 }
 
+/// What `tessera generate` produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TaskArg {
+    /// Text from a text prompt (the default).
+    Text,
+    /// A picture from a text prompt (MMaDA).
+    T2i,
+    /// Text about a picture (MMaDA).
+    Caption,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AnnealingArg {
+    Mmada,
+    Maskgit,
+}
+
 /// `tessera generate` flags (a contract: keep the names).
 #[derive(Debug, clap::Args)]
 #[command(allow_negative_numbers = true)]
@@ -45,9 +64,30 @@ pub(crate) struct GenerateArgs {
     #[arg(
         long,
         conflicts_with = "prompt_ids",
-        required_unless_present = "prompt_ids"
+        required_unless_present_any = ["prompt_ids", "image"]
     )]
     prompt: Option<String>,
+    /// What to generate: text (default), t2i (a picture, needs -o) or caption (needs --image).
+    #[arg(long, value_enum, default_value_t = TaskArg::Text)]
+    task: TaskArg,
+    /// Image tokenizer folder for t2i and caption (default: the model folder's `vq/`).
+    #[arg(long)]
+    vq: Option<PathBuf>,
+    /// The picture to caption.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Question asked about the picture (caption).
+    #[arg(long)]
+    question: Option<String>,
+    /// Where t2i writes its PNG.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Text slots of MMaDA's t2i template (default 512).
+    #[arg(long)]
+    text_length: Option<usize>,
+    /// How t2i's choice temperature anneals: mmada (default) or maskgit.
+    #[arg(long, value_enum)]
+    annealing: Option<AnnealingArg>,
     /// Render the prompt as a user turn with the model's chat template.
     #[arg(long, requires = "prompt")]
     chat: bool,
@@ -55,10 +95,10 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     prompt_ids: Option<Vec<u32>>,
     /// Tokens to generate.
-    #[arg(long, required_unless_present = "segment")]
+    #[arg(long, required_unless_present_any = ["segment", "task"])]
     gen_length: Option<usize>,
     /// Denoising steps.
-    #[arg(long, required_unless_present = "segment")]
+    #[arg(long, required_unless_present_any = ["segment", "task"])]
     steps: Option<usize>,
     /// A span of the generation decoded with its own policy: LEN:POLICY[:STEPS[:BLOCK]],
     /// repeated for several spans in order (LLaDA sampler; --gen-length and --steps default
@@ -235,6 +275,11 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
         opts = opts.dtype(d);
     }
     let engine = Engine::load_with(&args.model, &opts)?;
+    match args.task {
+        TaskArg::T2i => return text_to_image(&engine, &args),
+        TaskArg::Caption => return caption(&engine, &args),
+        TaskArg::Text => {}
+    }
     let request = GenerateRequest::new(args.prompt()).options(args.options());
     let interactive = std::io::stderr().is_terminal() && !args.json;
     let start = Instant::now();
@@ -278,6 +323,96 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
                     .join(",")
             ),
         }
+    }
+    Ok(())
+}
+
+/// The image tokenizer folder of a t2i or caption run.
+fn vq_dir(args: &GenerateArgs) -> Result<PathBuf, CliError> {
+    match &args.vq {
+        Some(dir) => Ok(dir.clone()),
+        None if args.model.join("vq").join("config.json").exists() => Ok(args.model.join("vq")),
+        None => Err("this task needs an image tokenizer: pass --vq DIR".into()),
+    }
+}
+
+fn text_to_image(engine: &Engine, args: &GenerateArgs) -> Result<(), CliError> {
+    let prompt = args
+        .prompt
+        .clone()
+        .ok_or("`--task t2i` needs --prompt TEXT")?;
+    if args.output.is_none() && !args.json {
+        return Err(
+            "`--task t2i` writes a picture: pass -o out.png (or --json for the codes)".into(),
+        );
+    }
+    let mut o = ImageOptions::new().seed(args.seed);
+    if let Some(steps) = args.steps {
+        o = o.steps(steps);
+    }
+    if let Some(w) = args.cfg_scale {
+        o = o.cfg_scale(w);
+    }
+    if let Some(t) = args.temperature {
+        o = o.temperature(t);
+    }
+    if let Some(n) = args.text_length {
+        o = o.text_length(n);
+    }
+    if let Some(a) = args.annealing {
+        o = o.annealing(match a {
+            AnnealingArg::Mmada => Annealing::Mmada,
+            AnnealingArg::Maskgit => Annealing::Maskgit,
+        });
+    }
+    // Load the tokenizer first: a wrong folder fails before minutes of decoding.
+    let vq = match &args.output {
+        Some(_) => Some(load_image_tokenizer(&vq_dir(args)?)?),
+        None => None,
+    };
+    let image = engine.text_to_image(&ImageRequest::new(prompt).options(o))?;
+    if let (Some(path), Some(vq)) = (&args.output, &vq) {
+        let codes = ImageCodes::new(image.codes.clone(), image.height, image.width)?;
+        save_png(&vq.decode(&codes)?, path)?;
+        if !args.json {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "codes": image.codes,
+                "height": image.height,
+                "width": image.width,
+                "stats": image.stats,
+                "output": args.output,
+            })
+        );
+    }
+    Ok(())
+}
+
+fn caption(engine: &Engine, args: &GenerateArgs) -> Result<(), CliError> {
+    let image = args
+        .image
+        .as_ref()
+        .ok_or("`--task caption` needs --image FILE")?;
+    let vq = load_image_tokenizer(&vq_dir(args)?)?;
+    let codes = vq.encode(&load_image(image)?)?;
+    let mut request = CaptionRequest::new(codes.into_codes()).options(args.options());
+    if let Some(q) = &args.question {
+        request = request.question(q.clone());
+    }
+    let response = engine.caption(&request)?;
+    let output = &response.outputs[0];
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"ids": output.ids, "text": output.text, "stats": response.stats})
+        );
+    } else {
+        println!("{}", output.text.as_deref().unwrap_or_default());
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! that the SDK cannot do.
 
 mod bench;
+mod bench_media;
 mod generate;
 mod inspect;
+mod media;
 
 use std::path::PathBuf;
 
@@ -28,6 +30,12 @@ enum Command {
     Inspect(InspectArgs),
     /// Benchmarks (forward passes and sampler throughput on random models).
     Bench(bench::BenchArgs),
+    /// Image tokenizers: pictures to codes and back.
+    #[command(subcommand)]
+    Image(media::ImageCommand),
+    /// Audio codecs: sound files to codes and back.
+    #[command(subcommand)]
+    Audio(media::AudioCommand),
 }
 
 /// `tessera inspect`.
@@ -46,5 +54,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         Command::Generate(args) => generate::run(*args),
         Command::Inspect(args) => inspect::run(&args.model, args.json),
         Command::Bench(args) => bench::run(args),
+        Command::Image(cmd) => media::run_image(cmd),
+        Command::Audio(cmd) => media::run_audio(cmd),
     }
 }
