@@ -11,6 +11,7 @@ mod chat;
 mod error;
 pub mod image;
 pub mod mmada;
+mod rng;
 mod space;
 mod text;
 

@@ -17,7 +17,6 @@ mod frame_vq;
 mod json;
 mod pcm;
 mod resample;
-mod rng;
 mod tokenizer;
 mod wav;
 mod weights;

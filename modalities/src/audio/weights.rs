@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 
 use super::AudioError;
-use super::rng::{SplitMix64, fnv1a};
+use crate::rng::{SplitMix64, fnv1a};
 
 /// The tensors of one safetensors file, converted to `f32` on the CPU, or a source of
 /// seeded random tensors of whatever shape is asked for (to build published-size models for

@@ -16,7 +16,6 @@ mod lfq;
 mod magvit;
 mod patch_vq;
 mod preprocess;
-mod rng;
 
 use std::fmt::Debug;
 use std::path::Path;

@@ -4,7 +4,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::audio::AudioError;
-use crate::audio::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Rows per distance block, to bound the `(rows, k)` distance matrix.
 const BLOCK: usize = 4096;

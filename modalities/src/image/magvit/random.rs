@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::Init;
 use candle_nn::var_builder::SimpleBackend;
 
-use crate::image::rng::{SplitMix64, hash_name};
+use crate::rng::{SplitMix64, fnv1a};
 
 pub(crate) struct RandomWeights {
     pub(crate) seed: u64,
@@ -19,7 +19,7 @@ impl SimpleBackend for RandomWeights {
     fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
         let dims = s.dims();
         let n = s.elem_count();
-        let mut rng = SplitMix64::new(self.seed ^ hash_name(name));
+        let mut rng = SplitMix64::new(self.seed ^ fnv1a(name));
         let mut uniform = |bound: f64| -> Vec<f32> {
             (0..n)
                 .map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32)

@@ -4,7 +4,7 @@
 //! occurs, so a training set of flat-colour pictures (millions of identical patches) costs
 //! as much as its few distinct patches.
 
-use crate::image::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Squared Euclidean distance.
 pub(crate) fn dist2(a: &[f32], b: &[f32]) -> f32 {

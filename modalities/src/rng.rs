@@ -1,12 +1,13 @@
-//! A small seeded generator (SplitMix64, Steele, Lea & Flood 2014) so fitting and random test
-//! models are reproducible without a dependency.
+//! A small seeded generator (SplitMix64, Steele, Lea & Flood 2014) shared by the image and
+//! audio tokenizers, so fitted codebooks and random test models are reproducible from a seed
+//! on every platform, independent of any crate's RNG choices.
 
 #[derive(Debug, Clone)]
 pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
+        SplitMix64(seed)
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
@@ -17,7 +18,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// Uniform in [0, 1).
+    /// Uniform in [0, 1), 53 random bits.
     pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -28,7 +29,7 @@ impl SplitMix64 {
     }
 }
 
-/// FNV-1a, to derive a per-name seed.
+/// FNV-1a, to derive a per-name stream (a tensor's name) from one seed.
 pub(crate) fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
