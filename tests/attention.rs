@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture, ids, reference_tensors, with_attention};
+use common::{fixture, ids, max_diff, reference_mask, reference_tensors, with_attention};
 use tessera::hybrid::llada::LladaOptions;
 use tessera::hybrid::policy::Policy;
 use tessera::hybrid::unmask::Unmask;
@@ -12,13 +12,6 @@ use tessera::hybrid::{
     Attention, CacheMode, DenoiseInput, Error, PromptBatch, SeededNoise, Span, llada,
 };
 use tessera_backbone::{Backbone, BackboneCache, ForwardError};
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 #[test]
 fn structured_logits_match_transformers() {
@@ -34,9 +27,7 @@ fn structured_logits_match_transformers() {
             ids(&refs[&format!("{layout}.groups")].unsqueeze(0).unwrap()).remove(0);
         for case in ["single", "batch"] {
             let input = ids(&refs[&format!("{case}.input_ids")]);
-            let mask: Option<Vec<bool>> = refs
-                .get(&format!("{case}.attention_mask"))
-                .map(|m| ids(m).concat().into_iter().map(|v| v == 1).collect());
+            let mask = reference_mask(&refs, case);
             let len = input[0].len();
             let tokens = input.concat();
             let positions: Vec<usize> = (0..len).collect();

@@ -3,17 +3,10 @@
 
 mod common;
 
-use common::fixture;
+use common::{fixture, max_diff};
 use tessera::hybrid::llada::LladaOptions;
 use tessera::hybrid::{CacheMode, DenoiseInput, PromptBatch, SeededNoise, Span, llada};
 use tessera_backbone::Backbone;
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 #[test]
 fn a_span_pass_over_an_unchanged_canvas_equals_the_full_pass() {

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::Tensor;
-use common::{fixture, ids, reference_tensors};
+use common::{fixture, ids, reference_mask, reference_tensors};
 use tessera::hybrid::DenoiseInput;
 use tessera_backbone::{Backbone, Dtype, LoadOptions};
 
@@ -14,9 +14,7 @@ fn compare(model: &Backbone, file: &str, case: &str, first_valid: &[usize], tol:
     let refs = reference_tensors(file);
     let input = ids(&refs[&format!("{case}.input_ids")]);
     let expected: Tensor = refs[&format!("{case}.logits")].clone();
-    let mask: Option<Vec<bool>> = refs
-        .get(&format!("{case}.attention_mask"))
-        .map(|m| ids(m).concat().into_iter().map(|v| v == 1).collect());
+    let mask = reference_mask(&refs, case);
     let len = input[0].len();
     let tokens = input.concat();
     let positions: Vec<usize> = (0..len).collect();

@@ -1,41 +1,13 @@
 //! The `tessera` CLI contract on the committed fixtures: reference outputs reproduced
 //! exactly, JSON shape, and bad input giving a clear message and a non-zero exit code.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{fails_with, fixtures, ok, tessera};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
-
 fn json_ok(args: &[&str]) -> Value {
-    let out = tessera(args);
-    assert!(
-        out.status.success(),
-        "tessera {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-fn fails_with(args: &[&str], needle: &str) {
-    let out = tessera(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "tessera {args:?} should fail");
-    assert!(
-        stderr.contains(needle),
-        "stderr of {args:?} lacks {needle:?}: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    serde_json::from_slice(&ok(args)).expect("one JSON object on stdout")
 }
 
 fn reference_case(file: &str, name: &str) -> Value {

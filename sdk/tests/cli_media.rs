@@ -2,45 +2,15 @@
 //! MMaDA model with the tiny MAGVIT-v2, `image encode|decode` and `audio encode|decode` round
 //! trips with the JSON shapes as contracts, and bad input as clear errors.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+
+use common::{fails_with, fixtures, ok};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
-
-fn ok(args: &[&str]) -> Vec<u8> {
-    let out = tessera(args);
-    assert!(
-        out.status.success(),
-        "tessera {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn fails_with(args: &[&str], needle: &str) {
-    let out = tessera(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "tessera {args:?} should fail");
-    assert!(
-        stderr.contains(needle),
-        "stderr of {args:?} lacks {needle:?}: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    fixtures().join(name).display().to_string()
 }
 
 struct Scratch(PathBuf);

@@ -41,6 +41,21 @@ pub fn llada_case(name: &str) -> (Vec<u32>, Vec<u32>) {
     (prompt, generated)
 }
 
+/// The largest absolute difference between two rows of scores.
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The padding mask `{case}.attention_mask` of a reference logits file, flattened over rows
+/// (`None` when the case has no padding).
+pub fn reference_mask(refs: &HashMap<String, Tensor>, case: &str) -> Option<Vec<bool>> {
+    refs.get(&format!("{case}.attention_mask"))
+        .map(|m| ids(m).concat().into_iter().map(|v| v == 1).collect())
+}
+
 /// A 2-D integer tensor as rows of `u32`.
 pub fn ids(t: &Tensor) -> Vec<Vec<u32>> {
     t.to_dtype(candle_core::DType::I64)

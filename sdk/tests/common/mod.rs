@@ -1,0 +1,41 @@
+//! Shared helpers of the CLI tests: run the binary, and check a failure's message.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The repository's `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// Runs `tessera` with `args`.
+pub fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera")
+}
+
+/// Asserts that `tessera args` fails, without a panic, with `needle` in its stderr.
+pub fn fails_with(args: &[&str], needle: &str) {
+    let out = tessera(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "tessera {args:?} should fail");
+    assert!(
+        stderr.contains(needle),
+        "stderr of {args:?} lacks {needle:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Runs `tessera args`, asserts success, and returns its stdout.
+pub fn ok(args: &[&str]) -> Vec<u8> {
+    let out = tessera(args);
+    assert!(
+        out.status.success(),
+        "tessera {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
