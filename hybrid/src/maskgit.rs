@@ -209,6 +209,8 @@ pub fn generate<D: Denoiser + ?Sized>(
     let mut sampled = vec![0u32; rows * n];
     let codes = opts.vocab.len();
     let mut probs = vec![0f32; codes];
+    // The guided row of one position, reused across positions and steps.
+    let mut guided_row = vec![0f32; codes];
     let mut temperature = opts.temperature;
     let mut nfe = 0;
     let mut forward_seconds = 0.0;
@@ -259,17 +261,20 @@ pub fn generate<D: Denoiser + ?Sized>(
                     continue;
                 }
                 unknown += 1;
-                let cond = &raw.row(r, k)[opts.vocab.start as usize..opts.vocab.end as usize];
-                let row: Vec<f32> = match uncond {
+                let ids = opts.vocab.start as usize..opts.vocab.end as usize;
+                let cond = &raw.row(r, k)[ids.clone()];
+                let row: &[f32] = match uncond {
                     Some(_) => {
-                        let un = &raw.row(rows + r, k)
-                            [opts.vocab.start as usize..opts.vocab.end as usize];
+                        let un = &raw.row(rows + r, k)[ids];
                         let (a, b) = ((1.0 + opts.cfg_scale) as f32, opts.cfg_scale as f32);
-                        cond.iter().zip(un).map(|(&c, &u)| a * c - b * u).collect()
+                        for ((g, &c), &u) in guided_row.iter_mut().zip(cond).zip(un) {
+                            *g = a * c - b * u;
+                        }
+                        &guided_row
                     }
-                    None => cond.to_vec(),
+                    None => cond,
                 };
-                softmax_into(&row, &mut probs);
+                softmax_into(row, &mut probs);
                 let key = |purpose| NoiseKey {
                     purpose,
                     step: step as u32,

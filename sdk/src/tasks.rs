@@ -1,7 +1,7 @@
 //! Multimodal requests: text-to-image and image understanding (MMaDA's tasks).
 
 use serde::{Deserialize, Serialize};
-use tessera_hybrid::maskgit::Annealing;
+use tessera_hybrid::maskgit::{Annealing, MaskGitOptions};
 
 use crate::{DecodeOptions, Stats};
 
@@ -25,12 +25,14 @@ pub struct ImageOptions {
 }
 
 impl Default for ImageOptions {
+    /// The decoder's own defaults (MMaDA's demo settings), MMaDA's text length, seed 0.
     fn default() -> Self {
+        let m = MaskGitOptions::new(0, 0..1);
         ImageOptions {
-            steps: 15,
-            cfg_scale: 3.5,
-            temperature: 1.0,
-            annealing: Annealing::Mmada,
+            steps: m.steps,
+            cfg_scale: m.cfg_scale,
+            temperature: m.temperature,
+            annealing: m.annealing,
             text_length: tessera_modalities::mmada::DEFAULT_TEXT_LENGTH,
             seed: 0,
         }
