@@ -152,13 +152,7 @@ impl TokenSpace {
             }
         } else {
             let text = field("vocab_size", config.get("vocab_size"))?.unwrap_or(logits_width);
-            TokenSpace {
-                text: 0..text,
-                image: None,
-                audio: Vec::new(),
-                mask,
-                logits_width,
-            }
+            return Self::text_only(text, mask, logits_width);
         };
         space.validate()?;
         Ok(space)
