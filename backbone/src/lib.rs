@@ -30,3 +30,4 @@ mod transformer;
 pub use config::{Family, ModelConfig};
 pub use error::{ForwardError, LoadError};
 pub use model::{Backbone, BackboneCache, Dtype, LoadOptions, ModelInfo};
+pub use transformer::{Part, TensorNames};

@@ -146,7 +146,7 @@ impl LladaConfig {
 
 /// LLaDA's tensor names (`model.transformer.*`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct LladaNames;
+pub struct LladaNames;
 
 impl TensorNames for LladaNames {
     fn embedding(&self) -> String {

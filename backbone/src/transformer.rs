@@ -84,26 +84,43 @@ pub(crate) fn check_dims(f: &Fields<'_>, s: &Spec, names: [&str; 4]) -> Result<(
 
 /// The pieces of one block, for [`TensorNames::layer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Part {
+pub enum Part {
+    /// Query projection `[d, d]`.
     Q,
+    /// Key projection `[kv, d]`.
     K,
+    /// Value projection `[kv, d]`.
     V,
+    /// Query bias `[d]`.
     QBias,
+    /// Key bias `[kv]`.
     KBias,
+    /// Value bias `[kv]`.
     VBias,
+    /// Attention output projection `[d, d]`.
     O,
+    /// SwiGLU gate `[m, d]`.
     Gate,
+    /// SwiGLU up projection `[m, d]`.
     Up,
+    /// MLP down projection `[d, m]`.
     Down,
+    /// RMSNorm weight before attention `[d]`.
     AttnNorm,
+    /// RMSNorm weight before the MLP `[d]`.
     MlpNorm,
 }
 
-/// A family's tensor naming.
-pub(crate) trait TensorNames {
+/// A family's tensor naming (public so that tools writing checkpoints, such as the trainer,
+/// use the very names the loader reads).
+pub trait TensorNames {
+    /// The token embedding `[rows, d]`.
     fn embedding(&self) -> String;
+    /// The final RMSNorm weight `[d]`.
     fn final_norm(&self) -> String;
+    /// The LM head `[rows, d]`.
     fn head(&self) -> String;
+    /// Piece `part` of block `i`.
     fn layer(&self, i: usize, part: Part) -> String;
 }
 

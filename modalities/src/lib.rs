@@ -11,8 +11,9 @@ mod chat;
 mod error;
 pub mod image;
 pub mod mmada;
-mod rng;
+pub mod rng;
 mod space;
+pub mod tessera;
 mod text;
 
 pub use chat::{ChatMessage, ChatTemplate};

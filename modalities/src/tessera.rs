@@ -1,0 +1,161 @@
+//! The canvases of Tessera's own unified models (`tessera-tiny`): one template per task, the
+//! same in training and in generation, so a model is prompted exactly as it was trained.
+//!
+//! Every canvas is a given prompt followed by the span to generate:
+//! - text (`123+45=`, `sort 5 3 9 1 =`, `sudoku … =`): `<|bos|> text` → answer + `<|eos|>` padding;
+//! - text → image: `<|bos|> <|t2i|> caption <|soi|>` → image ids (one per patch, row-major);
+//! - image → caption: `<|bos|> <|caption|> <|soi|> image ids <|eoi|>` → caption + `<|eos|>`…;
+//! - notes → audio: `<|bos|> <|t2a|> notes <|soa|>` → audio ids (level-major);
+//! - audio → notes: `<|bos|> <|transcribe|> <|soa|> audio ids <|eoa|>` → notes + `<|eos|>`….
+//!
+//! Image and audio ids are codes moved into the model's [`crate::TokenSpace`].
+
+use serde_json::Value;
+
+use crate::{SpaceError, TextTokenizer};
+
+/// The special tokens of a Tessera tokenizer, in id order (the tokenizer builder writes them
+/// first). The mask token is not a text token: it is the last row of the embedding.
+pub const SPECIAL_TOKENS: [&str; 11] = [
+    "<|eos|>",
+    "<|bos|>",
+    "<|unk|>",
+    "<|t2i|>",
+    "<|caption|>",
+    "<|t2a|>",
+    "<|transcribe|>",
+    "<|soi|>",
+    "<|eoi|>",
+    "<|soa|>",
+    "<|eoa|>",
+];
+
+/// Default length of a generated text answer (answer plus `<|eos|>` padding).
+pub const DEFAULT_TEXT_LENGTH: usize = 24;
+
+/// The ids a Tessera model's templates need, read by name from its tokenizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TesseraPrompting {
+    /// `<|eos|>`: ends and pads a text answer.
+    pub eos: u32,
+    /// `<|bos|>`: starts every canvas.
+    pub bos: u32,
+    /// `<|unk|>`: what the tokenizer makes of a word outside the vocabulary.
+    pub unk: u32,
+    /// `<|t2i|>`.
+    pub t2i: u32,
+    /// `<|caption|>`.
+    pub caption: u32,
+    /// `<|t2a|>`.
+    pub t2a: u32,
+    /// `<|transcribe|>`.
+    pub transcribe: u32,
+    /// `<|soi|>`: start of image.
+    pub soi: u32,
+    /// `<|eoi|>`: end of image.
+    pub eoi: u32,
+    /// `<|soa|>`: start of audio.
+    pub soa: u32,
+    /// `<|eoa|>`: end of audio.
+    pub eoa: u32,
+    /// Length of a generated text answer (`"tessera": {"text_length": N}` in `config.json`,
+    /// default [`DEFAULT_TEXT_LENGTH`]).
+    pub text_length: usize,
+}
+
+impl TesseraPrompting {
+    /// Reads the special ids from `tokenizer` and the answer length from the model's
+    /// `config.json` object.
+    ///
+    /// # Errors
+    /// [`SpaceError::Config`] naming a special token the tokenizer lacks, or a bad
+    /// `tessera.text_length`.
+    pub fn new(tokenizer: &TextTokenizer, config: &Value) -> Result<Self, SpaceError> {
+        let id = |name: &str| {
+            tokenizer
+                .token_to_id(name)
+                .ok_or_else(|| SpaceError::Config {
+                    field: name.into(),
+                    reason: "the tokenizer has no such special token".into(),
+                })
+        };
+        let text_length = match config.get("tessera").and_then(|t| t.get("text_length")) {
+            None | Some(Value::Null) => DEFAULT_TEXT_LENGTH,
+            Some(v) => v
+                .as_u64()
+                .filter(|&n| (1..=4096).contains(&n))
+                .ok_or_else(|| SpaceError::Config {
+                    field: "tessera.text_length".into(),
+                    reason: "expected an integer in 1..=4096".into(),
+                })? as usize,
+        };
+        Ok(TesseraPrompting {
+            eos: id("<|eos|>")?,
+            bos: id("<|bos|>")?,
+            unk: id("<|unk|>")?,
+            t2i: id("<|t2i|>")?,
+            caption: id("<|caption|>")?,
+            t2a: id("<|t2a|>")?,
+            transcribe: id("<|transcribe|>")?,
+            soi: id("<|soi|>")?,
+            eoi: id("<|eoi|>")?,
+            soa: id("<|soa|>")?,
+            eoa: id("<|eoa|>")?,
+            text_length,
+        })
+    }
+
+    /// `<|bos|> text`.
+    pub fn text(&self, text: &[u32]) -> Vec<u32> {
+        join(&[&[self.bos], text])
+    }
+
+    /// `<|bos|> <|t2i|> caption <|soi|>`.
+    pub fn t2i(&self, caption: &[u32]) -> Vec<u32> {
+        join(&[&[self.bos, self.t2i], caption, &[self.soi]])
+    }
+
+    /// `<|bos|> <|caption|> <|soi|> image <|eoi|>`.
+    pub fn caption(&self, image: &[u32]) -> Vec<u32> {
+        join(&[&[self.bos, self.caption, self.soi], image, &[self.eoi]])
+    }
+
+    /// `<|bos|> <|t2a|> notes <|soa|>`.
+    pub fn t2a(&self, notes: &[u32]) -> Vec<u32> {
+        join(&[&[self.bos, self.t2a], notes, &[self.soa]])
+    }
+
+    /// `<|bos|> <|transcribe|> <|soa|> audio <|eoa|>`.
+    pub fn transcribe(&self, audio: &[u32]) -> Vec<u32> {
+        join(&[&[self.bos, self.transcribe, self.soa], audio, &[self.eoa]])
+    }
+
+    /// A text answer laid out for training: the answer's ids then `<|eos|>` up to `length`
+    /// (at least one `<|eos|>`), or `None` when the answer does not fit.
+    pub fn text_answer(&self, answer: &[u32], length: usize) -> Option<Vec<u32>> {
+        (answer.len() < length).then(|| {
+            let mut out = answer.to_vec();
+            out.resize(length, self.eos);
+            out
+        })
+    }
+
+    /// Checks that `ids` (a tokenized user text) has no out-of-vocabulary word.
+    ///
+    /// # Errors
+    /// [`SpaceError::Config`] with field `prompt` when a word became `<|unk|>`.
+    pub fn check_known(&self, ids: &[u32], text: &str) -> Result<(), SpaceError> {
+        if ids.contains(&self.unk) {
+            return Err(SpaceError::Config {
+                field: "prompt".into(),
+                reason: format!("`{text}` has a word outside the model's vocabulary"),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn join(parts: &[&[u32]]) -> Vec<u32> {
+    parts.concat()
+}

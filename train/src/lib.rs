@@ -1,0 +1,22 @@
+//! Tessera's trainer: masked-diffusion models trained on candle autograd, written in the
+//! LLaDA checkpoint format so the inference [`tessera_backbone::Backbone`] runs them.
+//!
+//! - [`model::TrainModel`]: the LLaDA architecture over [`candle_core::Var`]s;
+//! - [`masking`]: the ELBO's noise (plain SFT masking of the answer, block-structured
+//!   masking for block/AR decoding);
+//! - [`optim::AdamW`], [`schedule::WarmupCosine`]: the optimizer and its schedule;
+//! - [`trainer::train`]: the loop, checkpoints with exact resume, progress, loss curve;
+//! - [`config::TrainConfig`]: the JSON config of `tessera train`.
+
+pub mod config;
+mod error;
+pub mod masking;
+pub mod model;
+pub mod optim;
+pub mod plot;
+pub mod schedule;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use error::TrainError;
+pub use trainer::{DataSource, Progress, Summary, train};
