@@ -68,9 +68,15 @@ pub struct DataConfig {
     /// Side of the image tokenizer's square patches.
     #[serde(default = "default_patch")]
     pub image_patch: usize,
-    /// Samples per audio code frame (16 kHz).
+    /// Codewords of the image tokenizer (the shapes world has 260 distinct 8×8 patches).
+    #[serde(default = "default_image_codes")]
+    pub image_codes: usize,
+    /// Samples per audio code frame (16 kHz; 400 aligns frames with the 4000-sample notes).
     #[serde(default = "default_frame")]
     pub audio_frame: usize,
+    /// Codewords of the audio tokenizer (one level).
+    #[serde(default = "default_audio_codes")]
+    pub audio_codes: usize,
 }
 
 /// The objective's noise (see [`crate::masking`]).
@@ -118,6 +124,12 @@ fn default_patch() -> usize {
 }
 fn default_frame() -> usize {
     400
+}
+fn default_image_codes() -> usize {
+    272
+}
+fn default_audio_codes() -> usize {
+    192
 }
 
 impl TrainConfig {
@@ -209,6 +221,9 @@ impl TrainConfig {
         }
         if d.image_patch == 0 || !64usize.is_multiple_of(d.image_patch) {
             return bad("data.image_patch", "must divide 64");
+        }
+        if !(1..=65_536).contains(&d.image_codes) || !(1..=65_536).contains(&d.audio_codes) {
+            return bad("data.image_codes", "codebook sizes must be in 1..=65536");
         }
         if !(2..=4000).contains(&d.audio_frame) {
             return bad("data.audio_frame", "must be in 2..=4000");

@@ -6,9 +6,12 @@
 //!   masking for block/AR decoding);
 //! - [`optim::AdamW`], [`schedule::WarmupCosine`]: the optimizer and its schedule;
 //! - [`trainer::train`]: the loop, checkpoints with exact resume, progress, loss curve;
-//! - [`config::TrainConfig`]: the JSON config of `tessera train`.
+//! - [`config::TrainConfig`]: the JSON config of `tessera train`;
+//! - [`data::WorldData`], [`vocab`]: the worlds' tasks as token sequences, and the word-level
+//!   tokenizer of Tessera's world models.
 
 pub mod config;
+pub mod data;
 mod error;
 pub mod masking;
 pub mod model;
@@ -16,6 +19,7 @@ pub mod optim;
 pub mod plot;
 pub mod schedule;
 pub mod trainer;
+pub mod vocab;
 
 pub use config::TrainConfig;
 pub use error::TrainError;

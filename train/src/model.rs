@@ -290,7 +290,18 @@ impl TrainModel {
     /// The LLaDA-format `config.json` object of this model (without the token space, which
     /// the caller adds).
     pub fn llada_config(&self, mask: u32, eos: u32, bos: u32) -> serde_json::Value {
-        let d = &self.dims;
+        Self::llada_config_for(&self.dims, self.rows, mask, eos, bos)
+    }
+
+    /// The LLaDA-format `config.json` object of a model with dimensions `d` and `rows`
+    /// embedding rows.
+    pub fn llada_config_for(
+        d: &ModelDims,
+        rows: usize,
+        mask: u32,
+        eos: u32,
+        bos: u32,
+    ) -> serde_json::Value {
         serde_json::json!({
             "model_type": "llada",
             "architectures": ["LLaDAModelLM"],
@@ -301,8 +312,8 @@ impl TrainModel {
             "n_kv_heads": d.n_heads,
             "mlp_hidden_size": d.mlp_hidden_size,
             "activation_type": "silu",
-            "vocab_size": self.rows,
-            "embedding_size": self.rows,
+            "vocab_size": rows,
+            "embedding_size": rows,
             "max_sequence_length": 1024,
             "rope": true,
             "rope_theta": d.rope_theta,

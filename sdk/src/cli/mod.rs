@@ -6,6 +6,7 @@ mod bench_media;
 mod generate;
 mod inspect;
 mod media;
+mod train;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,8 @@ enum Command {
     /// Audio codecs: sound files to codes and back.
     #[command(subcommand)]
     Audio(media::AudioCommand),
+    /// Train a Tessera world model (masked-diffusion ELBO on candle autograd).
+    Train(train::TrainArgs),
 }
 
 /// `tessera inspect`.
@@ -56,5 +59,6 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => bench::run(args),
         Command::Image(cmd) => media::run_image(cmd),
         Command::Audio(cmd) => media::run_audio(cmd),
+        Command::Train(args) => train::run(args),
     }
 }

@@ -1,0 +1,86 @@
+//! `tessera train --config FILE`: trains a Tessera world model with the masked-diffusion
+//! ELBO, writing a loadable model folder (weights, config, tokenizers, loss curve).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use tessera_train::data::WorldData;
+use tessera_train::{Progress, TrainConfig, train};
+
+use super::CliError;
+
+/// `tessera train`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrainArgs {
+    /// Training config (JSON: model, data, steps, batch_size, lr, …; see
+    /// `models/tessera-tiny/train.json`).
+    #[arg(long)]
+    config: PathBuf,
+    /// Output model folder (created; receives config.json, tokenizer.json, image-vq/,
+    /// audio-vq/, model.safetensors, loss.png and train/ with the resume state).
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+    /// Continue the run checkpointed in `--out` (same config; `steps` may grow).
+    #[arg(long)]
+    resume: bool,
+    /// End this sitting after N steps (a checkpoint is written; `--resume` continues).
+    #[arg(long)]
+    sitting: Option<u64>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub(crate) fn run(args: TrainArgs) -> Result<(), CliError> {
+    let cfg = TrainConfig::from_file(&args.config)?;
+    let data = WorldData::prepare(&cfg, &args.out)?;
+    // Keep the config next to the model (unless it already is that file: copying a file
+    // onto itself would truncate it).
+    let kept = args.out.join("train.json");
+    let same = match (args.config.canonicalize(), kept.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same {
+        std::fs::copy(&args.config, &kept)?;
+    }
+    let quiet = args.quiet;
+    let mut report = |p: &Progress| {
+        if quiet {
+            return;
+        }
+        let eta = p.eta_seconds as u64;
+        eprint!(
+            "\rstep {}/{}  loss {:.4} (avg {:.4})  {:.0} tok/s  ETA {}:{:02}:{:02}   ",
+            p.step,
+            p.total,
+            p.loss,
+            p.smoothed,
+            p.tokens_per_second,
+            eta / 3600,
+            eta / 60 % 60,
+            eta % 60
+        );
+        let _ = std::io::stderr().flush();
+    };
+    let summary = train(
+        &cfg,
+        &data,
+        &args.out,
+        args.resume,
+        args.sitting,
+        &mut report,
+    )?;
+    if !quiet {
+        eprintln!();
+    }
+    let last = summary.history.last().map_or(f32::NAN, |r| r.loss);
+    println!(
+        "trained {} steps ({} this sitting), {} parameters, last loss {last:.4}; model in {}",
+        summary.steps,
+        summary.ran,
+        summary.parameters,
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The data of Tessera's world models: the seven tasks of [`tessera_worlds`] turned into
+//! token sequences with the model's own tokenizers and templates.
+//!
+//! [`WorldData::prepare`] makes the model folder's tokenizers once (the word-level text
+//! tokenizer; a patch VQ fitted on all 210 pictures; a frame VQ fitted on all 512 tunes —
+//! every picture and tune of the worlds, so nothing held out can be unseen by a tokenizer)
+//! and writes `config.json` with the token space: text, then image codes, then audio codes,
+//! then the mask id. Every task is laid out by
+//! [`TesseraPrompting`](tessera_modalities::tessera::TesseraPrompting), the template the
+//! SDK generates with.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use image::RgbImage;
+use serde_json::json;
+use tessera_modalities::audio::{AudioTokenizer, FitOptions, FrameVq, FrameVqConfig, Pcm};
+use tessera_modalities::image::{ImageTokenizer, PatchVq};
+use tessera_modalities::rng::SplitMix64;
+use tessera_modalities::tessera::TesseraPrompting;
+use tessera_modalities::{TextTokenizer, TokenSpace};
+use tessera_worlds::{Example, SAMPLE_RATE, ShapeSpec, Split, Task, Tune};
+
+use crate::config::TrainConfig;
+use crate::masking::Sequence;
+use crate::model::TrainModel;
+use crate::trainer::{DataSource, mix};
+use crate::{TrainError, vocab};
+
+/// Sub-folder of the image tokenizer inside a model folder.
+pub const IMAGE_DIR: &str = "image-vq";
+/// Sub-folder of the audio tokenizer inside a model folder.
+pub const AUDIO_DIR: &str = "audio-vq";
+
+/// The seven tasks as token sequences.
+#[derive(Debug)]
+pub struct WorldData {
+    tasks: Vec<(Task, f64)>,
+    seed: u64,
+    text: TextTokenizer,
+    prompting: TesseraPrompting,
+    text_length: usize,
+    space: TokenSpace,
+    images: HashMap<ShapeSpec, Vec<u32>>,
+    tunes: HashMap<Tune, Vec<u32>>,
+}
+
+fn data_err(e: impl std::fmt::Display) -> TrainError {
+    TrainError::Data(e.to_string())
+}
+
+impl WorldData {
+    /// Makes (or, when present, loads) the tokenizers in `out`, writes `config.json` for the
+    /// model of `cfg`, and encodes every picture and tune once.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] / [`TrainError::Data`] when a tokenizer cannot be fitted, written
+    /// or loaded.
+    pub fn prepare(cfg: &TrainConfig, out: &Path) -> Result<Self, TrainError> {
+        let d = &cfg.data;
+        std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+        let tok_path = out.join("tokenizer.json");
+        if !tok_path.exists() {
+            let text = serde_json::to_string_pretty(&vocab::tokenizer_json()).map_err(data_err)?;
+            std::fs::write(&tok_path, text).map_err(|e| TrainError::io(&tok_path, e))?;
+        }
+        let image_dir = out.join(IMAGE_DIR);
+        let image_vq = if image_dir.join("config.json").exists() {
+            PatchVq::load(&image_dir).map_err(data_err)?
+        } else {
+            let pictures: Vec<RgbImage> = ShapeSpec::all().map(|s| s.render()).collect();
+            let vq = PatchVq::fit(&pictures, d.image_patch, d.image_codes, 50, cfg.seed)
+                .map_err(data_err)?;
+            vq.save(&image_dir).map_err(data_err)?;
+            vq
+        };
+        let audio_dir = out.join(AUDIO_DIR);
+        let audio_vq = if audio_dir.join("config.json").exists() {
+            FrameVq::load(&audio_dir).map_err(data_err)?
+        } else {
+            let clips = Tune::all()
+                .map(|t| Pcm::new(t.render(), SAMPLE_RATE))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(data_err)?;
+            let vq = FrameVq::fit(
+                &clips,
+                FrameVqConfig::new(SAMPLE_RATE, d.audio_frame, d.audio_codes, 1),
+                FitOptions::with_seed(cfg.seed),
+            )
+            .map_err(data_err)?;
+            vq.save(&audio_dir).map_err(data_err)?;
+            vq
+        };
+        let text = TextTokenizer::from_dir(out).map_err(data_err)?;
+        let text_vocab = text.vocab_size() as u32;
+        let space_json = json!({
+            "text": text_vocab,
+            "image_codes": d.image_codes,
+            "audio_codes": [d.audio_codes],
+        });
+        let mask = text_vocab + (d.image_codes + d.audio_codes) as u32;
+        let rows = mask + 1;
+        let mut config = TrainModel::llada_config_for(&cfg.model, rows as usize, mask, 0, 1);
+        config["token_space"] = space_json;
+        config["tessera"] = json!({"text_length": d.text_length, "image_tokenizer": IMAGE_DIR,
+                                   "audio_tokenizer": AUDIO_DIR});
+        let space = TokenSpace::from_config(&config, mask, rows).map_err(data_err)?;
+        let prompting = TesseraPrompting::new(&text, &config).map_err(data_err)?;
+        if prompting.eos != 0 || prompting.bos != 1 {
+            return Err(TrainError::Data(
+                "the tokenizer's <|eos|> and <|bos|> must be ids 0 and 1".into(),
+            ));
+        }
+        let cfg_path = out.join("config.json");
+        let pretty = serde_json::to_string_pretty(&config).map_err(data_err)?;
+        std::fs::write(&cfg_path, pretty).map_err(|e| TrainError::io(&cfg_path, e))?;
+        let mut images = HashMap::new();
+        for spec in ShapeSpec::all() {
+            let codes = image_vq.encode(&spec.render()).map_err(data_err)?;
+            let ids = codes
+                .codes()
+                .iter()
+                .map(|&c| space.image_id(c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(data_err)?;
+            images.insert(spec, ids);
+        }
+        let mut tunes = HashMap::new();
+        for tune in Tune::all() {
+            let pcm = Pcm::new(tune.render(), SAMPLE_RATE).map_err(data_err)?;
+            let codes = audio_vq.encode(&pcm).map_err(data_err)?;
+            let mut ids = Vec::new();
+            for (level, row) in codes.codes.iter().enumerate() {
+                for &c in row {
+                    ids.push(space.audio_id(level, c).map_err(data_err)?);
+                }
+            }
+            tunes.insert(tune, ids);
+        }
+        let tasks = d
+            .tasks
+            .iter()
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(name, &w)| Ok((Task::parse(name).map_err(data_err)?, w)))
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        Ok(WorldData {
+            tasks,
+            seed: cfg.seed,
+            text,
+            prompting,
+            text_length: d.text_length,
+            space,
+            images,
+            tunes,
+        })
+    }
+
+    /// The token space.
+    pub fn space(&self) -> &TokenSpace {
+        &self.space
+    }
+
+    fn words(&self, text: &str) -> Result<Vec<u32>, TrainError> {
+        let ids = self.text.encode(text).map_err(data_err)?;
+        self.prompting.check_known(&ids, text).map_err(data_err)?;
+        Ok(ids)
+    }
+
+    fn answer(&self, text: &str) -> Result<Vec<u32>, TrainError> {
+        let ids = self.words(text)?;
+        self.prompting
+            .text_answer(&ids, self.text_length)
+            .ok_or_else(|| {
+                TrainError::Data(format!(
+                    "`{text}` does not fit a text answer of {} tokens",
+                    self.text_length
+                ))
+            })
+    }
+
+    /// The prompt and answer ids of `example` for `task`.
+    ///
+    /// # Errors
+    /// [`TrainError::Data`] for an example that does not fit the task or the vocabulary.
+    pub fn sequence(&self, task: Task, example: &Example) -> Result<Sequence, TrainError> {
+        let p = &self.prompting;
+        let (prompt, answer) = match (task, example) {
+            (Task::T2i, Example::Image { spec }) => (
+                p.t2i(&self.words(&spec.caption())?),
+                self.images[spec].clone(),
+            ),
+            (Task::Caption, Example::Image { spec }) => {
+                (p.caption(&self.images[spec]), self.answer(&spec.caption())?)
+            }
+            (Task::T2a, Example::Tones { tune }) => (
+                p.t2a(&self.words(&tune.caption())?),
+                self.tunes[tune].clone(),
+            ),
+            (Task::Transcribe, Example::Tones { tune }) => (
+                p.transcribe(&self.tunes[tune]),
+                self.answer(&tune.caption())?,
+            ),
+            (_, Example::Text { example, .. }) if task.text_task().is_some() => (
+                p.text(&self.words(&example.prompt)?),
+                self.answer(&example.answer)?,
+            ),
+            _ => {
+                return Err(TrainError::Data(format!(
+                    "a {task} task cannot use this example"
+                )));
+            }
+        };
+        let prompt_len = prompt.len();
+        let mut ids = prompt;
+        ids.extend(answer);
+        Ok(Sequence { ids, prompt_len })
+    }
+
+    /// The task of step `step` (drawn by weight).
+    pub fn task_of(&self, step: u64) -> Task {
+        let total: f64 = self.tasks.iter().map(|t| t.1).sum();
+        let mut r = SplitMix64::new(mix(self.seed, step, 0x7461_736b)).next_f64() * total;
+        for &(task, w) in &self.tasks {
+            if r < w {
+                return task;
+            }
+            r -= w;
+        }
+        self.tasks[self.tasks.len() - 1].0
+    }
+}
+
+impl DataSource for WorldData {
+    fn batch(&self, step: u64, size: usize) -> Result<Vec<Sequence>, TrainError> {
+        let task = self.task_of(step);
+        (0..size as u64)
+            .map(|i| {
+                let index = step
+                    .wrapping_mul(size as u64)
+                    .wrapping_add(i)
+                    .wrapping_add(self.seed.wrapping_mul(0x1_0000_0000));
+                self.sequence(task, &task.sample(Split::Train, index))
+            })
+            .collect()
+    }
+
+    fn mask_id(&self) -> u32 {
+        self.space.mask
+    }
+
+    fn pad_id(&self) -> u32 {
+        self.prompting.eos
+    }
+
+    fn rows(&self) -> usize {
+        self.space.logits_width as usize
+    }
+}

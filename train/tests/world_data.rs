@@ -1,0 +1,77 @@
+//! The world models' data: the fitted tokenizers reproduce every picture and tune well
+//! enough for the checkers, every task's sequence fits its template, and nothing a world
+//! says falls outside the vocabulary.
+
+use std::path::PathBuf;
+
+use tessera_modalities::audio::{AudioCodes, AudioTokenizer, FrameVq};
+use tessera_modalities::image::{ImageCodes, ImageTokenizer, PatchVq};
+use tessera_train::DataSource;
+use tessera_train::TrainConfig;
+use tessera_train::data::{AUDIO_DIR, IMAGE_DIR, WorldData};
+use tessera_worlds::{
+    Example, SAMPLE_RATE, ShapeSpec, Split, Task, Tune, check_audio, check_image,
+};
+
+fn config() -> TrainConfig {
+    TrainConfig::from_json(
+        r#"{"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16},
+            "data": {"tasks": {"t2i": 1, "caption": 1, "t2a": 1, "transcribe": 1,
+                               "addition": 1, "sorting": 1, "sudoku": 1}},
+            "steps": 1, "batch_size": 4, "lr": 1e-3}"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn tokenizers_sequences_and_vocabulary() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("tessera-worlddata-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = WorldData::prepare(&config(), &dir).unwrap();
+    let space = data.space().clone();
+    let image = PatchVq::load(&dir.join(IMAGE_DIR)).unwrap();
+    for spec in ShapeSpec::all() {
+        let codes = image.encode(&spec.render()).unwrap();
+        assert_eq!((codes.height(), codes.width()), (8, 8));
+        let back = image
+            .decode(&ImageCodes::new(codes.codes().to_vec(), 8, 8).unwrap())
+            .unwrap();
+        assert_eq!(check_image(&back).unwrap(), spec, "{}", spec.caption());
+    }
+    let audio = FrameVq::load(dir.join(AUDIO_DIR)).unwrap();
+    for tune in Tune::all() {
+        let pcm = tessera_modalities::audio::Pcm::new(tune.render(), SAMPLE_RATE).unwrap();
+        let codes = audio.encode(&pcm).unwrap();
+        assert_eq!((codes.codes.len(), codes.codes[0].len()), (1, 31));
+        let back = audio
+            .decode(&AudioCodes::new(codes.codes.clone(), SAMPLE_RATE))
+            .unwrap();
+        assert_eq!(check_audio(&back.samples, SAMPLE_RATE).unwrap(), tune);
+    }
+    // Every task, both splits: sequences build, answers are where the template says.
+    for task in Task::ALL {
+        for split in [Split::Train, Split::Eval] {
+            for i in 0..50 {
+                let ex = task.sample(split, i);
+                let seq = data.sequence(task, &ex).unwrap();
+                let answer = &seq.ids[seq.prompt_len..];
+                let range = match (task, &ex) {
+                    (Task::T2i, Example::Image { .. }) => space.image.clone().unwrap(),
+                    (Task::T2a, _) => space.audio[0].clone(),
+                    _ => space.text.clone(),
+                };
+                assert!(answer.iter().all(|t| range.contains(t)), "{task}");
+                assert!(seq.ids.iter().all(|&t| t < data.mask_id()));
+                match task {
+                    Task::T2i => assert_eq!(answer.len(), 64),
+                    Task::T2a => assert_eq!(answer.len(), 31),
+                    _ => assert_eq!(answer.len(), 24),
+                }
+            }
+        }
+    }
+    let batch = data.batch(0, 4).unwrap();
+    assert_eq!(batch.len(), 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
