@@ -11,9 +11,10 @@ use tessera_modalities::mmada::MmadaPrompting;
 use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
 use crate::options::Resolved;
+use crate::world::WorldModel;
 use crate::{
-    CaptionRequest, Error, GenerateRequest, ImageRequest, ImageResponse, Output, Prompt, Response,
-    Stats,
+    CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageRequest, ImageResponse, Output,
+    Prompt, Response, Stats, TaskOutput, TaskRequest, TaskResponse, WorldTask,
 };
 
 /// How to load an [`Engine`]: precision and device (the backbone's load options).
@@ -37,6 +38,7 @@ pub struct Engine {
     eot_id: Option<u32>,
     space: TokenSpace,
     mmada: Option<MmadaPrompting>,
+    world: Option<Arc<WorldModel>>,
 }
 
 impl Engine {
@@ -75,12 +77,14 @@ impl Engine {
             (Family::Mmada, Some(t)) => Some(MmadaPrompting::new(t, &config, info.mask_id)?),
             _ => None,
         };
+        let world = WorldModel::load(dir, &config, tokenizer.as_deref())?.map(Arc::new);
         Ok(Engine {
             backbone,
             tokenizer,
             eot_id,
             space,
             mmada,
+            world,
         })
     }
 
@@ -221,6 +225,18 @@ impl Engine {
     pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>, Error> {
         let ids = match prompt {
             Prompt::Ids(ids) => ids.clone(),
+            Prompt::Text(text) if self.world.is_some() => {
+                let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
+                let world = self.world.as_deref().ok_or(Error::NoTokenizer)?;
+                world
+                    .prompt(
+                        WorldTask::Text,
+                        &crate::TaskInput::Text(text.clone()),
+                        tokenizer,
+                        &self.space,
+                    )?
+                    .0
+            }
             Prompt::Text(text) => self
                 .tokenizer
                 .as_ref()
@@ -258,20 +274,58 @@ impl Engine {
         if req.prompts.is_empty() {
             return Err(Error::invalid("prompts", "the request has no prompt"));
         }
-        let info = self.backbone.info();
-        let resolved = req.options.resolve(info, self.eot_id)?;
         let ids = req
             .prompts
             .iter()
             .map(|p| self.prompt_ids(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
-        let mut resolved = resolved;
+        let mut options = req.options.clone();
+        if let Some(w) = &self.world {
+            options.gen_length = options.gen_length.or(Some(w.prompting.text_length));
+        }
         // A vocabulary that continues with image or audio codes: text stays text.
-        if let Resolved::Llada(o) = &mut resolved
-            && (self.space.image.is_some() || !self.space.audio.is_empty())
-        {
-            o.vocab = Some(self.space.text.clone());
+        let vocab = (self.space.image.is_some() || !self.space.audio.is_empty())
+            .then(|| self.space.text.clone());
+        let start = Instant::now();
+        let generation = self.decode(ids, &options, vocab, on_step)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let mut outputs = Vec::with_capacity(generation.rows());
+        for r in 0..generation.rows() {
+            let ids = generation.generated(r).to_vec();
+            let text = match &self.tokenizer {
+                Some(t) => Some(t.decode(&ids, true)?),
+                None => None,
+            };
+            outputs.push(Output { ids, text });
+        }
+        let generated = generation.generated(0).len();
+        let tokens = (generated * generation.rows()) as f64;
+        Ok(Response {
+            outputs,
+            stats: Stats {
+                nfe: generation.nfe(),
+                seconds,
+                forward_seconds: generation.forward_seconds(),
+                tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
+                tokens_per_forward: generated as f64 / generation.nfe().max(1) as f64,
+                revised: generation.revised(),
+            },
+        })
+    }
+    /// Decodes the prompts `ids` as one left-padded batch with `options`, drawing generated
+    /// tokens from `vocab` when given (LLaDA controller).
+    fn decode(
+        &self,
+        ids: Vec<Vec<u32>>,
+        options: &DecodeOptions,
+        vocab: Option<std::ops::Range<u32>>,
+        on_step: &mut dyn FnMut(StepInfo),
+    ) -> Result<tessera_hybrid::Generation, Error> {
+        let info = self.backbone.info();
+        let mut resolved = options.resolve(info, self.eot_id)?;
+        let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+        if let Resolved::Llada(o) = &mut resolved {
+            o.vocab = vocab;
         }
         if let Resolved::Llada(o) = &mut resolved
             && o.expand
@@ -303,25 +357,89 @@ impl Engine {
         }
         let pad = info.pad_id.or(info.eos_id).unwrap_or(info.mask_id);
         let batch = PromptBatch::left_padded(ids, pad)?;
-        let noise = SeededNoise::new(req.options.seed);
-        let start = Instant::now();
-        let generation = match &resolved {
+        let noise = SeededNoise::new(options.seed);
+        Ok(match &resolved {
             Resolved::Llada(o) => llada::generate(&self.backbone, &batch, o, &noise, on_step)?,
             Resolved::Dream(o) => dream::generate(&self.backbone, &batch, o, &noise, on_step)?,
+        })
+    }
+
+    /// Runs a task of a Tessera world model (`tessera-tiny`): builds each input's canvas
+    /// with the model's template and decodes the answer span, restricted to the task's
+    /// output modality.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming `task` for a model that is not a Tessera world
+    /// model, `input` for an input the task does not take, `prompt` for words outside the
+    /// vocabulary, `gen-length` for a media task asked for another length; codes outside
+    /// the codebooks ([`Error::Space`]); decoding errors.
+    pub fn run_task(&self, req: &TaskRequest) -> Result<TaskResponse, Error> {
+        self.run_task_with_progress(req, &mut |_| {})
+    }
+
+    /// As [`Engine::run_task`], calling `on_step` after every denoising step.
+    ///
+    /// # Errors
+    /// As [`Engine::run_task`].
+    pub fn run_task_with_progress(
+        &self,
+        req: &TaskRequest,
+        on_step: &mut dyn FnMut(StepInfo),
+    ) -> Result<TaskResponse, Error> {
+        let world = self.world.as_deref().ok_or_else(|| {
+            Error::invalid(
+                "task",
+                format!(
+                    "the {} task needs a Tessera world model (e.g. tessera-tiny)",
+                    req.task
+                ),
+            )
+        })?;
+        let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
+        if req.inputs.is_empty() {
+            return Err(Error::invalid("inputs", "the request has no input"));
+        }
+        let mut prompts = Vec::with_capacity(req.inputs.len());
+        let mut span = None;
+        for input in &req.inputs {
+            let (ids, length, range) = world.prompt(req.task, input, tokenizer, &self.space)?;
+            span = Some((length, range));
+            prompts.push(ids);
+        }
+        let Some((length, range)) = span else {
+            return Err(Error::invalid("inputs", "the request has no input"));
         };
+        let media = req.task.output() != tessera_modalities::Modality::Text;
+        let mut options = req.options.clone();
+        match options.gen_length {
+            Some(n) if media && n != length => {
+                return Err(Error::invalid(
+                    "gen-length",
+                    format!("the {} task generates exactly {length} codes", req.task),
+                ));
+            }
+            Some(_) => {}
+            None => options.gen_length = Some(length),
+        }
+        let start = Instant::now();
+        let generation = self.decode(prompts, &options, Some(range.clone()), on_step)?;
         let seconds = start.elapsed().as_secs_f64();
         let mut outputs = Vec::with_capacity(generation.rows());
         for r in 0..generation.rows() {
             let ids = generation.generated(r).to_vec();
-            let text = match &self.tokenizer {
-                Some(t) => Some(t.decode(&ids, true)?),
-                None => None,
+            let (text, codes) = if media {
+                (
+                    None,
+                    Some(ids.iter().map(|&t| t.saturating_sub(range.start)).collect()),
+                )
+            } else {
+                (Some(tokenizer.decode(&ids, true)?), None)
             };
-            outputs.push(Output { ids, text });
+            outputs.push(TaskOutput { ids, text, codes });
         }
         let generated = generation.generated(0).len();
         let tokens = (generated * generation.rows()) as f64;
-        Ok(Response {
+        Ok(TaskResponse {
             outputs,
             stats: Stats {
                 nfe: generation.nfe(),
@@ -332,5 +450,31 @@ impl Engine {
                 revised: generation.revised(),
             },
         })
+    }
+
+    /// How many tokens `task` generates on this model (Tessera world models; `None` when the
+    /// model cannot do the task).
+    pub fn task_length(&self, task: WorldTask) -> Option<usize> {
+        let w = self.world.as_deref()?;
+        match task {
+            WorldTask::T2i => w.image.as_deref().map(|t| t.grid().0 * t.grid().1),
+            WorldTask::T2a => (w.audio.is_some() && w.audio_frames > 0).then_some(w.audio_frames),
+            _ => Some(w.prompting.text_length),
+        }
+    }
+
+    /// Whether the model is a Tessera world model (runs [`Engine::run_task`]).
+    pub fn is_world_model(&self) -> bool {
+        self.world.is_some()
+    }
+
+    /// The model folder's image tokenizer (Tessera world models).
+    pub fn image_tokenizer(&self) -> Option<&dyn tessera_modalities::image::ImageTokenizer> {
+        self.world.as_deref().and_then(|w| w.image.as_deref())
+    }
+
+    /// The model folder's audio tokenizer (Tessera world models).
+    pub fn audio_tokenizer(&self) -> Option<&dyn tessera_modalities::audio::AudioTokenizer> {
+        self.world.as_deref().and_then(|w| w.audio.as_deref())
     }
 }

@@ -30,6 +30,12 @@ pub enum Error {
     /// The token space is inconsistent, or an id/code lies outside its range.
     #[error(transparent)]
     Space(#[from] SpaceError),
+    /// An image could not be read, encoded or decoded, or the image tokenizer is broken.
+    #[error(transparent)]
+    Image(#[from] tessera_modalities::image::ImageError),
+    /// Audio could not be read, encoded or decoded, or the audio tokenizer is broken.
+    #[error(transparent)]
+    Audio(#[from] tessera_modalities::audio::AudioError),
     /// The request needs a tokenizer and the model folder has none.
     #[error("the model folder has no tokenizer.json; pass token ids instead of text")]
     NoTokenizer,

@@ -102,8 +102,18 @@ impl WorldData {
         let rows = mask + 1;
         let mut config = TrainModel::llada_config_for(&cfg.model, rows as usize, mask, 0, 1);
         config["token_space"] = space_json;
+        let frames = audio_vq
+            .encode(
+                &Pcm::new(
+                    Tune::all().next().map(|t| t.render()).unwrap_or_default(),
+                    SAMPLE_RATE,
+                )
+                .map_err(data_err)?,
+            )
+            .map_err(data_err)?
+            .frames();
         config["tessera"] = json!({"text_length": d.text_length, "image_tokenizer": IMAGE_DIR,
-                                   "audio_tokenizer": AUDIO_DIR});
+                                   "audio_tokenizer": AUDIO_DIR, "audio_frames": frames});
         let space = TokenSpace::from_config(&config, mask, rows).map_err(data_err)?;
         let prompting = TesseraPrompting::new(&text, &config).map_err(data_err)?;
         if prompting.eos != 0 || prompting.bos != 1 {

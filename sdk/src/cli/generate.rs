@@ -9,7 +9,7 @@ use tessera::modalities::image::{ImageCodes, load_image, load_image_tokenizer, s
 use tessera::{
     Annealing, CacheMode, CaptionRequest, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype,
     Engine, EngineOptions, GenerateRequest, ImageOptions, ImageRequest, Policy, Prompt, Remask,
-    Remasking, SamplerKind, Schedule, Segment, Unmask,
+    Remasking, SamplerKind, Schedule, Segment, Unmask, WorldTask,
 };
 
 use super::CliError;
@@ -41,10 +41,14 @@ enum AlgArg {
 pub(crate) enum TaskArg {
     /// Text from a text prompt (the default).
     Text,
-    /// A picture from a text prompt (MMaDA).
+    /// A picture from a text prompt (MMaDA, Tessera world models; needs -o).
     T2i,
-    /// Text about a picture (MMaDA).
+    /// Text about a picture (MMaDA, Tessera world models).
     Caption,
+    /// A sound from note names (Tessera world models; needs -o).
+    T2a,
+    /// Note names from a sound (Tessera world models; needs --audio).
+    Transcribe,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,17 +61,18 @@ enum AnnealingArg {
 #[derive(Debug, clap::Args)]
 #[command(allow_negative_numbers = true)]
 pub(crate) struct GenerateArgs {
-    /// Model folder.
+    /// Model folder (default: the embedded tessera-tiny, see `tessera inspect`).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Prompt text.
     #[arg(
         long,
         conflicts_with = "prompt_ids",
-        required_unless_present_any = ["prompt_ids", "image"]
+        required_unless_present_any = ["prompt_ids", "image", "audio"]
     )]
     prompt: Option<String>,
-    /// What to generate: text (default), t2i (a picture, needs -o) or caption (needs --image).
+    /// What to generate: text (default), t2i (a picture, needs -o), caption (needs --image),
+    /// t2a (a sound, needs -o) or transcribe (needs --audio).
     #[arg(long, value_enum, default_value_t = TaskArg::Text)]
     task: TaskArg,
     /// Image tokenizer folder for t2i and caption (default: the model folder's `vq/`).
@@ -76,10 +81,13 @@ pub(crate) struct GenerateArgs {
     /// The picture to caption.
     #[arg(long)]
     image: Option<PathBuf>,
+    /// The sound to transcribe.
+    #[arg(long)]
+    audio: Option<PathBuf>,
     /// Question asked about the picture (caption).
     #[arg(long)]
     question: Option<String>,
-    /// Where t2i writes its PNG.
+    /// Where t2i writes its PNG, t2a its WAV.
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Text slots of MMaDA's t2i template (default 512).
@@ -94,11 +102,11 @@ pub(crate) struct GenerateArgs {
     /// Prompt as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     prompt_ids: Option<Vec<u32>>,
-    /// Tokens to generate.
-    #[arg(long, required_unless_present_any = ["segment", "task"])]
+    /// Tokens to generate (default: the task's length on Tessera world models, else 128).
+    #[arg(long)]
     gen_length: Option<usize>,
-    /// Denoising steps.
-    #[arg(long, required_unless_present_any = ["segment", "task"])]
+    /// Denoising steps (default: one token per step).
+    #[arg(long)]
     steps: Option<usize>,
     /// A span of the generation decoded with its own policy: LEN:POLICY[:STEPS[:BLOCK]],
     /// repeated for several spans in order (LLaDA sampler; --gen-length and --steps default
@@ -274,12 +282,49 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
     if let Some(d) = args.dtype {
         opts = opts.dtype(d);
     }
-    let engine = Engine::load_with(&args.model, &opts)?;
+    let model = super::model_dir(args.model.as_deref())?;
+    let engine = Engine::load_with(&model, &opts)?;
+    if engine.is_world_model() {
+        let task = match args.task {
+            TaskArg::Text => WorldTask::Text,
+            TaskArg::T2i => WorldTask::T2i,
+            TaskArg::Caption => WorldTask::Caption,
+            TaskArg::T2a => WorldTask::T2a,
+            TaskArg::Transcribe => WorldTask::Transcribe,
+        };
+        if args.prompt.is_none() && args.prompt_ids.is_some() {
+            return Err("Tessera world models take --prompt text, not ids".into());
+        }
+        let world = super::world::WorldArgs {
+            task,
+            prompt: args.prompt.as_deref(),
+            image: args.image.as_deref(),
+            audio: args.audio.as_deref(),
+            output: args.output.as_deref(),
+            json: args.json,
+        };
+        return super::world::run(&engine, &world, args.options());
+    }
     match args.task {
+        TaskArg::T2a | TaskArg::Transcribe => {
+            return Err(format!(
+                "`--task {}` needs a Tessera world model (e.g. models/tessera-tiny)",
+                if args.task == TaskArg::T2a {
+                    "t2a"
+                } else {
+                    "transcribe"
+                }
+            )
+            .into());
+        }
         TaskArg::T2i => return text_to_image(&engine, &args),
         TaskArg::Caption => return caption(&engine, &args),
         TaskArg::Text => {}
     }
+    let args = GenerateArgs {
+        model: Some(model),
+        ..args
+    };
     let request = GenerateRequest::new(args.prompt()).options(args.options());
     let interactive = std::io::stderr().is_terminal() && !args.json;
     let start = Instant::now();
@@ -329,9 +374,10 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
 
 /// The image tokenizer folder of a t2i or caption run.
 fn vq_dir(args: &GenerateArgs) -> Result<PathBuf, CliError> {
+    let model = args.model.clone().unwrap_or_default();
     match &args.vq {
         Some(dir) => Ok(dir.clone()),
-        None if args.model.join("vq").join("config.json").exists() => Ok(args.model.join("vq")),
+        None if model.join("vq").join("config.json").exists() => Ok(model.join("vq")),
         None => Err("this task needs an image tokenizer: pass --vq DIR".into()),
     }
 }

@@ -3,10 +3,12 @@
 
 mod bench;
 mod bench_media;
+mod eval;
 mod generate;
 mod inspect;
 mod media;
 mod train;
+mod world;
 
 use std::path::PathBuf;
 
@@ -37,6 +39,8 @@ enum Command {
     /// Audio codecs: sound files to codes and back.
     #[command(subcommand)]
     Audio(media::AudioCommand),
+    /// Evaluate a Tessera world model per task and decoding policy on held-out examples.
+    Eval(eval::EvalArgs),
     /// Train a Tessera world model (masked-diffusion ELBO on candle autograd).
     Train(train::TrainArgs),
 }
@@ -44,21 +48,49 @@ enum Command {
 /// `tessera inspect`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
-    /// Model folder (config.json, safetensors, tokenizer.json).
+    /// Model folder (config.json, safetensors, tokenizer.json); default: tessera-tiny.
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
 }
 
+/// The model folder a command uses: `--model`, else `$TESSERA_MODEL`, else the embedded
+/// default `models/tessera-tiny` (next to the working directory, or in the source tree the
+/// binary was built from).
+pub(crate) fn model_dir(flag: Option<&std::path::Path>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("TESSERA_MODEL") {
+        return Ok(PathBuf::from(dir));
+    }
+    let candidates = [
+        PathBuf::from("models/tessera-tiny"),
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/tessera-tiny"
+        )),
+    ];
+    candidates
+        .into_iter()
+        .find(|d| d.join("model.safetensors").exists())
+        .ok_or_else(|| {
+            "no --model given and the default model models/tessera-tiny was not found \
+             (set TESSERA_MODEL or pass --model DIR)"
+                .into()
+        })
+}
+
 pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Generate(args) => generate::run(*args),
-        Command::Inspect(args) => inspect::run(&args.model, args.json),
+        Command::Inspect(args) => inspect::run(&model_dir(args.model.as_deref())?, args.json),
         Command::Bench(args) => bench::run(args),
         Command::Image(cmd) => media::run_image(cmd),
         Command::Audio(cmd) => media::run_audio(cmd),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -1,0 +1,83 @@
+//! `tessera eval`: a world model's accuracy per task and decoding policy on held-out
+//! examples, with forward passes per token and throughput, in one run.
+
+use std::path::PathBuf;
+
+use tessera::Engine;
+use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, evaluate};
+use tessera_worlds::Task;
+
+use super::CliError;
+
+/// `tessera eval`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct EvalArgs {
+    /// Model folder (default: tessera-tiny).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Tasks, comma-separated (t2i, caption, t2a, transcribe, addition, sorting, sudoku;
+    /// default all).
+    #[arg(long, value_delimiter = ',')]
+    tasks: Vec<String>,
+    /// Policies, comma-separated (ar, diffusion, diffusion-half, block, hybrid, each with an
+    /// optional +refine; default: the four with and without +refine).
+    #[arg(long, value_delimiter = ',')]
+    policies: Vec<String>,
+    /// Held-out examples per task.
+    #[arg(long, default_value_t = 200)]
+    n: usize,
+    /// Examples decoded together.
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
+    let engine = Engine::load(super::model_dir(args.model.as_deref())?)?;
+    let mut cfg = EvalConfig {
+        n: args.n,
+        batch: args.batch,
+        ..EvalConfig::default()
+    };
+    if !args.tasks.is_empty() {
+        cfg.tasks = args
+            .tasks
+            .iter()
+            .map(|t| Task::parse(t).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+    }
+    if !args.policies.is_empty() {
+        cfg.policies = args
+            .policies
+            .iter()
+            .map(|p| EvalPolicy::parse(p))
+            .collect::<Result<_, _>>()?;
+    }
+    let json = args.json;
+    if !json {
+        println!(
+            "| task | policy | accuracy | correct/n | forwards/token | tokens/s | revised |\n|---|---|---|---|---|---|---|"
+        );
+    }
+    let rows = evaluate(&engine, &cfg, &mut |r: &EvalRow| {
+        if !json {
+            println!(
+                "| {} | {} | {:.1} % | {}/{} | {:.3} | {:.0} | {} |",
+                r.task,
+                r.policy,
+                100.0 * r.accuracy,
+                r.correct,
+                r.n,
+                r.forwards_per_token,
+                r.tokens_per_second,
+                r.revised
+            );
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::json!({ "n": cfg.n, "rows": rows }));
+    }
+    Ok(())
+}

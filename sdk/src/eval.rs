@@ -1,0 +1,304 @@
+//! Evaluation of a Tessera world model on the worlds' held-out examples: every task under
+//! several decoding policies, judged by the worlds' own checkers (a picture is read back by
+//! [`tessera_worlds::check_image`], a clip by [`tessera_worlds::check_audio`], a sudoku by
+//! its rules), with the work each policy spent.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use tessera_hybrid::policy::Policy;
+use tessera_hybrid::remask::Remask;
+use tessera_hybrid::unmask::Unmask;
+use tessera_modalities::audio::AudioCodes;
+use tessera_modalities::image::ImageCodes;
+use tessera_worlds::{Example, Split, Task, check_audio, check_image};
+
+use crate::{DecodeOptions, Engine, Error, TaskInput, TaskRequest, WorldTask};
+
+/// The refinement budget of the `+refine` policies: 2 rounds re-masking the least confident
+/// 10 % of the answer.
+pub const REFINE: Remask = Remask::Refine {
+    rounds: 2,
+    fraction: 0.1,
+};
+
+/// Confidence threshold of the `block` and `hybrid` policies.
+pub const THRESHOLD: f64 = 0.9;
+
+/// A decoding policy of the evaluation, by name: `ar`, `diffusion` (count rule, one token
+/// per step in confidence order), `diffusion-half` (two tokens per step), `block` (blocks of
+/// 8, threshold 0.9), `hybrid` (threshold 0.9, single-token fallback), each optionally with
+/// `+refine` ([`REFINE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvalPolicy {
+    /// The name (`block+refine`, …).
+    pub name: String,
+    policy: Policy,
+    half: bool,
+    threshold: bool,
+    refine: bool,
+}
+
+impl EvalPolicy {
+    /// The policies of the default table.
+    pub const DEFAULT: [&'static str; 8] = [
+        "ar",
+        "diffusion",
+        "block",
+        "hybrid",
+        "ar+refine",
+        "diffusion+refine",
+        "block+refine",
+        "hybrid+refine",
+    ];
+
+    /// Parses a policy name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming `policies`.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        let (base, refine) = match name.strip_suffix("+refine") {
+            Some(b) => (b, true),
+            None => (name, false),
+        };
+        let (policy, half, threshold) = match base {
+            "ar" => (Policy::Ar, false, false),
+            "diffusion" => (Policy::Diffusion, false, false),
+            "diffusion-half" => (Policy::Diffusion, true, false),
+            "block" => (Policy::Block, false, true),
+            "hybrid" => (Policy::Hybrid, false, true),
+            _ => {
+                return Err(Error::invalid(
+                    "policies",
+                    format!(
+                        "unknown policy `{name}` (ar, diffusion, diffusion-half, block, hybrid, each with an optional +refine)"
+                    ),
+                ));
+            }
+        };
+        Ok(EvalPolicy {
+            name: name.to_string(),
+            policy,
+            half,
+            threshold,
+            refine,
+        })
+    }
+
+    /// The decoding options for an answer of `length` tokens.
+    pub fn options(&self, length: usize, seed: u64) -> DecodeOptions {
+        let mut o = DecodeOptions::new()
+            .seed(seed)
+            .gen_length(length)
+            .steps(length);
+        o.policy = Some(self.policy);
+        if self.half && length.is_multiple_of(2) {
+            o.steps = Some(length / 2);
+        }
+        if self.threshold {
+            o.unmask = Some(Unmask::Threshold(THRESHOLD));
+            // Blocks of 8 where they tile the answer; otherwise one block.
+            o.block_length = Some(if length.is_multiple_of(8) { 8 } else { length });
+        }
+        if self.refine {
+            o.remask = Some(REFINE);
+        }
+        o.temperature = Some(0.0);
+        o
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalConfig {
+    /// Tasks (default: all seven).
+    pub tasks: Vec<Task>,
+    /// Policies (default: [`EvalPolicy::DEFAULT`]).
+    pub policies: Vec<EvalPolicy>,
+    /// Held-out examples per task (indices `0..n` of the eval split).
+    pub n: usize,
+    /// Examples decoded together.
+    pub batch: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            tasks: Task::ALL.to_vec(),
+            policies: EvalPolicy::DEFAULT
+                .iter()
+                .map(|p| EvalPolicy::parse(p).expect("default policies parse"))
+                .collect(),
+            n: 200,
+            batch: 50,
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRow {
+    /// The task.
+    pub task: String,
+    /// The policy.
+    pub policy: String,
+    /// Examples judged.
+    pub n: usize,
+    /// Judged correct.
+    pub correct: usize,
+    /// `correct / n`.
+    pub accuracy: f64,
+    /// Forward passes per generated token (per row).
+    pub forwards_per_token: f64,
+    /// Generated tokens per second (over all rows).
+    pub tokens_per_second: f64,
+    /// Committed tokens that remasking revised.
+    pub revised: usize,
+}
+
+fn world_task(task: Task) -> WorldTask {
+    match task {
+        Task::T2i => WorldTask::T2i,
+        Task::Caption => WorldTask::Caption,
+        Task::T2a => WorldTask::T2a,
+        Task::Transcribe => WorldTask::Transcribe,
+        _ => WorldTask::Text,
+    }
+}
+
+/// Evaluates `engine` per `cfg`, calling `on_row` as each row completes.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] for a model that is not a Tessera world model; decoding and
+/// tokenizer errors.
+pub fn evaluate(
+    engine: &Engine,
+    cfg: &EvalConfig,
+    on_row: &mut dyn FnMut(&EvalRow),
+) -> Result<Vec<EvalRow>, Error> {
+    if !engine.is_world_model() {
+        return Err(Error::invalid(
+            "model",
+            "evaluation needs a Tessera world model (e.g. tessera-tiny)",
+        ));
+    }
+    if cfg.n == 0 || cfg.batch == 0 {
+        return Err(Error::invalid("n", "must be at least 1"));
+    }
+    let mut rows = Vec::new();
+    for &task in &cfg.tasks {
+        let examples: Vec<Example> = (0..cfg.n as u64)
+            .map(|i| task.sample(Split::Eval, i))
+            .collect();
+        let inputs = examples
+            .iter()
+            .map(|ex| input_of(engine, task, ex))
+            .collect::<Result<Vec<_>, _>>()?;
+        for policy in &cfg.policies {
+            let (mut correct, mut nfe, mut tokens, mut revised) = (0, 0usize, 0usize, 0);
+            let mut generated_rows = 0usize;
+            let start = Instant::now();
+            for (chunk, exs) in inputs.chunks(cfg.batch).zip(examples.chunks(cfg.batch)) {
+                let probe = engine.run_task(
+                    &TaskRequest::batch(world_task(task), chunk.to_vec())
+                        .options(policy.options(answer_length(engine, task)?, 0)),
+                )?;
+                nfe += probe.stats.nfe;
+                revised += probe.stats.revised;
+                for (out, ex) in probe.outputs.iter().zip(exs) {
+                    tokens += out.ids.len();
+                    generated_rows += 1;
+                    if judge(engine, task, ex, out)? {
+                        correct += 1;
+                    }
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let per_row_tokens = tokens as f64 / generated_rows.max(1) as f64;
+            let batches = cfg.n.div_ceil(cfg.batch);
+            let row = EvalRow {
+                task: task.name().to_string(),
+                policy: policy.name.clone(),
+                n: cfg.n,
+                correct,
+                accuracy: correct as f64 / cfg.n as f64,
+                // nfe counts each batched pass once: per row, per token.
+                forwards_per_token: nfe as f64 / batches as f64 / per_row_tokens.max(1.0),
+                tokens_per_second: tokens as f64 / seconds.max(1e-9),
+                revised,
+            };
+            on_row(&row);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// The answer length of `task` on this model.
+fn answer_length(engine: &Engine, task: Task) -> Result<usize, Error> {
+    engine
+        .task_length(world_task(task))
+        .ok_or_else(|| Error::invalid("task", format!("the model cannot do {task}")))
+}
+
+fn input_of(engine: &Engine, task: Task, ex: &Example) -> Result<TaskInput, Error> {
+    Ok(match (task, ex) {
+        (Task::T2i, Example::Image { spec }) => TaskInput::Text(spec.caption()),
+        (Task::Caption, Example::Image { spec }) => {
+            let vq = engine
+                .image_tokenizer()
+                .ok_or_else(|| Error::invalid("task", "no image tokenizer"))?;
+            TaskInput::ImageCodes(vq.encode(&spec.render())?.into_codes())
+        }
+        (Task::T2a, Example::Tones { tune }) => TaskInput::Text(tune.caption()),
+        (Task::Transcribe, Example::Tones { tune }) => {
+            let codec = engine
+                .audio_tokenizer()
+                .ok_or_else(|| Error::invalid("task", "no audio tokenizer"))?;
+            let pcm =
+                tessera_modalities::audio::Pcm::new(tune.render(), tessera_worlds::SAMPLE_RATE)?;
+            TaskInput::AudioCodes(codec.encode(&pcm)?.codes.concat())
+        }
+        (_, Example::Text { example, .. }) => TaskInput::Text(example.prompt.clone()),
+        _ => {
+            return Err(Error::invalid(
+                "task",
+                format!("{task} cannot use this example"),
+            ));
+        }
+    })
+}
+
+fn judge(
+    engine: &Engine,
+    task: Task,
+    ex: &Example,
+    out: &crate::TaskOutput,
+) -> Result<bool, Error> {
+    let text = out.text.as_deref().unwrap_or("");
+    Ok(match (task, ex) {
+        (Task::T2i, Example::Image { spec }) => {
+            let vq = engine
+                .image_tokenizer()
+                .ok_or_else(|| Error::invalid("task", "no image tokenizer"))?;
+            let (h, w) = vq.grid();
+            let codes = ImageCodes::new(out.codes.clone().unwrap_or_default(), h, w)?;
+            check_image(&vq.decode(&codes)?).is_ok_and(|got| got == *spec)
+        }
+        (Task::Caption, Example::Image { spec }) => text == spec.caption(),
+        (Task::T2a, Example::Tones { tune }) => {
+            let codec = engine
+                .audio_tokenizer()
+                .ok_or_else(|| Error::invalid("task", "no audio tokenizer"))?;
+            let codes = AudioCodes::new(
+                vec![out.codes.clone().unwrap_or_default()],
+                codec.sample_rate(),
+            );
+            let pcm = codec.decode(&codes)?;
+            check_audio(&pcm.samples, pcm.sample_rate).is_ok_and(|got| got == *tune)
+        }
+        (Task::Transcribe, Example::Tones { tune }) => text == tune.caption(),
+        (_, Example::Text { task: t, example }) => t.check(&example.prompt, text),
+        _ => false,
+    })
+}

@@ -1,0 +1,290 @@
+//! Tasks of Tessera's own unified models (`tessera-tiny`): text, text → image, image →
+//! caption, notes → audio, audio → notes. One model, one token space; every task is the
+//! model's template ([`TesseraPrompting`]) followed by a span the decoding controller fills,
+//! restricted to the span's modality (image positions only become image codes, and so on).
+//!
+//! ```no_run
+//! use tessera::{DecodeOptions, Engine, TaskInput, TaskRequest, WorldTask};
+//! let engine = Engine::load("models/tessera-tiny")?;
+//! let req = TaskRequest::new(WorldTask::Text, TaskInput::Text("123+45=".into()));
+//! let out = engine.run_task(&req)?;
+//! assert_eq!(out.outputs[0].text.as_deref(), Some("168"));
+//! # Ok::<(), tessera::Error>(())
+//! ```
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tessera_modalities::audio::{AudioTokenizer, load_audio_tokenizer};
+use tessera_modalities::image::{ImageTokenizer, load_image_tokenizer};
+use tessera_modalities::tessera::TesseraPrompting;
+use tessera_modalities::{Modality, TextTokenizer, TokenSpace};
+
+use crate::{DecodeOptions, Error, Stats};
+
+/// A task of a Tessera world model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum WorldTask {
+    /// Text prompt → text answer (`123+45=`, `sort 5 3 9 1 =`, `sudoku … =`).
+    Text,
+    /// Caption → image codes.
+    T2i,
+    /// Image codes → caption.
+    Caption,
+    /// Note names → audio codes.
+    T2a,
+    /// Audio codes → note names.
+    Transcribe,
+}
+
+impl WorldTask {
+    /// Every task.
+    pub const ALL: [WorldTask; 5] = [
+        WorldTask::Text,
+        WorldTask::T2i,
+        WorldTask::Caption,
+        WorldTask::T2a,
+        WorldTask::Transcribe,
+    ];
+
+    /// The task's name (`text`, `t2i`, `caption`, `t2a`, `transcribe`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WorldTask::Text => "text",
+            WorldTask::T2i => "t2i",
+            WorldTask::Caption => "caption",
+            WorldTask::T2a => "t2a",
+            WorldTask::Transcribe => "transcribe",
+        }
+    }
+
+    /// The task named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// What the task generates.
+    pub fn output(self) -> Modality {
+        match self {
+            WorldTask::T2i => Modality::Image,
+            WorldTask::T2a => Modality::Audio,
+            _ => Modality::Text,
+        }
+    }
+}
+
+impl std::fmt::Display for WorldTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The input of one task instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TaskInput {
+    /// A text prompt, caption or note names (`text`, `t2i`, `t2a`).
+    Text(String),
+    /// Image codebook entries, row-major (`caption`).
+    ImageCodes(Vec<u32>),
+    /// Audio codebook entries, level-major (`transcribe`).
+    AudioCodes(Vec<u32>),
+}
+
+/// One task over one input or a batch of inputs, decoded together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskRequest {
+    /// The task.
+    pub task: WorldTask,
+    /// Its inputs (one output each).
+    pub inputs: Vec<TaskInput>,
+    /// How to decode. `gen_length` is the task's (the model's text length, or the image's
+    /// or clip's code count) and may not be changed for media; `steps` defaults to one token
+    /// per step.
+    #[serde(default)]
+    pub options: DecodeOptions,
+}
+
+impl TaskRequest {
+    /// A request for one input with default options.
+    pub fn new(task: WorldTask, input: TaskInput) -> Self {
+        TaskRequest {
+            task,
+            inputs: vec![input],
+            options: DecodeOptions::default(),
+        }
+    }
+
+    /// A batch request.
+    pub fn batch(task: WorldTask, inputs: Vec<TaskInput>) -> Self {
+        TaskRequest {
+            task,
+            inputs,
+            options: DecodeOptions::default(),
+        }
+    }
+
+    /// Sets the options.
+    pub fn options(mut self, options: DecodeOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// One task output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TaskOutput {
+    /// The generated ids (model token space).
+    pub ids: Vec<u32>,
+    /// For text outputs, the text (specials skipped).
+    pub text: Option<String>,
+    /// For image and audio outputs, the codebook entries (decode them with
+    /// [`crate::Engine::image_tokenizer`] / [`crate::Engine::audio_tokenizer`]).
+    pub codes: Option<Vec<u32>>,
+}
+
+/// The outputs of a [`TaskRequest`], one per input, and the counters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TaskResponse {
+    /// One per input.
+    pub outputs: Vec<TaskOutput>,
+    /// Counters of the batch.
+    pub stats: Stats,
+}
+
+/// What a Tessera model folder adds to an engine: templates and media tokenizers.
+#[derive(Debug)]
+pub(crate) struct WorldModel {
+    pub(crate) prompting: TesseraPrompting,
+    pub(crate) image: Option<Box<dyn ImageTokenizer>>,
+    pub(crate) audio: Option<Box<dyn AudioTokenizer>>,
+    /// Code frames of a generated clip.
+    pub(crate) audio_frames: usize,
+}
+
+impl WorldModel {
+    /// Reads the `"tessera"` object of `config` (absent: not a Tessera model → `None`).
+    pub(crate) fn load(
+        dir: &Path,
+        config: &Value,
+        tokenizer: Option<&TextTokenizer>,
+    ) -> Result<Option<Self>, Error> {
+        let Some(t) = config.get("tessera") else {
+            return Ok(None);
+        };
+        let tokenizer = tokenizer.ok_or(Error::NoTokenizer)?;
+        let prompting = TesseraPrompting::new(tokenizer, config)?;
+        let sub = |key: &str| t.get(key).and_then(Value::as_str).map(|s| dir.join(s));
+        let image = sub("image_tokenizer")
+            .map(|p| load_image_tokenizer(&p))
+            .transpose()?;
+        let audio = sub("audio_tokenizer")
+            .map(load_audio_tokenizer)
+            .transpose()?;
+        let audio_frames = t.get("audio_frames").and_then(Value::as_u64).unwrap_or(0) as usize;
+        Ok(Some(WorldModel {
+            prompting,
+            image,
+            audio,
+            audio_frames,
+        }))
+    }
+
+    /// The canvas prompt of one input, its answer length and the id range it is drawn from.
+    pub(crate) fn prompt(
+        &self,
+        task: WorldTask,
+        input: &TaskInput,
+        tokenizer: &TextTokenizer,
+        space: &TokenSpace,
+    ) -> Result<(Vec<u32>, usize, Range<u32>), Error> {
+        let p = &self.prompting;
+        let words = |text: &str| -> Result<Vec<u32>, Error> {
+            let ids = tokenizer.encode(text)?;
+            if ids.is_empty() {
+                return Err(Error::invalid("prompt", "is empty"));
+            }
+            p.check_known(&ids, text)?;
+            Ok(ids)
+        };
+        let text_range = space.text.clone();
+        let wrong = || {
+            Error::invalid(
+                "input",
+                format!("the {task} task does not take this kind of input"),
+            )
+        };
+        Ok(match (task, input) {
+            (WorldTask::Text, TaskInput::Text(t)) => {
+                (p.text(&words(t)?), p.text_length, text_range)
+            }
+            (WorldTask::T2i, TaskInput::Text(t)) => {
+                let image = self.image_tokenizer()?;
+                let (h, w) = image.grid();
+                let range = space.range(Modality::Image, 0)?;
+                (p.t2i(&words(t)?), h * w, range)
+            }
+            (WorldTask::T2a, TaskInput::Text(t)) => {
+                let audio = self.audio_tokenizer()?;
+                if audio.levels() != 1 || self.audio_frames == 0 {
+                    return Err(Error::invalid(
+                        "task",
+                        "text-to-audio needs a one-level audio tokenizer and `tessera.audio_frames`",
+                    ));
+                }
+                let range = space.range(Modality::Audio, 0)?;
+                (p.t2a(&words(t)?), self.audio_frames, range)
+            }
+            (WorldTask::Caption, TaskInput::ImageCodes(codes)) => {
+                let image = self.image_tokenizer()?;
+                let (h, w) = image.grid();
+                if codes.len() != h * w {
+                    return Err(Error::invalid(
+                        "image",
+                        format!(
+                            "has {} codes; the model's pictures have {h}×{w}",
+                            codes.len()
+                        ),
+                    ));
+                }
+                let ids = codes
+                    .iter()
+                    .map(|&c| space.image_id(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (p.caption(&ids), p.text_length, text_range)
+            }
+            (WorldTask::Transcribe, TaskInput::AudioCodes(codes)) => {
+                self.audio_tokenizer()?;
+                if codes.is_empty() {
+                    return Err(Error::invalid("audio", "has no codes"));
+                }
+                let ids = codes
+                    .iter()
+                    .map(|&c| space.audio_id(0, c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (p.transcribe(&ids), p.text_length, text_range)
+            }
+            _ => return Err(wrong()),
+        })
+    }
+
+    pub(crate) fn image_tokenizer(&self) -> Result<&dyn ImageTokenizer, Error> {
+        self.image
+            .as_deref()
+            .ok_or_else(|| Error::invalid("task", "the model folder has no image tokenizer"))
+    }
+
+    pub(crate) fn audio_tokenizer(&self) -> Result<&dyn AudioTokenizer, Error> {
+        self.audio
+            .as_deref()
+            .ok_or_else(|| Error::invalid("task", "the model folder has no audio tokenizer"))
+    }
+}
