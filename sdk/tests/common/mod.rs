@@ -39,3 +39,27 @@ pub fn ok(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// The committed default model.
+pub fn tessera_tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tessera-tiny")
+}
+
+/// A fresh temporary folder, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// `$TMPDIR/tessera-{tag}-{pid}`, empty.
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("tessera-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create scratch folder");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
