@@ -1,21 +1,19 @@
-//! Generate from a model folder with the SDK.
+//! Generate text from a model folder with the SDK.
 //!
 //! ```text
-//! cargo run --example generate -- [MODEL_DIR] [PROMPT]
+//! cargo run --release --example generate -- [MODEL_DIR] [PROMPT]
 //! ```
-//! Defaults to the committed `tests/fixtures/llada-tiny` (random weights: the text is
-//! noise, but every step of the real pipeline runs).
+//! Defaults to the embedded `models/tessera-tiny` and the prompt `123+45=`. With a chat
+//! model (LLaDA-Instruct, Dream-Instruct) the prompt is sent as a user turn.
 
 use tessera::{ChatMessage, DecodeOptions, Engine, GenerateRequest, Prompt};
 
 fn main() -> Result<(), tessera::Error> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llada-tiny").to_string()
-    });
-    let prompt = args
+    let dir = args
         .next()
-        .unwrap_or_else(|| "What is the capital of France?".to_string());
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny").to_string());
+    let prompt = args.next().unwrap_or_else(|| "123+45=".to_string());
     let engine = Engine::load(&dir)?;
     let has_chat = engine.tokenizer().is_some_and(|t| t.has_chat_template());
     let prompt = if has_chat {
@@ -23,12 +21,16 @@ fn main() -> Result<(), tessera::Error> {
     } else {
         Prompt::Text(prompt)
     };
-    let request = GenerateRequest::new(prompt).options(
+    // World models know their answer length; other models get 32 tokens in blocks of 8.
+    let options = if engine.is_world_model() {
+        DecodeOptions::new()
+    } else {
         DecodeOptions::new()
             .gen_length(32)
             .steps(32)
-            .block_length(8),
-    );
+            .block_length(8)
+    };
+    let request = GenerateRequest::new(prompt).options(options);
     let response = engine.generate_with_progress(&request, &mut |s| {
         eprint!(
             "\rstep {}/{} (+{} tokens)",

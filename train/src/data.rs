@@ -6,7 +6,7 @@
 //! every picture and tune of the worlds, so nothing held out can be unseen by a tokenizer)
 //! and writes `config.json` with the token space: text, then image codes, then audio codes,
 //! then the mask id. Every task is laid out by
-//! [`TesseraPrompting`](tessera_modalities::tessera::TesseraPrompting), the template the
+//! [`TesseraPrompting`], the template the
 //! SDK generates with.
 
 use std::collections::HashMap;
