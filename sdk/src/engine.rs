@@ -281,7 +281,9 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         let mut options = req.options.clone();
         if let Some(w) = &self.world {
-            options.gen_length = options.gen_length.or(Some(w.prompting.text_length));
+            let length = options.gen_length.unwrap_or(w.prompting.text_length);
+            options = WorldTask::Text.default_options(length, options);
+            options.gen_length = Some(length);
         }
         // A vocabulary that continues with image or audio codes: text stays text.
         let vocab = (self.space.image.is_some() || !self.space.audio.is_empty())
@@ -410,7 +412,7 @@ impl Engine {
             return Err(Error::invalid("inputs", "the request has no input"));
         };
         let media = req.task.output() != tessera_modalities::Modality::Text;
-        let mut options = req.options.clone();
+        let mut options = req.task.default_options(length, req.options.clone());
         match options.gen_length {
             Some(n) if media && n != length => {
                 return Err(Error::invalid(

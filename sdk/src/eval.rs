@@ -130,7 +130,7 @@ impl Default for EvalConfig {
                 .map(|p| EvalPolicy::parse(p).expect("default policies parse"))
                 .collect(),
             n: 200,
-            batch: 50,
+            batch: 100,
         }
     }
 }

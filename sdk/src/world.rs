@@ -22,7 +22,10 @@ use tessera_modalities::image::{ImageTokenizer, load_image_tokenizer};
 use tessera_modalities::tessera::TesseraPrompting;
 use tessera_modalities::{Modality, TextTokenizer, TokenSpace};
 
-use crate::{DecodeOptions, Error, Stats};
+use crate::{DecodeOptions, Error, Policy, Stats, Unmask};
+
+/// Confidence threshold of the world tasks' default decoding.
+pub const DEFAULT_THRESHOLD: f64 = 0.9;
 
 /// A task of a Tessera world model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,6 +70,32 @@ impl WorldTask {
         Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
+    /// The task's default decoding, used when a request sets none of `policy`, `unmask`,
+    /// `block_length` and `steps` (per-modality defaults of the hybrid controller): text is
+    /// decoded block-wise and adaptively (`hybrid`, blocks of 8, threshold 0.9: parallel
+    /// steps where the model is sure, single tokens where it is not); pictures and sounds,
+    /// whose codes depend on each other less, fully in parallel (`diffusion` over the whole
+    /// span with threshold 0.9). `tessera eval` measures these against one token per step.
+    pub fn default_options(self, length: usize, mut options: DecodeOptions) -> DecodeOptions {
+        let untouched = options.policy.is_none()
+            && options.unmask.is_none()
+            && options.block_length.is_none()
+            && options.steps.is_none()
+            && options.segments.is_none();
+        if !untouched {
+            return options;
+        }
+        options.unmask = Some(Unmask::Threshold(DEFAULT_THRESHOLD));
+        match self.output() {
+            Modality::Text => {
+                options.policy = Some(Policy::Hybrid);
+                options.block_length = Some(if length.is_multiple_of(8) { 8 } else { length });
+            }
+            _ => options.policy = Some(Policy::Diffusion),
+        }
+        options
+    }
+
     /// What the task generates.
     pub fn output(self) -> Modality {
         match self {
@@ -105,8 +134,9 @@ pub struct TaskRequest {
     /// Its inputs (one output each).
     pub inputs: Vec<TaskInput>,
     /// How to decode. `gen_length` is the task's (the model's text length, or the image's
-    /// or clip's code count) and may not be changed for media; `steps` defaults to one token
-    /// per step.
+    /// or clip's code count) and may not be changed for media. Leaving `policy`, `unmask`,
+    /// `block_length` and `steps` unset picks the task's default
+    /// ([`WorldTask::default_options`]).
     #[serde(default)]
     pub options: DecodeOptions,
 }

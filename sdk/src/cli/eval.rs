@@ -27,7 +27,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, default_value_t = 200)]
     n: usize,
     /// Examples decoded together.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     batch: usize,
     /// Print one JSON object instead of the table.
     #[arg(long)]
