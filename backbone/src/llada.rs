@@ -176,3 +176,37 @@ impl TensorNames for LladaNames {
         format!("model.transformer.blocks.{i}.{leaf}")
     }
 }
+
+/// Every weight of a LLaDA-format model without biases and with an untied head — its name and
+/// shape, in a fixed order: the embedding, the final norm, the head, then each block. What the
+/// random-model writer and the trainer write.
+pub fn weight_shapes(
+    d_model: usize,
+    mlp_hidden_size: usize,
+    rows: usize,
+    n_layers: usize,
+) -> Vec<(String, Vec<usize>)> {
+    let names = LladaNames;
+    let (d, m) = (d_model, mlp_hidden_size);
+    let mut out = vec![
+        (names.embedding(), vec![rows, d]),
+        (names.final_norm(), vec![d]),
+        (names.head(), vec![rows, d]),
+    ];
+    for i in 0..n_layers {
+        for (part, shape) in [
+            (Part::Q, vec![d, d]),
+            (Part::K, vec![d, d]),
+            (Part::V, vec![d, d]),
+            (Part::O, vec![d, d]),
+            (Part::Gate, vec![m, d]),
+            (Part::Up, vec![m, d]),
+            (Part::Down, vec![d, m]),
+            (Part::AttnNorm, vec![d]),
+            (Part::MlpNorm, vec![d]),
+        ] {
+            out.push((names.layer(i, part), shape));
+        }
+    }
+    out
+}

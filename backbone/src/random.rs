@@ -7,8 +7,6 @@ use std::path::Path;
 use tessera_hybrid::Attention;
 
 use crate::LoadError;
-use crate::llada::LladaNames;
-use crate::transformer::{Part, TensorNames};
 
 /// Dimensions of a random LLaDA-format model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,28 +128,12 @@ impl RandomLlada {
             config["attention"] = self.attention.to_string().into();
         }
         std::fs::write(dir.join("config.json"), config.to_string()).map_err(io)?;
-        let (d, m, v) = (self.d_model, self.mlp_hidden_size, self.vocab_size);
-        let names = LladaNames;
-        let mut shapes: Vec<(String, Vec<usize>)> = vec![
-            (names.embedding(), vec![v, d]),
-            (names.final_norm(), vec![d]),
-            (names.head(), vec![v, d]),
-        ];
-        for i in 0..self.n_layers {
-            for (part, shape) in [
-                (Part::Q, vec![d, d]),
-                (Part::K, vec![d, d]),
-                (Part::V, vec![d, d]),
-                (Part::O, vec![d, d]),
-                (Part::Gate, vec![m, d]),
-                (Part::Up, vec![m, d]),
-                (Part::Down, vec![d, m]),
-                (Part::AttnNorm, vec![d]),
-                (Part::MlpNorm, vec![d]),
-            ] {
-                shapes.push((names.layer(i, part), shape));
-            }
-        }
+        let shapes = crate::llada::weight_shapes(
+            self.d_model,
+            self.mlp_hidden_size,
+            self.vocab_size,
+            self.n_layers,
+        );
         write_streaming(
             &dir.join("model.safetensors"),
             &shapes,

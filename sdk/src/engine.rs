@@ -300,20 +300,12 @@ impl Engine {
             };
             outputs.push(Output { ids, text });
         }
-        let generated = generation.generated(0).len();
-        let tokens = (generated * generation.rows()) as f64;
         Ok(Response {
             outputs,
-            stats: Stats {
-                nfe: generation.nfe(),
-                seconds,
-                forward_seconds: generation.forward_seconds(),
-                tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
-                tokens_per_forward: generated as f64 / generation.nfe().max(1) as f64,
-                revised: generation.revised(),
-            },
+            stats: generation_stats(&generation, seconds),
         })
     }
+
     /// Decodes the prompts `ids` as one left-padded batch with `options`, drawing generated
     /// tokens from `vocab` when given (LLaDA controller).
     fn decode(
@@ -439,18 +431,9 @@ impl Engine {
             };
             outputs.push(TaskOutput { ids, text, codes });
         }
-        let generated = generation.generated(0).len();
-        let tokens = (generated * generation.rows()) as f64;
         Ok(TaskResponse {
             outputs,
-            stats: Stats {
-                nfe: generation.nfe(),
-                seconds,
-                forward_seconds: generation.forward_seconds(),
-                tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
-                tokens_per_forward: generated as f64 / generation.nfe().max(1) as f64,
-                revised: generation.revised(),
-            },
+            stats: generation_stats(&generation, seconds),
         })
     }
 
@@ -478,5 +461,19 @@ impl Engine {
     /// The model folder's audio tokenizer (Tessera world models).
     pub fn audio_tokenizer(&self) -> Option<&dyn tessera_modalities::audio::AudioTokenizer> {
         self.world.as_deref().and_then(|w| w.audio.as_deref())
+    }
+}
+
+/// The counters of a controller run that took `seconds`.
+fn generation_stats(generation: &tessera_hybrid::Generation, seconds: f64) -> Stats {
+    let generated = generation.generated(0).len();
+    let tokens = (generated * generation.rows()) as f64;
+    Stats {
+        nfe: generation.nfe(),
+        seconds,
+        forward_seconds: generation.forward_seconds(),
+        tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
+        tokens_per_forward: generated as f64 / generation.nfe().max(1) as f64,
+        revised: generation.revised(),
     }
 }

@@ -334,29 +334,7 @@ impl TrainModel {
 
 /// Every weight's LLaDA name and shape.
 fn shapes(d: &ModelDims, rows: usize) -> Vec<(String, Vec<usize>)> {
-    let names = LladaNames;
-    let (h, m) = (d.d_model, d.mlp_hidden_size);
-    let mut out = vec![
-        (names.embedding(), vec![rows, h]),
-        (names.final_norm(), vec![h]),
-        (names.head(), vec![rows, h]),
-    ];
-    for i in 0..d.n_layers {
-        for (part, shape) in [
-            (Part::Q, vec![h, h]),
-            (Part::K, vec![h, h]),
-            (Part::V, vec![h, h]),
-            (Part::O, vec![h, h]),
-            (Part::Gate, vec![m, h]),
-            (Part::Up, vec![m, h]),
-            (Part::Down, vec![h, m]),
-            (Part::AttnNorm, vec![h]),
-            (Part::MlpNorm, vec![h]),
-        ] {
-            out.push((names.layer(i, part), shape));
-        }
-    }
-    out
+    tessera_backbone::llada::weight_shapes(d.d_model, d.mlp_hidden_size, rows, d.n_layers)
 }
 
 /// A standard normal draw (Box–Muller).
