@@ -226,25 +226,33 @@ impl WorldData {
         Ok(Sequence { ids, prompt_len })
     }
 
-    /// The task of step `step` (drawn by weight).
-    pub fn task_of(&self, step: u64) -> Task {
+    /// The tasks of step `step`'s `size` rows, each drawn by weight: every batch mixes the
+    /// tasks. (Drawing one task per step, the first recipe, left the shared optimizer moments
+    /// swinging between tasks and the model ignoring its prompts; see the model card.)
+    pub fn tasks_of(&self, step: u64, size: usize) -> Vec<Task> {
         let total: f64 = self.tasks.iter().map(|t| t.1).sum();
-        let mut r = SplitMix64::new(mix(self.seed, step, 0x7461_736b)).next_f64() * total;
-        for &(task, w) in &self.tasks {
-            if r < w {
-                return task;
-            }
-            r -= w;
-        }
-        self.tasks[self.tasks.len() - 1].0
+        let mut rng = SplitMix64::new(mix(self.seed, step, 0x7461_736b));
+        (0..size)
+            .map(|_| {
+                let mut r = rng.next_f64() * total;
+                for &(task, w) in &self.tasks {
+                    if r < w {
+                        return task;
+                    }
+                    r -= w;
+                }
+                self.tasks[self.tasks.len() - 1].0
+            })
+            .collect()
     }
 }
 
 impl DataSource for WorldData {
     fn batch(&self, step: u64, size: usize) -> Result<Vec<Sequence>, TrainError> {
-        let task = self.task_of(step);
-        (0..size as u64)
-            .map(|i| {
+        self.tasks_of(step, size)
+            .into_iter()
+            .zip(0..size as u64)
+            .map(|(task, i)| {
                 let index = step
                     .wrapping_mul(size as u64)
                     .wrapping_add(i)

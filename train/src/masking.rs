@@ -130,6 +130,65 @@ pub fn noise_batch(
     Ok(out)
 }
 
+impl NoisyBatch {
+    /// Splits the batch into groups of rows of similar length, each trimmed to its longest
+    /// row, so a batch mixing short and long tasks does not pay for padding every row to the
+    /// longest one. Rows are taken shortest first; a group closes when the next row is longer
+    /// than `1 + slack` times its shortest row. Weights are kept as they are (they were
+    /// normalised by the whole batch), so the sum of the groups' losses is the batch's loss:
+    /// padding never changes a real position's logits (keys beyond a row's end are masked).
+    pub fn pack(&self, slack: f64) -> Vec<NoisyBatch> {
+        let real = |r: usize| {
+            self.valid[r * self.len..(r + 1) * self.len]
+                .iter()
+                .rposition(|&v| v)
+                .map_or(0, |i| i + 1)
+        };
+        let mut rows: Vec<(usize, usize)> = (0..self.batch).map(|r| (real(r), r)).collect();
+        rows.sort_unstable();
+        let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
+        for row in rows {
+            match groups.last_mut() {
+                Some(g) if row.0 as f64 <= g[0].0 as f64 * (1.0 + slack) => g.push(row),
+                _ => groups.push(vec![row]),
+            }
+        }
+        // Loss positions of each original row, in order.
+        let mut by_row: Vec<Vec<usize>> = vec![Vec::new(); self.batch];
+        for (k, &p) in self.positions.iter().enumerate() {
+            by_row[p as usize / self.len].push(k);
+        }
+        groups
+            .into_iter()
+            .map(|g| {
+                let len = g.iter().map(|r| r.0).max().unwrap_or(0).max(1);
+                let mut out = NoisyBatch {
+                    ids: Vec::with_capacity(g.len() * len),
+                    valid: Vec::with_capacity(g.len() * len),
+                    batch: g.len(),
+                    len,
+                    positions: Vec::new(),
+                    targets: Vec::new(),
+                    weights: Vec::new(),
+                    tokens: g.iter().map(|r| r.0).sum(),
+                };
+                for (k, &(_, r)) in g.iter().enumerate() {
+                    let row = r * self.len..r * self.len + len;
+                    out.ids.extend_from_slice(&self.ids[row.clone()]);
+                    out.valid.extend_from_slice(&self.valid[row]);
+                    for &i in &by_row[r] {
+                        let col = self.positions[i] as usize % self.len;
+                        out.positions.push((k * len + col) as u32);
+                        out.targets.push(self.targets[i]);
+                        out.weights.push(self.weights[i]);
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +262,53 @@ mod tests {
             assert!(answer[..k * 4].iter().all(|&t| t != 1));
             assert!(answer[(k + 1) * 4..].iter().all(|&t| t == 1));
             assert!(b.positions.iter().all(|&p| (p as usize - 2) / 4 == k));
+        }
+    }
+
+    #[test]
+    fn packing_keeps_every_row_and_loss_position_and_trims_padding() {
+        let opts = MaskingOptions {
+            eps: 1e-3,
+            block_probability: 0.3,
+            block_lengths: vec![2],
+        };
+        let mut rng = SplitMix64::new(11);
+        let seqs = [seq(2, 3), seq(10, 20), seq(3, 3), seq(9, 19), seq(2, 4)];
+        for _ in 0..50 {
+            let b = noise_batch(&seqs, 1, 0, &opts, &mut rng).unwrap();
+            let groups = b.pack(0.25);
+            assert_eq!(groups.len(), 2);
+            assert_eq!(groups.iter().map(|g| g.batch).sum::<usize>(), 5);
+            assert_eq!(groups.iter().map(|g| g.tokens).sum::<usize>(), b.tokens);
+            assert_eq!((groups[0].len, groups[1].len), (6, 30));
+            let mut before: Vec<(u32, f32)> = b
+                .targets
+                .iter()
+                .copied()
+                .zip(b.weights.iter().copied())
+                .collect();
+            let mut after = Vec::new();
+            for g in &groups {
+                assert_eq!(g.ids.len(), g.batch * g.len);
+                for ((&p, &t), &w) in g.positions.iter().zip(&g.targets).zip(&g.weights) {
+                    assert_eq!(g.ids[p as usize], 1, "a loss position is masked");
+                    assert!(g.valid[p as usize]);
+                    after.push((t, w));
+                }
+                // Each packed row is one of the original rows, trimmed.
+                for r in 0..g.batch {
+                    let row = &g.ids[r * g.len..(r + 1) * g.len];
+                    let n = g.valid[r * g.len..(r + 1) * g.len]
+                        .iter()
+                        .filter(|&&v| v)
+                        .count();
+                    assert!((0..b.batch).any(|o| b.ids[o * b.len..o * b.len + n] == row[..n]));
+                }
+            }
+            let key = |x: &(u32, f32)| (x.0, x.1.to_bits());
+            before.sort_by_key(key);
+            after.sort_by_key(key);
+            assert_eq!(before, after);
         }
     }
 }

@@ -17,6 +17,10 @@ use crate::model::TrainModel;
 use crate::optim::AdamW;
 use crate::{TrainError, plot};
 
+/// How much longer than a group's shortest row a row may be and still share its forward pass
+/// (see [`crate::masking::NoisyBatch::pack`]).
+const PACK_SLACK: f64 = 0.25;
+
 /// Where training data comes from: a deterministic function of the step.
 pub trait DataSource {
     /// The sequences of step `step` (`size` of them), the same on every call.
@@ -164,8 +168,19 @@ pub fn train(
         let (loss, grad_norm) = if b.positions.is_empty() {
             (0.0, 0.0)
         } else {
-            let logits = model.forward(&b.ids, b.batch, &b.valid, &b.positions)?;
-            let loss = elbo(&logits, &b.targets, &b.weights)?;
+            let mut loss: Option<Tensor> = None;
+            for g in b.pack(PACK_SLACK) {
+                if g.positions.is_empty() {
+                    continue;
+                }
+                let logits = model.forward(&g.ids, g.batch, &g.valid, &g.positions)?;
+                let part = elbo(&logits, &g.targets, &g.weights)?;
+                loss = Some(match loss {
+                    Some(l) => (l + part)?,
+                    None => part,
+                });
+            }
+            let loss = loss.ok_or_else(|| TrainError::Data("a batch without loss".into()))?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
