@@ -5,7 +5,7 @@
 //!
 //! Deviation from the paper, on purpose: masks are appended a whole block at a time (the paper
 //! appends 8) so the block schedule stays whole. DAEDAL's second stage (inserting masks at
-//! low-confidence positions during denoising) is not implemented.
+//! low-confidence positions during denoising) is [`crate::daedal`].
 
 use crate::pass::{Pass, Reuse};
 use crate::{Denoiser, Error, PromptBatch};

@@ -48,6 +48,7 @@
 mod attention;
 mod batch;
 mod cache;
+pub mod daedal;
 mod denoiser;
 pub mod dream;
 mod error;

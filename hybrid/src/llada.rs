@@ -12,6 +12,7 @@ use tessera_kernels::{entropy, gumbel_argmax, neg_entropy, row_stats, softmax_in
 use crate::filter::{top_k_filter, top_p_filter};
 
 use crate::cache::CacheMode;
+use crate::daedal::Insertion;
 use crate::length::expand;
 use crate::pass::{Pass, Reuse};
 use crate::policy::{Adaptive, Policy};
@@ -19,8 +20,8 @@ use crate::remask::{Remask, running_confidence};
 use crate::schedule::num_transfer_tokens;
 use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule, by_confidence};
 use crate::{
-    Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, PositionEvent,
-    PromptBatch, Segment, StepInfo, TokenEvent,
+    Attention, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource,
+    PositionEvent, PromptBatch, Segment, StepInfo, TokenEvent,
 };
 
 /// The threshold of `--policy hybrid` when `--unmask` does not give one (Fast-dLLM's τ).
@@ -111,6 +112,10 @@ pub struct LladaOptions {
     /// keeps text generation inside its text range this way.
     #[serde(default)]
     pub vocab: Option<std::ops::Range<u32>>,
+    /// DAEDAL's mask insertion while denoising ([`crate::daedal`]): grow the answer where the
+    /// model is least sure while it is not confident the answer ends, up to `max_length`.
+    #[serde(default)]
+    pub insert: Option<Insertion>,
 }
 
 impl LladaOptions {
@@ -141,6 +146,7 @@ impl LladaOptions {
             max_length: None,
             segments: Vec::new(),
             vocab: None,
+            insert: None,
         }
     }
 
@@ -204,6 +210,20 @@ impl LladaOptions {
             }
         }
         plan
+    }
+
+    /// Turns DAEDAL's mask insertion while denoising on (`None`: off). It needs threshold
+    /// unmasking under the `block` or `hybrid` policy and an EOS id; the answer grows up to
+    /// `max_length` (default 8 × `gen_length`).
+    pub fn insert(mut self, insert: Option<Insertion>) -> Self {
+        self.insert = insert;
+        self
+    }
+
+    /// The hard maximum of generated tokens for expansion and insertion.
+    pub fn max_length(mut self, max_length: Option<usize>) -> Self {
+        self.max_length = max_length;
+        self
     }
 
     /// Turns DAEDAL length expansion on, up to `max_length` generated tokens.
@@ -412,9 +432,46 @@ impl LladaOptions {
                 ),
             );
         }
+        if let Some(insert) = &self.insert {
+            insert.validate()?;
+            if self.eos_id.is_none() {
+                return contradiction("insert", "the model has no EOS id".into());
+            }
+            if !matches!(self.policy, Policy::Block | Policy::Hybrid)
+                || !matches!(self.unmask, Unmask::Threshold(_))
+            {
+                return contradiction(
+                    "insert",
+                    "insertion decodes blocks with a confidence threshold: use `--policy block` \
+                     or `hybrid` with `--unmask threshold:T`"
+                        .into(),
+                );
+            }
+            if self.cache != CacheMode::None {
+                return contradiction(
+                    "cache",
+                    "insertion changes the canvas every step; it runs without a cache".into(),
+                );
+            }
+            if self.remask != Remask::None {
+                return contradiction(
+                    "remask",
+                    format!("`{}` does not combine with insertion", self.remask),
+                );
+            }
+            if self.until_eos {
+                return contradiction(
+                    "until-eos",
+                    "insertion decides the answer's length itself".into(),
+                );
+            }
+        }
         if let Some(max) = self.max_length {
-            if !self.expand {
-                return contradiction("max-length", "only applies with `--expand`".into());
+            if !self.expand && self.insert.is_none() {
+                return contradiction(
+                    "max-length",
+                    "only applies with `--expand` or `--insert`".into(),
+                );
             }
             if max < self.gen_length {
                 return contradiction(
@@ -440,9 +497,9 @@ impl LladaOptions {
                 ),
             ));
         }
-        if self.expand {
+        if self.expand || self.insert.is_some() {
             return Err(Error::option(
-                "expand",
+                if self.expand { "expand" } else { "insert" },
                 "expansion grows a single span; it does not combine with segments",
             ));
         }
@@ -600,6 +657,20 @@ pub fn generate<D: Denoiser + ?Sized>(
     } else {
         opts
     };
+    if let (Some(insertion), Some(eos), Unmask::Threshold(threshold)) =
+        (opts.insert, opts.eos_id, opts.unmask)
+    {
+        if structure != Attention::Full {
+            return Err(Error::option(
+                "insert",
+                format!("insertion needs full attention; this model's is {structure}"),
+            ));
+        }
+        let max = opts.max_length.unwrap_or(8 * opts.gen_length);
+        return crate::daedal::denoise(
+            model, prompts, opts, insertion, threshold, max, eos, probe_nfe, noise, on_step,
+        );
+    }
     let rows = prompts.rows();
     let prompt_len = prompts.len();
     let total = prompt_len + opts.gen_length;
@@ -1020,7 +1091,7 @@ pub(crate) fn check_shape(
 
 /// Picks the token and confidence of one position, with the reference's EOS quirks.
 #[derive(Debug)]
-struct Scorer<'a> {
+pub(crate) struct Scorer<'a> {
     opts: &'a LladaOptions,
     row: Vec<f32>,
     uniforms: Vec<f64>,
@@ -1029,7 +1100,7 @@ struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
-    fn new(opts: &'a LladaOptions, vocab: usize) -> Self {
+    pub(crate) fn new(opts: &'a LladaOptions, vocab: usize) -> Self {
         let uniforms = if opts.temperature > 0.0 {
             vec![0.0; vocab]
         } else {
@@ -1046,7 +1117,7 @@ impl<'a> Scorer<'a> {
 
     /// Samples and scores one position from `logits`, the slice of its row starting at id
     /// `offset` (the position's vocabulary); returns the id and its score.
-    fn score(
+    pub(crate) fn score(
         &mut self,
         logits: &[f32],
         offset: u32,
@@ -1115,7 +1186,10 @@ impl<'a> Scorer<'a> {
 }
 
 /// The slice of `row` a position may sample from, and the id of its first entry.
-fn restrict<'r>(row: &'r [f32], vocab: &Option<std::ops::Range<u32>>) -> (&'r [f32], u32) {
+pub(crate) fn restrict<'r>(
+    row: &'r [f32],
+    vocab: &Option<std::ops::Range<u32>>,
+) -> (&'r [f32], u32) {
     match vocab {
         Some(v) => (&row[v.start as usize..v.end as usize], v.start),
         None => (row, 0),
@@ -1519,6 +1593,78 @@ mod tests {
         assert_eq!(named(opts.clone().expand(false, Some(8))), "max-length");
         assert_eq!(named(opts.clone().special_ids(None, None)), "expand");
         assert_eq!(named(opts.policy(Policy::Diffusion)), "expand");
+    }
+
+    #[test]
+    fn insertion_grows_each_row_where_the_model_lacks_room() {
+        use crate::daedal::Insertion;
+        use crate::testing::NeedsRoom;
+        // Prompts end with the answer length each row wants (7 and 10); both start with 4.
+        let prompts = PromptBatch::left_padded(vec![vec![1, 7], vec![1, 10]], 0).unwrap();
+        let opts = LladaOptions::new(11)
+            .gen_length(4)
+            .steps(4)
+            .block_length(4)
+            .policy(Policy::Hybrid)
+            .unmask(Unmask::Threshold(0.9))
+            .special_ids(Some(3), None)
+            .insert(Some(Insertion::default()))
+            .max_length(Some(32));
+        let mut committed = 0;
+        let out = generate(
+            &NeedsRoom { prompt: 2 },
+            &prompts,
+            &opts,
+            &SeededNoise::new(1),
+            &mut |s| committed += s.committed,
+        )
+        .unwrap();
+        // Each step inserts a mask at the unsure position until the row has its room; the
+        // shorter row ends with EOS padding.
+        assert_eq!(out.generated(0), &[5, 5, 5, 5, 5, 5, 5, 3, 3, 3]);
+        assert_eq!(out.generated(1), &[5; 10]);
+        assert_eq!(committed, 7 + 10, "every token is committed once");
+        assert_eq!(out.nfe(), 7, "six insertions, then the last step");
+        // The hard maximum wins: the row stops growing at 6 and commits its unsure position.
+        let capped = generate(
+            &NeedsRoom { prompt: 2 },
+            &prompts,
+            &opts.clone().max_length(Some(6)),
+            &SeededNoise::new(1),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(capped.generated(1).len(), 6);
+        assert_eq!(&capped.generated(1)[1..], &[5; 5]);
+        // Without insertion the same request keeps its 4 tokens.
+        let fixed = generate(
+            &NeedsRoom { prompt: 2 },
+            &prompts,
+            &opts.clone().insert(None).max_length(None),
+            &SeededNoise::new(1),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(fixed.generated(0).len(), 4);
+        let named = |o: LladaOptions| match o.validate() {
+            Err(Error::InvalidOption { option, .. }) => option,
+            other => panic!("expected an option error, got {other:?}"),
+        };
+        assert_eq!(named(opts.clone().unmask(Unmask::Count)), "insert");
+        assert_eq!(
+            named(opts.clone().policy(Policy::Diffusion).block_length(4)),
+            "insert"
+        );
+        assert_eq!(named(opts.clone().cache(CacheMode::Dual)), "cache");
+        assert_eq!(named(opts.clone().special_ids(None, None)), "insert");
+        assert_eq!(named(opts.clone().until_eos(true)), "until-eos");
+        assert_eq!(
+            named(opts.clone().insert(Some(Insertion {
+                factor: 1,
+                ..Insertion::default()
+            }))),
+            "insert"
+        );
     }
 
     #[test]

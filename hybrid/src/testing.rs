@@ -209,3 +209,44 @@ impl Denoiser for Structured {
         Ok(logits)
     }
 }
+
+/// Wants an answer of `need` tokens, `need` being the last prompt token: token 5 (surely)
+/// everywhere, except that while the row's canvas is shorter than `need`, its first masked
+/// answer position is a flat, unsure row (no room yet). It never predicts EOS. Vocabulary 12,
+/// mask 11; the row's length is read from the key mask.
+#[derive(Debug)]
+pub(crate) struct NeedsRoom {
+    /// Prompt length (the answer starts here).
+    pub(crate) prompt: usize,
+}
+
+impl Denoiser for NeedsRoom {
+    exact_cache!();
+
+    fn logits_width(&self) -> usize {
+        12
+    }
+
+    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
+        let mut l = Logits::filled(input.rows(), input.positions.len(), 12, 0.0);
+        for r in 0..input.rows() {
+            let row = &input.tokens[r * input.len..(r + 1) * input.len];
+            let need = row[self.prompt - 1] as usize;
+            let valid = input.attention.map_or(input.len, |a| {
+                a[r * input.len..(r + 1) * input.len]
+                    .iter()
+                    .filter(|&&k| k)
+                    .count()
+            });
+            let unsure = (valid - self.prompt < need)
+                .then(|| (self.prompt..valid).find(|&p| row[p] == 11))
+                .flatten();
+            for (k, &p) in input.positions.iter().enumerate() {
+                if Some(p) != unsure {
+                    l.row_mut(r, k)[5] = 9.0;
+                }
+            }
+        }
+        Ok(l)
+    }
+}

@@ -322,7 +322,7 @@ impl Engine {
             o.vocab = vocab;
         }
         if let Resolved::Llada(o) = &mut resolved
-            && o.expand
+            && (o.expand || o.insert.is_some())
         {
             let room = info.max_length.saturating_sub(longest);
             match o.max_length {

@@ -56,8 +56,13 @@ pub struct DecodeOptions {
     /// DAEDAL: `gen_length` is a starting length, grown by blocks while the model does not
     /// expect the answer to end (LLaDA sampler).
     pub expand: bool,
-    /// Hard maximum of generated tokens with `expand` (default: 8 × gen_length, within the
-    /// model's maximum length).
+    /// DAEDAL's second stage: while denoising, replace the least sure masked position of the
+    /// block by more masks while the model is not confident the answer ends (LLaDA sampler;
+    /// `block` or `hybrid` policy with a threshold; default parameters
+    /// [`Insertion::default`](tessera_hybrid::daedal::Insertion)).
+    pub insert: bool,
+    /// Hard maximum of generated tokens with `expand` or `insert` (default: 8 × gen_length,
+    /// within the model's maximum length).
     pub max_length: Option<usize>,
     /// Several spans decoded one after another, each with its own policy, steps and block
     /// length (LLaDA sampler); `gen_length` and `steps` then default to their sums.
@@ -185,6 +190,13 @@ impl DecodeOptions {
         self
     }
 
+    /// Turns DAEDAL's mask insertion while denoising on, with an optional hard maximum.
+    pub fn insert(mut self, max_length: Option<usize>) -> Self {
+        self.insert = true;
+        self.max_length = max_length;
+        self
+    }
+
     /// Decodes the generation as these segments, in order.
     pub fn segments(mut self, segments: Vec<Segment>) -> Self {
         self.segments = Some(segments);
@@ -240,6 +252,9 @@ impl DecodeOptions {
                 o.policy = self.policy.unwrap_or_default();
                 o.until_eos = self.until_eos;
                 o.expand = self.expand;
+                o.insert = self
+                    .insert
+                    .then(tessera_hybrid::daedal::Insertion::default);
                 o.max_length = self.max_length;
                 if let Some(segments) = &self.segments {
                     o = o.segments(segments.clone());
@@ -266,6 +281,7 @@ impl DecodeOptions {
                 refuse(self.policy.is_some(), "policy", "dream")?;
                 refuse(self.until_eos, "until-eos", "dream")?;
                 refuse(self.expand, "expand", "dream")?;
+                refuse(self.insert, "insert", "dream")?;
                 refuse(self.segments.is_some(), "segments", "dream")?;
                 refuse(
                     self.confidence_eos_eot_inf,

@@ -140,8 +140,12 @@ pub(crate) struct GenerateArgs {
     /// DAEDAL: start at --gen-length and grow by blocks while the model does not expect the end.
     #[arg(long)]
     expand: bool,
-    /// Hard maximum of generated tokens with --expand.
-    #[arg(long, requires = "expand")]
+    /// DAEDAL's second stage: while denoising, insert masks where the model is least sure
+    /// while it does not expect the end (block or hybrid policy with a threshold).
+    #[arg(long)]
+    insert: bool,
+    /// Hard maximum of generated tokens with --expand or --insert.
+    #[arg(long)]
     max_length: Option<usize>,
     /// Remasking: none, rcr, refine:ROUNDS:FRACTION, remdm-cap[:ETA], remdm-rescale[:ETA],
     /// remdm-conf or remdm-loop[:ETA] (LLaDA sampler).
@@ -255,6 +259,7 @@ impl GenerateArgs {
         o.policy = self.policy;
         o.until_eos = self.until_eos;
         o.expand = self.expand;
+        o.insert = self.insert;
         o.max_length = self.max_length;
         o.alg_temp = self.alg_temp;
         o.eps = self.eps;

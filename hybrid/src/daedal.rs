@@ -1,0 +1,300 @@
+//! DAEDAL's second stage: mask insertion while denoising (Li et al., "Beyond Fixed:
+//! Variable-Length Denoising for Diffusion LLMs", 2025; written from the paper's algorithm and
+//! its public reference sampler, not copied).
+//!
+//! Blocks are decoded left to right; a step commits every masked position of the current block
+//! whose confidence exceeds the threshold (at least the most confident one). While a row's
+//! model is not yet confident that its answer ends — the mean `<|eos|>` probability over the
+//! last [`Insertion::eos_check`] positions predicted as `<|eos|>`, counted from the end of the
+//! row's canvas, is below [`Insertion::eos_confident`] — the least confident masked position
+//! of the block whose confidence is below [`Insertion::low`] is replaced by
+//! [`Insertion::factor`] masks: the answer grows where the model lacks room, never beyond the
+//! hard maximum. Rows grow independently; a shorter row's canvas is padded on the right with
+//! keys the attention ignores, and its output is filled with `<|eos|>` after its end.
+//!
+//! The first stage (start short, append whole blocks while the end is not confident) is
+//! [`crate::length`]; with `expand` on, both run, as in the paper.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::llada::{LladaOptions, Scorer, restrict};
+use crate::pass::{Pass, Reuse};
+use crate::{
+    Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo,
+    TokenEvent,
+};
+
+/// The insertion rule's parameters (defaults: the paper's).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Insertion {
+    /// Confidence below which a masked position is a candidate for insertion.
+    pub low: f64,
+    /// Masks that replace an insertion point (the answer grows by `factor − 1`).
+    pub factor: usize,
+    /// Mean end-of-answer confidence from which a row stops growing.
+    pub eos_confident: f64,
+    /// How many `<|eos|>` predictions, counted from the end, the end confidence averages.
+    pub eos_check: usize,
+}
+
+impl Default for Insertion {
+    fn default() -> Self {
+        Insertion {
+            low: 0.3,
+            factor: 2,
+            eos_confident: 0.9,
+            eos_check: 8,
+        }
+    }
+}
+
+impl Insertion {
+    /// Checks the parameters; errors name the `insert` option.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let bad = |reason: String| Err(Error::option("insert", reason));
+        if !(self.low > 0.0 && self.low < 1.0) {
+            return bad(format!("low confidence {} must be in (0, 1)", self.low));
+        }
+        if self.factor < 2 {
+            return bad(format!("factor {} must be at least 2", self.factor));
+        }
+        if !(self.eos_confident > 0.0 && self.eos_confident <= 1.0) {
+            return bad(format!(
+                "end confidence {} must be in (0, 1]",
+                self.eos_confident
+            ));
+        }
+        if self.eos_check == 0 {
+            return bad("eos-check must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One row's answer while it is decoded.
+struct Row {
+    /// The answer's ids (mask where undecided).
+    answer: Vec<u32>,
+    /// Start of the block being decoded (answer-relative).
+    block: usize,
+}
+
+/// Decodes with insertion. `opts` is validated by the caller: threshold unmasking (its
+/// threshold is the commit rule), no cache, no remasking, an EOS id, full attention.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn denoise<D: Denoiser + ?Sized>(
+    model: &D,
+    prompts: &PromptBatch,
+    opts: &LladaOptions,
+    insertion: Insertion,
+    threshold: f64,
+    max_length: usize,
+    eos: u32,
+    probe_nfe: usize,
+    noise: &dyn NoiseSource,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Generation, Error> {
+    let mask = opts.mask_id;
+    let vocab = model.logits_width();
+    let block_length = opts.effective_block_length();
+    let (rows, prompt_len) = (prompts.rows(), prompts.len());
+    let mut state: Vec<Row> = (0..rows)
+        .map(|_| Row {
+            answer: vec![mask; opts.gen_length],
+            block: 0,
+        })
+        .collect();
+    let mut scorer = Scorer::new(opts, vocab);
+    let mut nfe = probe_nfe;
+    let mut forward_seconds = 0.0;
+    let mut step = 0;
+    // Each step commits at least one token per unfinished row and grows a row by at most
+    // `factor − 1`, so a row takes at most `max_length` steps.
+    let total_steps = max_length;
+    loop {
+        let live: Vec<bool> = state.iter().map(|s| s.block < s.answer.len()).collect();
+        if !live.iter().any(|&l| l) {
+            break;
+        }
+        let width = state.iter().map(|s| s.answer.len()).max().unwrap_or(0);
+        let total = prompt_len + width;
+        let mut x = Vec::with_capacity(rows * total);
+        let mut keys = Vec::with_capacity(rows * total);
+        for (r, s) in state.iter().enumerate() {
+            x.extend_from_slice(&prompts.tokens()[r * prompt_len..(r + 1) * prompt_len]);
+            match prompts.attention() {
+                Some(a) => keys.extend_from_slice(&a[r * prompt_len..(r + 1) * prompt_len]),
+                None => keys.extend(std::iter::repeat_n(true, prompt_len)),
+            }
+            x.extend_from_slice(&s.answer);
+            x.extend(std::iter::repeat_n(eos, width - s.answer.len()));
+            keys.extend(std::iter::repeat_n(true, s.answer.len()));
+            keys.extend(std::iter::repeat_n(false, width - s.answer.len()));
+        }
+        let prompt_index: Vec<bool> = (0..rows * total).map(|i| i % total < prompt_len).collect();
+        let pass = Pass::new(
+            rows,
+            total,
+            mask,
+            vocab,
+            Some(&keys),
+            opts.cfg_scale,
+            &prompt_index,
+        );
+        let positions: Vec<usize> = (prompt_len..total).collect();
+        let started = Instant::now();
+        let logits = pass.run(model, &x, &positions, Reuse::Full)?;
+        forward_seconds += started.elapsed().as_secs_f64();
+        nfe += 1;
+        let mut tokens = Vec::new();
+        for (r, s) in state.iter_mut().enumerate() {
+            if !live[r] {
+                continue;
+            }
+            let len = s.answer.len();
+            let end_confidence = end_confidence(len, insertion.eos_check, |i| {
+                let row = logits.row(r, i);
+                let stats = tessera_kernels::row_stats(row);
+                (stats.argmax as u32 == eos).then(|| stats.prob(row[eos as usize]))
+            });
+            let block = s.block..(s.block + block_length).min(len);
+            let mut candidates = Vec::new();
+            for i in block.clone().filter(|&i| s.answer[i] == mask) {
+                let key = NoiseKey {
+                    purpose: NoisePurpose::Gumbel,
+                    step: step as u32,
+                    row: r as u32,
+                    position: (prompt_len + i) as u32,
+                };
+                let (scores, offset) = restrict(logits.row(r, i), &opts.vocab);
+                let (token, confidence) = scorer.score(scores, offset, key, noise)?;
+                candidates.push((i, token, confidence));
+            }
+            let mut commit: Vec<bool> = candidates.iter().map(|c| c.2 > threshold).collect();
+            if !commit.iter().any(|&c| c) {
+                // The most confident position (the first on ties).
+                let best = candidates
+                    .iter()
+                    .enumerate()
+                    .fold(None::<(usize, f64)>, |b, (k, c)| match b {
+                        Some((_, conf)) if conf >= c.2 => b,
+                        _ => Some((k, c.2)),
+                    });
+                if let Some((k, _)) = best {
+                    commit[k] = true;
+                }
+            }
+            // The insertion point: the least confident uncommitted candidate below `low`.
+            let insert_at = (end_confidence < insertion.eos_confident && len < max_length)
+                .then(|| {
+                    candidates
+                        .iter()
+                        .zip(&commit)
+                        .filter(|(c, done)| !**done && c.2 < insertion.low)
+                        .fold(None::<(usize, f64)>, |b, (c, _)| match b {
+                            Some((_, conf)) if conf <= c.2 => b,
+                            _ => Some((c.0, c.2)),
+                        })
+                        .map(|(i, _)| i)
+                })
+                .flatten();
+            for (c, _) in candidates.iter().zip(&commit).filter(|(_, done)| **done) {
+                s.answer[c.0] = c.1;
+                tokens.push(TokenEvent {
+                    row: r,
+                    position: prompt_len + c.0,
+                    token: c.1,
+                    confidence: c.2,
+                });
+            }
+            if let Some(i) = insert_at {
+                let extra = (insertion.factor - 1).min(max_length - len);
+                s.answer
+                    .splice(i..i, std::iter::repeat_n(mask, extra))
+                    .for_each(drop);
+            }
+            while s.block < s.answer.len()
+                && s.answer[s.block..(s.block + block_length).min(s.answer.len())]
+                    .iter()
+                    .all(|&t| t != mask)
+            {
+                s.block += block_length;
+            }
+        }
+        step += 1;
+        on_step(StepInfo::new(step, total_steps, tokens, Vec::new()));
+    }
+    let width = state.iter().map(|s| s.answer.len()).max().unwrap_or(0);
+    let total_len = prompt_len + width;
+    let mut out = Vec::with_capacity(rows * total_len);
+    for (r, s) in state.iter().enumerate() {
+        out.extend_from_slice(&prompts.tokens()[r * prompt_len..(r + 1) * prompt_len]);
+        out.extend_from_slice(&s.answer);
+        out.extend(std::iter::repeat_n(eos, width - s.answer.len()));
+    }
+    Ok(Generation {
+        tokens: out,
+        rows,
+        prompt_len,
+        total_len,
+        nfe,
+        revised: 0,
+        forward_seconds,
+    })
+}
+
+/// DAEDAL's end-of-answer confidence of a row of `len` positions: scanning from the end, the
+/// `<|eos|>` probabilities of the first `check` positions whose prediction is `<|eos|>`
+/// (`eos_at(i)` gives it, or `None`), summed and divided by `check`.
+fn end_confidence(len: usize, check: usize, eos_at: impl Fn(usize) -> Option<f32>) -> f64 {
+    let sum: f64 = (0..len)
+        .rev()
+        .filter_map(|i| eos_at(i).map(f64::from))
+        .take(check)
+        .sum();
+    sum / check as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_confidence_averages_the_last_eos_predictions_over_the_check_count() {
+        let probs = [None, Some(0.5), None, Some(0.9), Some(0.7)];
+        assert!((end_confidence(5, 2, |i| probs[i]) - 0.8).abs() < 1e-6);
+        // Fewer EOS predictions than the check count still divide by it.
+        assert!((end_confidence(5, 4, |i| probs[i]) - 2.1 / 4.0).abs() < 1e-6);
+        assert_eq!(end_confidence(5, 3, |_| None), 0.0);
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        assert!(Insertion::default().validate().is_ok());
+        for bad in [
+            Insertion {
+                low: 0.0,
+                ..Insertion::default()
+            },
+            Insertion {
+                factor: 1,
+                ..Insertion::default()
+            },
+            Insertion {
+                eos_confident: 1.5,
+                ..Insertion::default()
+            },
+            Insertion {
+                eos_check: 0,
+                ..Insertion::default()
+            },
+        ] {
+            assert!(matches!(
+                bad.validate(),
+                Err(Error::InvalidOption { option, .. }) if option == "insert"
+            ));
+        }
+    }
+}
