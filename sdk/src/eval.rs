@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
+use tessera_hybrid::CacheMode;
 use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::Unmask;
@@ -28,7 +29,8 @@ pub const THRESHOLD: f64 = 0.9;
 /// A decoding policy of the evaluation, by name: `ar`, `diffusion` (count rule, one token
 /// per step in confidence order), `diffusion-half` (two tokens per step), `block` (blocks of
 /// 8, threshold 0.9), `hybrid` (threshold 0.9, single-token fallback), each optionally with
-/// `+refine` ([`REFINE`]).
+/// `+refine` ([`REFINE`]), then optionally `+prefix` or `+dual` (Fast-dLLM's approximate
+/// caches: accuracy and tokens/s side by side with exact recomputation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EvalPolicy {
     /// The name (`block+refine`, …).
@@ -37,6 +39,10 @@ pub struct EvalPolicy {
     half: bool,
     threshold: bool,
     refine: bool,
+    /// Fast-dLLM's approximate cache (`+prefix`, `+dual`), refreshed once per block; none
+    /// recomputes the whole canvas every step.
+    #[serde(skip)]
+    cache: Option<CacheMode>,
 }
 
 impl EvalPolicy {
@@ -57,24 +63,37 @@ impl EvalPolicy {
     /// # Errors
     /// [`Error::InvalidRequest`] naming `policies`.
     pub fn parse(name: &str) -> Result<Self, Error> {
-        let (base, refine) = match name.strip_suffix("+refine") {
-            Some(b) => (b, true),
-            None => (name, false),
+        let unknown = || {
+            Error::invalid(
+                "policies",
+                format!(
+                    "unknown policy `{name}` (ar, diffusion, diffusion-half, block or hybrid, then \
+                     optionally +refine, then optionally +prefix or +dual)"
+                ),
+            )
         };
-        let (policy, half, threshold) = match base {
+        let mut parts = name.split('+');
+        let (policy, half, threshold) = match parts.next().unwrap_or_default() {
             "ar" => (Policy::Ar, false, false),
             "diffusion" => (Policy::Diffusion, false, false),
             "diffusion-half" => (Policy::Diffusion, true, false),
             "block" => (Policy::Block, false, true),
             "hybrid" => (Policy::Hybrid, false, true),
-            _ => {
-                return Err(Error::invalid(
-                    "policies",
-                    format!(
-                        "unknown policy `{name}` (ar, diffusion, diffusion-half, block, hybrid, each with an optional +refine)"
-                    ),
-                ));
-            }
+            _ => return Err(unknown()),
+        };
+        let mut rest: Vec<&str> = parts.collect();
+        let cache = match rest.last() {
+            Some(&"prefix") => Some(CacheMode::Prefix),
+            Some(&"dual") => Some(CacheMode::Dual),
+            _ => None,
+        };
+        if cache.is_some() {
+            rest.pop();
+        }
+        let refine = match rest.as_slice() {
+            [] => false,
+            ["refine"] => true,
+            _ => return Err(unknown()),
         };
         Ok(EvalPolicy {
             name: name.to_string(),
@@ -82,6 +101,7 @@ impl EvalPolicy {
             half,
             threshold,
             refine,
+            cache,
         })
     }
 
@@ -102,6 +122,9 @@ impl EvalPolicy {
         }
         if self.refine {
             o.remask = Some(REFINE);
+        }
+        if let Some(cache) = self.cache {
+            o = o.cache(cache);
         }
         o.temperature = Some(0.0);
         o
@@ -301,4 +324,34 @@ fn judge(
         (_, Example::Text { task: t, example }) => t.check(&example.prompt, text),
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_parse_with_refinement_and_caches() {
+        let p = EvalPolicy::parse("hybrid+refine+dual").unwrap();
+        assert!(p.refine && p.threshold);
+        assert_eq!(p.cache, Some(CacheMode::Dual));
+        let o = p.options(24, 0);
+        assert_eq!(o.cache, Some(CacheMode::Dual));
+        assert_eq!(o.remask, Some(REFINE));
+        assert_eq!(
+            EvalPolicy::parse("block+prefix").unwrap().cache,
+            Some(CacheMode::Prefix)
+        );
+        assert_eq!(EvalPolicy::parse("ar").unwrap().options(24, 0).cache, None);
+        for bad in [
+            "hybrid+dual+refine",
+            "ar+refine+refine",
+            "juggle",
+            "ar+",
+            "dual",
+        ] {
+            let err = EvalPolicy::parse(bad).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
 }

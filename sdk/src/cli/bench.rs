@@ -1,5 +1,7 @@
 //! `tessera bench`: forward-pass time, achieved GFLOP/s, sampler throughput and load memory
-//! on random LLaDA-format models (≈30M and ≈239M parameters), measured side by side in one run.
+//! on random LLaDA-format models (≈30M and ≈239M parameters), measured side by side in one run;
+//! on a world model (`--model models/tessera-tiny`) `bench decode` adds accuracy per policy and
+//! cache next to its speed.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -92,6 +94,10 @@ struct DecodeArgs {
     /// Run the sampler rows on every model, not only the first (slow on the 239M model).
     #[arg(long)]
     sampler_all: bool,
+    /// Held-out examples per task for the accuracy rows (world models such as tessera-tiny
+    /// only).
+    #[arg(long, default_value_t = 50)]
+    accuracy_n: usize,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -322,7 +328,12 @@ fn decode(args: DecodeArgs) -> Result<(), CliError> {
     let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
         let sampler = first || args.sampler_all;
         first = false;
-        bench_decode(name, dir, &args, sampler, rows)
+        bench_decode(name, dir, &args, sampler, rows)?;
+        let engine = tessera::Engine::load(dir)?;
+        if engine.is_world_model() {
+            bench_accuracy(name, &engine, args.accuracy_n, rows)?;
+        }
+        Ok(())
     })?;
     print_rows(&rows, args.json);
     Ok(())
@@ -481,6 +492,56 @@ fn bench_decode(
             let opts = base.clone().unmask(unmask).cache(cache);
             run(bc, label, &opts, &mut baseline)?;
         }
+    }
+    Ok(())
+}
+
+/// Policy / cache combinations of the accuracy rows: one token per step with exact
+/// recomputation (the baseline), Fast-dLLM's approximate caches, threshold decoding.
+const ACCURACY_POLICIES: [&str; 6] = [
+    "diffusion",
+    "diffusion+dual",
+    "block",
+    "block+prefix",
+    "block+dual",
+    "hybrid",
+];
+
+/// On a world model, accuracy next to speed: each combination of [`ACCURACY_POLICIES`] on `n`
+/// held-out examples of a text, an image and an audio task, judged by the worlds' checkers.
+fn bench_accuracy(
+    name: &str,
+    engine: &tessera::Engine,
+    n: usize,
+    rows: &mut Vec<Row>,
+) -> Result<(), CliError> {
+    use tessera::eval::{EvalConfig, EvalPolicy, evaluate};
+    use tessera_worlds::Task;
+    let push = row_pusher(name, engine.info().parameters);
+    let cfg = EvalConfig {
+        tasks: vec![Task::Sudoku, Task::Caption, Task::T2a],
+        policies: ACCURACY_POLICIES
+            .iter()
+            .map(|p| EvalPolicy::parse(p))
+            .collect::<Result<_, _>>()?,
+        n,
+        batch: n.min(100),
+    };
+    for r in evaluate(engine, &cfg, &mut |_| {})? {
+        let label = format!("{} on {}", r.policy, r.task);
+        push(rows, format!("{label}: accuracy"), 100.0 * r.accuracy, "%");
+        push(
+            rows,
+            format!("{label}: forwards/token"),
+            r.forwards_per_token,
+            "",
+        );
+        push(
+            rows,
+            format!("{label}: tokens/s"),
+            r.tokens_per_second,
+            "tok/s",
+        );
     }
     Ok(())
 }

@@ -20,7 +20,8 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
     /// Policies, comma-separated (ar, diffusion, diffusion-half, block, hybrid, each with an
-    /// optional +refine; default: the four with and without +refine).
+    /// optional +refine, then an optional +prefix or +dual cache; default: the four with and
+    /// without +refine).
     #[arg(long, value_delimiter = ',')]
     policies: Vec<String>,
     /// Held-out examples per task.
