@@ -155,9 +155,14 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
             }
             let len = s.answer.len();
             let end_confidence = end_confidence(len, insertion.eos_check, |i| {
-                let row = logits.row(r, i);
-                let stats = tessera_kernels::row_stats(row);
-                (stats.argmax as u32 == eos).then(|| stats.prob(row[eos as usize]))
+                // Over the position's own vocabulary, as its token is sampled.
+                let (scores, offset) = restrict(logits.row(r, i), &opts.vocab);
+                let local = eos
+                    .checked_sub(offset)
+                    .map(|e| e as usize)
+                    .filter(|&e| e < scores.len())?;
+                let stats = tessera_kernels::row_stats(scores);
+                (stats.argmax == local).then(|| stats.prob(scores[local]))
             });
             let block = s.block..(s.block + block_length).min(len);
             let mut candidates = Vec::new();
