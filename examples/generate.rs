@@ -3,8 +3,8 @@
 //! ```text
 //! cargo run --release --example generate -- [MODEL_DIR] [PROMPT]
 //! ```
-//! Defaults to the embedded `models/tessera-tiny` and the prompt `123+45=`. With a chat
-//! model (LLaDA-Instruct, Dream-Instruct) the prompt is sent as a user turn.
+//! Defaults to the embedded `models/tessera-tiny` and the prompt `sudoku 1.3.|.41.|4..3|2.4. =`.
+//! With a chat model (LLaDA-Instruct, Dream-Instruct) the prompt is sent as a user turn.
 
 use tessera::{ChatMessage, DecodeOptions, Engine, GenerateRequest, Prompt};
 
@@ -13,7 +13,9 @@ fn main() -> Result<(), tessera::Error> {
     let dir = args
         .next()
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny").to_string());
-    let prompt = args.next().unwrap_or_else(|| "123+45=".to_string());
+    let prompt = args
+        .next()
+        .unwrap_or_else(|| "sudoku 1.3.|.41.|4..3|2.4. =".to_string());
     let engine = Engine::load(&dir)?;
     let has_chat = engine.tokenizer().is_some_and(|t| t.has_chat_template());
     let prompt = if has_chat {

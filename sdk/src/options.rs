@@ -252,9 +252,7 @@ impl DecodeOptions {
                 o.policy = self.policy.unwrap_or_default();
                 o.until_eos = self.until_eos;
                 o.expand = self.expand;
-                o.insert = self
-                    .insert
-                    .then(tessera_hybrid::daedal::Insertion::default);
+                o.insert = self.insert.then(tessera_hybrid::daedal::Insertion::default);
                 o.max_length = self.max_length;
                 if let Some(segments) = &self.segments {
                     o = o.segments(segments.clone());

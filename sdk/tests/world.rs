@@ -200,6 +200,13 @@ fn a_short_evaluation_covers_every_task() {
         rows.iter()
             .all(|r| r.correct <= r.n && r.tokens_per_second > 0.0)
     );
+    // The tasks the model card reports at 96.5–100 % on 200 held-out examples.
+    for r in rows
+        .iter()
+        .filter(|r| r.task != "addition" && r.task != "sorting")
+    {
+        assert!(r.correct >= 3, "{r:?}");
+    }
 }
 
 #[test]
