@@ -2,8 +2,9 @@
 //! Variable-Length Denoising for Diffusion LLMs", 2025; written from the paper's algorithm and
 //! its public reference sampler, not copied).
 //!
-//! Blocks are decoded left to right; a step commits every masked position of the current block
-//! whose confidence exceeds the threshold (at least the most confident one). While a row's
+//! Blocks are decoded left to right; a step commits what the threshold rule picks in the current
+//! block ([`crate::unmask::Unmask::Threshold`]: every masked position at or above the threshold,
+//! at least the most confident one). While a row's
 //! model is not yet confident that its answer ends — the mean `<|eos|>` probability over the
 //! last [`Insertion::eos_check`] positions predicted as `<|eos|>`, counted from the end of the
 //! row's canvas, is below [`Insertion::eos_confident`] — the least confident masked position
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::llada::{LladaOptions, Scorer, restrict};
 use crate::pass::{Pass, Reuse};
+use crate::unmask::{Candidate, StepContext};
 use crate::{
     Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo,
     TokenEvent,
@@ -81,15 +83,14 @@ struct Row {
     block: usize,
 }
 
-/// Decodes with insertion. `opts` is validated by the caller: threshold unmasking (its
-/// threshold is the commit rule), no cache, no remasking, an EOS id, full attention.
+/// Decodes with insertion. `opts` is validated by the caller: threshold unmasking (the commit
+/// rule), no cache, no remasking, an EOS id, full attention.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn denoise<D: Denoiser + ?Sized>(
     model: &D,
     prompts: &PromptBatch,
     opts: &LladaOptions,
     insertion: Insertion,
-    threshold: f64,
     max_length: usize,
     eos: u32,
     probe_nfe: usize,
@@ -107,6 +108,7 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
         })
         .collect();
     let mut scorer = Scorer::new(opts, vocab);
+    let rule = opts.unmask.rule(opts.schedule);
     let mut nfe = probe_nfe;
     let mut forward_seconds = 0.0;
     let mut step = 0;
@@ -175,43 +177,35 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
                 };
                 let (scores, offset) = restrict(logits.row(r, i), &opts.vocab);
                 let (token, confidence) = scorer.score(scores, offset, key, noise)?;
-                candidates.push((i, token, confidence));
+                candidates.push(Candidate {
+                    position: i,
+                    token,
+                    confidence,
+                    entropy: 0.0,
+                });
             }
-            let mut commit: Vec<bool> = candidates.iter().map(|c| c.2 > threshold).collect();
-            if !commit.iter().any(|&c| c) {
-                // The most confident position (the first on ties).
-                let best = candidates
-                    .iter()
-                    .enumerate()
-                    .fold(None::<(usize, f64)>, |b, (k, c)| match b {
-                        Some((_, conf)) if conf >= c.2 => b,
-                        _ => Some((k, c.2)),
-                    });
-                if let Some((k, _)) = best {
-                    commit[k] = true;
-                }
-            }
-            // The insertion point: the least confident uncommitted candidate below `low`.
+            // The threshold rule orders the candidates surest first and says how many to
+            // commit (every one above the threshold, at least one).
+            let ctx = StepContext {
+                step,
+                steps: total_steps,
+                initial_masked: block.len(),
+                masked: candidates.len(),
+            };
+            let n = rule.select(&ctx, &mut candidates);
+            // The insertion point: the least sure uncommitted candidate, if below `low`.
             let insert_at = (end_confidence < insertion.eos_confident && len < max_length)
-                .then(|| {
-                    candidates
-                        .iter()
-                        .zip(&commit)
-                        .filter(|(c, done)| !**done && c.2 < insertion.low)
-                        .fold(None::<(usize, f64)>, |b, (c, _)| match b {
-                            Some((_, conf)) if conf <= c.2 => b,
-                            _ => Some((c.0, c.2)),
-                        })
-                        .map(|(i, _)| i)
-                })
-                .flatten();
-            for (c, _) in candidates.iter().zip(&commit).filter(|(_, done)| **done) {
-                s.answer[c.0] = c.1;
+                .then(|| candidates[n..].last())
+                .flatten()
+                .filter(|c| c.confidence < insertion.low)
+                .map(|c| c.position);
+            for c in &candidates[..n] {
+                s.answer[c.position] = c.token;
                 tokens.push(TokenEvent {
                     row: r,
-                    position: prompt_len + c.0,
-                    token: c.1,
-                    confidence: c.2,
+                    position: prompt_len + c.position,
+                    token: c.token,
+                    confidence: c.confidence,
                 });
             }
             if let Some(i) = insert_at {

@@ -657,7 +657,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     } else {
         opts
     };
-    if let (Some(insertion), Some(eos), Unmask::Threshold(threshold)) =
+    if let (Some(insertion), Some(eos), Unmask::Threshold(_)) =
         (opts.insert, opts.eos_id, opts.unmask)
     {
         if structure != Attention::Full {
@@ -668,7 +668,7 @@ pub fn generate<D: Denoiser + ?Sized>(
         }
         let max = opts.max_length.unwrap_or(8 * opts.gen_length);
         return crate::daedal::denoise(
-            model, prompts, opts, insertion, threshold, max, eos, probe_nfe, noise, on_step,
+            model, prompts, opts, insertion, max, eos, probe_nfe, noise, on_step,
         );
     }
     let rows = prompts.rows();

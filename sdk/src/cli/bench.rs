@@ -328,8 +328,9 @@ fn decode(args: DecodeArgs) -> Result<(), CliError> {
     let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
         let sampler = first || args.sampler_all;
         first = false;
-        bench_decode(name, dir, &args, sampler, rows)?;
+        // One load serves the speed rows (its backbone) and, on a world model, the accuracy rows.
         let engine = tessera::Engine::load(dir)?;
+        bench_decode(name, engine.backbone(), dir, &args, sampler, rows)?;
         if engine.is_world_model() {
             bench_accuracy(name, &engine, args.accuracy_n, rows)?;
         }
@@ -341,12 +342,12 @@ fn decode(args: DecodeArgs) -> Result<(), CliError> {
 
 fn bench_decode(
     name: &str,
+    model: &Backbone,
     dir: &Path,
     args: &DecodeArgs,
     sampler: bool,
     rows: &mut Vec<Row>,
 ) -> Result<(), CliError> {
-    let model = Backbone::load(dir)?;
     let info = model.info().clone();
     let push = row_pusher(name, info.parameters);
     let vocab = info.embedding_size as u32;
@@ -471,7 +472,7 @@ fn bench_decode(
     let mut baseline = None;
     for (label, unmask, cache) in combos {
         let opts = base.clone().unmask(unmask).cache(cache);
-        run(&model, label, &opts, &mut baseline)?;
+        run(model, label, &opts, &mut baseline)?;
     }
     if let Some(bc) = &causal {
         // Compared with block-causal decoding without the cache: exact means 100 %.
