@@ -23,4 +23,4 @@ pub mod vocab;
 
 pub use config::TrainConfig;
 pub use error::TrainError;
-pub use trainer::{DataSource, Progress, Summary, train};
+pub use trainer::{DataSource, Progress, Start, Summary, train};

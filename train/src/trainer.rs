@@ -66,6 +66,20 @@ pub struct Progress {
     pub eta_seconds: f64,
 }
 
+/// Where a sitting's weights and optimizer come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Fresh weights from the config's seed, a fresh optimizer.
+    Fresh,
+    /// The run checkpointed in the output folder: weights, optimizer moments, step and loss
+    /// history (its config must equal this one apart from `steps`).
+    Resume,
+    /// A new run (step 0, fresh optimizer, this config's schedule and data) whose weights
+    /// start from the `model.safetensors` of another model folder with the same dimensions:
+    /// a second training stage with a different task mix or learning rate.
+    InitFrom(PathBuf),
+}
+
 /// The result of a sitting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -107,9 +121,7 @@ impl RunFiles {
     }
 }
 
-/// Trains per `cfg` on `data`, writing into `out`. With `resume`, continues the run whose
-/// checkpoint is in `out` (its config must equal `cfg` apart from `steps`); otherwise starts
-/// from fresh weights. `stop_after` ends the sitting early after that many steps (a
+/// Trains per `cfg` on `data`, writing into `out`, starting as `start` says (see [`Start`]). `stop_after` ends the sitting early after that many steps (a
 /// checkpoint is written), so a long run can be done in several sittings. `progress` is
 /// called after every step.
 ///
@@ -120,7 +132,7 @@ pub fn train(
     cfg: &TrainConfig,
     data: &dyn DataSource,
     out: &Path,
-    resume: bool,
+    start: &Start,
     stop_after: Option<u64>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, TrainError> {
@@ -128,29 +140,37 @@ pub fn train(
     let files = RunFiles::new(out);
     std::fs::create_dir_all(out.join("train")).map_err(|e| TrainError::io(out, e))?;
     let rows = data.rows();
-    let (model, mut opt, mut history) = if resume {
-        let state = read_state(&files.state)?;
-        let mut saved = state.config.clone();
-        saved.steps = cfg.steps;
-        if &saved != cfg {
-            return Err(TrainError::Checkpoint(format!(
-                "{} was written by a different config (only `steps` may change on resume)",
-                files.state.display()
-            )));
+    let (model, mut opt, mut history, init_from) = match start {
+        Start::Resume => {
+            let state = read_state(&files.state)?;
+            let mut saved = state.config.clone();
+            saved.steps = cfg.steps;
+            if &saved != cfg {
+                return Err(TrainError::Checkpoint(format!(
+                    "{} was written by a different config (only `steps` may change on resume)",
+                    files.state.display()
+                )));
+            }
+            let model = TrainModel::load(cfg.model.clone(), rows, &files.weights)?;
+            let opt = AdamW::load(cfg.adamw(), model.params(), &files.optimizer)?;
+            if opt.steps() != state.step {
+                return Err(TrainError::Checkpoint(
+                    "the optimizer and the state disagree on the step".into(),
+                ));
+            }
+            let history = read_history(&files.history, state.step)?;
+            (model, opt, history, state.init_from)
         }
-        let model = TrainModel::load(cfg.model.clone(), rows, &files.weights)?;
-        let opt = AdamW::load(cfg.adamw(), model.params(), &files.optimizer)?;
-        if opt.steps() != state.step {
-            return Err(TrainError::Checkpoint(
-                "the optimizer and the state disagree on the step".into(),
-            ));
+        Start::Fresh => {
+            let model = TrainModel::init(cfg.model.clone(), rows, cfg.seed)?;
+            let opt = AdamW::new(cfg.adamw(), model.params())?;
+            (model, opt, Vec::new(), None)
         }
-        let history = read_history(&files.history, state.step)?;
-        (model, opt, history)
-    } else {
-        let model = TrainModel::init(cfg.model.clone(), rows, cfg.seed)?;
-        let opt = AdamW::new(cfg.adamw(), model.params())?;
-        (model, opt, Vec::new())
+        Start::InitFrom(dir) => {
+            let model = TrainModel::load(cfg.model.clone(), rows, &RunFiles::new(dir).weights)?;
+            let opt = AdamW::new(cfg.adamw(), model.params())?;
+            (model, opt, Vec::new(), Some(dir.display().to_string()))
+        }
     };
     let schedule = cfg.schedule();
     let masking = cfg.masking();
@@ -220,11 +240,11 @@ pub fn train(
             eta_seconds: pace * (cfg.steps - done) as f64,
         });
         if done.is_multiple_of(cfg.checkpoint_every) || done == end {
-            checkpoint(cfg, &model, &opt, &history, &files)?;
+            checkpoint(cfg, init_from.as_deref(), &model, &opt, &history, &files)?;
         }
     }
     if start == end {
-        checkpoint(cfg, &model, &opt, &history, &files)?;
+        checkpoint(cfg, init_from.as_deref(), &model, &opt, &history, &files)?;
     }
     Ok(Summary {
         steps: end,
@@ -258,6 +278,9 @@ pub(crate) fn mix(seed: u64, step: u64, tag: u64) -> u64 {
 struct State {
     step: u64,
     config: TrainConfig,
+    /// The model folder whose weights the run started from ([`Start::InitFrom`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    init_from: Option<String>,
 }
 
 fn read_state(path: &Path) -> Result<State, TrainError> {
@@ -294,6 +317,7 @@ fn read_history(path: &Path, steps: u64) -> Result<Vec<LogRow>, TrainError> {
 /// checkpoint whole).
 fn checkpoint(
     cfg: &TrainConfig,
+    init_from: Option<&str>,
     model: &TrainModel,
     opt: &AdamW,
     history: &[LogRow],
@@ -312,6 +336,7 @@ fn checkpoint(
     let state = State {
         step: opt.steps(),
         config: cfg.clone(),
+        init_from: init_from.map(str::to_string),
     };
     let json =
         serde_json::to_string_pretty(&state).map_err(|e| TrainError::Checkpoint(e.to_string()))?;

@@ -9,7 +9,7 @@ use tessera_hybrid::DenoiseInput;
 use tessera_modalities::rng::SplitMix64;
 use tessera_train::masking::Sequence;
 use tessera_train::model::TrainModel;
-use tessera_train::{DataSource, TrainConfig, TrainError, train};
+use tessera_train::{DataSource, Start, TrainConfig, TrainError, train};
 
 /// Answer = the prompt's digits reversed: prompt `1 d₁ … d₄`, answer `d₄ … d₁ 0`.
 struct Reverse;
@@ -73,7 +73,15 @@ fn mean(xs: &[f32]) -> f32 {
 #[test]
 fn loss_falls_on_a_learnable_task() {
     let dir = TempDir::new("falls");
-    let s = train(&config(600), &Reverse, &dir.0, false, None, &mut |_| {}).unwrap();
+    let s = train(
+        &config(600),
+        &Reverse,
+        &dir.0,
+        &Start::Fresh,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
     let losses: Vec<f32> = s.history.iter().map(|r| r.loss).collect();
     let (first, last) = (mean(&losses[..20]), mean(&losses[losses.len() - 20..]));
     assert!(last < 0.6 * first, "loss {first} → {last}");
@@ -88,10 +96,26 @@ fn bytes(p: &Path) -> Vec<u8> {
 #[test]
 fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     let (a, b) = (TempDir::new("straight"), TempDir::new("resumed"));
-    train(&config(6), &Reverse, &a.0, false, None, &mut |_| {}).unwrap();
-    let first = train(&config(6), &Reverse, &b.0, false, Some(4), &mut |_| {}).unwrap();
+    train(&config(6), &Reverse, &a.0, &Start::Fresh, None, &mut |_| {}).unwrap();
+    let first = train(
+        &config(6),
+        &Reverse,
+        &b.0,
+        &Start::Fresh,
+        Some(4),
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(first.steps, 4);
-    let second = train(&config(6), &Reverse, &b.0, true, None, &mut |_| {}).unwrap();
+    let second = train(
+        &config(6),
+        &Reverse,
+        &b.0,
+        &Start::Resume,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!((second.steps, second.ran), (6, 2));
     assert_eq!(second.history.len(), 6);
     for f in ["model.safetensors", "train/optimizer.safetensors"] {
@@ -100,14 +124,22 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     // A different config refuses to resume.
     let mut other = config(6);
     other.lr = 1e-3;
-    let err = train(&other, &Reverse, &b.0, true, None, &mut |_| {}).unwrap_err();
+    let err = train(&other, &Reverse, &b.0, &Start::Resume, None, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("different config"), "{err}");
 }
 
 #[test]
 fn the_backbone_computes_the_trainers_logits() {
     let dir = TempDir::new("parity");
-    let s = train(&config(3), &Reverse, &dir.0, false, None, &mut |_| {}).unwrap();
+    let s = train(
+        &config(3),
+        &Reverse,
+        &dir.0,
+        &Start::Fresh,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(s.steps, 3);
     let model = TrainModel::load(config(3).model, 13, &dir.0.join("model.safetensors")).unwrap();
     let cfg = model.llada_config(12, 0, 1);
@@ -134,4 +166,62 @@ fn the_backbone_computes_the_trainers_logits() {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(diff < 1e-4, "max |Δ| {diff}");
+}
+
+#[test]
+fn a_second_stage_starts_from_another_runs_weights() {
+    let (a, b, c) = (
+        TempDir::new("stage1"),
+        TempDir::new("stage2"),
+        TempDir::new("stage2-wrong"),
+    );
+    let first = train(
+        &config(150),
+        &Reverse,
+        &a.0,
+        &Start::Fresh,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let from = Start::InitFrom(a.0.clone());
+    // Zero steps: the checkpoint is the source's weights, the run is at step 0.
+    let none = train(&config(6), &Reverse, &b.0, &from, Some(0), &mut |_| {}).unwrap();
+    assert_eq!((none.steps, none.ran), (0, 0));
+    let load = |d: &Path| {
+        TrainModel::load(config(1).model, 13, &d.join("model.safetensors"))
+            .unwrap()
+            .forward(&[1, 3, 12, 12, 0], 1, &[true; 5], &[0, 1, 2, 3, 4])
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    assert_eq!(load(&a.0), load(&b.0));
+    let state = std::fs::read_to_string(b.0.join("train/state.json")).unwrap();
+    assert!(state.contains("init_from"), "{state}");
+    // Its first step sees the batch a fresh model saw first (same seed, step 0): the
+    // trained weights do far better on it.
+    let second = train(
+        &config(6),
+        &Reverse,
+        &b.0,
+        &Start::Resume,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((second.steps, second.history.len()), (6, 6));
+    let fresh = first.history[0].loss;
+    assert!(
+        second.history[0].loss < 0.7 * fresh,
+        "{second:?} vs {fresh}"
+    );
+    // Other dimensions: a typed error naming the tensor.
+    let mut wide = config(6);
+    wide.model.d_model = 64;
+    let err = train(&wide, &Reverse, &c.0, &from, None, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, TrainError::Checkpoint(_)), "{err}");
+    assert!(err.to_string().contains("shape"), "{err}");
 }

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use tessera_train::data::WorldData;
-use tessera_train::{Progress, TrainConfig, train};
+use tessera_train::data::{WorldData, adopt_tokenizers};
+use tessera_train::{Progress, Start, TrainConfig, train};
 
 use super::CliError;
 
@@ -21,8 +21,14 @@ pub(crate) struct TrainArgs {
     #[arg(long, short = 'o')]
     out: PathBuf,
     /// Continue the run checkpointed in `--out` (same config; `steps` may grow).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "init_from")]
     resume: bool,
+    /// Start a new run (this config's schedule, task mix and seed; a fresh optimizer) from
+    /// the weights and tokenizers of the model folder DIR, e.g. a second stage that trains
+    /// `models/tessera-tiny` further on the tasks it has not learned. DIR's model must have
+    /// the config's dimensions.
+    #[arg(long, value_name = "DIR")]
+    init_from: Option<PathBuf>,
     /// End this sitting after N steps (a checkpoint is written; `--resume` continues).
     #[arg(long)]
     sitting: Option<u64>,
@@ -33,6 +39,9 @@ pub(crate) struct TrainArgs {
 
 pub(crate) fn run(args: TrainArgs) -> Result<(), CliError> {
     let cfg = TrainConfig::from_file(&args.config)?;
+    if let Some(from) = &args.init_from {
+        adopt_tokenizers(from, &args.out)?;
+    }
     let data = WorldData::prepare(&cfg, &args.out)?;
     // Keep the config next to the model (unless it already is that file: copying a file
     // onto itself would truncate it).
@@ -63,14 +72,12 @@ pub(crate) fn run(args: TrainArgs) -> Result<(), CliError> {
         );
         let _ = std::io::stderr().flush();
     };
-    let summary = train(
-        &cfg,
-        &data,
-        &args.out,
-        args.resume,
-        args.sitting,
-        &mut report,
-    )?;
+    let start = match (&args.init_from, args.resume) {
+        (Some(dir), _) => Start::InitFrom(dir.clone()),
+        (None, true) => Start::Resume,
+        (None, false) => Start::Fresh,
+    };
+    let summary = train(&cfg, &data, &args.out, &start, args.sitting, &mut report)?;
     if !quiet {
         eprintln!();
     }
