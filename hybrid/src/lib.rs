@@ -60,6 +60,7 @@ mod noise;
 mod output;
 mod pass;
 pub mod policy;
+mod refine;
 pub mod remask;
 pub mod schedule;
 mod segment;

@@ -16,6 +16,7 @@ use crate::daedal::Insertion;
 use crate::length::expand;
 use crate::pass::{Pass, Reuse};
 use crate::policy::{Adaptive, Policy};
+use crate::refine;
 use crate::remask::{Remask, running_confidence};
 use crate::schedule::num_transfer_tokens;
 use crate::unmask::{Candidate, Schedule, StepContext, Unmask, UnmaskRule, by_confidence};
@@ -906,25 +907,49 @@ pub fn generate<D: Denoiser + ?Sized>(
             }
         }
     }
-    if let Remask::Refine { rounds, fraction } = opts.remask {
-        for _ in 0..rounds {
-            let (changed, tokens, remasked) = refine_round(
+    let mut canvas = refine::Canvas {
+        pass: &pass,
+        plan: &plan,
+        x: &mut x,
+        running: &mut running,
+        prompt_len,
+    };
+    for _ in 0..opts.remask.refine_rounds() {
+        let round = match opts.remask {
+            Remask::Refine { fraction, .. } => Some(refine::refine_round(
                 model,
-                &pass,
-                &plan,
-                &mut x,
-                &mut running,
-                prompt_len,
+                &mut canvas,
                 fraction,
                 &mut scorer,
                 noise,
                 global_step,
-            )?;
-            nfe += 1;
-            revised += changed;
-            global_step += 1;
-            on_step(StepInfo::new(global_step, total_steps, tokens, remasked));
-        }
+            )?),
+            Remask::Recheck { groups, below, .. } => {
+                let (spent, round) = refine::recheck_round(
+                    model,
+                    &mut canvas,
+                    groups,
+                    below,
+                    &mut scorer,
+                    noise,
+                    global_step,
+                )?;
+                nfe += spent;
+                round
+            }
+            _ => None,
+        };
+        // A recheck that finds nothing to re-mask ends the refinement.
+        let Some(round) = round else { break };
+        nfe += round.nfe;
+        revised += round.changed;
+        global_step += 1;
+        on_step(StepInfo::new(
+            global_step,
+            total_steps,
+            round.tokens,
+            round.remasked,
+        ));
     }
     Ok(Generation {
         tokens: x,
@@ -939,12 +964,12 @@ pub fn generate<D: Denoiser + ?Sized>(
 
 /// One block of the decoding plan (offsets from the end of the prompt).
 #[derive(Debug, Clone)]
-struct PlannedBlock {
-    start: usize,
-    end: usize,
+pub(crate) struct PlannedBlock {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
     steps: usize,
     policy: Policy,
-    vocab: Option<std::ops::Range<u32>>,
+    pub(crate) vocab: Option<std::ops::Range<u32>>,
 }
 
 /// If every row has committed EOS with everything before it decided, fills what follows
@@ -963,83 +988,6 @@ fn finish_at_eos(x: &mut [u32], rows: usize, prompt_len: usize, mask: u32, eos: 
         x[r * total + prompt_len + e..(r + 1) * total].fill(eos);
     }
     true
-}
-
-/// One refinement pass: in every row, re-mask the least confident `fraction` of the
-/// generated span, re-predict those positions with everything else visible, and commit the
-/// predictions. Returns how many tokens changed, and the step's events.
-#[allow(clippy::too_many_arguments)]
-fn refine_round<D: Denoiser + ?Sized>(
-    model: &D,
-    pass: &Pass<'_>,
-    plan: &[PlannedBlock],
-    x: &mut [u32],
-    running: &mut [f64],
-    prompt_len: usize,
-    fraction: f64,
-    scorer: &mut Scorer<'_>,
-    noise: &dyn NoiseSource,
-    step: usize,
-) -> Result<(usize, Vec<TokenEvent>, Vec<PositionEvent>), Error> {
-    let total = pass.len;
-    let gen_length = total - prompt_len;
-    let count = ((gen_length as f64 * fraction).ceil() as usize).clamp(1, gen_length);
-    let mut previous = Vec::with_capacity(pass.rows);
-    for r in 0..pass.rows {
-        let conf = &running[r * total..(r + 1) * total];
-        let mut order: Vec<usize> = (prompt_len..total).collect();
-        order.sort_by(|&a, &b| conf[a].total_cmp(&conf[b]).then(a.cmp(&b)));
-        order.truncate(count);
-        order.sort_unstable();
-        let row = &mut x[r * total..(r + 1) * total];
-        previous.push(order.iter().map(|&p| (p, row[p])).collect::<Vec<_>>());
-        for &p in &order {
-            row[p] = pass.mask;
-        }
-    }
-    let mut positions: Vec<usize> = previous.iter().flatten().map(|&(p, _)| p).collect();
-    positions.sort_unstable();
-    positions.dedup();
-    let logits = pass.run(model, x, &positions, Reuse::Full)?;
-    let mut changed = 0;
-    let mut tokens = Vec::new();
-    let remasked = previous
-        .iter()
-        .enumerate()
-        .flat_map(|(row, old)| {
-            old.iter()
-                .map(move |&(position, _)| PositionEvent { row, position })
-        })
-        .collect();
-    for (r, old) in previous.iter().enumerate() {
-        for &(p, before) in old {
-            let k = positions
-                .binary_search(&p)
-                .map_err(|_| Error::Denoiser("refine position lost".into()))?;
-            let key = NoiseKey {
-                purpose: NoisePurpose::Gumbel,
-                step: step as u32,
-                row: r as u32,
-                position: p as u32,
-            };
-            let vocab = plan
-                .iter()
-                .find(|b| (b.start..b.end).contains(&(p - prompt_len)))
-                .and_then(|b| b.vocab.clone());
-            let (scores, offset) = restrict(logits.row(r, k), &vocab);
-            let (token, confidence) = scorer.score(scores, offset, key, noise)?;
-            x[r * total + p] = token;
-            running[r * total + p] = confidence;
-            changed += usize::from(token != before);
-            tokens.push(TokenEvent {
-                row: r,
-                position: p,
-                token,
-                confidence,
-            });
-        }
-    }
-    Ok((changed, tokens, remasked))
 }
 
 fn token_event(row: usize, c: &Candidate) -> TokenEvent {
@@ -1403,6 +1351,60 @@ mod tests {
         .unwrap();
         assert_eq!(out.generated(0), plain.generated(0));
         assert_eq!(out.nfe(), 8);
+    }
+
+    #[test]
+    fn recheck_re_predicts_what_the_finished_answer_contradicts() {
+        use crate::testing::Majority;
+        let model = Majority { prompt: 2 };
+        // All six answer tokens in one step: `5 4 4 4 4 4`, the 5 disagreeing with the rest.
+        let plain_opts = LladaOptions::new(11).gen_length(6).steps(1);
+        let run = |opts: &LladaOptions| {
+            let mut events = Vec::new();
+            let out = generate(&model, &prompt(), opts, &SeededNoise::new(0), &mut |s| {
+                events.push((s.tokens.len(), s.remasked.len()))
+            })
+            .unwrap();
+            (out, events)
+        };
+        let (plain, _) = run(&plain_opts);
+        assert_eq!(plain.generated(0), [5, 4, 4, 4, 4, 4]);
+        assert_eq!(plain.nfe(), 1);
+        let recheck = Remask::Recheck {
+            rounds: 3,
+            groups: 2,
+            below: 0.5,
+        };
+        let (fixed, events) = run(&plain_opts.clone().remask(recheck));
+        assert_eq!(fixed.generated(0), [4; 6]);
+        assert_eq!(fixed.revised(), 1);
+        // Round 1: two scoring passes and one re-prediction of the one unsupported token;
+        // round 2: two scoring passes find nothing, and round 3 is never run.
+        assert_eq!(fixed.nfe(), 1 + 3 + 2);
+        assert_eq!(events, [(6, 0), (1, 1)]);
+        // A consistent answer is left alone and costs only the scoring.
+        let (kept, events) = run(&LladaOptions::new(11).gen_length(6).steps(6).remask(recheck));
+        assert_eq!(kept.generated(0), [5; 6]);
+        assert_eq!((kept.revised(), kept.nfe(), events.len()), (0, 6 + 2, 6));
+        // Bad parameters are refused by name.
+        for bad in [
+            "recheck:1:0",
+            "recheck:1:4:0",
+            "recheck:1:4:1.5",
+            "recheck:x",
+        ] {
+            let err = Remask::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("remask"), "{bad}: {err}");
+        }
+        assert_eq!(
+            Remask::parse("recheck:2").unwrap(),
+            Remask::Recheck {
+                rounds: 2,
+                groups: 4,
+                below: 0.5
+            }
+        );
+        assert_eq!(recheck.to_string(), "recheck:3:2:0.5");
     }
 
     #[test]

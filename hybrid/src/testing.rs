@@ -250,3 +250,47 @@ impl Denoiser for NeedsRoom {
         Ok(l)
     }
 }
+
+/// Wants every answer token equal: at a masked answer position it predicts the most common
+/// token among the visible answer tokens (logit 3 per occurrence, ties to the smaller id),
+/// and with none visible, token 5 at the first answer position and 4 elsewhere (logit 3).
+/// Decoded all at once, the answer is `5 4 4 …` — one token disagrees with the rest.
+/// Vocabulary 12, mask 11.
+#[derive(Debug)]
+pub(crate) struct Majority {
+    /// Prompt length (the answer starts here).
+    pub(crate) prompt: usize,
+}
+
+impl Denoiser for Majority {
+    exact_cache!();
+
+    fn logits_width(&self) -> usize {
+        12
+    }
+
+    fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
+        let len = input.len;
+        let mut l = Logits::filled(input.rows(), input.positions.len(), 12, 0.0);
+        for r in 0..input.rows() {
+            let row = &input.tokens[r * len..(r + 1) * len];
+            let mut counts = [0usize; 11];
+            for &t in &row[self.prompt..] {
+                if let Some(c) = counts.get_mut(t as usize) {
+                    *c += 1;
+                }
+            }
+            for (k, &p) in input.positions.iter().enumerate() {
+                let out = l.row_mut(r, k);
+                if counts.iter().all(|&c| c == 0) {
+                    out[if p == self.prompt { 5 } else { 4 }] = 3.0;
+                } else {
+                    for (t, &c) in counts.iter().enumerate() {
+                        out[t] = 3.0 * c as f32;
+                    }
+                }
+            }
+        }
+        Ok(l)
+    }
+}

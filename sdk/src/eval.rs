@@ -10,7 +10,6 @@ use tessera_hybrid::CacheMode;
 use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::Unmask;
-use tessera_modalities::audio::AudioCodes;
 use tessera_modalities::image::ImageCodes;
 use tessera_worlds::{Example, Split, Task, check_audio, check_image};
 
@@ -23,22 +22,34 @@ pub const REFINE: Remask = Remask::Refine {
     fraction: 0.1,
 };
 
+/// The verification budget of the `+recheck` policies: up to 2 rounds, each re-scoring the
+/// finished answer in 4 interleaved masked passes and re-predicting the tokens it gives
+/// less than 0.5 probability (none: the answer is kept and no more is spent).
+pub const RECHECK: Remask = Remask::Recheck {
+    rounds: 2,
+    groups: 4,
+    below: 0.5,
+};
+
 /// Confidence threshold of the `block` and `hybrid` policies.
 pub const THRESHOLD: f64 = 0.9;
 
 /// A decoding policy of the evaluation, by name: `ar`, `diffusion` (count rule, one token
 /// per step in confidence order), `diffusion-half` (two tokens per step), `block` (blocks of
 /// 8, threshold 0.9), `hybrid` (threshold 0.9, single-token fallback), each optionally with
-/// `+refine` ([`REFINE`]), then optionally `+prefix` or `+dual` (Fast-dLLM's approximate
-/// caches: accuracy and tokens/s side by side with exact recomputation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `+refine` ([`REFINE`]) or `+recheck` ([`RECHECK`]), then optionally `+prefix` or `+dual`
+/// (Fast-dLLM's approximate caches: accuracy and tokens/s side by side with exact
+/// recomputation).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalPolicy {
     /// The name (`block+refine`, …).
     pub name: String,
     policy: Policy,
     half: bool,
     threshold: bool,
-    refine: bool,
+    /// The refinement rule (`+refine`, `+recheck`).
+    #[serde(skip)]
+    refine: Option<Remask>,
     /// Fast-dLLM's approximate cache (`+prefix`, `+dual`), refreshed once per block; none
     /// recomputes the whole canvas every step.
     #[serde(skip)]
@@ -68,7 +79,7 @@ impl EvalPolicy {
                 "policies",
                 format!(
                     "unknown policy `{name}` (ar, diffusion, diffusion-half, block or hybrid, then \
-                     optionally +refine, then optionally +prefix or +dual)"
+                     optionally +refine or +recheck, then optionally +prefix or +dual)"
                 ),
             )
         };
@@ -91,8 +102,9 @@ impl EvalPolicy {
             rest.pop();
         }
         let refine = match rest.as_slice() {
-            [] => false,
-            ["refine"] => true,
+            [] => None,
+            ["refine"] => Some(REFINE),
+            ["recheck"] => Some(RECHECK),
             _ => return Err(unknown()),
         };
         Ok(EvalPolicy {
@@ -120,8 +132,8 @@ impl EvalPolicy {
             // Blocks of 8 where they tile the answer; otherwise one block.
             o.block_length = Some(if length.is_multiple_of(8) { 8 } else { length });
         }
-        if self.refine {
-            o.remask = Some(REFINE);
+        if let Some(rule) = self.refine {
+            o.remask = Some(rule);
         }
         if let Some(cache) = self.cache {
             o = o.cache(cache);
@@ -313,10 +325,7 @@ fn judge(
             let codec = engine
                 .audio_tokenizer()
                 .ok_or_else(|| Error::invalid("task", "no audio tokenizer"))?;
-            let codes = AudioCodes::new(
-                vec![out.codes.clone().unwrap_or_default()],
-                codec.sample_rate(),
-            );
+            let codes = engine.audio_codes(out.codes.as_deref().unwrap_or_default())?;
             let pcm = codec.decode(&codes)?;
             check_audio(&pcm.samples, pcm.sample_rate).is_ok_and(|got| got == *tune)
         }
@@ -333,7 +342,7 @@ mod tests {
     #[test]
     fn policy_names_parse_with_refinement_and_caches() {
         let p = EvalPolicy::parse("hybrid+refine+dual").unwrap();
-        assert!(p.refine && p.threshold);
+        assert!(p.refine.is_some() && p.threshold);
         assert_eq!(p.cache, Some(CacheMode::Dual));
         let o = p.options(24, 0);
         assert_eq!(o.cache, Some(CacheMode::Dual));
@@ -343,9 +352,17 @@ mod tests {
             Some(CacheMode::Prefix)
         );
         assert_eq!(EvalPolicy::parse("ar").unwrap().options(24, 0).cache, None);
+        assert_eq!(
+            EvalPolicy::parse("block+recheck")
+                .unwrap()
+                .options(24, 0)
+                .remask,
+            Some(RECHECK)
+        );
         for bad in [
             "hybrid+dual+refine",
             "ar+refine+refine",
+            "ar+refine+recheck",
             "juggle",
             "ar+",
             "dual",

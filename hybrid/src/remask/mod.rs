@@ -6,6 +6,7 @@
 //! | `none` | committed tokens are final (the reference samplers) |
 //! | `rcr` | running-confidence remasking: each step ranks the block's committed tokens (at the confidence they were decoded with) together with the new predictions, and keeps only the schedule's cumulative count |
 //! | `refine:ROUNDS:FRACTION` | after the whole answer is decoded, `ROUNDS` more passes each re-mask the least confident `FRACTION` of it and re-predict them with everything else visible |
+//! | `recheck:ROUNDS[:GROUPS[:BELOW]]` | after decoding, up to `ROUNDS` passes each re-score every answer token with the finished answer visible (in `GROUPS` interleaved masked passes, default 4) and re-predict those whose probability is below `BELOW` (default 0.5); stops when none is |
 //! | `remdm-cap[:η]`, `remdm-rescale[:η]`, `remdm-conf`, `remdm-loop[:η]` | ReMDM: each step masks decoded tokens of the block again at random with probability `σ` from the schedule (see [`remdm`]) |
 
 mod rcr;
@@ -35,6 +36,18 @@ pub enum Remask {
         /// Fraction of the answer re-masked per pass, in (0, 1].
         fraction: f64,
     },
+    /// A verification budget spent after decoding: re-score the finished answer, re-predict
+    /// the tokens it does not support.
+    Recheck {
+        /// Most passes (each `groups` scoring forwards plus one re-prediction); stops early
+        /// when every token is supported.
+        rounds: usize,
+        /// Interleaved groups the answer is masked in while re-scoring (≥ 1).
+        groups: usize,
+        /// Support (probability given the rest of the answer) below which a token is
+        /// re-predicted, in (0, 1].
+        below: f64,
+    },
     /// ReMDM-cap: `σ = min(η, σ_max)`.
     RemdmCap {
         /// η (paper default 0.008).
@@ -55,8 +68,9 @@ pub enum Remask {
 }
 
 impl Remask {
-    /// Parses `none`, `rcr`, `refine:ROUNDS:FRACTION`, `remdm-cap[:η]`,
-    /// `remdm-rescale[:η]`, `remdm-conf` or `remdm-loop[:η]` (η defaults to the paper's).
+    /// Parses `none`, `rcr`, `refine:ROUNDS:FRACTION`, `recheck:ROUNDS[:GROUPS[:BELOW]]`
+    /// (groups 4, support 0.5 by default), `remdm-cap[:η]`, `remdm-rescale[:η]`,
+    /// `remdm-conf` or `remdm-loop[:η]` (η defaults to the paper's).
     ///
     /// # Errors
     /// [`Error::InvalidOption`] naming `remask`.
@@ -79,6 +93,21 @@ impl Remask {
                 })?,
                 fraction: number(fraction, "a fraction")?,
             },
+            ["recheck", rounds, rest @ ..] if rest.len() <= 2 => Remask::Recheck {
+                rounds: rounds.parse().map_err(|_| {
+                    Error::option("remask", format!("`{rounds}` is not a number of rounds"))
+                })?,
+                groups: match rest.first() {
+                    Some(g) => g.parse().map_err(|_| {
+                        Error::option("remask", format!("`{g}` is not a number of groups"))
+                    })?,
+                    None => 4,
+                },
+                below: match rest.get(1) {
+                    Some(b) => number(b, "a probability")?,
+                    None => 0.5,
+                },
+            },
             ["remdm-cap", rest @ ..] if rest.len() <= 1 => Remask::RemdmCap {
                 eta: eta(rest.first(), 0.008)?,
             },
@@ -93,7 +122,8 @@ impl Remask {
                 return Err(Error::option(
                     "remask",
                     format!(
-                        "unknown rule `{s}` (none, rcr, refine:ROUNDS:FRACTION, remdm-cap[:ETA], \
+                        "unknown rule `{s}` (none, rcr, refine:ROUNDS:FRACTION, \
+                         recheck:ROUNDS[:GROUPS[:BELOW]], remdm-cap[:ETA], \
                          remdm-rescale[:ETA], remdm-conf, remdm-loop[:ETA])"
                     ),
                 ));
@@ -133,6 +163,17 @@ impl Remask {
                 format!("refine fraction {fraction} is outside (0, 1]"),
             ));
         }
+        if let Remask::Recheck { groups, below, .. } = *self {
+            if groups == 0 {
+                return Err(Error::option("remask", "recheck needs at least one group"));
+            }
+            if !(below > 0.0 && below <= 1.0) {
+                return Err(Error::option(
+                    "remask",
+                    format!("recheck support {below} is outside (0, 1]"),
+                ));
+            }
+        }
         if let Some(r) = self.remdm() {
             r.validate()?;
         }
@@ -142,7 +183,7 @@ impl Remask {
     /// Refinement passes this rule adds after decoding.
     pub fn refine_rounds(&self) -> usize {
         match self {
-            Remask::Refine { rounds, .. } => *rounds,
+            Remask::Refine { rounds, .. } | Remask::Recheck { rounds, .. } => *rounds,
             _ => 0,
         }
     }
@@ -154,6 +195,11 @@ impl std::fmt::Display for Remask {
             Remask::None => f.write_str("none"),
             Remask::Rcr => f.write_str("rcr"),
             Remask::Refine { rounds, fraction } => write!(f, "refine:{rounds}:{fraction}"),
+            Remask::Recheck {
+                rounds,
+                groups,
+                below,
+            } => write!(f, "recheck:{rounds}:{groups}:{below}"),
             _ => match self.remdm() {
                 Some(r) => r.fmt(f),
                 None => f.write_str("?"),

@@ -147,8 +147,8 @@ pub(crate) struct GenerateArgs {
     /// Hard maximum of generated tokens with --expand or --insert.
     #[arg(long)]
     max_length: Option<usize>,
-    /// Remasking: none, rcr, refine:ROUNDS:FRACTION, remdm-cap[:ETA], remdm-rescale[:ETA],
-    /// remdm-conf or remdm-loop[:ETA] (LLaDA sampler).
+    /// Remasking: none, rcr, refine:ROUNDS:FRACTION, recheck:ROUNDS[:GROUPS[:BELOW]],
+    /// remdm-cap[:ETA], remdm-rescale[:ETA], remdm-conf or remdm-loop[:ETA] (LLaDA sampler).
     #[arg(long, value_parser = parse_remask)]
     remask: Option<Remask>,
     /// Dream algorithm.
