@@ -7,6 +7,7 @@
 //! built exactly as their model cards build them.
 
 pub mod audio;
+mod canvas;
 mod chat;
 mod error;
 pub mod image;
@@ -16,6 +17,7 @@ mod space;
 pub mod tessera;
 mod text;
 
+pub use canvas::{AnswerSpan, Canvas, Part, Role};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::TextError;
 pub use space::{Modality, SpaceError, TokenSpace};

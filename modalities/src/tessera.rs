@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use crate::{SpaceError, TextTokenizer};
+use crate::{Canvas, Modality, SpaceError, TextTokenizer};
 
 /// The special tokens of a Tessera tokenizer, in id order (the tokenizer builder writes them
 /// first). The mask token is not a text token: it is the last row of the embedding.
@@ -131,6 +131,53 @@ impl TesseraPrompting {
         join(&[&[self.bos, self.transcribe, self.soa], audio, &[self.eoa]])
     }
 
+    /// The text task's canvas: `<|bos|> text` → `text_length` text positions.
+    pub fn text_canvas(&self, text: &[u32]) -> Canvas {
+        Canvas::new()
+            .given(Modality::Text, &self.text(text))
+            .generated(Modality::Text, 0, self.text_length)
+    }
+
+    /// Text → image: `<|bos|> <|t2i|> caption <|soi|>` → `codes` image positions.
+    pub fn t2i_canvas(&self, caption: &[u32], codes: usize) -> Canvas {
+        Canvas::new()
+            .given(Modality::Text, &self.t2i(caption))
+            .generated(Modality::Image, 0, codes)
+    }
+
+    /// Image → caption: `<|bos|> <|caption|> <|soi|>`, the image ids, `<|eoi|>` → a caption.
+    pub fn caption_canvas(&self, image: &[u32]) -> Canvas {
+        Canvas::new()
+            .given(Modality::Text, &[self.bos, self.caption, self.soi])
+            .given(Modality::Image, image)
+            .given(Modality::Text, &[self.eoi])
+            .generated(Modality::Text, 0, self.text_length)
+    }
+
+    /// Notes → audio: `<|bos|> <|t2a|> notes <|soa|>` → `levels` spans of `frames` audio
+    /// positions, level-major (decoded coarse to fine).
+    pub fn t2a_canvas(&self, notes: &[u32], levels: usize, frames: usize) -> Canvas {
+        (0..levels).fold(
+            Canvas::new().given(Modality::Text, &self.t2a(notes)),
+            |c, level| c.generated(Modality::Audio, level, frames),
+        )
+    }
+
+    /// Audio → notes: `<|bos|> <|transcribe|> <|soa|>`, the audio ids (level-major, `levels`
+    /// equal parts), `<|eoa|>` → the note names.
+    pub fn transcribe_canvas(&self, audio: &[u32], levels: usize) -> Canvas {
+        let frames = audio.len().div_ceil(levels.max(1)).max(1);
+        let c = Canvas::new().given(Modality::Text, &[self.bos, self.transcribe, self.soa]);
+        audio
+            .chunks(frames)
+            .enumerate()
+            .fold(c, |c, (level, ids)| {
+                c.given_level(Modality::Audio, level, ids)
+            })
+            .given(Modality::Text, &[self.eoa])
+            .generated(Modality::Text, 0, self.text_length)
+    }
+
     /// A text answer laid out for training: the answer's ids then `<|eos|>` up to `length`
     /// (at least one `<|eos|>`), or `None` when the answer does not fit.
     pub fn text_answer(&self, answer: &[u32], length: usize) -> Option<Vec<u32>> {
@@ -158,4 +205,52 @@ impl TesseraPrompting {
 
 fn join(parts: &[&[u32]]) -> Vec<u32> {
     parts.concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompting() -> TesseraPrompting {
+        TesseraPrompting {
+            eos: 0,
+            bos: 1,
+            unk: 2,
+            t2i: 3,
+            caption: 4,
+            t2a: 5,
+            transcribe: 6,
+            soi: 7,
+            eoi: 8,
+            soa: 9,
+            eoa: 10,
+            text_length: 5,
+        }
+    }
+
+    #[test]
+    fn canvases_read_as_the_training_templates() {
+        let p = prompting();
+        let words = [20, 21];
+        let (image, audio) = ([40, 41, 42], [60, 61, 70, 71]);
+        assert_eq!(p.text_canvas(&words).prompt(), p.text(&words));
+        assert_eq!(p.t2i_canvas(&words, 3).prompt(), p.t2i(&words));
+        assert_eq!(p.caption_canvas(&image).prompt(), p.caption(&image));
+        assert_eq!(p.t2a_canvas(&words, 2, 2).prompt(), p.t2a(&words));
+        assert_eq!(
+            p.transcribe_canvas(&audio, 2).prompt(),
+            p.transcribe(&audio)
+        );
+        // Roles and lengths: what the controller generates.
+        assert_eq!(p.text_canvas(&words).answer_length(), 5);
+        assert_eq!(p.t2a_canvas(&words, 2, 3).answer_length(), 6);
+        let t = p.transcribe_canvas(&audio, 2);
+        let levels: Vec<usize> = t
+            .parts()
+            .iter()
+            .filter(|x| x.modality == Modality::Audio)
+            .map(|x| x.level)
+            .collect();
+        assert_eq!(levels, [0, 1]);
+    }
 }

@@ -11,7 +11,7 @@ use tessera_modalities::mmada::MmadaPrompting;
 use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
 use crate::options::Resolved;
-use crate::world::WorldModel;
+use crate::world::{WorldModel, coarse_to_fine};
 use crate::{
     CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageRequest, ImageResponse, Output,
     Prompt, Response, Stats, TaskOutput, TaskRequest, TaskResponse, WorldTask,
@@ -229,13 +229,13 @@ impl Engine {
                 let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
                 let world = self.world.as_deref().ok_or(Error::NoTokenizer)?;
                 world
-                    .prompt(
+                    .canvas(
                         WorldTask::Text,
                         &crate::TaskInput::Text(text.clone()),
                         tokenizer,
                         &self.space,
                     )?
-                    .0
+                    .prompt()
             }
             Prompt::Text(text) => self
                 .tokenizer
@@ -394,17 +394,27 @@ impl Engine {
             return Err(Error::invalid("inputs", "the request has no input"));
         }
         let mut prompts = Vec::with_capacity(req.inputs.len());
-        let mut span = None;
+        let mut answer = Vec::new();
         for input in &req.inputs {
-            let (ids, length, range) = world.prompt(req.task, input, tokenizer, &self.space)?;
-            span = Some((length, range));
-            prompts.push(ids);
+            let canvas = world.canvas(req.task, input, tokenizer, &self.space)?;
+            answer = canvas.answer(&self.space)?;
+            prompts.push(canvas.prompt());
         }
-        let Some((length, range)) = span else {
-            return Err(Error::invalid("inputs", "the request has no input"));
-        };
+        let length: usize = answer.iter().map(|s| s.length).sum();
         let media = req.task.output() != tessera_modalities::Modality::Text;
-        let mut options = req.task.default_options(length, req.options.clone());
+        // One span: one vocabulary for the whole answer. Several (the levels of a residual
+        // audio tokenizer): decoded coarse to fine, a segment per level with its own.
+        let (mut options, vocab) = match answer.as_slice() {
+            [one] => (
+                req.task.default_options(length, req.options.clone()),
+                Some(one.vocab.clone()),
+            ),
+            _ => {
+                let mut options = req.options.clone();
+                coarse_to_fine(&answer, &mut options)?;
+                (options, None)
+            }
+        };
         match options.gen_length {
             Some(n) if media && n != length => {
                 return Err(Error::invalid(
@@ -416,16 +426,22 @@ impl Engine {
             None => options.gen_length = Some(length),
         }
         let start = Instant::now();
-        let generation = self.decode(prompts, &options, Some(range.clone()), on_step)?;
+        let generation = self.decode(prompts, &options, vocab, on_step)?;
         let seconds = start.elapsed().as_secs_f64();
         let mut outputs = Vec::with_capacity(generation.rows());
         for r in 0..generation.rows() {
             let ids = generation.generated(r).to_vec();
             let (text, codes) = if media {
-                (
-                    None,
-                    Some(ids.iter().map(|&t| t.saturating_sub(range.start)).collect()),
-                )
+                // Each span's ids back to its codebook's entries (restricted sampling keeps
+                // every id inside its span's range).
+                let mut codes = Vec::with_capacity(ids.len());
+                let mut rest = ids.as_slice();
+                for span in &answer {
+                    let (here, after) = rest.split_at(span.length.min(rest.len()));
+                    codes.extend(here.iter().map(|&t| t.saturating_sub(span.vocab.start)));
+                    rest = after;
+                }
+                (None, Some(codes))
             } else {
                 (Some(tokenizer.decode(&ids, true)?), None)
             };
@@ -443,9 +459,44 @@ impl Engine {
         let w = self.world.as_deref()?;
         match task {
             WorldTask::T2i => w.image.as_deref().map(|t| t.grid().0 * t.grid().1),
-            WorldTask::T2a => (w.audio.is_some() && w.audio_frames > 0).then_some(w.audio_frames),
+            WorldTask::T2a => w
+                .audio
+                .as_deref()
+                .filter(|_| w.audio_frames > 0)
+                .map(|a| w.audio_frames * a.levels().max(1)),
             _ => Some(w.prompting.text_length),
         }
+    }
+
+    /// The level-major codes of a generated clip (a `t2a` output's `codes`) as the model's
+    /// audio tokenizer's [`AudioCodes`](tessera_modalities::audio::AudioCodes), ready to
+    /// decode.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when the model has no audio tokenizer or the codes are not
+    /// a whole number of frames of its levels.
+    pub fn audio_codes(
+        &self,
+        codes: &[u32],
+    ) -> Result<tessera_modalities::audio::AudioCodes, Error> {
+        let audio = self
+            .audio_tokenizer()
+            .ok_or_else(|| Error::invalid("task", "the model folder has no audio tokenizer"))?;
+        let levels = audio.levels().max(1);
+        if codes.is_empty() || !codes.len().is_multiple_of(levels) {
+            return Err(Error::invalid(
+                "codes",
+                format!(
+                    "{} codes are not a whole number of frames of {levels} levels",
+                    codes.len()
+                ),
+            ));
+        }
+        let frames = codes.len() / levels;
+        Ok(tessera_modalities::audio::AudioCodes::new(
+            codes.chunks(frames).map(<[u32]>::to_vec).collect(),
+            audio.sample_rate(),
+        ))
     }
 
     /// Whether the model is a Tessera world model (runs [`Engine::run_task`]).

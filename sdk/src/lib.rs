@@ -45,7 +45,10 @@ pub use tessera_hybrid::unmask::{Schedule, Unmask};
 pub use tessera_hybrid::{CacheMode, Segment, StepInfo};
 pub use tessera_kernels::Device;
 pub use tessera_modalities::{ChatMessage, Modality, TokenSpace};
-pub use world::{DEFAULT_THRESHOLD, TaskInput, TaskOutput, TaskRequest, TaskResponse, WorldTask};
+pub use world::{
+    DEFAULT_THRESHOLD, FINE_CODES_PER_STEP, TaskInput, TaskOutput, TaskRequest, TaskResponse,
+    WorldTask,
+};
 
 pub use tessera_backbone as backbone;
 pub use tessera_hybrid as hybrid;

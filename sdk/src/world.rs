@@ -12,7 +12,6 @@
 //! # Ok::<(), tessera::Error>(())
 //! ```
 
-use std::ops::Range;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -20,12 +19,17 @@ use serde_json::Value;
 use tessera_modalities::audio::{AudioTokenizer, load_audio_tokenizer};
 use tessera_modalities::image::{ImageTokenizer, load_image_tokenizer};
 use tessera_modalities::tessera::TesseraPrompting;
-use tessera_modalities::{Modality, TextTokenizer, TokenSpace};
+use tessera_modalities::{AnswerSpan, Canvas, Modality, TextTokenizer, TokenSpace};
 
-use crate::{DecodeOptions, Error, Policy, Stats, Unmask};
+use crate::{DecodeOptions, Error, Policy, Segment, Stats, Unmask};
 
 /// Confidence threshold of the world tasks' default decoding.
 pub const DEFAULT_THRESHOLD: f64 = 0.9;
+
+/// Codes per step on the finer levels of a multi-level clip: coarse to fine, as SoundStorm
+/// and MaskGCT decode residual codes — level 0 (which carries the content) gets a step per
+/// frame by default, each finer level (which refines it) one step per this many frames.
+pub const FINE_CODES_PER_STEP: usize = 8;
 
 /// A task of a Tessera world model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -121,8 +125,66 @@ pub enum TaskInput {
     Text(String),
     /// Image codebook entries, row-major (`caption`).
     ImageCodes(Vec<u32>),
-    /// Audio codebook entries, level-major (`transcribe`).
+    /// Audio codebook entries, level-major (`transcribe`): every frame of level 0, then
+    /// every frame of level 1, … (`AudioCodes::codes.concat()`).
     AudioCodes(Vec<u32>),
+}
+
+/// The decoding segments of a level-major multi-level answer (`spans`, one per level):
+/// coarse to fine. With `options.segments` unset, level 0 gets `options.steps` steps (default:
+/// one per frame) and every finer level `⌈steps / FINE_CODES_PER_STEP⌉`, all with
+/// `options.policy` (default `diffusion`), and `options.steps` becomes their total. Segments
+/// the request gives must follow the levels (one per level, of its length); those without a
+/// vocabulary get their level's.
+pub(crate) fn coarse_to_fine(
+    spans: &[AnswerSpan],
+    options: &mut DecodeOptions,
+) -> Result<(), Error> {
+    if let Some(given) = options.segments.as_mut() {
+        let follows = given.len() == spans.len()
+            && given.iter().zip(spans).all(|(g, s)| g.length == s.length);
+        if !follows {
+            return Err(Error::invalid(
+                "segments",
+                format!(
+                    "the answer has {} audio levels of {} codes each, decoded level by level: \
+                     give one segment per level",
+                    spans.len(),
+                    spans.first().map_or(0, |s| s.length)
+                ),
+            ));
+        }
+        for (level, (g, s)) in given.iter_mut().zip(spans).enumerate() {
+            let vocab = g.vocab.get_or_insert_with(|| s.vocab.clone());
+            if *vocab != s.vocab {
+                return Err(Error::invalid(
+                    "segments",
+                    format!(
+                        "segment {level} draws from ids {vocab:?}, but audio level {level} is {:?}",
+                        s.vocab
+                    ),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let policy = options.policy.unwrap_or(Policy::Diffusion);
+    let frames = spans.first().map_or(0, |s| s.length);
+    let coarse = options.steps.unwrap_or(frames).clamp(1, frames.max(1));
+    let fine = coarse.div_ceil(FINE_CODES_PER_STEP);
+    let segments: Vec<Segment> = spans
+        .iter()
+        .enumerate()
+        .map(|(level, s)| {
+            Segment::new(s.length, policy)
+                .vocab(s.vocab.clone())
+                .steps(if level == 0 { coarse } else { fine })
+        })
+        .collect();
+    options.steps = Some(segments.iter().filter_map(|s| s.steps).sum());
+    options.policy = Some(policy);
+    options.segments = Some(segments);
+    Ok(())
 }
 
 /// One task over one input or a batch of inputs, decoded together.
@@ -228,14 +290,15 @@ impl WorldModel {
         }))
     }
 
-    /// The canvas prompt of one input, its answer length and the id range it is drawn from.
-    pub(crate) fn prompt(
+    /// The canvas of one input: the task's template, given parts then generated ones (one
+    /// per audio level for a clip).
+    pub(crate) fn canvas(
         &self,
         task: WorldTask,
         input: &TaskInput,
         tokenizer: &TextTokenizer,
         space: &TokenSpace,
-    ) -> Result<(Vec<u32>, usize, Range<u32>), Error> {
+    ) -> Result<Canvas, Error> {
         let p = &self.prompting;
         let words = |text: &str| -> Result<Vec<u32>, Error> {
             let ids = tokenizer.encode(text)?;
@@ -245,37 +308,24 @@ impl WorldModel {
             p.check_known(&ids, text)?;
             Ok(ids)
         };
-        let text_range = space.text.clone();
-        let wrong = || {
-            Error::invalid(
-                "input",
-                format!("the {task} task does not take this kind of input"),
-            )
-        };
         Ok(match (task, input) {
-            (WorldTask::Text, TaskInput::Text(t)) => {
-                (p.text(&words(t)?), p.text_length, text_range)
-            }
+            (WorldTask::Text, TaskInput::Text(t)) => p.text_canvas(&words(t)?),
             (WorldTask::T2i, TaskInput::Text(t)) => {
-                let image = self.image_tokenizer()?;
-                let (h, w) = image.grid();
-                let range = space.range(Modality::Image, 0)?;
-                (p.t2i(&words(t)?), h * w, range)
+                let (h, w) = self.image_tokenizer()?.grid();
+                p.t2i_canvas(&words(t)?, h * w)
             }
             (WorldTask::T2a, TaskInput::Text(t)) => {
                 let audio = self.audio_tokenizer()?;
-                if audio.levels() != 1 || self.audio_frames == 0 {
+                if self.audio_frames == 0 {
                     return Err(Error::invalid(
                         "task",
-                        "text-to-audio needs a one-level audio tokenizer and `tessera.audio_frames`",
+                        "text-to-audio needs `tessera.audio_frames` in the model's config",
                     ));
                 }
-                let range = space.range(Modality::Audio, 0)?;
-                (p.t2a(&words(t)?), self.audio_frames, range)
+                p.t2a_canvas(&words(t)?, audio.levels().max(1), self.audio_frames)
             }
             (WorldTask::Caption, TaskInput::ImageCodes(codes)) => {
-                let image = self.image_tokenizer()?;
-                let (h, w) = image.grid();
+                let (h, w) = self.image_tokenizer()?.grid();
                 if codes.len() != h * w {
                     return Err(Error::invalid(
                         "image",
@@ -289,20 +339,37 @@ impl WorldModel {
                     .iter()
                     .map(|&c| space.image_id(c))
                     .collect::<Result<Vec<_>, _>>()?;
-                (p.caption(&ids), p.text_length, text_range)
+                p.caption_canvas(&ids)
             }
             (WorldTask::Transcribe, TaskInput::AudioCodes(codes)) => {
-                self.audio_tokenizer()?;
+                let levels = self.audio_tokenizer()?.levels().max(1);
                 if codes.is_empty() {
                     return Err(Error::invalid("audio", "has no codes"));
                 }
+                if !codes.len().is_multiple_of(levels) {
+                    return Err(Error::invalid(
+                        "audio",
+                        format!(
+                            "has {} codes, not a whole number of frames of the tokenizer's \
+                             {levels} levels (level-major)",
+                            codes.len()
+                        ),
+                    ));
+                }
+                let frames = codes.len() / levels;
                 let ids = codes
                     .iter()
-                    .map(|&c| space.audio_id(0, c))
+                    .enumerate()
+                    .map(|(i, &c)| space.audio_id(i / frames, c))
                     .collect::<Result<Vec<_>, _>>()?;
-                (p.transcribe(&ids), p.text_length, text_range)
+                p.transcribe_canvas(&ids, levels)
             }
-            _ => return Err(wrong()),
+            _ => {
+                return Err(Error::invalid(
+                    "input",
+                    format!("the {task} task does not take this kind of input"),
+                ));
+            }
         })
     }
 

@@ -60,7 +60,7 @@ pub struct TrainConfig {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// Task name → sampling weight (`t2i`, `caption`, `t2a`, `transcribe`, `addition`,
-    /// `sorting`, `sudoku`). Each step's batch is one task, drawn by weight.
+    /// `sorting`, `sudoku`). Each row of a batch draws its task by weight.
     pub tasks: BTreeMap<String, f64>,
     /// Length of a text answer (answer + `<|eos|>` padding).
     #[serde(default = "default_text_length")]
@@ -74,9 +74,13 @@ pub struct DataConfig {
     /// Samples per audio code frame (16 kHz; 400 aligns frames with the 4000-sample notes).
     #[serde(default = "default_frame")]
     pub audio_frame: usize,
-    /// Codewords of the audio tokenizer (one level).
+    /// Codewords of each level of the audio tokenizer.
     #[serde(default = "default_audio_codes")]
     pub audio_codes: usize,
+    /// Levels of the audio tokenizer (residual: each level codes what the previous ones
+    /// left). A clip's answer is level-major and is decoded coarse to fine.
+    #[serde(default = "default_levels", skip_serializing_if = "is_one")]
+    pub audio_levels: usize,
 }
 
 /// The objective's noise (see [`crate::masking`]).
@@ -130,6 +134,12 @@ fn default_image_codes() -> usize {
 }
 fn default_audio_codes() -> usize {
     192
+}
+fn default_levels() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl TrainConfig {
@@ -187,6 +197,9 @@ impl TrainConfig {
         }
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every", "must be at least 1");
+        }
+        if self.data.audio_levels == 0 {
+            return bad("data.audio_levels", "must be at least 1");
         }
         let m = &self.masking;
         if !(m.eps > 0.0 && m.eps < 1.0) {

@@ -32,6 +32,46 @@ pub const IMAGE_DIR: &str = "image-vq";
 /// Sub-folder of the audio tokenizer inside a model folder.
 pub const AUDIO_DIR: &str = "audio-vq";
 
+/// Gives `out` the tokenizers of the model folder `from` (`tokenizer.json`, `image-vq/`,
+/// `audio-vq/`), so a run initialised from `from`'s weights ([`crate::Start::InitFrom`])
+/// sees the very token ids those weights were trained on. Files already in `out` must equal
+/// `from`'s.
+///
+/// # Errors
+/// [`TrainError::Io`] for unreadable or unwritable files, [`TrainError::Data`] when `out`
+/// already holds a different tokenizer.
+pub fn adopt_tokenizers(from: &Path, out: &Path) -> Result<(), TrainError> {
+    let mut files = vec![std::path::PathBuf::from("tokenizer.json")];
+    for dir in [IMAGE_DIR, AUDIO_DIR] {
+        let src = from.join(dir);
+        let entries = std::fs::read_dir(&src).map_err(|e| TrainError::io(&src, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| TrainError::io(&src, e))?;
+            files.push(Path::new(dir).join(entry.file_name()));
+        }
+    }
+    for rel in files {
+        let (src, dst) = (from.join(&rel), out.join(&rel));
+        let bytes = std::fs::read(&src).map_err(|e| TrainError::io(&src, e))?;
+        if dst.exists() {
+            let have = std::fs::read(&dst).map_err(|e| TrainError::io(&dst, e))?;
+            if have != bytes {
+                return Err(TrainError::Data(format!(
+                    "{} differs from {}: the output folder has another model's tokenizer",
+                    dst.display(),
+                    src.display()
+                )));
+            }
+            continue;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| TrainError::io(parent, e))?;
+        }
+        std::fs::write(&dst, bytes).map_err(|e| TrainError::io(&dst, e))?;
+    }
+    Ok(())
+}
+
 /// The seven tasks as token sequences.
 #[derive(Debug)]
 pub struct WorldData {
@@ -76,7 +116,18 @@ impl WorldData {
         };
         let audio_dir = out.join(AUDIO_DIR);
         let audio_vq = if audio_dir.join("config.json").exists() {
-            FrameVq::load(&audio_dir).map_err(data_err)?
+            let vq = FrameVq::load(&audio_dir).map_err(data_err)?;
+            if (vq.levels(), vq.codebook_size()) != (d.audio_levels, d.audio_codes) {
+                return Err(TrainError::Data(format!(
+                    "{} has {} levels of {} codes; the config asks for {} of {}",
+                    audio_dir.display(),
+                    vq.levels(),
+                    vq.codebook_size(),
+                    d.audio_levels,
+                    d.audio_codes
+                )));
+            }
+            vq
         } else {
             let clips = Tune::all()
                 .map(|t| Pcm::new(t.render(), SAMPLE_RATE))
@@ -84,7 +135,7 @@ impl WorldData {
                 .map_err(data_err)?;
             let vq = FrameVq::fit(
                 &clips,
-                FrameVqConfig::new(SAMPLE_RATE, d.audio_frame, d.audio_codes, 1),
+                FrameVqConfig::new(SAMPLE_RATE, d.audio_frame, d.audio_codes, d.audio_levels),
                 FitOptions::with_seed(cfg.seed),
             )
             .map_err(data_err)?;
@@ -96,9 +147,9 @@ impl WorldData {
         let space_json = json!({
             "text": text_vocab,
             "image_codes": d.image_codes,
-            "audio_codes": [d.audio_codes],
+            "audio_codes": vec![d.audio_codes; d.audio_levels],
         });
-        let mask = text_vocab + (d.image_codes + d.audio_codes) as u32;
+        let mask = text_vocab + (d.image_codes + d.audio_codes * d.audio_levels) as u32;
         let rows = mask + 1;
         let mut config = TrainModel::llada_config_for(&cfg.model, rows as usize, mask, 0, 1);
         config["token_space"] = space_json;

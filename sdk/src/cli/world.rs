@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tessera::modalities::audio::{AudioCodes, decode_file, write_wav};
+use tessera::modalities::audio::{decode_file, write_wav};
 use tessera::modalities::image::{ImageCodes, load_image, save_png};
 use tessera::{DecodeOptions, Engine, TaskInput, TaskRequest, WorldTask};
 
@@ -69,8 +69,7 @@ pub(crate) fn run(
             }
             _ => {
                 let codec = engine.audio_tokenizer().ok_or("no audio tokenizer")?;
-                let codes = AudioCodes::new(vec![codes.clone()], codec.sample_rate());
-                write_wav(path, &codec.decode(&codes)?)?;
+                write_wav(path, &codec.decode(&engine.audio_codes(codes)?)?)?;
             }
         }
         if !a.json {
