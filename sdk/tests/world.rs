@@ -154,7 +154,7 @@ fn the_contract_commands_give_answers_the_checkers_accept() {
     assert!(!String::from_utf8_lossy(&sum).trim().is_empty());
     let v: serde_json::Value =
         serde_json::from_slice(&ok(&["generate", "--prompt", "sort 5 3 9 1 =", "--json"])).unwrap();
-    assert!(v["text"].is_string());
+    assert_eq!(v["text"].as_str(), Some("1 3 5 9"));
     assert!(v["stats"]["nfe"].as_u64().unwrap() > 0);
     // The CLI and the SDK decode the same thing.
     let e = engine();
@@ -200,11 +200,8 @@ fn a_short_evaluation_covers_every_task() {
         rows.iter()
             .all(|r| r.correct <= r.n && r.tokens_per_second > 0.0)
     );
-    // The tasks the model card reports at 96.5–100 % on 200 held-out examples.
-    for r in rows
-        .iter()
-        .filter(|r| r.task != "addition" && r.task != "sorting")
-    {
+    // The tasks the model card reports at 86.5–100 % on 200 held-out examples (`hybrid`).
+    for r in rows.iter().filter(|r| r.task != "addition") {
         assert!(r.correct >= 3, "{r:?}");
     }
 }
