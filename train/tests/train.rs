@@ -66,6 +66,16 @@ impl Drop for TempDir {
     }
 }
 
+/// Trains `steps` steps of the test config on [`Reverse`] into `dir`.
+fn run(
+    steps: u64,
+    dir: &Path,
+    start: &Start,
+    stop: Option<u64>,
+) -> Result<tessera_train::Summary, TrainError> {
+    train(&config(steps), &Reverse, dir, start, stop, &mut |_| {})
+}
+
 fn mean(xs: &[f32]) -> f32 {
     xs.iter().sum::<f32>() / xs.len() as f32
 }
@@ -73,15 +83,7 @@ fn mean(xs: &[f32]) -> f32 {
 #[test]
 fn loss_falls_on_a_learnable_task() {
     let dir = TempDir::new("falls");
-    let s = train(
-        &config(600),
-        &Reverse,
-        &dir.0,
-        &Start::Fresh,
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let s = run(600, &dir.0, &Start::Fresh, None).unwrap();
     let losses: Vec<f32> = s.history.iter().map(|r| r.loss).collect();
     let (first, last) = (mean(&losses[..20]), mean(&losses[losses.len() - 20..]));
     assert!(last < 0.6 * first, "loss {first} → {last}");
@@ -96,26 +98,10 @@ fn bytes(p: &Path) -> Vec<u8> {
 #[test]
 fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     let (a, b) = (TempDir::new("straight"), TempDir::new("resumed"));
-    train(&config(6), &Reverse, &a.0, &Start::Fresh, None, &mut |_| {}).unwrap();
-    let first = train(
-        &config(6),
-        &Reverse,
-        &b.0,
-        &Start::Fresh,
-        Some(4),
-        &mut |_| {},
-    )
-    .unwrap();
+    run(6, &a.0, &Start::Fresh, None).unwrap();
+    let first = run(6, &b.0, &Start::Fresh, Some(4)).unwrap();
     assert_eq!(first.steps, 4);
-    let second = train(
-        &config(6),
-        &Reverse,
-        &b.0,
-        &Start::Resume,
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let second = run(6, &b.0, &Start::Resume, None).unwrap();
     assert_eq!((second.steps, second.ran), (6, 2));
     assert_eq!(second.history.len(), 6);
     for f in ["model.safetensors", "train/optimizer.safetensors"] {
@@ -131,15 +117,7 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
 #[test]
 fn the_backbone_computes_the_trainers_logits() {
     let dir = TempDir::new("parity");
-    let s = train(
-        &config(3),
-        &Reverse,
-        &dir.0,
-        &Start::Fresh,
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let s = run(3, &dir.0, &Start::Fresh, None).unwrap();
     assert_eq!(s.steps, 3);
     let model = TrainModel::load(config(3).model, 13, &dir.0.join("model.safetensors")).unwrap();
     let cfg = model.llada_config(12, 0, 1);
@@ -175,18 +153,10 @@ fn a_second_stage_starts_from_another_runs_weights() {
         TempDir::new("stage2"),
         TempDir::new("stage2-wrong"),
     );
-    let first = train(
-        &config(150),
-        &Reverse,
-        &a.0,
-        &Start::Fresh,
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let first = run(150, &a.0, &Start::Fresh, None).unwrap();
     let from = Start::InitFrom(a.0.clone());
     // Zero steps: the checkpoint is the source's weights, the run is at step 0.
-    let none = train(&config(6), &Reverse, &b.0, &from, Some(0), &mut |_| {}).unwrap();
+    let none = run(6, &b.0, &from, Some(0)).unwrap();
     assert_eq!((none.steps, none.ran), (0, 0));
     let load = |d: &Path| {
         TrainModel::load(config(1).model, 13, &d.join("model.safetensors"))
@@ -203,15 +173,7 @@ fn a_second_stage_starts_from_another_runs_weights() {
     assert!(state.contains("init_from"), "{state}");
     // Its first step sees the batch a fresh model saw first (same seed, step 0): the
     // trained weights do far better on it.
-    let second = train(
-        &config(6),
-        &Reverse,
-        &b.0,
-        &Start::Resume,
-        None,
-        &mut |_| {},
-    )
-    .unwrap();
+    let second = run(6, &b.0, &Start::Resume, None).unwrap();
     assert_eq!((second.steps, second.history.len()), (6, 6));
     let fresh = first.history[0].loss;
     assert!(
