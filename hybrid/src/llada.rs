@@ -916,33 +916,32 @@ pub fn generate<D: Denoiser + ?Sized>(
     };
     for _ in 0..opts.remask.refine_rounds() {
         let round = match opts.remask {
-            Remask::Refine { fraction, .. } => Some(refine::refine_round(
+            Remask::Refine { fraction, .. } => refine::refine_round(
                 model,
                 &mut canvas,
                 fraction,
                 &mut scorer,
                 noise,
                 global_step,
-            )?),
-            Remask::Recheck { groups, below, .. } => {
-                let (spent, round) = refine::recheck_round(
-                    model,
-                    &mut canvas,
-                    groups,
-                    below,
-                    &mut scorer,
-                    noise,
-                    global_step,
-                )?;
-                nfe += spent;
-                round
-            }
-            _ => None,
+            )?,
+            Remask::Recheck { groups, below, .. } => refine::recheck_round(
+                model,
+                &mut canvas,
+                groups,
+                below,
+                &mut scorer,
+                noise,
+                global_step,
+            )?,
+            _ => break,
         };
-        // A recheck that finds nothing to re-mask ends the refinement.
-        let Some(round) = round else { break };
         nfe += round.nfe;
         revised += round.changed;
+        // A round that re-masks nothing (a recheck that found every token supported) ends
+        // the refinement: another would find the same.
+        if round.remasked.is_empty() {
+            break;
+        }
         global_step += 1;
         on_step(StepInfo::new(
             global_step,

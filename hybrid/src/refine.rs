@@ -84,8 +84,9 @@ pub(crate) fn refine_round<D: Denoiser + ?Sized>(
 }
 
 /// One `recheck:ROUNDS:GROUPS:BELOW` round: re-score every answer token in `groups` masked
-/// passes, then re-mask and re-predict those whose support is below `below`. Returns `None`
-/// when no token in any row is below it (nothing changes; the remaining rounds are skipped).
+/// passes, then re-mask and re-predict those whose support is below `below`. When no token
+/// in any row is below it, nothing is re-masked (the round's `remasked` is empty) and the
+/// caller skips the remaining rounds.
 pub(crate) fn recheck_round<D: Denoiser + ?Sized>(
     model: &D,
     canvas: &mut Canvas<'_, '_>,
@@ -94,7 +95,7 @@ pub(crate) fn recheck_round<D: Denoiser + ?Sized>(
     scorer: &mut Scorer<'_>,
     noise: &dyn NoiseSource,
     step: usize,
-) -> Result<(usize, Option<Round>), Error> {
+) -> Result<Round, Error> {
     let support = support(model, canvas, groups)?;
     let (total, prompt_len) = (canvas.pass.len, canvas.prompt_len);
     let chosen: Vec<Vec<usize>> = (0..canvas.pass.rows)
@@ -105,10 +106,14 @@ pub(crate) fn recheck_round<D: Denoiser + ?Sized>(
         })
         .collect();
     if chosen.iter().all(Vec::is_empty) {
-        return Ok((groups, None));
+        return Ok(Round {
+            nfe: groups,
+            ..Round::default()
+        });
     }
-    let round = repredict(model, canvas, &chosen, scorer, noise, step)?;
-    Ok((groups, Some(round)))
+    let mut round = repredict(model, canvas, &chosen, scorer, noise, step)?;
+    round.nfe += groups;
+    Ok(round)
 }
 
 /// The probability the model gives each answer token with the rest of the answer visible:
