@@ -11,7 +11,7 @@ use tessera_modalities::mmada::MmadaPrompting;
 use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
 use crate::options::Resolved;
-use crate::world::{WorldModel, coarse_to_fine};
+use crate::world::{WorldModel, coarse_to_fine, split_levels};
 use crate::{
     CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageRequest, ImageResponse, Output,
     Prompt, Response, Stats, TaskOutput, TaskRequest, TaskResponse, WorldTask,
@@ -482,19 +482,10 @@ impl Engine {
         let audio = self
             .audio_tokenizer()
             .ok_or_else(|| Error::invalid("task", "the model folder has no audio tokenizer"))?;
-        let levels = audio.levels().max(1);
-        if codes.is_empty() || !codes.len().is_multiple_of(levels) {
-            return Err(Error::invalid(
-                "codes",
-                format!(
-                    "{} codes are not a whole number of frames of {levels} levels",
-                    codes.len()
-                ),
-            ));
-        }
-        let frames = codes.len() / levels;
         Ok(tessera_modalities::audio::AudioCodes::new(
-            codes.chunks(frames).map(<[u32]>::to_vec).collect(),
+            split_levels(codes, audio.levels(), "codes")?
+                .map(<[u32]>::to_vec)
+                .collect(),
             audio.sample_rate(),
         ))
     }

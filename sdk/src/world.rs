@@ -130,6 +130,30 @@ pub enum TaskInput {
     AudioCodes(Vec<u32>),
 }
 
+/// The levels of level-major audio codes (`levels` equal parts, one per residual level).
+///
+/// # Errors
+/// [`Error::InvalidRequest`] naming `field` when the codes are empty or not a whole number of
+/// frames of `levels` levels.
+pub(crate) fn split_levels<'c>(
+    codes: &'c [u32],
+    levels: usize,
+    field: &str,
+) -> Result<std::slice::Chunks<'c, u32>, Error> {
+    let levels = levels.max(1);
+    if codes.is_empty() || !codes.len().is_multiple_of(levels) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "has {} codes, not a whole number of frames of the tokenizer's {levels} levels \
+                 (level-major)",
+                codes.len()
+            ),
+        ));
+    }
+    Ok(codes.chunks(codes.len() / levels))
+}
+
 /// The decoding segments of a level-major multi-level answer (`spans`, one per level):
 /// coarse to fine. With `options.segments` unset, level 0 gets `options.steps` steps (default:
 /// one per frame) and every finer level `⌈steps / FINE_CODES_PER_STEP⌉`, all with
@@ -346,22 +370,12 @@ impl WorldModel {
                 if codes.is_empty() {
                     return Err(Error::invalid("audio", "has no codes"));
                 }
-                if !codes.len().is_multiple_of(levels) {
-                    return Err(Error::invalid(
-                        "audio",
-                        format!(
-                            "has {} codes, not a whole number of frames of the tokenizer's \
-                             {levels} levels (level-major)",
-                            codes.len()
-                        ),
-                    ));
+                let mut ids = Vec::with_capacity(codes.len());
+                for (level, part) in split_levels(codes, levels, "audio")?.enumerate() {
+                    for &c in part {
+                        ids.push(space.audio_id(level, c)?);
+                    }
                 }
-                let frames = codes.len() / levels;
-                let ids = codes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &c)| space.audio_id(i / frames, c))
-                    .collect::<Result<Vec<_>, _>>()?;
                 p.transcribe_canvas(&ids, levels)
             }
             _ => {
