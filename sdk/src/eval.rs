@@ -31,12 +31,15 @@ pub const RECHECK: Remask = Remask::Recheck {
     below: 0.5,
 };
 
-/// Confidence threshold of the `block` and `hybrid` policies.
+/// Confidence threshold of the `parallel`, `block` and `hybrid` policies unless the name gives
+/// one (`block@0.99`).
 pub const THRESHOLD: f64 = 0.9;
 
 /// A decoding policy of the evaluation, by name: `ar`, `diffusion` (count rule, one token
-/// per step in confidence order), `diffusion-half` (two tokens per step), `block` (blocks of
-/// 8, threshold 0.9), `hybrid` (threshold 0.9, single-token fallback), each optionally with
+/// per step in confidence order), `diffusion-half` (two tokens per step), `parallel` (the
+/// whole span at once, every position above threshold 0.9 per step, at least one: Fast-dLLM's
+/// threshold rule without blocks), `block` (blocks of 8, threshold 0.9), `hybrid` (threshold
+/// 0.9, single-token fallback), each optionally with
 /// `+refine` ([`REFINE`]) or `+recheck` ([`RECHECK`]), then optionally `+prefix` or `+dual`
 /// (Fast-dLLM's approximate caches: accuracy and tokens/s side by side with exact
 /// recomputation).
@@ -45,8 +48,7 @@ pub struct EvalPolicy {
     /// The name (`block+refine`, …).
     pub name: String,
     policy: Policy,
-    half: bool,
-    threshold: bool,
+    steps: Steps,
     /// The refinement rule (`+refine`, `+recheck`).
     #[serde(skip)]
     refine: Option<Remask>,
@@ -54,6 +56,24 @@ pub struct EvalPolicy {
     /// recomputes the whole canvas every step.
     #[serde(skip)]
     cache: Option<CacheMode>,
+}
+
+/// How many positions a step of an evaluation policy commits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+enum Steps {
+    /// One per step (`ar`, `diffusion`).
+    One,
+    /// Two per step (`diffusion-half`).
+    Two,
+    /// Every position above `threshold` ([`THRESHOLD`] unless the name says `@T`), at least
+    /// one; in blocks of 8 where they tile the answer (`block`, `hybrid`) or over the whole
+    /// span (`parallel`).
+    Threshold {
+        /// Whether the answer is decoded in blocks of 8.
+        blocks: bool,
+        /// The confidence a position needs.
+        threshold: f64,
+    },
 }
 
 impl EvalPolicy {
@@ -78,20 +98,37 @@ impl EvalPolicy {
             Error::invalid(
                 "policies",
                 format!(
-                    "unknown policy `{name}` (ar, diffusion, diffusion-half, block or hybrid, then \
+                    "unknown policy `{name}` (ar, diffusion, diffusion-half, or parallel, block \
+                     or hybrid with an optional @THRESHOLD in (0, 1), then \
                      optionally +refine or +recheck, then optionally +prefix or +dual)"
                 ),
             )
         };
         let mut parts = name.split('+');
-        let (policy, half, threshold) = match parts.next().unwrap_or_default() {
-            "ar" => (Policy::Ar, false, false),
-            "diffusion" => (Policy::Diffusion, false, false),
-            "diffusion-half" => (Policy::Diffusion, true, false),
-            "block" => (Policy::Block, false, true),
-            "hybrid" => (Policy::Hybrid, false, true),
+        let first = parts.next().unwrap_or_default();
+        let (base, threshold) = match first.split_once('@') {
+            Some((base, t)) => match t.parse::<f64>() {
+                Ok(t) if t > 0.0 && t < 1.0 => (base, Some(t)),
+                _ => return Err(unknown()),
+            },
+            None => (first, None),
+        };
+        let at = |blocks| Steps::Threshold {
+            blocks,
+            threshold: threshold.unwrap_or(THRESHOLD),
+        };
+        let (policy, steps) = match base {
+            "ar" => (Policy::Ar, Steps::One),
+            "diffusion" => (Policy::Diffusion, Steps::One),
+            "diffusion-half" => (Policy::Diffusion, Steps::Two),
+            "parallel" => (Policy::Diffusion, at(false)),
+            "block" => (Policy::Block, at(true)),
+            "hybrid" => (Policy::Hybrid, at(true)),
             _ => return Err(unknown()),
         };
+        if threshold.is_some() && !matches!(steps, Steps::Threshold { .. }) {
+            return Err(unknown());
+        }
         let mut rest: Vec<&str> = parts.collect();
         let cache = match rest.last() {
             Some(&"prefix") => Some(CacheMode::Prefix),
@@ -110,8 +147,7 @@ impl EvalPolicy {
         Ok(EvalPolicy {
             name: name.to_string(),
             policy,
-            half,
-            threshold,
+            steps,
             refine,
             cache,
         })
@@ -124,13 +160,19 @@ impl EvalPolicy {
             .gen_length(length)
             .steps(length);
         o.policy = Some(self.policy);
-        if self.half && length.is_multiple_of(2) {
-            o.steps = Some(length / 2);
-        }
-        if self.threshold {
-            o.unmask = Some(Unmask::Threshold(THRESHOLD));
-            // Blocks of 8 where they tile the answer; otherwise one block.
-            o.block_length = Some(if length.is_multiple_of(8) { 8 } else { length });
+        match self.steps {
+            Steps::One => {}
+            Steps::Two => {
+                if length.is_multiple_of(2) {
+                    o.steps = Some(length / 2);
+                }
+            }
+            Steps::Threshold { blocks, threshold } => {
+                o.unmask = Some(Unmask::Threshold(threshold));
+                // Blocks of 8 where they tile the answer; otherwise one block.
+                let tiled = blocks && length.is_multiple_of(8);
+                o.block_length = Some(if tiled { 8 } else { length });
+            }
         }
         if let Some(rule) = self.refine {
             o.remask = Some(rule);
@@ -342,7 +384,14 @@ mod tests {
     #[test]
     fn policy_names_parse_with_refinement_and_caches() {
         let p = EvalPolicy::parse("hybrid+refine+dual").unwrap();
-        assert!(p.refine.is_some() && p.threshold);
+        assert!(p.refine.is_some());
+        assert_eq!(
+            p.steps,
+            Steps::Threshold {
+                blocks: true,
+                threshold: THRESHOLD
+            }
+        );
         assert_eq!(p.cache, Some(CacheMode::Dual));
         let o = p.options(24, 0);
         assert_eq!(o.cache, Some(CacheMode::Dual));
@@ -352,6 +401,23 @@ mod tests {
             Some(CacheMode::Prefix)
         );
         assert_eq!(EvalPolicy::parse("ar").unwrap().options(24, 0).cache, None);
+        let parallel = EvalPolicy::parse("parallel+refine").unwrap().options(24, 0);
+        assert_eq!(parallel.policy, Some(Policy::Diffusion));
+        assert_eq!(parallel.block_length, Some(24));
+        assert_eq!(parallel.unmask, Some(Unmask::Threshold(THRESHOLD)));
+        assert_eq!(parallel.remask, Some(REFINE));
+        assert_eq!(
+            EvalPolicy::parse("block")
+                .unwrap()
+                .options(24, 0)
+                .block_length,
+            Some(8)
+        );
+        let strict = EvalPolicy::parse("hybrid@0.99+recheck")
+            .unwrap()
+            .options(24, 0);
+        assert_eq!(strict.unmask, Some(Unmask::Threshold(0.99)));
+        assert_eq!(strict.remask, Some(RECHECK));
         assert_eq!(
             EvalPolicy::parse("block+recheck")
                 .unwrap()
@@ -363,6 +429,10 @@ mod tests {
             "hybrid+dual+refine",
             "ar+refine+refine",
             "ar+refine+recheck",
+            "ar@0.9",
+            "block@1.5",
+            "block@",
+            "parallel@x",
             "juggle",
             "ar+",
             "dual",

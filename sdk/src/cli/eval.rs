@@ -19,9 +19,9 @@ pub(crate) struct EvalArgs {
     /// default all).
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
-    /// Policies, comma-separated (ar, diffusion, diffusion-half, block, hybrid, each with an
-    /// optional +refine, then an optional +prefix or +dual cache; default: the four with and
-    /// without +refine).
+    /// Policies, comma-separated (ar, diffusion, diffusion-half, parallel, block, hybrid, each
+    /// with an optional +refine or +recheck, then an optional +prefix or +dual cache; default:
+    /// ar, diffusion, block and hybrid, with and without +refine).
     #[arg(long, value_delimiter = ',')]
     policies: Vec<String>,
     /// Held-out examples per task.
