@@ -99,7 +99,7 @@ impl EvalPolicy {
                 "policies",
                 format!(
                     "unknown policy `{name}` (ar, diffusion, diffusion-half, or parallel, block \
-                     or hybrid with an optional @THRESHOLD in (0, 1), then \
+                     or hybrid with an optional @THRESHOLD in (0, 1], then \
                      optionally +refine or +recheck, then optionally +prefix or +dual)"
                 ),
             )
@@ -107,8 +107,9 @@ impl EvalPolicy {
         let mut parts = name.split('+');
         let first = parts.next().unwrap_or_default();
         let (base, threshold) = match first.split_once('@') {
+            // The controller's own check of a threshold's range.
             Some((base, t)) => match t.parse::<f64>() {
-                Ok(t) if t > 0.0 && t < 1.0 => (base, Some(t)),
+                Ok(t) if Unmask::Threshold(t).validate().is_ok() => (base, Some(t)),
                 _ => return Err(unknown()),
             },
             None => (first, None),
