@@ -14,6 +14,17 @@ two greedy decoders: one token per forward by confidence, and a 0.9 confidence t
 usage: python3 recipe_sweep.py SEQS.json WORK_DIR OUT_DIR [VARIANT ...]   (no variants: all)
 Per-variant logs and results go to WORK_DIR; OUT_DIR gets table.txt, all.json and all.log.
 SWEEP_BUDGET=SECONDS stops each variant's training after that long (then a last evaluation).
+
+Three options test the addition probe's findings (`addition_probe.py`) inside the mixed recipe:
+  align="right"   every text answer right-aligned in its span (<|eos|> padding first);
+  balanced=True   the addition training pool redrawn with each operand's digit count uniform in
+                  1..3 (prompts of the held-out set excluded), as the probe's `--operands balanced`;
+  places=P        a learned embedding of each position's place in its run of digits-or-masks,
+                  counted from the run's right end (1 = units; 0 outside runs; capped at P - 1),
+                  added to the token embedding. A pure function of the (noisy) ids, so training
+                  and decoding compute it the same way; on a fully masked right-aligned answer it
+                  is the distance from the span's end, the probe's `--significance`.
+Held-out text answers are compared as their non-<|eos|> tokens (what the SDK's decoder keeps).
 """
 
 import json
@@ -32,8 +43,16 @@ BASE = dict(
     block_p=0.4, block_lengths=[1, 4, 8, 16], mixed=False, stratified=False, weighting="elbo",
     weights=dict(t2i=1.5, caption=1.0, t2a=1.0, transcribe=0.7, addition=2.0, sorting=1.0,
                  sudoku=2.0),
-    eval_at=[1500, 3000, 4500, 6000], seed=1,
+    eval_at=[1500, 3000, 4500, 6000], seed=1, align="left", balanced=False, places=0,
+    n_eval=200,
 )
+
+# The tessera-tiny tokenizer's ids for the tokens of an addition prompt (tokenizer.json).
+EOS, BOS, PLUS, EQ, D0 = 0, 1, 12, 13, 16
+TEXT = dict(t2i=1.5, caption=1.0, t2a=1.0, transcribe=0.7, addition=4.0, sorting=2.0, sudoku=2.0)
+TEXT6 = dict(t2i=1.5, caption=1.0, t2a=1.0, transcribe=0.7, addition=6.0, sorting=3.0, sudoku=2.0)
+TEN = dict(mixed=True, lr=5e-4, steps=10000, eval_at=[2500, 5000, 7500, 10000])
+ABACUS = dict(TEN, align="right", balanced=True, places=16)
 
 VARIANTS = {
     "base": {},
@@ -50,7 +69,15 @@ VARIANTS = {
     "lr1e-3_uniform": dict(mixed=True, lr=1e-3, weighting="uniform"),
     "lr1e-3_noblock": dict(mixed=True, lr=1e-3, block_p=0.0),
     "lr1e-3_6layers_d192": dict(mixed=True, lr=1e-3, d_model=192, n_layers=6, n_heads=6, mlp=576),
-    "smoke": dict(mixed=True, steps=40, eval_at=[40]),
+    "smoke": dict(mixed=True, steps=40, eval_at=[40], n_eval=8),
+    "smoke_abacus": dict(ABACUS, steps=40, eval_at=[40], n_eval=8),
+    # The addition probe's three changes in the mixed recipe, 10k steps (2026-11-28).
+    "ctrl_10k": dict(TEN),
+    "abacus_10k": dict(ABACUS),
+    "abacus_text_10k": dict(ABACUS, weights=TEXT),
+    "abacus_text6_10k": dict(ABACUS, weights=TEXT6),
+    "abacus_text_lr1e-3": dict(ABACUS, weights=TEXT, lr=1e-3),
+    "right_bal_text_10k": dict(ABACUS, weights=TEXT, places=0),
 }
 
 
@@ -92,11 +119,27 @@ def rms(x, w, eps=1e-5):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
+def place_ids(ids, mask_id, places):
+    """Each position's place in its run of digits-or-masks, counted from the run's right end
+    (1 = the rightmost), 0 outside runs, capped at places - 1."""
+    b, l = ids.shape
+    member = ((ids >= D0) & (ids <= D0 + 9)) | (ids == mask_id)
+    j = torch.arange(l, device=ids.device).expand(b, l)
+    # The first non-member at or after each position (l when none): a reversed running min.
+    stop = torch.where(member, torch.full_like(j, l), j)
+    stop = torch.flip(torch.cummin(torch.flip(stop, [1]), 1).values, [1])
+    return torch.where(member, (stop - j).clamp(max=places - 1), torch.zeros_like(j))
+
+
 class Model(torch.nn.Module):
-    def __init__(self, c, rows):
+    def __init__(self, c, rows, mask_id=None):
         super().__init__()
         d = c["d_model"]
         self.emb = torch.nn.Embedding(rows, d)
+        self.places = c.get("places", 0)
+        self.mask_id = mask_id
+        if self.places:
+            self.place = torch.nn.Embedding(self.places, d)
         self.blocks = torch.nn.ModuleList(Block(c) for _ in range(c["n_layers"]))
         self.nf = torch.nn.Parameter(torch.ones(d))
         self.head = torch.nn.Linear(d, rows, bias=False)
@@ -116,15 +159,59 @@ class Model(torch.nn.Module):
         cos, sin = ang.cos(), ang.sin()
         keep = valid[:, None, None, :]
         x = self.emb(ids)
+        if self.places:
+            x = x + self.place(place_ids(ids, self.mask_id, self.places))
         for blk in self.blocks:
             x = blk(x, cos, sin, keep)
         return self.head(rms(x, self.nf))
 
 
-def load(path, device):
+def right_align(rows):
+    """Each answer's non-<|eos|> tokens moved to the end of its span."""
+    out = []
+    for p, ids in rows:
+        words = [t for t in ids[p:] if t != EOS]
+        out.append([p, ids[:p] + [EOS] * (len(ids) - p - len(words)) + words])
+    return out
+
+
+def balanced_addition(n, like, held, seed):
+    """n addition sequences laid out like `like` (prompt, then the sum and <|eos|> padding to
+    the same span), each operand's digit count uniform in 1..3, no prompt of `held`."""
+    import random
+    rng = random.Random(seed)
+    span = len(like[1]) - like[0]
+    held = {tuple(ids[:p]) for p, ids in held}
+
+    def tokens(s):
+        return [D0 + int(ch) if ch.isdigit() else {"+": PLUS, "=": EQ}[ch] for ch in s]
+
+    def operand():
+        k = rng.randint(1, 3)
+        return rng.randint(0 if k == 1 else 10 ** (k - 1), 10**k - 1)
+
+    out = []
+    while len(out) < n:
+        a, b = operand(), operand()
+        prompt = [BOS] + tokens(f"{a}+{b}=")
+        if tuple(prompt) in held:
+            continue
+        answer = tokens(str(a + b))
+        out.append([len(prompt), prompt + answer + [EOS] * (span - len(answer))])
+    return out
+
+
+def load(path, device, c=None):
     raw = json.load(open(path))
+    c = c or {}
     tasks = {}
     for name, t in raw["tasks"].items():
+        text = t["answer_range"][0] == 0
+        if name == "addition" and c.get("balanced"):
+            t = dict(t, train=balanced_addition(len(t["train"]), t["train"][0], t["eval"],
+                                                c["seed"]))
+        if text and c.get("align") == "right":
+            t = dict(t, train=right_align(t["train"]), eval=right_align(t["eval"]))
         def pack(rows):
             width = max(len(ids) for _, ids in rows)
             ids = torch.zeros(len(rows), width, dtype=torch.long)
@@ -135,7 +222,7 @@ def load(path, device):
             return ids.to(device), plen.to(device), lens.to(device)
 
         tasks[name] = dict(range=t["answer_range"], train=pack(t["train"]),
-                           eval=pack(t["eval"]))
+                           eval=pack(t["eval"][: c.get("n_eval", 200)]), text=text)
     return raw, tasks
 
 
@@ -149,7 +236,7 @@ def batch(c, tasks, names, probs, gen, device):
     for ti in sorted(set(pick)):
         ids, plen, lens = tasks[names[ti]]["train"]
         n = pick.count(ti)
-        idx = torch.randint(0, ids.shape[0], (n,), generator=gen).to(device)
+        idx = torch.randint(0, ids.shape[0], (n,), generator=gen).to(device, non_blocking=True)
         parts.append((ids[idx], plen[idx], lens[idx]))
     width = max(p[0].shape[1] for p in parts)
     ids = torch.cat([F.pad(p[0], (0, width - p[0].shape[1])) for p in parts])
@@ -160,7 +247,10 @@ def noise(c, ids, plen, lens, mask_id, gen):
     """The Rust trainer's `noise_batch`, vectorised."""
     dev = ids.device
     b, l = ids.shape
-    u = torch.rand(b, generator=gen).to(dev)
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen, device=gen.device).to(dev)
+
+    u = rand(b)
     if c["stratified"]:
         u = (u[:1] + torch.arange(b, device=dev) / b) % 1.0
     t = c["eps"] + (1 - c["eps"]) * u
@@ -168,17 +258,17 @@ def noise(c, ids, plen, lens, mask_id, gen):
     lo = torch.zeros_like(a)
     hi = a.clone()
     if c["block_p"] > 0:
-        use = torch.rand(b, generator=gen).to(dev) < c["block_p"]
+        use = rand(b) < c["block_p"]
         bl = torch.tensor(c["block_lengths"], device=dev)
-        bsz = torch.minimum(bl[torch.randint(0, len(bl), (b,), generator=gen).to(dev)], a)
+        bsz = torch.minimum(bl[(rand(b) * len(bl)).long().clamp(max=len(bl) - 1)], a)
         nb = (a + bsz - 1) // bsz
-        k = (torch.rand(b, generator=gen).to(dev) * nb).long()
+        k = (rand(b) * nb).long()
         lo = torch.where(use, k * bsz, lo)
         hi = torch.where(use, torch.minimum((k + 1) * bsz, a), hi)
     j = torch.arange(l, device=dev)[None, :] - plen[:, None]
     ans = (j >= 0) & (j < a[:, None])
     inblk = (j >= lo[:, None]) & (j < hi[:, None])
-    r = torch.rand(b, l, generator=gen).to(dev)
+    r = rand(b, l)
     masked = ans & ((j >= hi[:, None]) | (inblk & (r < t[:, None])))
     loss_at = masked & inblk
     if c["weighting"] == "elbo":
@@ -221,9 +311,8 @@ def accuracy(model, task, mask_id, threshold):
     for r in range(ids.shape[0]):
         a, b = plen[r].item(), lens[r].item()
         want, got = ids[r, a:b].tolist(), out[r, a:b].tolist()
-        if task["range"][0] == 0 and 0 in want:
-            e = want.index(0) + 1
-            want, got = want[:e], got[:e]
+        if task["text"]:
+            want, got = [t for t in want if t != EOS], [t for t in got if t != EOS]
         ok.append(want == got)
     toks = (lens - plen).float()
     return sum(ok) / len(ok), (toks.sum() / fw.sum()).item()
@@ -237,20 +326,24 @@ def run(name, over, seqs, out_dir):
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.manual_seed(c["seed"])
-    raw, tasks = load(seqs, dev)
+    raw, tasks = load(seqs, dev, c)
     names = sorted(c["weights"])
     probs = torch.tensor([c["weights"][k] for k in names], dtype=torch.float)
-    gen = torch.Generator().manual_seed(c["seed"])
-    model = Model(c, raw["rows"]).to(dev)
+    gen = torch.Generator().manual_seed(c["seed"])  # the batch's tasks and rows
+    noise_gen = torch.Generator(device=dev).manual_seed(c["seed"])  # the noise, on the device
+    model = Model(c, raw["rows"], raw["mask"]).to(dev)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     other = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=c["wd"]),
                              dict(params=other, weight_decay=0.0)],
-                            lr=c["lr"], betas=(c["beta1"], c["beta2"]), eps=1e-8)
+                            lr=c["lr"], betas=(c["beta1"], c["beta2"]), eps=1e-8,
+                            fused=dev == "cuda")
     log = open(os.path.join(out_dir, f"{name}.log"), "w")
     res = dict(name=name, config=over, evals=[], params=sum(p.numel() for p in model.parameters()))
     began = time.time()
-    losses = []
+    # Losses stay on the device (no per-step synchronisation) until they are printed.
+    window, since = torch.zeros((), device=dev), 0
+    last = float("nan")
     for step in range(c["steps"]):
         if step < c["warmup"]:
             lr = c["lr"] * (step + 1) / c["warmup"]
@@ -260,23 +353,28 @@ def run(name, over, seqs, out_dir):
         for g in opt.param_groups:
             g["lr"] = lr
         ids, plen, lens = batch(c, tasks, names, probs, gen, dev)
-        noisy, valid, loss_at, w = noise(c, ids, plen, lens, raw["mask"], gen)
+        noisy, valid, loss_at, w = noise(c, ids, plen, lens, raw["mask"], noise_gen)
         logits = model(noisy, valid)
-        nll = F.cross_entropy(logits[loss_at], ids[loss_at], reduction="none")
-        loss = (nll * w[loss_at]).sum()
+        nll = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")
+        loss = (nll * w * loss_at).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if c["clip"] > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), c["clip"])
         opt.step()
-        losses.append(loss.item())
+        window += loss.detach()
+        since += 1
         if (step + 1) % 500 == 0:
-            print(f"{name} step {step + 1} loss {sum(losses[-500:]) / 500:.4f} "
+            last = window.item() / since
+            window.zero_()
+            since = 0
+            print(f"{name} step {step + 1} loss {last:.4f} "
                   f"{time.time() - began:.0f}s", file=log, flush=True)
         late = budget is not None and time.time() - began > budget
         if step + 1 in c["eval_at"] or late:
             model.eval()
-            row = dict(step=step + 1, loss=sum(losses[-500:]) / len(losses[-500:]))
+            row = dict(step=step + 1, loss=last if since == 0 else window.item() / since,
+                       seconds=round(time.time() - began))
             for tname in names:
                 a1, _ = accuracy(model, tasks[tname], raw["mask"], None)
                 at, tpf = accuracy(model, tasks[tname], raw["mask"], 0.9)
