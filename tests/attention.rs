@@ -115,6 +115,18 @@ fn the_block_cache_equals_recomputation_and_checks_its_preconditions() {
         bad(16, 20, 16, None, &mut cache),
         Err(ForwardError::Input(_))
     ));
+    // A place embedding makes a cached row depend on later rows: no block cache.
+    let places = with_attention("llada-places", "block-causal");
+    let places = Backbone::load(&places.0).unwrap();
+    let err = places
+        .logits_extend(
+            &DenoiseInput::new(&tokens[..len], len, &[9]).with_groups(Some(&groups)),
+            Span { start: 0, end: 12 },
+            8,
+            &mut BackboneCache::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("place embedding"), "{err}");
     // Dream predicts shifted: no block cache.
     let dream = Backbone::load(fixture("dream-tiny")).unwrap();
     assert!(matches!(

@@ -137,6 +137,30 @@ fn config_problems_name_the_field() {
         v["attention"] = "sliding-window".into();
     });
     assert_eq!(field(&dir.0), "attention");
+    // The place embedding: malformed objects, ids outside the embedding or the mask as a
+    // digit name the field; a well-formed one whose tensor is missing names the tensor.
+    for bad in [
+        serde_json::json!([16]),
+        serde_json::json!({"places": 1, "digit_ids": [3]}),
+        serde_json::json!({"places": 4, "digit_ids": []}),
+        serde_json::json!({"places": 4, "digit_ids": [3, 64]}),
+        serde_json::json!({"places": 4, "digit_ids": [63]}),
+        serde_json::json!({"places": 4, "digit_ids": ["3"]}),
+        serde_json::json!({"places": 4, "digits": [3]}),
+    ] {
+        edit_config(&dir.0, |v| {
+            v.as_object_mut().unwrap().remove("attention");
+            v["place_embedding"] = bad.clone();
+        });
+        assert_eq!(field(&dir.0), "place_embedding", "{bad}");
+    }
+    edit_config(&dir.0, |v| {
+        v["place_embedding"] = serde_json::json!({"places": 4, "digit_ids": [3, 4]});
+    });
+    match Backbone::load(&dir.0) {
+        Err(e) => assert!(e.to_string().contains("wpe_place"), "{e}"),
+        Ok(_) => panic!("loaded without the place tensor"),
+    }
     fs::write(dir.0.join("config.json"), "{\"model_type\": \"bert\"}").unwrap();
     assert!(matches!(
         Backbone::load(&dir.0),

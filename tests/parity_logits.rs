@@ -99,3 +99,40 @@ fn logits_at_a_subset_of_positions_equal_the_full_pass() {
         }
     }
 }
+
+#[test]
+fn llada_place_embedding_matches_transformers_with_places_added() {
+    let model = Backbone::load(fixture("llada-places")).unwrap();
+    let refs = reference_tensors("llada_places_logits.safetensors");
+    let input = ids(&refs["input_ids"]);
+    let len = input[0].len();
+    let tokens = input.concat();
+    // The place ids the reference counted with a plain loop.
+    let want_places: Vec<u32> = ids(&refs["place_ids"]).concat();
+    let config = tessera_backbone::ModelConfig::from_dir(&fixture("llada-places")).unwrap();
+    let tessera_backbone::ModelConfig::Llada(c) = config else {
+        panic!("not a LLaDA config")
+    };
+    let pe = c.place_embedding.expect("a place embedding");
+    assert_eq!(pe.place_ids(&tokens, len, c.mask_token_id), want_places);
+    let positions: Vec<usize> = (0..len).collect();
+    let ours = model
+        .logits(&DenoiseInput::new(&tokens, len, &positions))
+        .unwrap();
+    let expected = refs["logits"].to_vec3::<f32>().unwrap();
+    let mut worst = 0f32;
+    for (r, row) in expected.iter().enumerate() {
+        for (p, want) in row.iter().enumerate() {
+            for (a, b) in ours.row(r, p).iter().zip(want) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+    }
+    assert!(worst <= 1e-4, "max abs diff {worst}");
+    // The place rows count as parameters: llada-tiny has the same dimensions without them.
+    let tiny = Backbone::load(fixture("llada-tiny")).unwrap();
+    assert_eq!(
+        model.info().parameters,
+        tiny.info().parameters + (pe.places * 64) as u64
+    );
+}

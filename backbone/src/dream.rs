@@ -112,6 +112,7 @@ impl DreamConfig {
             shift_logits: true,
             positions_skip_padding: true,
             attention: tessera_hybrid::Attention::Full,
+            places: None,
         }
     }
 }

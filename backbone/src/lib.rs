@@ -23,6 +23,7 @@ pub mod dream;
 mod error;
 pub mod llada;
 mod model;
+pub mod places;
 pub mod random;
 mod safetensors;
 mod transformer;

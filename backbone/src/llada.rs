@@ -10,6 +10,7 @@ use tessera_hybrid::Attention;
 
 use crate::LoadError;
 use crate::config::Fields;
+use crate::places::PlaceEmbedding;
 use crate::transformer::{Part, Spec, TensorNames};
 
 /// LLaDA's `config.json`, as published.
@@ -51,6 +52,9 @@ pub struct LladaConfig {
     /// The attention structure the model was trained with. A Tessera extension (`"attention":
     /// "full" | "causal" | "block-causal"`); the published LLaDA configs omit it: full.
     pub attention: Attention,
+    /// The digit-place embedding, a Tessera extension (`"place_embedding": {"places": P,
+    /// "digit_ids": [...]}`, see [`crate::places`]); the published LLaDA configs omit it.
+    pub place_embedding: Option<PlaceEmbedding>,
 }
 
 /// LLaDA's mask id when the config does not say (`<|mdm_mask|>` of LLaDA-8B).
@@ -97,6 +101,7 @@ impl LladaConfig {
                     )
                 })?,
             },
+            place_embedding: parse_places(f)?,
         };
         crate::transformer::check_dims(
             f,
@@ -122,6 +127,10 @@ impl LladaConfig {
                 ));
             }
         }
+        if let Some(pe) = &cfg.place_embedding {
+            pe.check_ids(embedding_size, cfg.mask_token_id)
+                .map_err(|why| f.err("place_embedding", &why))?;
+        }
         Ok(cfg)
     }
 
@@ -140,8 +149,48 @@ impl LladaConfig {
             shift_logits: false,
             positions_skip_padding: false,
             attention: self.attention,
+            places: self
+                .place_embedding
+                .clone()
+                .map(|pe| (pe, self.mask_token_id)),
         }
     }
+}
+
+/// `"place_embedding": {"places": P, "digit_ids": [...]}`, absent or null: none.
+fn parse_places(f: &Fields<'_>) -> Result<Option<PlaceEmbedding>, LoadError> {
+    let field = "place_embedding";
+    let Some(v) = f.obj.get(field).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| f.err(field, why);
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("expected an object {\"places\": P, \"digit_ids\": [...]}"))?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["places", "digit_ids"].contains(&k.as_str()))
+    {
+        return Err(bad(&format!("unknown key `{k}` (places, digit_ids)")));
+    }
+    let places = obj
+        .get("places")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| bad("`places` must be a non-negative integer"))?;
+    let digits = obj
+        .get("digit_ids")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| bad("`digit_ids` must be an array of token ids"))?
+        .iter()
+        .map(|d| {
+            d.as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+                .ok_or_else(|| bad(&format!("`{d}` in digit_ids is not a token id")))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    PlaceEmbedding::new(usize::try_from(places).unwrap_or(usize::MAX), digits)
+        .map(Some)
+        .map_err(|why| bad(&why))
 }
 
 /// LLaDA's tensor names (`model.transformer.*`).

@@ -35,6 +35,8 @@ pub(crate) struct Spec {
     pub(crate) positions_skip_padding: bool,
     /// The attention structure the model was trained with.
     pub(crate) attention: tessera_hybrid::Attention,
+    /// The digit-place embedding and the mask id its runs count (LLaDA extension).
+    pub(crate) places: Option<(crate::places::PlaceEmbedding, u32)>,
 }
 
 impl Spec {
@@ -50,7 +52,11 @@ impl Spec {
         let mlp = 3 * d * self.intermediate as u64;
         let per_layer = attn + mlp + 2 * d;
         let embed = self.embed_rows as u64 * d;
-        per_layer * self.layers as u64 + embed * if self.tied_head { 1 } else { 2 } + d
+        let places = self
+            .places
+            .as_ref()
+            .map_or(0, |(pe, _)| pe.places as u64 * d);
+        per_layer * self.layers as u64 + embed * if self.tied_head { 1 } else { 2 } + d + places
     }
 }
 
@@ -144,6 +150,8 @@ struct Block {
 pub(crate) struct Transformer {
     spec: Spec,
     embed: Tensor,
+    /// The digit-place embedding `[places, hidden]` (see [`crate::places`]).
+    place: Option<Tensor>,
     blocks: Vec<Block>,
     final_norm: Tensor,
     head: Tensor,
@@ -164,6 +172,11 @@ impl Transformer {
         let kv = spec.kv_heads * hd;
         let get = |name: String, shape: &[usize]| ck.tensor(&name, shape, dtype, device);
         let embed = get(names.embedding(), &[spec.embed_rows, d])?;
+        let place = spec
+            .places
+            .as_ref()
+            .map(|(pe, _)| get(crate::places::PLACE_TENSOR.into(), &[pe.places, d]))
+            .transpose()?;
         let mut blocks = Vec::with_capacity(spec.layers);
         for i in 0..spec.layers {
             let n = |p| names.layer(i, p);
@@ -224,6 +237,7 @@ impl Transformer {
         Ok(Transformer {
             spec,
             embed,
+            place,
             blocks,
             final_norm,
             head,
@@ -307,10 +321,19 @@ impl Transformer {
             .flat_map(|r| r[first..end].iter().copied())
             .collect();
         let ids = Tensor::from_vec(ids, rows * n, dev)?;
-        let mut h = self
-            .embed
-            .index_select(&ids, 0)?
-            .reshape((rows, n, s.hidden))?;
+        let mut h = self.embed.index_select(&ids, 0)?;
+        if let (Some((pe, mask)), Some(table)) = (&s.places, &self.place) {
+            // Places depend on the whole row (runs end to the right), so they are counted on
+            // the full canvas and then cut to the computed rows.
+            let all = pe.place_ids(tokens, len, *mask);
+            let cut: Vec<u32> = all
+                .chunks(len)
+                .flat_map(|r| r[first..end].iter().copied())
+                .collect();
+            let cut = Tensor::from_vec(cut, rows * n, dev)?;
+            h = (h + table.index_select(&cut, 0)?)?;
+        }
+        let mut h = h.reshape((rows, n, s.hidden))?;
         let (cos, sin) = self.rotary(rows, len, attention)?;
         let (cos, sin) = if n == len {
             (cos, sin)
@@ -378,6 +401,11 @@ impl Transformer {
         let fail = |why: String| Err(ForwardError::Input(why));
         if self.spec.shift_logits {
             return fail("the block cache needs a family that predicts in place".into());
+        }
+        if self.spec.places.is_some() {
+            // A cached row's place can change when a later row is decoded (a run ends there),
+            // so reusing its keys and values would not be exact.
+            return fail("the block cache is not exact for a model with a place embedding".into());
         }
         if start >= end || end > input.len || keep < start || keep > end {
             return fail(format!(

@@ -33,6 +33,40 @@ pub const SPECIAL_TOKENS: [&str; 11] = [
 /// Default length of a generated text answer (answer plus `<|eos|>` padding).
 pub const DEFAULT_TEXT_LENGTH: usize = 24;
 
+/// Where a text answer sits in its span (`"tessera": {"text_align": "left" | "right"}` in
+/// `config.json`; default left). Generation reads the span the same way either way: its
+/// `<|eos|>` tokens are special and dropped when the answer is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextAlign {
+    /// The answer, then `<|eos|>` padding: `168<eos><eos>…`.
+    #[default]
+    Left,
+    /// `<|eos|>` padding, then the answer: `…<eos><eos>168`. A number's last digit then
+    /// always sits in the span's last position, so its digits of equal significance line up
+    /// across examples (what a model needs to learn addition; see the training recipe).
+    Right,
+}
+
+impl TextAlign {
+    /// The config word: `left` or `right`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextAlign::Left => "left",
+            TextAlign::Right => "right",
+        }
+    }
+
+    /// The alignment named `word` (`left`, `right`).
+    pub fn parse(word: &str) -> Option<TextAlign> {
+        match word {
+            "left" => Some(TextAlign::Left),
+            "right" => Some(TextAlign::Right),
+            _ => None,
+        }
+    }
+}
+
 /// The ids a Tessera model's templates need, read by name from its tokenizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,6 +96,8 @@ pub struct TesseraPrompting {
     /// Length of a generated text answer (`"tessera": {"text_length": N}` in `config.json`,
     /// default [`DEFAULT_TEXT_LENGTH`]).
     pub text_length: usize,
+    /// Where a text answer sits in its span (`"tessera": {"text_align": …}`).
+    pub align: TextAlign,
 }
 
 impl TesseraPrompting {
@@ -70,7 +106,7 @@ impl TesseraPrompting {
     ///
     /// # Errors
     /// [`SpaceError::Config`] naming a special token the tokenizer lacks, or a bad
-    /// `tessera.text_length`.
+    /// `tessera.text_length` or `tessera.text_align`.
     pub fn new(tokenizer: &TextTokenizer, config: &Value) -> Result<Self, SpaceError> {
         let id = |name: &str| {
             tokenizer
@@ -90,6 +126,16 @@ impl TesseraPrompting {
                     reason: "expected an integer in 1..=4096".into(),
                 })? as usize,
         };
+        let align = match config.get("tessera").and_then(|t| t.get("text_align")) {
+            None | Some(Value::Null) => TextAlign::Left,
+            Some(v) => v
+                .as_str()
+                .and_then(TextAlign::parse)
+                .ok_or_else(|| SpaceError::Config {
+                    field: "tessera.text_align".into(),
+                    reason: format!("expected \"left\" or \"right\", found {v}"),
+                })?,
+        };
         Ok(TesseraPrompting {
             eos: id("<|eos|>")?,
             bos: id("<|bos|>")?,
@@ -103,6 +149,7 @@ impl TesseraPrompting {
             soa: id("<|soa|>")?,
             eoa: id("<|eoa|>")?,
             text_length,
+            align,
         })
     }
 
@@ -178,13 +225,16 @@ impl TesseraPrompting {
             .generated(Modality::Text, 0, self.text_length)
     }
 
-    /// A text answer laid out for training: the answer's ids then `<|eos|>` up to `length`
-    /// (at least one `<|eos|>`), or `None` when the answer does not fit.
+    /// A text answer laid out for training: the answer's ids and `<|eos|>` padding to
+    /// `length` (at least one `<|eos|>`), in the order [`TesseraPrompting::align`] says, or
+    /// `None` when the answer does not fit.
     pub fn text_answer(&self, answer: &[u32], length: usize) -> Option<Vec<u32>> {
         (answer.len() < length).then(|| {
-            let mut out = answer.to_vec();
-            out.resize(length, self.eos);
-            out
+            let pad = vec![self.eos; length - answer.len()];
+            match self.align {
+                TextAlign::Left => join(&[answer, &pad]),
+                TextAlign::Right => join(&[&pad, answer]),
+            }
         })
     }
 
@@ -225,7 +275,22 @@ mod tests {
             soa: 9,
             eoa: 10,
             text_length: 5,
+            align: TextAlign::Left,
         }
+    }
+
+    #[test]
+    fn text_answers_are_padded_on_the_aligned_side() {
+        let mut p = prompting();
+        assert_eq!(p.text_answer(&[20, 21], 4), Some(vec![20, 21, 0, 0]));
+        assert_eq!(p.text_answer(&[20, 21, 22, 23], 4), None);
+        p.align = TextAlign::Right;
+        assert_eq!(p.text_answer(&[20, 21], 4), Some(vec![0, 0, 20, 21]));
+        assert_eq!(p.text_answer(&[20, 21, 22], 4), Some(vec![0, 20, 21, 22]));
+        for a in [TextAlign::Left, TextAlign::Right] {
+            assert_eq!(TextAlign::parse(a.name()), Some(a));
+        }
+        assert_eq!(TextAlign::parse("centre"), None);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tessera_modalities::tessera::TextAlign;
+use tessera_worlds::OperandDraw;
 
 use crate::TrainError;
 use crate::masking::MaskingOptions;
@@ -81,6 +83,15 @@ pub struct DataConfig {
     /// left). A clip's answer is level-major and is decoded coarse to fine.
     #[serde(default = "default_levels", skip_serializing_if = "is_one")]
     pub audio_levels: usize,
+    /// Where text answers sit in their span (`left`: answer then `<|eos|>` padding, the
+    /// default; `right`: padding then answer, so a number's digits line up by significance).
+    /// Written into the model's `config.json`, so generation uses the same layout.
+    #[serde(default, skip_serializing_if = "is_left")]
+    pub text_align: TextAlign,
+    /// How training draws addition operands (`uniform`, the default and the held-out
+    /// distribution, or `balanced`: each operand's digit count uniform in 1..=3 first).
+    #[serde(default = "default_draw", skip_serializing_if = "is_uniform")]
+    pub addition_operands: OperandDraw,
 }
 
 /// The objective's noise (see [`crate::masking`]).
@@ -137,6 +148,15 @@ fn default_audio_codes() -> usize {
 }
 fn default_levels() -> usize {
     1
+}
+fn default_draw() -> OperandDraw {
+    OperandDraw::Uniform
+}
+fn is_uniform(d: &OperandDraw) -> bool {
+    *d == OperandDraw::Uniform
+}
+fn is_left(a: &TextAlign) -> bool {
+    *a == TextAlign::Left
 }
 fn is_one(n: &usize) -> bool {
     *n == 1

@@ -17,9 +17,9 @@ use serde_json::json;
 use tessera_modalities::audio::{AudioTokenizer, FitOptions, FrameVq, FrameVqConfig, Pcm};
 use tessera_modalities::image::{ImageTokenizer, PatchVq};
 use tessera_modalities::rng::SplitMix64;
-use tessera_modalities::tessera::TesseraPrompting;
+use tessera_modalities::tessera::{TesseraPrompting, TextAlign};
 use tessera_modalities::{TextTokenizer, TokenSpace};
-use tessera_worlds::{Example, SAMPLE_RATE, ShapeSpec, Split, Task, Tune};
+use tessera_worlds::{Example, OperandDraw, SAMPLE_RATE, ShapeSpec, Split, Task, Tune};
 
 use crate::config::TrainConfig;
 use crate::masking::Sequence;
@@ -77,6 +77,8 @@ pub fn adopt_tokenizers(from: &Path, out: &Path) -> Result<(), TrainError> {
 pub struct WorldData {
     tasks: Vec<(Task, f64)>,
     seed: u64,
+    draw: OperandDraw,
+    digits: Vec<u32>,
     text: TextTokenizer,
     prompting: TesseraPrompting,
     text_length: usize,
@@ -153,6 +155,16 @@ impl WorldData {
         let rows = mask + 1;
         let mut config = TrainModel::llada_config_for(&cfg.model, rows as usize, mask, 0, 1);
         config["token_space"] = space_json;
+        let digits = (0..10)
+            .map(|d| {
+                text.token_to_id(&d.to_string()).ok_or_else(|| {
+                    TrainError::Data(format!("the tokenizer has no token for the digit {d}"))
+                })
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        if cfg.model.places > 0 {
+            config["place_embedding"] = json!({"places": cfg.model.places, "digit_ids": digits});
+        }
         let frames = audio_vq
             .encode(
                 &Pcm::new(
@@ -165,6 +177,9 @@ impl WorldData {
             .frames();
         config["tessera"] = json!({"text_length": d.text_length, "image_tokenizer": IMAGE_DIR,
                                    "audio_tokenizer": AUDIO_DIR, "audio_frames": frames});
+        if d.text_align != TextAlign::Left {
+            config["tessera"]["text_align"] = json!(d.text_align.name());
+        }
         let space = TokenSpace::from_config(&config, mask, rows).map_err(data_err)?;
         let prompting = TesseraPrompting::new(&text, &config).map_err(data_err)?;
         if prompting.eos != 0 || prompting.bos != 1 {
@@ -207,6 +222,8 @@ impl WorldData {
         Ok(WorldData {
             tasks,
             seed: cfg.seed,
+            draw: d.addition_operands,
+            digits,
             text,
             prompting,
             text_length: d.text_length,
@@ -308,7 +325,7 @@ impl DataSource for WorldData {
                     .wrapping_mul(size as u64)
                     .wrapping_add(i)
                     .wrapping_add(self.seed.wrapping_mul(0x1_0000_0000));
-                self.sequence(task, &task.sample(Split::Train, index))
+                self.sequence(task, &task.sample_with(Split::Train, index, self.draw))
             })
             .collect()
     }
@@ -323,5 +340,9 @@ impl DataSource for WorldData {
 
     fn rows(&self) -> usize {
         self.space.logits_width as usize
+    }
+
+    fn digit_ids(&self) -> Vec<u32> {
+        self.digits.clone()
     }
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use tessera_backbone::llada::LladaNames;
+use tessera_backbone::places::{PLACE_TENSOR, PlaceEmbedding};
 use tessera_backbone::{Part, TensorNames};
 use tessera_modalities::rng::SplitMix64;
 
@@ -39,6 +40,15 @@ pub struct ModelDims {
     /// RMSNorm epsilon.
     #[serde(default = "default_eps")]
     pub rms_norm_eps: f64,
+    /// Rows of a digit-place embedding (0: none; see [`tessera_backbone::places`]): each
+    /// position's place in its run of digits or masks, counted from the right, capped at
+    /// `places − 1`, gets a learned vector added to its token embedding.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub places: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_theta() -> f64 {
@@ -76,6 +86,12 @@ impl ModelDims {
         if self.rope_theta <= 0.0 || self.rms_norm_eps <= 0.0 {
             return bad("rope_theta", "rope_theta and rms_norm_eps must be positive");
         }
+        if self.places == 1 || self.places > tessera_backbone::places::MAX_PLACES {
+            return bad(
+                "places",
+                "0 (no place embedding) or 2 and more (place 0 is \"not a digit\")",
+            );
+        }
         Ok(())
     }
 
@@ -91,6 +107,9 @@ pub struct TrainModel {
     rows: usize,
     params: BTreeMap<String, Var>,
     device: Device,
+    /// The digits and mask id the place embedding counts (set by
+    /// [`TrainModel::set_place_tokens`]).
+    places: Option<(PlaceEmbedding, u32)>,
 }
 
 impl TrainModel {
@@ -128,6 +147,7 @@ impl TrainModel {
             rows,
             params,
             device,
+            places: None,
         })
     }
 
@@ -160,6 +180,7 @@ impl TrainModel {
             rows,
             params,
             device,
+            places: None,
         })
     }
 
@@ -175,6 +196,31 @@ impl TrainModel {
             .collect();
         candle_core::safetensors::save(&map, path)
             .map_err(|e| TrainError::Checkpoint(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// Tells a model with a place embedding which ids are digits and which is the mask (the
+    /// runs its places count). Needed before [`TrainModel::forward`] when `dims.places > 0`.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a model without a place embedding, no digits, or ids
+    /// outside the embedding.
+    pub fn set_place_tokens(&mut self, digit_ids: Vec<u32>, mask: u32) -> Result<(), TrainError> {
+        let bad = |reason: String| TrainError::Config {
+            field: "model.places".into(),
+            reason,
+        };
+        if self.dims.places == 0 {
+            return Err(bad("the model has no place embedding".into()));
+        }
+        let pe = PlaceEmbedding::new(self.dims.places, digit_ids).map_err(bad)?;
+        pe.check_ids(self.rows, mask).map_err(bad)?;
+        self.places = Some((pe, mask));
+        Ok(())
+    }
+
+    /// The place embedding's parameters, once [`TrainModel::set_place_tokens`] has set them.
+    pub fn place_embedding(&self) -> Option<&PlaceEmbedding> {
+        self.places.as_ref().map(|(pe, _)| pe)
     }
 
     /// The dimensions.
@@ -242,6 +288,14 @@ impl TrainModel {
         let dev = &self.device;
         let ids_t = Tensor::from_slice(ids, ids.len(), dev)?;
         let mut h = self.w(&names.embedding())?.index_select(&ids_t, 0)?;
+        if d.places > 0 {
+            let (pe, mask) = self.places.as_ref().ok_or_else(|| TrainError::Config {
+                field: "model.places".into(),
+                reason: "the place embedding's digit ids are not set".into(),
+            })?;
+            let at = Tensor::from_vec(pe.place_ids(ids, len, *mask), ids.len(), dev)?;
+            h = (h + self.w(PLACE_TENSOR)?.index_select(&at, 0)?)?;
+        }
         let (cos, sin) = rotary(len, hd, d.rope_theta, dev)?;
         let bias = if valid.iter().all(|&v| v) {
             None
@@ -288,9 +342,13 @@ impl TrainModel {
     }
 
     /// The LLaDA-format `config.json` object of this model (without the token space, which
-    /// the caller adds).
+    /// the caller adds), with its place embedding once its digits are set.
     pub fn llada_config(&self, mask: u32, eos: u32, bos: u32) -> serde_json::Value {
-        Self::llada_config_for(&self.dims, self.rows, mask, eos, bos)
+        let mut c = Self::llada_config_for(&self.dims, self.rows, mask, eos, bos);
+        if let Some(pe) = self.place_embedding() {
+            c["place_embedding"] = serde_json::json!(pe);
+        }
+        c
     }
 
     /// The LLaDA-format `config.json` object of a model with dimensions `d` and `rows`
@@ -332,9 +390,15 @@ impl TrainModel {
     }
 }
 
-/// Every weight's LLaDA name and shape.
+/// Every weight's LLaDA name and shape (the place embedding last, so adding it leaves the
+/// other weights' initial values unchanged).
 fn shapes(d: &ModelDims, rows: usize) -> Vec<(String, Vec<usize>)> {
-    tessera_backbone::llada::weight_shapes(d.d_model, d.mlp_hidden_size, rows, d.n_layers)
+    let mut s =
+        tessera_backbone::llada::weight_shapes(d.d_model, d.mlp_hidden_size, rows, d.n_layers);
+    if d.places > 0 {
+        s.push((PLACE_TENSOR.to_string(), vec![d.places, d.d_model]));
+    }
+    s
 }
 
 /// A standard normal draw (Box–Muller).

@@ -34,6 +34,11 @@ pub trait DataSource {
     fn pad_id(&self) -> u32;
     /// Embedding rows the model needs.
     fn rows(&self) -> usize;
+    /// The token ids that are digits (what a place embedding counts; see
+    /// [`crate::model::ModelDims::places`]). None by default.
+    fn digit_ids(&self) -> Vec<u32> {
+        Vec::new()
+    }
 }
 
 /// One logged step.
@@ -140,7 +145,7 @@ pub fn train(
     let files = RunFiles::new(out);
     std::fs::create_dir_all(out.join("train")).map_err(|e| TrainError::io(out, e))?;
     let rows = data.rows();
-    let (model, mut opt, mut history, init_from) = match start {
+    let (mut model, mut opt, mut history, init_from) = match start {
         Start::Resume => {
             let state = read_state(&files.state)?;
             let mut saved = state.config.clone();
@@ -172,6 +177,9 @@ pub fn train(
             (model, opt, Vec::new(), Some(dir.display().to_string()))
         }
     };
+    if cfg.model.places > 0 {
+        model.set_place_tokens(data.digit_ids(), data.mask_id())?;
+    }
     let schedule = cfg.schedule();
     let masking = cfg.masking();
     let start = opt.steps();

@@ -75,3 +75,39 @@ fn tokenizers_sequences_and_vocabulary() {
     assert_eq!(batch.len(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn right_aligned_answers_balanced_operands_and_places_reach_the_model_config() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("tessera-worlddata-right-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = config();
+    cfg.data.text_align = tessera_modalities::tessera::TextAlign::Right;
+    cfg.data.addition_operands = tessera_worlds::OperandDraw::Balanced;
+    cfg.data.tasks = [("addition".to_string(), 1.0)].into();
+    cfg.model.places = 8;
+    let data = WorldData::prepare(&cfg, &dir).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["tessera"]["text_align"], "right");
+    let digits: Vec<u32> = (16..26).collect();
+    assert_eq!(data.digit_ids(), digits);
+    assert_eq!(
+        config["place_embedding"],
+        serde_json::json!({"places": 8, "digit_ids": digits})
+    );
+    // Answers end their span; padding comes first.
+    let mut short = 0;
+    let batch = data.batch(0, 300).unwrap();
+    for seq in &batch {
+        let answer = &seq.ids[seq.prompt_len..];
+        assert_eq!(answer[0], 0, "{answer:?}");
+        assert!(digits.contains(answer.last().unwrap()), "{answer:?}");
+        // `<|bos|> a + b =`: a one-digit operand is a digit between two non-digits.
+        let p = &seq.ids[..seq.prompt_len];
+        short += usize::from(digits.contains(&p[1]) && !digits.contains(&p[2]));
+    }
+    // Balanced draws: a third of first operands have one digit (uniform: 1 %).
+    assert!((70..130).contains(&short), "{short} of 300");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -24,5 +24,5 @@ pub use error::WorldError;
 pub use shapes::{Colour, Position, Shape, ShapeSpec, Size, check_image};
 pub use split::{HELD_OUT_MODULUS, Split, example_rng, is_held_out};
 pub use task::{Example, Task};
-pub use text::{TextExample, TextTask, check_sudoku};
+pub use text::{OperandDraw, TextExample, TextTask, check_sudoku};
 pub use tones::{Note, SAMPLE_RATE, Tune, check_audio};

@@ -7,7 +7,7 @@ use tessera_modalities::rng::SplitMix64;
 use crate::named::named_enum;
 use crate::shapes::ShapeSpec;
 use crate::split::{Split, example_rng, is_held_out};
-use crate::text::{TextExample, TextTask};
+use crate::text::{OperandDraw, TextExample, TextTask};
 use crate::tones::Tune;
 
 named_enum! {
@@ -72,9 +72,16 @@ impl Task {
     /// generator) until [`is_held_out`] is `false` for train and `true` for eval, so the
     /// splits share no prompt; about 1 in 10 draws is kept for eval.
     pub fn sample(self, split: Split, index: u64) -> Example {
+        self.sample_with(split, index, OperandDraw::Uniform)
+    }
+
+    /// [`Task::sample`] with addition operands drawn as `draw` says (a training choice: the
+    /// held-out test stays [`OperandDraw::Uniform`]). Other tasks ignore `draw`; with
+    /// [`OperandDraw::Uniform`] this is [`Task::sample`].
+    pub fn sample_with(self, split: Split, index: u64, draw: OperandDraw) -> Example {
         let mut rng = example_rng(self, split, index);
         let text = |task: TextTask, rng: &mut SplitMix64| loop {
-            let example = task.sample(rng);
+            let example = task.sample_with(rng, draw);
             if is_held_out(self, &example.prompt) == (split == Split::Eval) {
                 return Example::Text { task, example };
             }

@@ -3,6 +3,20 @@
 use tessera_modalities::rng::SplitMix64;
 
 use crate::WorldError;
+use crate::named::named_enum;
+
+named_enum! {
+    /// How the operands of an addition problem are drawn.
+    pub enum OperandDraw ("operand draw") {
+        /// Each operand uniform in `0..=999`, independently: the evaluation distribution
+        /// (four in five operands have three digits).
+        Uniform => "uniform",
+        /// Each operand's digit count uniform in `1..=3` first, then the operand uniform
+        /// among the numbers of that many digits: short operands as often as long ones, so
+        /// a learner meets every alignment of digits. A training distribution.
+        Balanced => "balanced",
+    }
+}
 
 /// An addition problem `a+b=`; generated operands are uniform in `0..=999`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +40,27 @@ impl AdditionProblem {
         AdditionProblem {
             a: rng.below(n) as u64,
             b: rng.below(n) as u64,
+        }
+    }
+
+    /// A problem with operands drawn as `draw` says ([`OperandDraw::Uniform`] is
+    /// [`AdditionProblem::sample`]).
+    pub fn sample_with(rng: &mut SplitMix64, draw: OperandDraw) -> AdditionProblem {
+        match draw {
+            OperandDraw::Uniform => AdditionProblem::sample(rng),
+            OperandDraw::Balanced => {
+                let mut operand = || {
+                    let digits = 1 + rng.below(3) as u32;
+                    let low = if digits == 1 {
+                        0
+                    } else {
+                        10u64.pow(digits - 1)
+                    };
+                    low + rng.below((10u64.pow(digits) - low) as usize) as u64
+                };
+                let a = operand();
+                AdditionProblem { a, b: operand() }
+            }
         }
     }
 
@@ -144,6 +179,28 @@ mod tests {
             hi = hi.max(p.a).max(p.b);
         }
         assert_eq!((lo, hi), (0, 999));
+    }
+
+    #[test]
+    fn balanced_draws_give_each_digit_count_a_third() {
+        let mut rng = SplitMix64::new(9);
+        let mut counts = [0usize; 3];
+        let n = 30_000;
+        for _ in 0..n {
+            let p = AdditionProblem::sample_with(&mut rng, OperandDraw::Balanced);
+            assert!(p.a <= MAX_OPERAND && p.b <= MAX_OPERAND);
+            for x in [p.a, p.b] {
+                counts[x.to_string().len() - 1] += 1;
+            }
+        }
+        for c in counts {
+            let share = c as f64 / (2 * n) as f64;
+            assert!((share - 1.0 / 3.0).abs() < 0.01, "{counts:?}");
+        }
+        // Uniform draws are mostly three-digit.
+        let p = AdditionProblem::sample_with(&mut SplitMix64::new(3), OperandDraw::Uniform);
+        assert_eq!(p, AdditionProblem::sample(&mut SplitMix64::new(3)));
+        assert_eq!(OperandDraw::parse("balanced"), Ok(OperandDraw::Balanced));
     }
 
     #[test]

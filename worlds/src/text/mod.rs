@@ -15,7 +15,7 @@ mod sorting;
 mod sudoku;
 mod task;
 
-pub use addition::{AdditionProblem, MAX_OPERAND, check_addition};
+pub use addition::{AdditionProblem, MAX_OPERAND, OperandDraw, check_addition};
 pub use sorting::{MAX_DIGITS, MIN_DIGITS, SortingProblem, check_sorting};
 pub use sudoku::{
     MAX_BLANKS, MIN_BLANKS, SudokuGrid, SudokuPuzzle, all_grids, check_sudoku, format_grid,

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use tessera_modalities::rng::SplitMix64;
 
-use super::{AdditionProblem, SortingProblem, SudokuPuzzle, check_addition, check_sorting};
+use super::{
+    AdditionProblem, OperandDraw, SortingProblem, SudokuPuzzle, check_addition, check_sorting,
+};
 use super::{check_sudoku, format_grid};
 use crate::named::named_enum;
 
@@ -34,9 +36,15 @@ impl TextTask {
     /// [`AdditionProblem::sample`], [`SortingProblem::sample`] and
     /// [`SudokuPuzzle::sample`]). Not split-aware: see [`Task::sample`](crate::Task::sample).
     pub fn sample(self, rng: &mut SplitMix64) -> TextExample {
+        self.sample_with(rng, OperandDraw::Uniform)
+    }
+
+    /// [`TextTask::sample`] with addition operands drawn as `draw` says (the other tasks
+    /// ignore it).
+    pub fn sample_with(self, rng: &mut SplitMix64, draw: OperandDraw) -> TextExample {
         match self {
             TextTask::Addition => {
-                let p = AdditionProblem::sample(rng);
+                let p = AdditionProblem::sample_with(rng, draw);
                 TextExample {
                     prompt: p.prompt(),
                     answer: p.answer(),
