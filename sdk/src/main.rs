@@ -8,6 +8,18 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.trains() {
+        tune_malloc();
+        // Training runs one shard per core, each op single-threaded: candle reads these
+        // once, at its first op, so they are set before any. A value the user set wins.
+        for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+            if std::env::var_os(var).is_none() {
+                // SAFETY: no other thread exists yet (nothing has run but argument parsing),
+                // so nothing can read the environment concurrently.
+                unsafe { std::env::set_var(var, "1") };
+            }
+        }
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -21,3 +33,31 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Training allocates and frees tensors of a few megabytes per op on two threads at once. By
+/// default glibc serves each with a fresh `mmap` and returns it with `munmap`, and the page
+/// faults of two threads then queue on the process's one memory map: a third of a step went
+/// to the kernel. Serving them from the heap, kept (not trimmed) between steps, removes that
+/// (measured: 1.3× training throughput on the 2-core machine).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_TOP_PAD: i32 = -2;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    for (param, value) in [
+        (M_MMAP_THRESHOLD, 32 << 20),
+        (M_TRIM_THRESHOLD, 1 << 30),
+        (M_TOP_PAD, 256 << 20),
+    ] {
+        // SAFETY: mallopt only changes allocator parameters; it is called before any
+        // other thread exists. A refused value (return 0) leaves glibc's default.
+        unsafe { mallopt(param, value) };
+    }
+}
+
+/// Allocator tuning is glibc's; elsewhere the default allocator stays as it is.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}

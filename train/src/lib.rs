@@ -13,6 +13,7 @@
 pub mod config;
 pub mod data;
 mod error;
+pub mod fused;
 pub mod masking;
 pub mod model;
 pub mod optim;
@@ -23,4 +24,6 @@ pub mod vocab;
 
 pub use config::TrainConfig;
 pub use error::TrainError;
-pub use trainer::{DataSource, Progress, Start, Summary, train};
+pub use trainer::{
+    DataSource, Progress, Start, Summary, default_workers, train, train_with_workers,
+};

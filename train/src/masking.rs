@@ -187,6 +187,42 @@ impl NoisyBatch {
             })
             .collect()
     }
+
+    /// Cuts the batch into consecutive pieces of at most `rows` rows (at least one row
+    /// each), every loss position moved with its row. The pieces' losses sum to the batch's.
+    pub fn split_rows(self, rows: usize) -> Vec<NoisyBatch> {
+        let rows = rows.max(1);
+        if self.batch <= rows {
+            return vec![self];
+        }
+        let len = self.len;
+        let real = |r: usize| {
+            self.valid[r * len..(r + 1) * len]
+                .iter()
+                .filter(|&&v| v)
+                .count()
+        };
+        (0..self.batch)
+            .step_by(rows)
+            .map(|first| {
+                let last = (first + rows).min(self.batch);
+                let (lo, hi) = ((first * len) as u32, (last * len) as u32);
+                let keep: Vec<usize> = (0..self.positions.len())
+                    .filter(|&k| (lo..hi).contains(&self.positions[k]))
+                    .collect();
+                NoisyBatch {
+                    ids: self.ids[lo as usize..hi as usize].to_vec(),
+                    valid: self.valid[lo as usize..hi as usize].to_vec(),
+                    batch: last - first,
+                    len,
+                    positions: keep.iter().map(|&k| self.positions[k] - lo).collect(),
+                    targets: keep.iter().map(|&k| self.targets[k]).collect(),
+                    weights: keep.iter().map(|&k| self.weights[k]).collect(),
+                    tokens: (first..last).map(real).sum(),
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +234,40 @@ mod tests {
             ids: (0..(prompt + answer) as u32).map(|i| 10 + i).collect(),
             prompt_len: prompt,
         }
+    }
+
+    #[test]
+    fn split_rows_keeps_every_row_and_loss_position() {
+        let opts = MaskingOptions {
+            eps: 1e-3,
+            block_probability: 0.0,
+            block_lengths: vec![],
+        };
+        let seqs: Vec<Sequence> = (0..7).map(|i| seq(2 + i % 3, 4 + i)).collect();
+        let b = noise_batch(&seqs, 1, 0, &opts, &mut SplitMix64::new(3)).unwrap();
+        let parts = b.clone().split_rows(3);
+        assert_eq!(parts.iter().map(|p| p.batch).collect::<Vec<_>>(), [3, 3, 1]);
+        let mut row = 0;
+        let (mut ids, mut positions, mut targets, mut weights) = (vec![], vec![], vec![], vec![]);
+        for p in &parts {
+            assert_eq!(p.len, b.len);
+            ids.extend(&p.ids);
+            positions.extend(p.positions.iter().map(|&q| q + (row * b.len) as u32));
+            targets.extend(&p.targets);
+            weights.extend(&p.weights);
+            row += p.batch;
+        }
+        assert_eq!(
+            (ids, positions, targets, weights),
+            (
+                b.ids.clone(),
+                b.positions.clone(),
+                b.targets.clone(),
+                b.weights.clone()
+            )
+        );
+        assert_eq!(parts.iter().map(|p| p.tokens).sum::<usize>(), b.tokens);
+        assert_eq!(b.clone().split_rows(7), vec![b]);
     }
 
     #[test]

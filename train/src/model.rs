@@ -4,13 +4,15 @@
 //! inference backbone loads what the trainer writes (`tests/train.rs` checks that both give
 //! the same logits).
 //!
-//! The inference forward uses fused ops without backward passes (`rms_norm`,
-//! `softmax_last_dim`, `rope`); here every op is a composition candle can differentiate.
+//! The inference forward uses candle's fused ops, which have no backward passes
+//! (`rms_norm`, `softmax_last_dim`, `rope`); here RMSNorm, RoPE, softmax and SwiGLU are the
+//! trainer's own fused ops with backward passes ([`crate::fused`]), the rest candle's
+//! differentiable ops.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use tessera_backbone::llada::LladaNames;
 use tessera_backbone::places::{PLACE_TENSOR, PlaceEmbedding};
@@ -18,6 +20,7 @@ use tessera_backbone::{Part, TensorNames};
 use tessera_modalities::rng::SplitMix64;
 
 use crate::TrainError;
+use crate::fused::{RmsNorm, Rope, Softmax, SwiGlu};
 
 /// Additive attention bias of a padded key (finite, so softmax's backward stays finite).
 const MASKED: f32 = -1e9;
@@ -296,7 +299,7 @@ impl TrainModel {
             let at = Tensor::from_vec(pe.place_ids(ids, len, *mask), ids.len(), dev)?;
             h = (h + self.w(PLACE_TENSOR)?.index_select(&at, 0)?)?;
         }
-        let (cos, sin) = rotary(len, hd, d.rope_theta, dev)?;
+        let rope = rotary(len, hd, d.rope_theta);
         let bias = if valid.iter().all(|&v| v) {
             None
         } else {
@@ -315,14 +318,15 @@ impl TrainModel {
                     .transpose(1, 2)?
                     .contiguous()
             };
-            let q = rope(&split(x.matmul(&w(Part::Q)?.t()?)?)?, &cos, &sin)?;
-            let k = rope(&split(x.matmul(&w(Part::K)?.t()?)?)?, &cos, &sin)?;
+            let q = split(x.matmul(&w(Part::Q)?.t()?)?)?.apply_op1(rope.clone())?;
+            let k = split(x.matmul(&w(Part::K)?.t()?)?)?.apply_op1(rope.clone())?;
             let v = split(x.matmul(&w(Part::V)?.t()?)?)?;
             let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
             if let Some(b) = &bias {
                 scores = scores.broadcast_add(b)?;
             }
-            let attn = softmax(&scores)?
+            let attn = scores
+                .apply_op1(Softmax)?
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .reshape((batch * len, hidden))?;
@@ -330,7 +334,7 @@ impl TrainModel {
             let x = rms_norm(&h, w(Part::MlpNorm)?, d.rms_norm_eps)?;
             let gate = x.matmul(&w(Part::Gate)?.t()?)?;
             let up = x.matmul(&w(Part::Up)?.t()?)?;
-            h = (h + (gate.silu()? * up)?.matmul(&w(Part::Down)?.t()?)?)?;
+            h = (h + gate.apply_op2(&up, SwiGlu)?.matmul(&w(Part::Down)?.t()?)?)?;
         }
         let pos = Tensor::from_slice(positions, positions.len(), dev)?;
         let x = rms_norm(
@@ -408,27 +412,14 @@ fn normal(rng: &mut SplitMix64) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// `x / √(mean(x²) + ε) · w` over the last axis.
+/// `x / √(mean(x²) + ε) · w` over the last axis (fused: [`RmsNorm`]).
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
-    x.broadcast_div(&rms)?.broadcast_mul(w)
+    x.contiguous()?.apply_op2(w, RmsNorm { eps: eps as f32 })
 }
 
-/// Softmax over the last axis; the max is a constant shift, so it is detached.
-fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
-}
-
-/// RoPE tables `(len, head_dim/2)`: inverse frequencies in f32 as the inference side
-/// computes them.
-fn rotary(
-    len: usize,
-    hd: usize,
-    theta: f64,
-    dev: &Device,
-) -> candle_core::Result<(Tensor, Tensor)> {
+/// The rotate-half RoPE of `(batch, heads, len, head_dim)` tensors: inverse frequencies in
+/// f32 as the inference side computes them.
+fn rotary(len: usize, hd: usize, theta: f64) -> Rope {
     let inv: Vec<f32> = (0..hd / 2)
         .map(|j| 1.0 / (theta as f32).powf((2 * j) as f32 / hd as f32))
         .collect();
@@ -441,18 +432,5 @@ fn rotary(
             sin.push(a.sin());
         }
     }
-    Ok((
-        Tensor::from_vec(cos, (len, hd / 2), dev)?,
-        Tensor::from_vec(sin, (len, hd / 2), dev)?,
-    ))
-}
-
-/// Rotate-half RoPE on `(batch, heads, len, head_dim)`.
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    let half = x.dim(D::Minus1)? / 2;
-    let x1 = x.narrow(D::Minus1, 0, half)?;
-    let x2 = x.narrow(D::Minus1, half, half)?;
-    let a = (x1.broadcast_mul(cos)? - x2.broadcast_mul(sin)?)?;
-    let b = (x2.broadcast_mul(cos)? + x1.broadcast_mul(sin)?)?;
-    Tensor::cat(&[a, b], D::Minus1)
+    Rope::new(cos, sin, hd / 2)
 }

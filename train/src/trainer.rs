@@ -8,11 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use candle_core::backprop::GradStore;
 use candle_core::{D, Tensor};
 use tessera_modalities::rng::SplitMix64;
 
 use crate::config::TrainConfig;
-use crate::masking::{Sequence, noise_batch};
+use crate::masking::{NoisyBatch, Sequence, noise_batch};
 use crate::model::TrainModel;
 use crate::optim::AdamW;
 use crate::{TrainError, plot};
@@ -20,6 +21,11 @@ use crate::{TrainError, plot};
 /// How much longer than a group's shortest row a row may be and still share its forward pass
 /// (see [`crate::masking::NoisyBatch::pack`]).
 const PACK_SLACK: f64 = 0.25;
+
+/// Rows per shard: each length group is cut into shards of at most this many rows, whose
+/// forward and backward passes run on the workers in parallel. A fixed cut (not one per
+/// worker) keeps every result independent of the number of workers.
+const SHARD_ROWS: usize = 4;
 
 /// Where training data comes from: a deterministic function of the step.
 pub trait DataSource {
@@ -141,6 +147,45 @@ pub fn train(
     stop_after: Option<u64>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, TrainError> {
+    train_with_workers(
+        cfg,
+        data,
+        out,
+        start,
+        stop_after,
+        default_workers(),
+        progress,
+    )
+}
+
+/// How many shard workers [`train`] uses: one per core when candle's own ops are
+/// single-threaded (`RAYON_NUM_THREADS=1`, as `tessera train` sets it), else one (candle then
+/// spreads each op over the cores itself). At tessera-tiny's size the matrices are too small
+/// for candle to keep two cores busy inside one op; two shards at a time do (about 2× on
+/// the 2-core machine).
+pub fn default_workers() -> usize {
+    if candle_core::utils::get_num_threads() == 1 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
+
+/// [`train`] with `workers` threads running shards' forward and backward passes at once
+/// (at least one). Every result is the same, bit for bit, for any number of workers: the
+/// shards are fixed and their losses and gradients are summed in shard order.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_with_workers(
+    cfg: &TrainConfig,
+    data: &dyn DataSource,
+    out: &Path,
+    start: &Start,
+    stop_after: Option<u64>,
+    workers: usize,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, TrainError> {
     cfg.validate()?;
     let files = RunFiles::new(out);
     std::fs::create_dir_all(out.join("train")).map_err(|e| TrainError::io(out, e))?;
@@ -196,27 +241,19 @@ pub fn train(
         let (loss, grad_norm) = if b.positions.is_empty() {
             (0.0, 0.0)
         } else {
-            let mut loss: Option<Tensor> = None;
-            for g in b.pack(PACK_SLACK) {
-                if g.positions.is_empty() {
-                    continue;
-                }
-                let logits = model.forward(&g.ids, g.batch, &g.valid, &g.positions)?;
-                let part = elbo(&logits, &g.targets, &g.weights)?;
-                loss = Some(match loss {
-                    Some(l) => (l + part)?,
-                    None => part,
-                });
-            }
-            let loss = loss.ok_or_else(|| TrainError::Data("a batch without loss".into()))?;
-            let value = loss.to_scalar::<f32>()?;
+            let shards: Vec<NoisyBatch> = b
+                .pack(PACK_SLACK)
+                .into_iter()
+                .flat_map(|g| g.split_rows(SHARD_ROWS))
+                .filter(|g| !g.positions.is_empty())
+                .collect();
+            let (value, grads) = shard_gradients(&model, &shards, workers)?;
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
                     step: step + 1,
                     loss: value,
                 });
             }
-            let grads = loss.backward()?;
             let report = opt.step(model.params(), &grads, lr)?;
             (value, report.grad_norm)
         };
@@ -260,6 +297,74 @@ pub fn train(
         parameters: model.parameter_count(),
         history,
     })
+}
+
+/// The summed loss of `shards` and the summed gradients of every weight, each shard's
+/// forward and backward pass run on one of `workers` threads; sums are taken in shard order.
+fn shard_gradients(
+    model: &TrainModel,
+    shards: &[NoisyBatch],
+    workers: usize,
+) -> Result<(f32, GradStore), TrainError> {
+    let one = |g: &NoisyBatch| -> Result<(f32, GradStore), TrainError> {
+        let logits = model.forward(&g.ids, g.batch, &g.valid, &g.positions)?;
+        let loss = elbo(&logits, &g.targets, &g.weights)?;
+        Ok((loss.to_scalar::<f32>()?, loss.backward()?))
+    };
+    let workers = workers.clamp(1, shards.len().max(1));
+    let results: Vec<Result<(f32, GradStore), TrainError>> = if workers == 1 {
+        shards.iter().map(one).collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut slots: Vec<Option<Result<(f32, GradStore), TrainError>>> =
+            (0..shards.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(g) = shards.get(i) else { break };
+                            done.push((i, one(g)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            for h in handles {
+                for (i, r) in h.join().unwrap_or_default() {
+                    slots[i] = Some(r);
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(TrainError::Data("a shard worker stopped".into()))))
+            .collect()
+    };
+    let mut total = 0f32;
+    let mut sum = GradStore::default();
+    let mut first = true;
+    for r in results {
+        let (loss, grads) = r?;
+        total += loss;
+        for v in model.params().values() {
+            let Some(g) = grads.get(v.as_tensor()) else {
+                continue;
+            };
+            let merged = match sum.get(v.as_tensor()) {
+                Some(have) => (have + g)?,
+                None => g.clone(),
+            };
+            sum.insert(v.as_tensor(), merged);
+        }
+        first = false;
+    }
+    if first {
+        return Err(TrainError::Data("a batch without loss".into()));
+    }
+    Ok((total, sum))
 }
 
 /// `Σ wᵢ · (−log softmax(logitsᵢ)[targetᵢ])`.

@@ -25,6 +25,14 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether the command trains (it runs candle single-threaded per op and parallel over
+    /// shards instead; see [`tessera_train::default_workers`]).
+    pub(crate) fn trains(&self) -> bool {
+        matches!(self.command, Command::Train(_))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate text with a model.
