@@ -44,6 +44,8 @@ enum BenchCommand {
     /// Image and audio tokenizers at their published sizes (random weights): MAGVIT-v2 on a
     /// 256×256 picture, EnCodec 24 kHz on 10 s of sound.
     Media(super::bench_media::MediaArgs),
+    /// Training steps of a world-model config: one shard worker against one per core.
+    Train(super::bench_train::TrainBenchArgs),
     /// (internal) Load a model and print the peak resident memory it took, in bytes.
     #[command(hide = true)]
     LoadRss {
@@ -59,6 +61,13 @@ enum Size {
     Small,
     /// ≈239M parameters (d_model 1024, 16 layers, vocabulary 16384).
     Medium,
+}
+
+impl BenchArgs {
+    /// Whether this benchmark trains (see [`super::Cli::trains`]).
+    pub(crate) fn trains(&self) -> bool {
+        matches!(self.what, BenchCommand::Train(_))
+    }
 }
 
 impl Size {
@@ -127,6 +136,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
         BenchCommand::Forward(a) => forward(a),
         BenchCommand::Decode(a) => decode(a),
         BenchCommand::Media(a) => super::bench_media::run(a),
+        BenchCommand::Train(a) => super::bench_train::run(a),
         BenchCommand::Random { size, bf16, out } => {
             size.spec().bf16(bf16).write(&out)?;
             eprintln!("wrote {}", out.display());

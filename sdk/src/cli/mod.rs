@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_media;
+mod bench_train;
 mod eval;
 mod generate;
 mod inspect;
@@ -29,7 +30,11 @@ impl Cli {
     /// Whether the command trains (it runs candle single-threaded per op and parallel over
     /// shards instead; see [`tessera_train::default_workers`]).
     pub(crate) fn trains(&self) -> bool {
-        matches!(self.command, Command::Train(_))
+        match &self.command {
+            Command::Train(_) => true,
+            Command::Bench(b) => b.trains(),
+            _ => false,
+        }
     }
 }
 
