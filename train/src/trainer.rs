@@ -41,7 +41,7 @@ pub trait DataSource {
     /// Embedding rows the model needs.
     fn rows(&self) -> usize;
     /// The token ids that are digits (what a place embedding counts; see
-    /// [`crate::model::ModelDims::places`]). None by default.
+    /// [`crate::model::ModelDims::places`]). Empty by default.
     fn digit_ids(&self) -> Vec<u32> {
         Vec::new()
     }
@@ -161,7 +161,7 @@ pub fn train(
 /// How many shard workers [`train`] uses: one per core when candle's own ops are
 /// single-threaded (`RAYON_NUM_THREADS=1`, as `tessera train` sets it), else one (candle then
 /// spreads each op over the cores itself). At tessera-tiny's size the matrices are too small
-/// for candle to keep two cores busy inside one op; two shards at a time do (about 2× on
+/// for candle to keep two cores busy inside one op; two shards at a time do (1.5× on
 /// the 2-core machine).
 pub fn default_workers() -> usize {
     if candle_core::utils::get_num_threads() == 1 {
