@@ -1,6 +1,6 @@
 //! Every task of the embedded `tessera-tiny` through the SDK: draw a picture from a caption,
-//! caption it back, play three notes, transcribe them, and solve a sudoku with a refinement
-//! budget.
+//! caption it back, play three notes, transcribe them, add, sort, and solve a sudoku with a
+//! refinement budget.
 //!
 //! ```text
 //! cargo run --release --example worlds -- [OUT_DIR]
@@ -52,6 +52,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         notes.outputs[0].text.as_deref().unwrap_or("")
     );
 
+    // Arithmetic and sorting with the text task's default decoding.
+    for prompt in ["123+45=", "sort 5 3 9 1 ="] {
+        let answer = run(WorldTask::Text, TaskInput::Text(prompt.into()))?;
+        println!(
+            "text       {prompt} → {:?}",
+            answer.outputs[0].text.as_deref().unwrap_or("")
+        );
+    }
     // Text, decoded in parallel where the model is sure (hybrid + threshold), then two rounds
     // re-masking and re-predicting its least confident tenth (latent reasoning by remasking).
     let mut options = DecodeOptions::new();

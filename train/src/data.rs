@@ -14,6 +14,7 @@ use std::path::Path;
 
 use image::RgbImage;
 use serde_json::json;
+use tessera_backbone::places::PlaceEmbedding;
 use tessera_modalities::audio::{AudioTokenizer, FitOptions, FrameVq, FrameVqConfig, Pcm};
 use tessera_modalities::image::{ImageTokenizer, PatchVq};
 use tessera_modalities::rng::SplitMix64;
@@ -163,7 +164,9 @@ impl WorldData {
             })
             .collect::<Result<Vec<u32>, _>>()?;
         if cfg.model.places > 0 {
-            config["place_embedding"] = json!({"places": cfg.model.places, "digit_ids": digits});
+            let places = PlaceEmbedding::new(cfg.model.places, digits.clone())
+                .map_err(|e| TrainError::Data(format!("model.places: {e}")))?;
+            config["place_embedding"] = json!(places);
         }
         let frames = audio_vq
             .encode(

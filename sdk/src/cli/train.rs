@@ -25,7 +25,7 @@ pub(crate) struct TrainArgs {
     resume: bool,
     /// Start a new run (this config's schedule, task mix and seed; a fresh optimizer) from
     /// the weights and tokenizers of the model folder DIR, e.g. a second stage that trains
-    /// `models/tessera-tiny` further on the tasks it has not learned. DIR's model must have
+    /// a model further on a new task mix. DIR's model must have
     /// the config's dimensions.
     #[arg(long, value_name = "DIR")]
     init_from: Option<PathBuf>,
