@@ -60,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             answer.outputs[0].text.as_deref().unwrap_or("")
         );
     }
+
     // Text, decoded in parallel where the model is sure (hybrid + threshold), then two rounds
     // re-masking and re-predicting its least confident tenth (latent reasoning by remasking).
     let mut options = DecodeOptions::new();

@@ -154,8 +154,6 @@ impl WorldData {
         });
         let mask = text_vocab + (d.image_codes + d.audio_codes * d.audio_levels) as u32;
         let rows = mask + 1;
-        let mut config = TrainModel::llada_config_for(&cfg.model, rows as usize, mask, 0, 1);
-        config["token_space"] = space_json;
         let digits = (0..10)
             .map(|d| {
                 text.token_to_id(&d.to_string()).ok_or_else(|| {
@@ -163,11 +161,16 @@ impl WorldData {
                 })
             })
             .collect::<Result<Vec<u32>, _>>()?;
-        if cfg.model.places > 0 {
-            let places = PlaceEmbedding::new(cfg.model.places, digits.clone())
-                .map_err(|e| TrainError::Data(format!("model.places: {e}")))?;
-            config["place_embedding"] = json!(places);
-        }
+        let places = match cfg.model.places {
+            0 => None,
+            p => Some(
+                PlaceEmbedding::new(p, digits.clone())
+                    .map_err(|e| TrainError::Data(format!("model.places: {e}")))?,
+            ),
+        };
+        let mut config =
+            TrainModel::llada_config_for(&cfg.model, rows as usize, places.as_ref(), mask, 0, 1);
+        config["token_space"] = space_json;
         let frames = audio_vq
             .encode(
                 &Pcm::new(

@@ -348,23 +348,27 @@ impl TrainModel {
     /// The LLaDA-format `config.json` object of this model (without the token space, which
     /// the caller adds), with its place embedding once its digits are set.
     pub fn llada_config(&self, mask: u32, eos: u32, bos: u32) -> serde_json::Value {
-        let mut c = Self::llada_config_for(&self.dims, self.rows, mask, eos, bos);
-        if let Some(pe) = self.place_embedding() {
-            c["place_embedding"] = serde_json::json!(pe);
-        }
-        c
+        Self::llada_config_for(
+            &self.dims,
+            self.rows,
+            self.place_embedding(),
+            mask,
+            eos,
+            bos,
+        )
     }
 
-    /// The LLaDA-format `config.json` object of a model with dimensions `d` and `rows`
-    /// embedding rows.
+    /// The LLaDA-format `config.json` object of a model with dimensions `d`, `rows`
+    /// embedding rows and, when `places` is given, that place embedding.
     pub fn llada_config_for(
         d: &ModelDims,
         rows: usize,
+        places: Option<&PlaceEmbedding>,
         mask: u32,
         eos: u32,
         bos: u32,
     ) -> serde_json::Value {
-        serde_json::json!({
+        let mut c = serde_json::json!({
             "model_type": "llada",
             "architectures": ["LLaDAModelLM"],
             "block_type": "llama",
@@ -390,7 +394,11 @@ impl TrainModel {
             "eos_token_id": eos,
             "pad_token_id": eos,
             "bos_token_id": bos,
-        })
+        });
+        if let Some(pe) = places {
+            c["place_embedding"] = serde_json::json!(pe);
+        }
+        c
     }
 }
 
