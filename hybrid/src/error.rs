@@ -22,6 +22,10 @@ pub enum Error {
     /// The denoiser failed.
     #[error("denoiser failed: {0}")]
     Denoiser(#[from] DenoiseError),
+    /// A steppable [`crate::Decoding`] was driven out of order (logits handed to a decoding
+    /// that asked for none, or a result taken before it finished); says what was wrong.
+    #[error("decoding driven out of order: {0}")]
+    OutOfOrder(&'static str),
 }
 
 impl Error {

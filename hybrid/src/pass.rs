@@ -1,42 +1,41 @@
-//! One denoising pass of a sampler over its batch: classifier-free guidance (a doubled batch
-//! with the prompt masked in the second half) and the cached paths, in one place.
+//! One denoising pass of a request over its rows: classifier-free guidance (a doubled batch
+//! with the prompt masked in the second half), attention groups and the cached paths, in one
+//! place. A pass is built in two halves so a driver can run many requests' passes as one
+//! forward: [`Pass::tokens`] lays out what the model sees, [`Pass::finish`] turns what it
+//! returned into the request's logits.
 
-use crate::llada::check_shape;
+use crate::score::check_shape;
 use crate::{CacheMode, DenoiseInput, Denoiser, Error, Logits, Span};
 
-/// What every pass of one generation shares.
-#[derive(Debug)]
-pub(crate) struct Pass<'a> {
+/// What every pass of one canvas shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Pass {
     pub(crate) rows: usize,
     pub(crate) len: usize,
     pub(crate) mask: u32,
     pub(crate) vocab: usize,
-    pub(crate) attention: Option<&'a [bool]>,
     /// `Some(scale)` runs CFG.
     pub(crate) cfg_scale: Option<f64>,
     /// Which canvas positions are prompt (masked in the unconditional half).
-    pub(crate) prompt_index: &'a [bool],
-    cfg_attention: Option<Vec<bool>>,
+    prompt_index: Vec<bool>,
+    /// Key validity of the model's rows (doubled under CFG).
+    attention: Option<Vec<bool>>,
     /// Attention groups per canvas position (`None` = full attention).
     pub(crate) groups: Option<Vec<u32>>,
-    /// Seconds spent in the denoiser so far.
-    pub(crate) forward_seconds: std::cell::Cell<f64>,
 }
 
-/// How a pass uses the per-request cache.
-#[derive(Debug)]
-pub(crate) enum Reuse<'c, C> {
+/// How a pass uses the request's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheUse {
     /// A plain full pass.
     Full,
     /// A full pass that (re)builds the cache.
-    Build(&'c mut Option<C>),
+    Build,
     /// Recompute only the span, the rest from the cache.
-    Span(&'c C, Span),
+    Span(Span),
     /// The exact block cache: compute only the span over the cached prefix, then append
     /// `span.start..keep` to the cache ([`Denoiser::denoise_extend`]).
     Extend {
-        /// The block cache.
-        cache: &'c mut C,
         /// The rows computed.
         span: Span,
         /// The cache covers `0..keep` afterwards.
@@ -44,16 +43,16 @@ pub(crate) enum Reuse<'c, C> {
     },
 }
 
-impl<'a> Pass<'a> {
-    #[allow(clippy::too_many_arguments)]
+impl Pass {
+    /// A pass over `rows` canvases of `len` with key validity `attention` (`None`: all real).
     pub(crate) fn new(
         rows: usize,
         len: usize,
         mask: u32,
         vocab: usize,
-        attention: Option<&'a [bool]>,
+        attention: Option<Vec<bool>>,
         cfg_scale: f64,
-        prompt_index: &'a [bool],
+        prompt_index: Vec<bool>,
     ) -> Self {
         let cfg = cfg_scale > 0.0;
         Pass {
@@ -61,11 +60,12 @@ impl<'a> Pass<'a> {
             len,
             mask,
             vocab,
-            attention,
             cfg_scale: cfg.then_some(cfg_scale),
             prompt_index,
-            cfg_attention: attention.filter(|_| cfg).map(|a| [a, a].concat()),
-            forward_seconds: std::cell::Cell::new(0.0),
+            attention: match attention {
+                Some(a) if cfg => Some([a.as_slice(), a.as_slice()].concat()),
+                other => other,
+            },
             groups: None,
         }
     }
@@ -76,54 +76,66 @@ impl<'a> Pass<'a> {
         self
     }
 
-    /// Logits at `positions` of every row of `x`.
-    pub(crate) fn run<D: Denoiser + ?Sized>(
-        &self,
-        model: &D,
-        x: &[u32],
-        positions: &[usize],
-        reuse: Reuse<'_, D::Cache>,
-    ) -> Result<Logits, Error> {
-        let both: Vec<u32>;
-        let input = match self.cfg_scale {
-            Some(_) => {
-                both = x
-                    .iter()
-                    .copied()
-                    .chain(
-                        x.iter()
-                            .zip(self.prompt_index)
-                            .map(|(&t, &is_prompt)| if is_prompt { self.mask } else { t }),
-                    )
-                    .collect();
-                DenoiseInput::new(&both, self.len, positions)
-                    .with_attention(self.cfg_attention.as_deref())
-            }
-            None => DenoiseInput::new(x, self.len, positions).with_attention(self.attention),
+    /// The token rows the model sees for canvas `x` (the doubled batch under CFG).
+    pub(crate) fn tokens(&self, x: &[u32]) -> Vec<u32> {
+        match self.cfg_scale {
+            Some(_) => x
+                .iter()
+                .copied()
+                .chain(
+                    x.iter()
+                        .zip(&self.prompt_index)
+                        .map(|(&t, &is_prompt)| if is_prompt { self.mask } else { t }),
+                )
+                .collect(),
+            None => x.to_vec(),
         }
-        .with_groups(self.groups.as_deref());
-        let start = std::time::Instant::now();
-        let raw = match reuse {
-            Reuse::Full => model.denoise(&input)?,
-            Reuse::Span(cache, span) => model.denoise_span(&input, span, cache)?,
-            Reuse::Extend { cache, span, keep } => {
-                model.denoise_extend(&input, span, keep, cache)?
-            }
-            Reuse::Build(slot) => {
-                let (logits, cache) = model.denoise_and_cache(&input)?;
-                *slot = Some(cache);
-                logits
-            }
-        };
-        self.forward_seconds
-            .set(self.forward_seconds.get() + start.elapsed().as_secs_f64());
+    }
+
+    /// The model's input for `tokens` (from [`Pass::tokens`]) at `positions`.
+    pub(crate) fn input<'a>(
+        &'a self,
+        tokens: &'a [u32],
+        positions: &'a [usize],
+    ) -> DenoiseInput<'a> {
+        DenoiseInput::new(tokens, self.len, positions)
+            .with_attention(self.attention.as_deref())
+            .with_groups(self.groups.as_deref())
+    }
+
+    /// The request's logits from what the model returned for [`Pass::input`] (guided under
+    /// CFG), checked against the shape asked for.
+    pub(crate) fn finish(&self, raw: Logits, positions: usize) -> Result<Logits, Error> {
         let logits = match self.cfg_scale {
             Some(scale) => guided(&raw, self.rows, scale)?,
             None => raw,
         };
-        check_shape(&logits, self.rows, positions.len(), self.vocab)?;
+        check_shape(&logits, self.rows, positions, self.vocab)?;
         Ok(logits)
     }
+}
+
+/// Runs `input` through `model` alone, using the request's `cache` as `how` says.
+pub(crate) fn forward<D: Denoiser + ?Sized>(
+    model: &D,
+    input: &DenoiseInput<'_>,
+    how: CacheUse,
+    kv: &mut Option<D::Cache>,
+    block_kv: &mut D::Cache,
+) -> Result<Logits, Error> {
+    Ok(match how {
+        CacheUse::Full => model.denoise(input)?,
+        CacheUse::Span(span) => match kv {
+            Some(cache) => model.denoise_span(input, span, cache)?,
+            None => return Err(Error::Denoiser("a cached pass without its cache".into())),
+        },
+        CacheUse::Extend { span, keep } => model.denoise_extend(input, span, keep, block_kv)?,
+        CacheUse::Build => {
+            let (logits, cache) = model.denoise_and_cache(input)?;
+            *kv = Some(cache);
+            logits
+        }
+    })
 }
 
 impl CacheMode {

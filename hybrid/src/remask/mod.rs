@@ -10,6 +10,8 @@
 //! | `remdm-cap[:η]`, `remdm-rescale[:η]`, `remdm-conf`, `remdm-loop[:η]` | ReMDM: each step masks decoded tokens of the block again at random with probability `σ` from the schedule (see [`remdm`]) |
 
 mod rcr;
+pub(crate) mod recheck;
+pub(crate) mod refine;
 pub mod remdm;
 
 pub(crate) use rcr::running_confidence;

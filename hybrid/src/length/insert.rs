@@ -14,18 +14,15 @@
 //! keys the attention ignores, and its output is filled with `<|eos|>` after its end.
 //!
 //! The first stage (start short, append whole blocks while the end is not confident) is
-//! [`crate::length`]; with `expand` on, both run, as in the paper.
-
-use std::time::Instant;
+//! [`super::expand`]; with `expand` on, both run, as in the paper.
 
 use serde::{Deserialize, Serialize};
 
-use crate::llada::{LladaOptions, Scorer, restrict};
-use crate::pass::{Pass, Reuse};
-use crate::unmask::{Candidate, StepContext};
+use crate::pass::Pass;
+use crate::score::{Scorer, restrict};
+use crate::unmask::{Candidate, StepContext, UnmaskRule};
 use crate::{
-    Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo,
-    TokenEvent,
+    Error, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch, StepInfo, TokenEvent,
 };
 
 /// The insertion rule's parameters (defaults: the paper's).
@@ -76,6 +73,7 @@ impl Insertion {
 }
 
 /// One row's answer while it is decoded.
+#[derive(Debug, Clone)]
 struct Row {
     /// The answer's ids (mask where undecided).
     answer: Vec<u32>,
@@ -83,55 +81,122 @@ struct Row {
     block: usize,
 }
 
-/// Decodes with insertion. `opts` is validated by the caller: threshold unmasking (the commit
-/// rule), no cache, no remasking, an EOS id, full attention.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn denoise<D: Denoiser + ?Sized>(
-    model: &D,
-    prompts: &PromptBatch,
-    opts: &LladaOptions,
+/// Decoding with insertion, in progress. The options are validated by the caller: threshold
+/// unmasking (the commit rule), no cache, no remasking, an EOS id, full attention.
+pub(crate) struct InsertRun {
     insertion: Insertion,
     max_length: usize,
     eos: u32,
-    probe_nfe: usize,
-    noise: &dyn NoiseSource,
-    on_step: &mut dyn FnMut(StepInfo),
-) -> Result<Generation, Error> {
-    let mask = opts.mask_id;
-    let vocab = model.logits_width();
-    let block_length = opts.effective_block_length();
-    let (rows, prompt_len) = (prompts.rows(), prompts.len());
-    let mut state: Vec<Row> = (0..rows)
-        .map(|_| Row {
-            answer: vec![mask; opts.gen_length],
-            block: 0,
-        })
-        .collect();
-    let mut scorer = Scorer::new(opts, vocab);
-    let rule = opts.unmask.rule(opts.schedule);
-    let mut nfe = probe_nfe;
-    let mut forward_seconds = 0.0;
-    let mut step = 0;
-    // Each step commits at least one token per unfinished row and grows a row by at most
-    // `factor − 1`, so a row takes at most `max_length` steps.
-    let total_steps = max_length;
-    loop {
-        let live: Vec<bool> = state.iter().map(|s| s.block < s.answer.len()).collect();
-        if !live.iter().any(|&l| l) {
-            break;
+    mask: u32,
+    vocab: usize,
+    block_length: usize,
+    cfg_scale: f64,
+    restrict_to: Option<std::ops::Range<u32>>,
+    rule: Box<dyn UnmaskRule>,
+    prompts: PromptBatch,
+    state: Vec<Row>,
+    step: usize,
+}
+
+impl std::fmt::Debug for InsertRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InsertRun")
+            .field("insertion", &self.insertion)
+            .field("max_length", &self.max_length)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request's facts insertion needs.
+#[derive(Debug, Clone)]
+pub(crate) struct InsertSpan {
+    /// Starting answer length.
+    pub(crate) gen_length: usize,
+    /// Hard maximum of the answer's length.
+    pub(crate) max_length: usize,
+    /// Block length.
+    pub(crate) block_length: usize,
+    /// The mask id.
+    pub(crate) mask: u32,
+    /// The EOS id.
+    pub(crate) eos: u32,
+    /// Width of the model's logits rows.
+    pub(crate) vocab: usize,
+    /// Classifier-free guidance scale.
+    pub(crate) cfg_scale: f64,
+    /// The ids answer positions may take.
+    pub(crate) restrict_to: Option<std::ops::Range<u32>>,
+}
+
+/// One step's pass: the canvas (rows padded on the right to the longest answer), how to run
+/// it, and which rows are still decoding.
+#[derive(Debug)]
+pub(crate) struct InsertPass {
+    pub(crate) pass: Pass,
+    pub(crate) x: Vec<u32>,
+    pub(crate) positions: Vec<usize>,
+    pub(crate) live: Vec<bool>,
+}
+
+impl InsertRun {
+    /// Starts decoding `prompts` with answers of `span.gen_length` masks.
+    pub(crate) fn new(
+        prompts: &PromptBatch,
+        span: InsertSpan,
+        insertion: Insertion,
+        rule: Box<dyn UnmaskRule>,
+    ) -> Self {
+        InsertRun {
+            insertion,
+            max_length: span.max_length,
+            eos: span.eos,
+            mask: span.mask,
+            vocab: span.vocab,
+            block_length: span.block_length,
+            cfg_scale: span.cfg_scale,
+            restrict_to: span.restrict_to,
+            rule,
+            prompts: prompts.clone(),
+            state: (0..prompts.rows())
+                .map(|_| Row {
+                    answer: vec![span.mask; span.gen_length],
+                    block: 0,
+                })
+                .collect(),
+            step: 0,
         }
-        let width = state.iter().map(|s| s.answer.len()).max().unwrap_or(0);
+    }
+
+    /// Each step commits at least one token per unfinished row and grows a row by at most
+    /// `factor − 1`, so a row takes at most `max_length` steps.
+    pub(crate) fn total_steps(&self) -> usize {
+        self.max_length
+    }
+
+    /// The next step's pass, or `None` when every row is decoded.
+    pub(crate) fn next(&self) -> Option<InsertPass> {
+        let live: Vec<bool> = self
+            .state
+            .iter()
+            .map(|s| s.block < s.answer.len())
+            .collect();
+        if !live.iter().any(|&l| l) {
+            return None;
+        }
+        let (rows, prompt_len) = (self.prompts.rows(), self.prompts.len());
+        let width = self.width();
         let total = prompt_len + width;
         let mut x = Vec::with_capacity(rows * total);
         let mut keys = Vec::with_capacity(rows * total);
-        for (r, s) in state.iter().enumerate() {
-            x.extend_from_slice(&prompts.tokens()[r * prompt_len..(r + 1) * prompt_len]);
-            match prompts.attention() {
+        for (r, s) in self.state.iter().enumerate() {
+            x.extend_from_slice(&self.prompts.tokens()[r * prompt_len..(r + 1) * prompt_len]);
+            match self.prompts.attention() {
                 Some(a) => keys.extend_from_slice(&a[r * prompt_len..(r + 1) * prompt_len]),
                 None => keys.extend(std::iter::repeat_n(true, prompt_len)),
             }
             x.extend_from_slice(&s.answer);
-            x.extend(std::iter::repeat_n(eos, width - s.answer.len()));
+            x.extend(std::iter::repeat_n(self.eos, width - s.answer.len()));
             keys.extend(std::iter::repeat_n(true, s.answer.len()));
             keys.extend(std::iter::repeat_n(false, width - s.answer.len()));
         }
@@ -139,26 +204,41 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
         let pass = Pass::new(
             rows,
             total,
-            mask,
-            vocab,
-            Some(&keys),
-            opts.cfg_scale,
-            &prompt_index,
+            self.mask,
+            self.vocab,
+            Some(keys),
+            self.cfg_scale,
+            prompt_index,
         );
-        let positions: Vec<usize> = (prompt_len..total).collect();
-        let started = Instant::now();
-        let logits = pass.run(model, &x, &positions, Reuse::Full)?;
-        forward_seconds += started.elapsed().as_secs_f64();
-        nfe += 1;
+        Some(InsertPass {
+            pass,
+            x,
+            positions: (prompt_len..total).collect(),
+            live,
+        })
+    }
+
+    /// Takes the logits of the pass [`InsertRun::next`] gave: commits, inserts, and reports
+    /// the step.
+    pub(crate) fn advance(
+        &mut self,
+        logits: &Logits,
+        live: &[bool],
+        scorer: &mut Scorer,
+        noise: &dyn NoiseSource,
+    ) -> Result<StepInfo, Error> {
+        let (prompt_len, mask, eos) = (self.prompts.len(), self.mask, self.eos);
+        let (insertion, max_length, block_length) =
+            (self.insertion, self.max_length, self.block_length);
         let mut tokens = Vec::new();
-        for (r, s) in state.iter_mut().enumerate() {
+        for (r, s) in self.state.iter_mut().enumerate() {
             if !live[r] {
                 continue;
             }
             let len = s.answer.len();
             let end_confidence = end_confidence(len, insertion.eos_check, |i| {
                 // Over the position's own vocabulary, as its token is sampled.
-                let (scores, offset) = restrict(logits.row(r, i), &opts.vocab);
+                let (scores, offset) = restrict(logits.row(r, i), &self.restrict_to);
                 let local = eos
                     .checked_sub(offset)
                     .map(|e| e as usize)
@@ -171,11 +251,11 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
             for i in block.clone().filter(|&i| s.answer[i] == mask) {
                 let key = NoiseKey {
                     purpose: NoisePurpose::Gumbel,
-                    step: step as u32,
+                    step: self.step as u32,
                     row: r as u32,
                     position: (prompt_len + i) as u32,
                 };
-                let (scores, offset) = restrict(logits.row(r, i), &opts.vocab);
+                let (scores, offset) = restrict(logits.row(r, i), &self.restrict_to);
                 let (token, confidence) = scorer.score(scores, offset, key, noise)?;
                 candidates.push(Candidate {
                     position: i,
@@ -187,12 +267,12 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
             // The threshold rule orders the candidates surest first and says how many to
             // commit (every one above the threshold, at least one).
             let ctx = StepContext {
-                step,
-                steps: total_steps,
+                step: self.step,
+                steps: max_length,
                 initial_masked: block.len(),
                 masked: candidates.len(),
             };
-            let n = rule.select(&ctx, &mut candidates);
+            let n = self.rule.select(&ctx, &mut candidates);
             // The insertion point: the least sure uncommitted candidate, if below `low`.
             let insert_at = (end_confidence < insertion.eos_confident && len < max_length)
                 .then(|| candidates[n..].last())
@@ -222,26 +302,27 @@ pub(crate) fn denoise<D: Denoiser + ?Sized>(
                 s.block += block_length;
             }
         }
-        step += 1;
-        on_step(StepInfo::new(step, total_steps, tokens, Vec::new()));
+        self.step += 1;
+        Ok(StepInfo::new(self.step, max_length, tokens, Vec::new()))
     }
-    let width = state.iter().map(|s| s.answer.len()).max().unwrap_or(0);
-    let total_len = prompt_len + width;
-    let mut out = Vec::with_capacity(rows * total_len);
-    for (r, s) in state.iter().enumerate() {
-        out.extend_from_slice(&prompts.tokens()[r * prompt_len..(r + 1) * prompt_len]);
-        out.extend_from_slice(&s.answer);
-        out.extend(std::iter::repeat_n(eos, width - s.answer.len()));
+
+    fn width(&self) -> usize {
+        self.state.iter().map(|s| s.answer.len()).max().unwrap_or(0)
     }
-    Ok(Generation {
-        tokens: out,
-        rows,
-        prompt_len,
-        total_len,
-        nfe,
-        revised: 0,
-        forward_seconds,
-    })
+
+    /// The canvases as they stand (shorter rows filled with EOS) and their length.
+    pub(crate) fn canvas(&self) -> (Vec<u32>, usize) {
+        let (rows, prompt_len) = (self.prompts.rows(), self.prompts.len());
+        let width = self.width();
+        let total_len = prompt_len + width;
+        let mut out = Vec::with_capacity(rows * total_len);
+        for (r, s) in self.state.iter().enumerate() {
+            out.extend_from_slice(&self.prompts.tokens()[r * prompt_len..(r + 1) * prompt_len]);
+            out.extend_from_slice(&s.answer);
+            out.extend(std::iter::repeat_n(self.eos, width - s.answer.len()));
+        }
+        (out, total_len)
+    }
 }
 
 /// DAEDAL's end-of-answer confidence of a row of `len` positions: scanning from the end, the

@@ -14,9 +14,9 @@
 use crate::TokenEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::filter::{Confidence, RowSampler, Scratch};
-use crate::llada::{check_ids, check_shape};
 use crate::schedule::{dream_timesteps, dream_transfer_count};
+use crate::score::filter::{Confidence, RowSampler, Scratch};
+use crate::score::{check_ids, check_shape};
 use crate::select::commit_top_k;
 use crate::{
     DenoiseInput, Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, PromptBatch,

@@ -17,8 +17,8 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use tessera_kernels::softmax_into;
 
-use crate::filter::categorical;
-use crate::llada::check_shape;
+use crate::score::check_shape;
+use crate::score::filter::categorical;
 use crate::{
     DenoiseInput, Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, StepInfo,
     TokenEvent,

@@ -1,0 +1,1034 @@
+//! [`Decoding`]: one request's whole decoding state, advanced one forward pass at a time.
+//!
+//! The value says what its next pass needs ([`Decoding::next_pass`]), takes that pass's
+//! logits ([`Decoding::advance`]), and says when it is finished ([`Decoding::finish`]). The
+//! blocking [`super::generate`] is a loop over it; the batched driver
+//! ([`crate::driver::Driver`]) advances many of them with one forward call.
+//!
+//! Phases, in order: length probing (`--expand`), then either the block plan (every policy,
+//! unmask rule, commit strategy and cache) or DAEDAL insertion (`--insert`), then refinement
+//! rounds (`refine`, `recheck`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::commit::{CommitStrategy, Committed, RowStep, strategy};
+use super::finish::finish_at_eos;
+use super::options::ControllerOptions;
+use super::plan::{PlannedBlock, vocab_at};
+use crate::cache::CacheMode;
+use crate::length::expand::Probe;
+use crate::length::insert::{InsertRun, InsertSpan};
+use crate::pass::{CacheUse, Pass, forward};
+use crate::remask::{Remask, recheck, refine};
+use crate::score::{Scorer, check_ids, restrict, support_of};
+use crate::unmask::{Candidate, StepContext, Unmask, UnmaskRule};
+use crate::{
+    Attention, DenoiseInput, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose,
+    NoiseSource, PositionEvent, PromptBatch, Span, StepInfo, TokenEvent,
+};
+
+/// The noise a [`Decoding`] draws from: borrowed for a blocking call, shared for a value
+/// that outlives its caller's frame (a server's queue).
+#[derive(Debug, Clone)]
+pub enum NoiseRef<'n> {
+    /// A source the caller keeps.
+    Borrowed(&'n dyn NoiseSource),
+    /// A source the decoding co-owns.
+    Shared(Arc<dyn NoiseSource>),
+}
+
+impl NoiseRef<'_> {
+    fn get(&self) -> &dyn NoiseSource {
+        match self {
+            NoiseRef::Borrowed(n) => *n,
+            NoiseRef::Shared(n) => n.as_ref(),
+        }
+    }
+}
+
+impl<'n> From<&'n dyn NoiseSource> for NoiseRef<'n> {
+    fn from(n: &'n dyn NoiseSource) -> Self {
+        NoiseRef::Borrowed(n)
+    }
+}
+
+impl<'n, N: NoiseSource + 'static> From<&'n N> for NoiseRef<'n> {
+    fn from(n: &'n N) -> Self {
+        NoiseRef::Borrowed(n)
+    }
+}
+
+impl From<Arc<dyn NoiseSource>> for NoiseRef<'static> {
+    fn from(n: Arc<dyn NoiseSource>) -> Self {
+        NoiseRef::Shared(n)
+    }
+}
+
+/// What a pass does with the request's cache (see [`crate::Denoiser`]'s cached methods).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CachePass {
+    /// A plain full pass: any driver may run it together with other requests' passes.
+    None,
+    /// A full pass that (re)builds the request's cache.
+    Build,
+    /// Recompute only the span, the rest from the request's cache.
+    Span(Span),
+    /// The exact block cache: compute the span, append `span.start..keep` to the cache.
+    Extend {
+        /// The rows computed.
+        span: Span,
+        /// The cache covers `0..keep` afterwards.
+        keep: usize,
+    },
+}
+
+/// The next forward pass a [`Decoding`] needs.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct PassRequest<'a> {
+    /// The model's input (under CFG the doubled batch, conditional rows first).
+    pub input: DenoiseInput<'a>,
+    /// How the pass uses the request's cache; only [`CachePass::None`] may be run outside
+    /// [`Decoding::forward`] (a driver merging requests), the others need the request's cache.
+    pub cache: CachePass,
+}
+
+/// The block plan's canvas and cursor.
+struct Blocks {
+    rows: usize,
+    prompt_len: usize,
+    total: usize,
+    x: Vec<u32>,
+    prompt_index: Vec<bool>,
+    pass: Pass,
+    plan: Vec<PlannedBlock>,
+    rules: Vec<Box<dyn UnmaskRule>>,
+    /// The confidence each committed position was decoded with (RCR and refinement rank by it).
+    running: Vec<f64>,
+    /// Under structured attention a block sees nothing after it, so steps predict only the
+    /// block (uncached and cached alike, which keeps the two identical).
+    structured: bool,
+    /// Block being decoded, step inside it, and whether its first step has been prepared.
+    block: usize,
+    step: usize,
+    started: bool,
+    initial: Vec<usize>,
+    max_steps: usize,
+}
+
+impl Blocks {
+    fn block_masks(&self, r: usize) -> usize {
+        let b = &self.plan[self.block];
+        let (start, end) = (self.prompt_len + b.start, self.prompt_len + b.end);
+        self.x[r * self.total + start..r * self.total + end]
+            .iter()
+            .filter(|&&t| t == self.pass.mask)
+            .count()
+    }
+}
+
+/// Where the decoding is.
+enum Phase {
+    /// DAEDAL's length probing.
+    Expand(Probe),
+    /// The block plan.
+    Blocks,
+    /// DAEDAL insertion.
+    Insert(Box<InsertRun>),
+    /// Refinement rounds after decoding.
+    Refine {
+        round: usize,
+        group: usize,
+        support: Vec<f64>,
+    },
+    /// Finished.
+    Done,
+}
+
+/// What the prepared pass is for.
+enum Purpose {
+    Probe,
+    BlockStep,
+    Insert(Vec<bool>),
+    Support,
+    Repredict {
+        chosen: Vec<Vec<usize>>,
+        extra_nfe: usize,
+    },
+}
+
+/// The prepared pass.
+struct Pending {
+    purpose: Purpose,
+    /// A pass of its own (probing, insertion), else the block plan's.
+    pass: Option<Pass>,
+    tokens: Vec<u32>,
+    positions: Vec<usize>,
+    cache: CachePass,
+}
+
+/// One request's decoding, advanced one forward pass at a time.
+///
+/// ```
+/// use tessera_hybrid::{Decoding, ControllerOptions, PromptBatch, SeededNoise};
+/// # use tessera_hybrid::{Denoiser, DenoiseError, DenoiseInput, Logits, Span};
+/// # #[derive(Debug)] struct Sevens;
+/// # impl Denoiser for Sevens {
+/// #     type Cache = ();
+/// #     fn logits_width(&self) -> usize { 10 }
+/// #     fn denoise_and_cache(&self, i: &DenoiseInput<'_>) -> Result<(Logits, ()), DenoiseError> { Ok((self.denoise(i)?, ())) }
+/// #     fn denoise_span(&self, i: &DenoiseInput<'_>, _: Span, _: &()) -> Result<Logits, DenoiseError> { self.denoise(i) }
+/// #     fn denoise(&self, i: &DenoiseInput<'_>) -> Result<Logits, DenoiseError> {
+/// #         let mut l = Logits::filled(i.rows(), i.positions.len(), 10, -10.0);
+/// #         for r in 0..i.rows() { for p in 0..i.positions.len() { l.row_mut(r, p)[7] = 10.0; } }
+/// #         Ok(l)
+/// #     }
+/// # }
+/// let model = Sevens;
+/// let prompts = PromptBatch::left_padded(vec![vec![1, 2, 3]], 0)?;
+/// let opts = ControllerOptions::new(9).gen_length(4).steps(4);
+/// let noise = SeededNoise::new(0);
+/// let mut decoding = Decoding::new(&model, &prompts, &opts, &noise)?;
+/// while let Some(pass) = decoding.next_pass()? {
+///     // A server would merge this pass with other requests' (see `Driver`).
+///     let _rows = pass.input.rows();
+///     let logits = decoding.forward(&model)?;
+///     decoding.advance(logits)?;
+///     for step in decoding.take_events() {
+///         println!("step {}: {} committed", step.step, step.committed);
+///     }
+/// }
+/// assert_eq!(decoding.finish()?.generated(0), &[7, 7, 7, 7]);
+/// # Ok::<(), tessera_hybrid::Error>(())
+/// ```
+pub struct Decoding<'n, C> {
+    opts: ControllerOptions,
+    noise: NoiseRef<'n>,
+    vocab: usize,
+    structure: Attention,
+    prompts: PromptBatch,
+    scorer: Scorer,
+    strategy: Box<dyn CommitStrategy>,
+    phase: Phase,
+    blocks: Option<Blocks>,
+    /// The canvases insertion finished with.
+    inserted: Option<(Vec<u32>, usize)>,
+    pending: Option<Pending>,
+    events: Vec<StepInfo>,
+    kv: Option<C>,
+    block_kv: C,
+    covered: usize,
+    nfe: usize,
+    revised: usize,
+    global_step: usize,
+    total_steps: usize,
+    forward_seconds: f64,
+    failed: bool,
+}
+
+impl<C> std::fmt::Debug for Decoding<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoding")
+            .field("rows", &self.prompts.rows())
+            .field("nfe", &self.nfe)
+            .field("step", &self.global_step)
+            .field("total_steps", &self.total_steps)
+            .field("finished", &matches!(self.phase, Phase::Done))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'n, C: Send + Default> Decoding<'n, C> {
+    /// Starts decoding `prompts` with `opts` for `model` (which is only asked for its
+    /// vocabulary width and attention structure here). Everything is checked now: a decoding
+    /// that starts can only fail on a denoiser error or missing recorded noise.
+    ///
+    /// # Errors
+    /// Invalid options ([`Error::InvalidOption`], naming the option), ids outside the model's
+    /// vocabulary ([`Error::InvalidPrompt`]).
+    pub fn new<D: Denoiser<Cache = C> + ?Sized>(
+        model: &D,
+        prompts: &PromptBatch,
+        opts: &ControllerOptions,
+        noise: impl Into<NoiseRef<'n>>,
+    ) -> Result<Self, Error> {
+        opts.validate()?;
+        let structure = model.attention();
+        opts.cache.validate_for(structure)?;
+        let vocab = model.logits_width();
+        check_ids(prompts, opts.mask_id, vocab)?;
+        for (name, id) in [("eos", opts.eos_id), ("eot", opts.eot_id)] {
+            if id.is_some_and(|id| id as usize >= vocab) {
+                return Err(Error::option(
+                    "special-ids",
+                    format!("{name} id outside the vocabulary ({vocab})"),
+                ));
+            }
+        }
+        if opts.insert.is_some() && structure != Attention::Full {
+            return Err(Error::option(
+                "insert",
+                format!("insertion needs full attention; this model's is {structure}"),
+            ));
+        }
+        if let Some(v) = opts
+            .plan()
+            .iter()
+            .filter_map(|b| b.vocab.as_ref())
+            .find(|v| v.is_empty() || v.end as usize > vocab)
+        {
+            return Err(Error::option(
+                "segments",
+                format!(
+                    "vocabulary {}..{} is empty or outside the model's {vocab} logits",
+                    v.start, v.end
+                ),
+            ));
+        }
+        let mut decoding = Decoding {
+            opts: opts.clone(),
+            noise: noise.into(),
+            vocab,
+            structure,
+            prompts: prompts.clone(),
+            scorer: Scorer::new(opts.score_options(), vocab),
+            strategy: strategy(opts.remask),
+            phase: Phase::Done,
+            blocks: None,
+            inserted: None,
+            pending: None,
+            events: Vec::new(),
+            kv: None,
+            block_kv: C::default(),
+            covered: 0,
+            nfe: 0,
+            revised: 0,
+            global_step: 0,
+            total_steps: 0,
+            forward_seconds: 0.0,
+            failed: false,
+        };
+        match (opts.expand, opts.eos_id) {
+            (true, Some(eos)) => {
+                decoding.phase = Phase::Expand(Probe {
+                    gen_length: opts.gen_length,
+                    block: opts.effective_block_length(),
+                    max: opts.max_length.unwrap_or(8 * opts.gen_length),
+                    eos,
+                    nfe: 0,
+                });
+            }
+            _ => decoding.start(),
+        }
+        Ok(decoding)
+    }
+}
+
+impl<C> Decoding<'_, C> {
+    /// Enters the decoding proper (after any length probing): insertion or the block plan.
+    fn start(&mut self) {
+        let opts = &self.opts;
+        if let (Some(insertion), Some(eos), Unmask::Threshold(_)) =
+            (opts.insert, opts.eos_id, opts.unmask)
+        {
+            let span = InsertSpan {
+                gen_length: opts.gen_length,
+                max_length: opts.max_length.unwrap_or(8 * opts.gen_length),
+                block_length: opts.effective_block_length(),
+                mask: opts.mask_id,
+                eos,
+                vocab: self.vocab,
+                cfg_scale: opts.cfg_scale,
+                restrict_to: opts.vocab.clone(),
+            };
+            let run = InsertRun::new(
+                &self.prompts,
+                span,
+                insertion,
+                opts.unmask.rule(opts.schedule),
+            );
+            self.total_steps = run.total_steps();
+            self.phase = Phase::Insert(Box::new(run));
+            return;
+        }
+        let rows = self.prompts.rows();
+        let prompt_len = self.prompts.len();
+        let total = prompt_len + opts.gen_length;
+        let mask = opts.mask_id;
+        let (x, attention) = self.prompts.canvas(opts.gen_length, mask);
+        let prompt_index: Vec<bool> = x.iter().map(|&t| t != mask).collect();
+        let plan = opts.plan();
+        let ends: Vec<usize> = plan.iter().map(|b| prompt_len + b.end).collect();
+        let pass = Pass::new(
+            rows,
+            total,
+            mask,
+            self.vocab,
+            attention,
+            opts.cfg_scale,
+            prompt_index.clone(),
+        )
+        .with_groups(self.structure.groups_for_blocks(prompt_len, &ends));
+        let rules: Vec<Box<dyn UnmaskRule>> =
+            plan.iter().map(|b| opts.step_rule(b.policy)).collect();
+        self.total_steps = plan
+            .iter()
+            .zip(&rules)
+            .map(|(b, rule)| {
+                if rule.fixed_steps() {
+                    b.steps
+                } else {
+                    b.end - b.start
+                }
+            })
+            .sum::<usize>()
+            + opts.remask.refine_rounds();
+        self.blocks = Some(Blocks {
+            rows,
+            prompt_len,
+            total,
+            running: vec![f64::INFINITY; x.len()],
+            x,
+            prompt_index,
+            structured: pass.groups.is_some(),
+            pass,
+            plan,
+            rules,
+            block: 0,
+            step: 0,
+            started: false,
+            initial: Vec::new(),
+            max_steps: 0,
+        });
+        self.phase = Phase::Blocks;
+    }
+
+    /// Ends the block plan: refinement rounds follow (if any).
+    fn end_blocks(&mut self) {
+        let len = self.blocks.as_ref().map_or(0, |b| b.x.len());
+        self.phase = Phase::Refine {
+            round: 0,
+            group: 0,
+            support: vec![1.0; len],
+        };
+    }
+
+    /// The pass the decoding needs next, preparing it if needed; `None` once it is finished.
+    /// Steps that need no forward (a block with nothing left to predict) are taken here, and
+    /// their events queued.
+    ///
+    /// # Errors
+    /// [`Error::OutOfOrder`] after a failed pass.
+    pub fn next_pass(&mut self) -> Result<Option<PassRequest<'_>>, Error> {
+        if self.failed {
+            return Err(Error::OutOfOrder("an earlier pass of this decoding failed"));
+        }
+        if self.pending.is_none() {
+            self.prepare();
+        }
+        let blocks_pass = self.blocks.as_ref().map(|b| &b.pass);
+        Ok(self.pending.as_ref().map(|p| {
+            let pass = p.pass.as_ref().or(blocks_pass).expect("a pass to run");
+            PassRequest {
+                input: pass.input(&p.tokens, &p.positions),
+                cache: p.cache,
+            }
+        }))
+    }
+
+    /// Whether the decoding has nothing left to do ([`Decoding::finish`] gives the result).
+    pub fn is_finished(&mut self) -> bool {
+        matches!(self.next_pass(), Ok(None))
+    }
+
+    /// Runs the prepared pass alone on `model`, with the request's own cache, and returns
+    /// the raw logits for [`Decoding::advance`].
+    ///
+    /// # Errors
+    /// [`Error::OutOfOrder`] when no pass is prepared; the denoiser's failure.
+    pub fn forward<D: Denoiser<Cache = C> + ?Sized>(&mut self, model: &D) -> Result<Logits, Error> {
+        let pending = self
+            .pending
+            .as_ref()
+            .ok_or(Error::OutOfOrder("forward without a prepared pass"))?;
+        let pass = match (&pending.pass, &self.blocks) {
+            (Some(p), _) => p,
+            (None, Some(b)) => &b.pass,
+            (None, None) => return Err(Error::OutOfOrder("a pass without a canvas")),
+        };
+        let input = pass.input(&pending.tokens, &pending.positions);
+        let how = match pending.cache {
+            CachePass::None => CacheUse::Full,
+            CachePass::Build => CacheUse::Build,
+            CachePass::Span(s) => CacheUse::Span(s),
+            CachePass::Extend { span, keep } => CacheUse::Extend { span, keep },
+        };
+        let started = Instant::now();
+        let out = forward(model, &input, how, &mut self.kv, &mut self.block_kv);
+        self.forward_seconds += started.elapsed().as_secs_f64();
+        if out.is_err() {
+            self.failed = true;
+        }
+        out
+    }
+
+    /// Adds `seconds` of denoiser time spent on this decoding's behalf (a driver's merged
+    /// forward).
+    pub(crate) fn add_forward_seconds(&mut self, seconds: f64) {
+        self.forward_seconds += seconds;
+    }
+
+    /// Takes the logits of the prepared pass (as the denoiser returned them for
+    /// [`PassRequest::input`]) and advances: commits, re-masks, reports the step.
+    ///
+    /// # Errors
+    /// [`Error::OutOfOrder`] when no pass is prepared; logits of the wrong shape; missing
+    /// recorded noise.
+    pub fn advance(&mut self, raw: Logits) -> Result<(), Error> {
+        let pending = self
+            .pending
+            .take()
+            .ok_or(Error::OutOfOrder("logits without a prepared pass"))?;
+        let result = self.apply(pending, raw);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    /// The step reports queued since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<StepInfo> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Forward passes so far.
+    pub fn nfe(&self) -> usize {
+        self.nfe
+    }
+
+    /// Steps taken so far, and the most the decoding will take.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.global_step, self.total_steps)
+    }
+
+    /// The canvases as they stand (row-major, the mask id where undecided) and their length.
+    pub fn canvas(&self) -> (Vec<u32>, usize) {
+        if let Some((x, len)) = &self.inserted {
+            return (x.clone(), *len);
+        }
+        match (&self.phase, &self.blocks) {
+            (Phase::Insert(run), _) => run.canvas(),
+            (_, Some(b)) => (b.x.clone(), b.total),
+            (_, None) => {
+                let gen_length = match &self.phase {
+                    Phase::Expand(p) => p.gen_length,
+                    _ => self.opts.gen_length,
+                };
+                let (x, _) = self.prompts.canvas(gen_length, self.opts.mask_id);
+                (x, self.prompts.len() + gen_length)
+            }
+        }
+    }
+
+    /// The finished canvases.
+    ///
+    /// # Errors
+    /// [`Error::OutOfOrder`] when the decoding is not finished (or a pass failed).
+    pub fn finish(mut self) -> Result<Generation, Error> {
+        if !self.is_finished() {
+            return Err(Error::OutOfOrder("finish before the decoding is finished"));
+        }
+        let (tokens, total_len) = self.canvas();
+        Ok(Generation {
+            tokens,
+            rows: self.prompts.rows(),
+            prompt_len: self.prompts.len(),
+            total_len,
+            nfe: self.nfe,
+            revised: self.revised,
+            forward_seconds: self.forward_seconds,
+        })
+    }
+
+    /// Prepares the next pass (or finishes), taking pass-free steps on the way.
+    fn prepare(&mut self) {
+        loop {
+            match &mut self.phase {
+                Phase::Done => return,
+                Phase::Expand(probe) => {
+                    let next = probe.next(
+                        &self.prompts,
+                        self.opts.mask_id,
+                        self.vocab,
+                        self.opts.cfg_scale,
+                        self.structure,
+                    );
+                    match next {
+                        Some(p) => {
+                            self.pending = Some(Pending {
+                                purpose: Purpose::Probe,
+                                tokens: p.pass.tokens(&p.x),
+                                pass: Some(p.pass),
+                                positions: p.positions,
+                                cache: CachePass::None,
+                            });
+                            return;
+                        }
+                        None => self.settle_length(),
+                    }
+                }
+                Phase::Insert(run) => match run.next() {
+                    Some(p) => {
+                        self.pending = Some(Pending {
+                            purpose: Purpose::Insert(p.live),
+                            tokens: p.pass.tokens(&p.x),
+                            pass: Some(p.pass),
+                            positions: p.positions,
+                            cache: CachePass::None,
+                        });
+                        return;
+                    }
+                    None => {
+                        self.inserted = Some(run.canvas());
+                        self.phase = Phase::Done;
+                    }
+                },
+                Phase::Blocks => {
+                    if self.prepare_block_step() {
+                        return;
+                    }
+                }
+                Phase::Refine { .. } => {
+                    if self.prepare_refine() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The probe settled: decode at its length.
+    fn settle_length(&mut self) {
+        if let Phase::Expand(probe) = &self.phase {
+            let o = &self.opts;
+            let block = o.effective_block_length();
+            let per_block = o.steps / (o.gen_length / block);
+            let gen_length = probe.gen_length;
+            self.nfe += probe.nfe;
+            self.opts = o
+                .clone()
+                .gen_length(gen_length)
+                .block_length(block)
+                .steps(per_block * gen_length / block);
+        }
+        self.start();
+    }
+
+    /// Prepares the block plan's next step; `false` when the step needed no pass or the
+    /// block (or plan) ended.
+    fn prepare_block_step(&mut self) -> bool {
+        let Some(b) = self.blocks.as_mut() else {
+            self.phase = Phase::Done;
+            return false;
+        };
+        if b.block >= b.plan.len() {
+            self.end_blocks();
+            return false;
+        }
+        let planned = &b.plan[b.block];
+        let (start, end) = (b.prompt_len + planned.start, b.prompt_len + planned.end);
+        let fixed = b.rules[b.block].fixed_steps();
+        let mask = b.pass.mask;
+        if !b.started {
+            b.initial = (0..b.rows).map(|r| b.block_masks(r)).collect();
+            // Count rules run the planned steps; confidence rules run until the block is
+            // decoded (each step commits at least one token per row, so this bounds them).
+            b.max_steps = if fixed {
+                planned.steps
+            } else {
+                (0..b.rows)
+                    .map(|r| {
+                        b.x[r * b.total..r * b.total + end]
+                            .iter()
+                            .filter(|&&t| t == mask)
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0)
+            };
+            // The block's first pass (re)builds the cache; later passes recompute the span.
+            self.kv = None;
+            b.started = true;
+            b.step = 0;
+        }
+        if b.step >= b.max_steps || (!fixed && (0..b.rows).all(|r| b.block_masks(r) == 0)) {
+            b.block += 1;
+            b.started = false;
+            return false;
+        }
+        let cache = self.opts.cache;
+        let cached = cache != CacheMode::None && self.kv.is_some();
+        // A cached pass predicts only inside its span (masks left in the prompt are decoded
+        // by the block's full passes).
+        let first = if cached || b.structured || cache == CacheMode::Block {
+            start
+        } else {
+            0
+        };
+        let positions: Vec<usize> = (first..end)
+            .filter(|&p| (0..b.rows).any(|r| b.x[r * b.total + p] == mask))
+            .collect();
+        if positions.is_empty() {
+            b.step += 1;
+            self.global_step += 1;
+            self.events.push(StepInfo::new(
+                self.global_step,
+                self.total_steps,
+                Vec::new(),
+                Vec::new(),
+            ));
+            self.check_until_eos();
+            return false;
+        }
+        let how = match (cached, cache) {
+            (_, CacheMode::None) => CachePass::None,
+            (_, CacheMode::Block) => {
+                // The block's first pass also recomputes the blocks finished since the cache
+                // was last extended, and appends them.
+                let span = Span {
+                    start: self.covered,
+                    end,
+                };
+                self.covered = start;
+                CachePass::Extend { span, keep: start }
+            }
+            (true, _) => CachePass::Span(cache.span(start, end, b.total)),
+            (false, _) => CachePass::Build,
+        };
+        self.pending = Some(Pending {
+            purpose: Purpose::BlockStep,
+            tokens: b.pass.tokens(&b.x),
+            pass: None,
+            positions,
+            cache: how,
+        });
+        true
+    }
+
+    /// `--until-eos`: once every row has committed EOS with everything before it decided,
+    /// the block plan ends.
+    fn check_until_eos(&mut self) {
+        if let (true, Some(eos), Some(b)) =
+            (self.opts.until_eos, self.opts.eos_id, &mut self.blocks)
+            && finish_at_eos(&mut b.x, b.rows, b.prompt_len, b.pass.mask, eos)
+        {
+            self.end_blocks();
+        }
+    }
+
+    /// Prepares the next refinement pass; `false` when refinement is over.
+    fn prepare_refine(&mut self) -> bool {
+        let Phase::Refine {
+            round,
+            group,
+            support,
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        let Some(b) = self.blocks.as_ref() else {
+            self.phase = Phase::Done;
+            return false;
+        };
+        if *round >= self.opts.remask.refine_rounds() {
+            self.phase = Phase::Done;
+            return false;
+        }
+        let rows = 0..b.rows;
+        let (chosen, extra_nfe) = match self.opts.remask {
+            Remask::Refine { fraction, .. } => (
+                rows.map(|r| {
+                    let conf = &b.running[r * b.total..(r + 1) * b.total];
+                    refine::least_confident(conf, b.prompt_len, fraction)
+                })
+                .collect::<Vec<_>>(),
+                0,
+            ),
+            Remask::Recheck { groups, below, .. } => {
+                while *group < groups {
+                    let positions = recheck::group(b.prompt_len, b.total, groups, *group);
+                    if positions.is_empty() {
+                        *group += 1;
+                        continue;
+                    }
+                    let mut x = b.x.clone();
+                    for r in 0..b.rows {
+                        for &p in &positions {
+                            x[r * b.total + p] = b.pass.mask;
+                        }
+                    }
+                    self.pending = Some(Pending {
+                        purpose: Purpose::Support,
+                        tokens: b.pass.tokens(&x),
+                        pass: None,
+                        positions,
+                        cache: CachePass::None,
+                    });
+                    return true;
+                }
+                let chosen: Vec<Vec<usize>> = rows
+                    .map(|r| {
+                        recheck::unsupported(
+                            &support[r * b.total..(r + 1) * b.total],
+                            b.prompt_len,
+                            below,
+                        )
+                    })
+                    .collect();
+                if chosen.iter().all(Vec::is_empty) {
+                    // Every token is supported: another round would find the same.
+                    self.nfe += groups;
+                    self.phase = Phase::Done;
+                    return false;
+                }
+                (chosen, groups)
+            }
+            _ => {
+                self.phase = Phase::Done;
+                return false;
+            }
+        };
+        let mut x = b.x.clone();
+        for (r, row_positions) in chosen.iter().enumerate() {
+            for &p in row_positions {
+                x[r * b.total + p] = b.pass.mask;
+            }
+        }
+        let mut positions: Vec<usize> = chosen.iter().flatten().copied().collect();
+        positions.sort_unstable();
+        positions.dedup();
+        self.pending = Some(Pending {
+            purpose: Purpose::Repredict { chosen, extra_nfe },
+            tokens: b.pass.tokens(&x),
+            pass: None,
+            positions,
+            cache: CachePass::None,
+        });
+        true
+    }
+
+    /// Applies a pass's logits.
+    fn apply(&mut self, pending: Pending, raw: Logits) -> Result<(), Error> {
+        let pass = match (&pending.pass, &self.blocks) {
+            (Some(p), _) => p,
+            (None, Some(b)) => &b.pass,
+            (None, None) => return Err(Error::OutOfOrder("logits without a canvas")),
+        };
+        let logits = pass.finish(raw, pending.positions.len())?;
+        match pending.purpose {
+            Purpose::Probe => {
+                if let Phase::Expand(probe) = &mut self.phase
+                    && probe.advance(&logits)
+                {
+                    self.settle_length();
+                }
+            }
+            Purpose::Insert(live) => {
+                self.nfe += 1;
+                if let Phase::Insert(run) = &mut self.phase {
+                    let noise = self.noise.get();
+                    let step = run.advance(&logits, &live, &mut self.scorer, noise)?;
+                    self.events.push(step);
+                }
+            }
+            Purpose::BlockStep => {
+                self.nfe += 1;
+                self.block_step(&logits, &pending.positions)?;
+                self.global_step += 1;
+                self.check_until_eos();
+            }
+            Purpose::Support => {
+                if let (Phase::Refine { group, support, .. }, Some(b)) =
+                    (&mut self.phase, &self.blocks)
+                {
+                    for r in 0..b.rows {
+                        for (k, &p) in pending.positions.iter().enumerate() {
+                            let vocab = vocab_at(&b.plan, b.prompt_len, p);
+                            let (scores, offset) = restrict(logits.row(r, k), &vocab);
+                            support[r * b.total + p] =
+                                support_of(scores, offset, b.x[r * b.total + p]);
+                        }
+                    }
+                    *group += 1;
+                }
+            }
+            Purpose::Repredict { chosen, extra_nfe } => {
+                self.nfe += 1 + extra_nfe;
+                self.repredict(&logits, &pending.positions, &chosen)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One block step: score every masked position of the pass, commit by the strategy.
+    fn block_step(&mut self, logits: &Logits, positions: &[usize]) -> Result<(), Error> {
+        let noise = self.noise.get();
+        let Some(b) = self.blocks.as_mut() else {
+            return Err(Error::OutOfOrder("a block step without a canvas"));
+        };
+        let planned = &b.plan[b.block];
+        let (start, end) = (b.prompt_len + planned.start, b.prompt_len + planned.end);
+        let rule = b.rules[b.block].as_ref();
+        let mask = b.pass.mask;
+        let total = b.total;
+        let mut out = Committed::default();
+        for r in 0..b.rows {
+            let ctx = StepContext {
+                step: b.step,
+                steps: planned.steps,
+                initial_masked: b.initial[r],
+                masked: b.x[r * total + start..r * total + end]
+                    .iter()
+                    .filter(|&&t| t == mask)
+                    .count(),
+            };
+            let row = &mut b.x[r * total..(r + 1) * total];
+            let mut candidates = Vec::with_capacity(positions.len());
+            for (k, &p) in positions.iter().enumerate() {
+                if row[p] != mask {
+                    continue;
+                }
+                let key = NoiseKey {
+                    purpose: NoisePurpose::Gumbel,
+                    step: self.global_step as u32,
+                    row: r as u32,
+                    position: p as u32,
+                };
+                let (scores, offset) = restrict(logits.row(r, k), &planned.vocab);
+                let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
+                let entropy = if rule.needs_entropy() {
+                    f64::from(tessera_kernels::entropy(scores))
+                } else {
+                    0.0
+                };
+                candidates.push(Candidate {
+                    position: p,
+                    token,
+                    confidence,
+                    entropy,
+                });
+            }
+            let step = RowStep {
+                row: r,
+                x: row,
+                conf: &mut b.running[r * total..(r + 1) * total],
+                is_prompt: &b.prompt_index[r * total..(r + 1) * total],
+                block: start..end,
+                mask,
+                ctx,
+                rule,
+                global_step: self.global_step,
+            };
+            self.strategy.commit(step, candidates, noise, &mut out)?;
+        }
+        b.step += 1;
+        self.revised += out.remasked.len();
+        self.events.push(StepInfo::new(
+            self.global_step + 1,
+            self.total_steps,
+            out.tokens,
+            out.remasked,
+        ));
+        Ok(())
+    }
+
+    /// A refinement round's re-prediction: commit the new predictions of `chosen`.
+    fn repredict(
+        &mut self,
+        logits: &Logits,
+        positions: &[usize],
+        chosen: &[Vec<usize>],
+    ) -> Result<(), Error> {
+        let noise = self.noise.get();
+        let Some(b) = self.blocks.as_mut() else {
+            return Err(Error::OutOfOrder("a refinement without a canvas"));
+        };
+        let mut tokens = Vec::new();
+        let mut changed = 0;
+        for (r, row_positions) in chosen.iter().enumerate() {
+            for &p in row_positions {
+                let k = positions
+                    .binary_search(&p)
+                    .map_err(|_| Error::Denoiser("refine position lost".into()))?;
+                let key = NoiseKey {
+                    purpose: NoisePurpose::Gumbel,
+                    step: self.global_step as u32,
+                    row: r as u32,
+                    position: p as u32,
+                };
+                let vocab = vocab_at(&b.plan, b.prompt_len, p);
+                let (scores, offset) = restrict(logits.row(r, k), &vocab);
+                let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
+                let i = r * b.total + p;
+                changed += usize::from(token != b.x[i]);
+                b.x[i] = token;
+                b.running[i] = confidence;
+                tokens.push(TokenEvent {
+                    row: r,
+                    position: p,
+                    token,
+                    confidence,
+                });
+            }
+        }
+        let remasked: Vec<PositionEvent> = chosen
+            .iter()
+            .enumerate()
+            .flat_map(|(row, ps)| {
+                ps.iter()
+                    .map(move |&position| PositionEvent { row, position })
+            })
+            .collect();
+        self.revised += changed;
+        if let Phase::Refine {
+            round,
+            group,
+            support,
+        } = &mut self.phase
+        {
+            *round += 1;
+            *group = 0;
+            support.fill(1.0);
+        }
+        if remasked.is_empty() {
+            self.phase = Phase::Done;
+            return Ok(());
+        }
+        self.global_step += 1;
+        self.events.push(StepInfo::new(
+            self.global_step,
+            self.total_steps,
+            tokens,
+            remasked,
+        ));
+        Ok(())
+    }
+}
+
+impl<C> Decoding<'_, C> {
+    /// Runs one pass alone on `model` (preparing, forwarding and advancing); `true` once the
+    /// decoding is finished.
+    ///
+    /// # Errors
+    /// As [`Decoding::forward`] and [`Decoding::advance`].
+    pub fn step<D: Denoiser<Cache = C> + ?Sized>(&mut self, model: &D) -> Result<bool, Error> {
+        if self.next_pass()?.is_none() {
+            return Ok(true);
+        }
+        let raw = self.forward(model)?;
+        self.advance(raw)?;
+        Ok(false)
+    }
+}

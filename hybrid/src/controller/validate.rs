@@ -1,0 +1,260 @@
+//! Validation: the options checked against each other before anything runs; every error
+//! names the option (as the CLI spells it) and says why.
+
+use super::options::ControllerOptions;
+use crate::cache::CacheMode;
+use crate::policy::Policy;
+use crate::remask::Remask;
+use crate::unmask::{Schedule, Unmask};
+use crate::{Error, Segment};
+
+impl ControllerOptions {
+    /// Refuses options that contradict the policy, naming the option.
+    fn validate_policy(&self) -> Result<(), Error> {
+        let contradiction = |option, reason: String| Err(Error::option(option, reason));
+        match self.policy {
+            Policy::Ar => {
+                if self.block_length.is_some_and(|b| b != 1) {
+                    return contradiction(
+                        "block-length",
+                        "`--policy ar` decodes one token per block".into(),
+                    );
+                }
+                if self.steps != self.gen_length {
+                    return contradiction(
+                        "steps",
+                        format!(
+                            "`--policy ar` takes one step per token: steps must be gen-length ({})",
+                            self.gen_length
+                        ),
+                    );
+                }
+                if self.unmask != Unmask::Count {
+                    return contradiction(
+                        "unmask",
+                        "`--policy ar` commits exactly one token per step".into(),
+                    );
+                }
+                if self.remask.revises_in_block() {
+                    return contradiction(
+                        "remask",
+                        format!(
+                            "`{}` has nothing to revise with one token per block",
+                            self.remask
+                        ),
+                    );
+                }
+            }
+            Policy::Diffusion => {
+                if self.block_length.is_some_and(|b| b != self.gen_length) {
+                    return contradiction(
+                        "block-length",
+                        "`--policy diffusion` decodes the span as one block".into(),
+                    );
+                }
+            }
+            Policy::Hybrid => {
+                if !matches!(self.unmask, Unmask::Count | Unmask::Threshold(_)) {
+                    return contradiction(
+                        "unmask",
+                        format!("`--policy hybrid` uses a threshold, not `{}`", self.unmask),
+                    );
+                }
+                if self.remask.revises_in_block() {
+                    return contradiction(
+                        "remask",
+                        format!(
+                            "`{}` needs the count schedule, not `--policy hybrid`",
+                            self.remask
+                        ),
+                    );
+                }
+            }
+            Policy::Block => {}
+        }
+        if self.until_eos && self.eos_id.is_none() {
+            return contradiction("until-eos", "the model has no EOS id".into());
+        }
+        if self.expand && self.eos_id.is_none() {
+            return contradiction("expand", "the model has no EOS id".into());
+        }
+        if self.expand && matches!(self.policy, Policy::Ar | Policy::Diffusion) {
+            return contradiction(
+                "expand",
+                format!(
+                    "expansion grows whole blocks; `--policy {}` has none",
+                    self.policy
+                ),
+            );
+        }
+        if let Some(insert) = &self.insert {
+            insert.validate()?;
+            if self.eos_id.is_none() {
+                return contradiction("insert", "the model has no EOS id".into());
+            }
+            if !matches!(self.policy, Policy::Block | Policy::Hybrid)
+                || !matches!(self.unmask, Unmask::Threshold(_))
+            {
+                return contradiction(
+                    "insert",
+                    "insertion decodes blocks with a confidence threshold: use `--policy block` \
+                     or `hybrid` with `--unmask threshold:T`"
+                        .into(),
+                );
+            }
+            if self.cache != CacheMode::None {
+                return contradiction(
+                    "cache",
+                    "insertion changes the canvas every step; it runs without a cache".into(),
+                );
+            }
+            if self.remask != Remask::None {
+                return contradiction(
+                    "remask",
+                    format!("`{}` does not combine with insertion", self.remask),
+                );
+            }
+            if self.until_eos {
+                return contradiction(
+                    "until-eos",
+                    "insertion decides the answer's length itself".into(),
+                );
+            }
+        }
+        if let Some(max) = self.max_length {
+            if !self.expand && self.insert.is_none() {
+                return contradiction(
+                    "max-length",
+                    "only applies with `--expand` or `--insert`".into(),
+                );
+            }
+            if max < self.gen_length {
+                return contradiction(
+                    "max-length",
+                    format!("{max} is below gen-length {}", self.gen_length),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Segments: their sums match, and each is valid on its own (errors say which one).
+    fn validate_segments(&self) -> Result<(), Error> {
+        let length: usize = self.segments.iter().map(|s| s.length).sum();
+        let steps: usize = self.segments.iter().map(Segment::effective_steps).sum();
+        if length != self.gen_length || steps != self.steps {
+            return Err(Error::option(
+                "segments",
+                format!(
+                    "the segments add up to {length} tokens in {steps} steps, but gen-length is {} \
+                     and steps {}",
+                    self.gen_length, self.steps
+                ),
+            ));
+        }
+        if self.expand || self.insert.is_some() {
+            return Err(Error::option(
+                if self.expand { "expand" } else { "insert" },
+                "expansion grows a single span; it does not combine with segments",
+            ));
+        }
+        for (i, seg) in self.segments.iter().enumerate() {
+            self.for_segment(seg).validate().map_err(|e| match e {
+                Error::InvalidOption { option, reason } => Error::InvalidOption {
+                    option,
+                    reason: format!("segment {} (`{seg}`): {reason}", i + 1),
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks the options against each other.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the offending option.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !self.segments.is_empty() {
+            return self.validate_segments();
+        }
+        if self.gen_length == 0 {
+            return Err(Error::option("gen-length", "must be at least 1"));
+        }
+        self.validate_policy()?;
+        let block = self.effective_block_length();
+        if block == 0 {
+            return Err(Error::option("block-length", "must be at least 1"));
+        }
+        if !self.gen_length.is_multiple_of(block) {
+            return Err(Error::option(
+                "block-length",
+                format!(
+                    "gen-length {} is not divisible by block-length {block}",
+                    self.gen_length
+                ),
+            ));
+        }
+        let blocks = self.gen_length / block;
+        if self.steps == 0 || !self.steps.is_multiple_of(blocks) {
+            return Err(Error::option(
+                "steps",
+                format!(
+                    "{} steps cannot be split evenly over {blocks} blocks",
+                    self.steps
+                ),
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::option("temperature", "must be a finite number ≥ 0"));
+        }
+        if !(self.cfg_scale.is_finite() && self.cfg_scale >= 0.0) {
+            return Err(Error::option("cfg-scale", "must be a finite number ≥ 0"));
+        }
+        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(Error::option("top-p", "must lie in (0, 1]"));
+        }
+        if self.top_k == Some(0) {
+            return Err(Error::option("top-k", "must be at least 1"));
+        }
+        self.unmask.validate()?;
+        self.remask.validate()?;
+        if self.remask.revises_in_block() && self.unmask != Unmask::Count {
+            return Err(Error::option(
+                "remask",
+                format!(
+                    "`{}` keeps the count schedule's tokens; it does not combine with `--unmask {}`",
+                    self.remask, self.unmask
+                ),
+            ));
+        }
+        if self.remask.remdm().is_some() && self.schedule != Schedule::Linear {
+            return Err(Error::option(
+                "remask",
+                format!(
+                    "`{}` follows the linear schedule, not `--schedule {}`",
+                    self.remask, self.schedule
+                ),
+            ));
+        }
+        if self.unmask != Unmask::Count && self.schedule != Schedule::Linear {
+            return Err(Error::option(
+                "schedule",
+                format!(
+                    "a schedule applies to `--unmask count`, not `{}`",
+                    self.unmask
+                ),
+            ));
+        }
+        if (self.logits_eos_inf || self.confidence_eos_eot_inf) && self.eos_id.is_none() {
+            return Err(Error::option("logits-eos-inf", "the model has no EOS id"));
+        }
+        if self.confidence_eos_eot_inf && self.eot_id.is_none() {
+            return Err(Error::option(
+                "confidence-eos-eot-inf",
+                "the model has no end-of-turn id",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! `recheck:ROUNDS:GROUPS:BELOW`: after decoding, each round first *re-scores* every answer
+//! token with the finished answer as its context — the answer is split into `GROUPS`
+//! interleaved groups, each masked in turn, and each token's support is the probability the
+//! model gives it there — then re-masks only tokens whose support is below `BELOW`, and stops
+//! as soon as none is. A token that contradicts the rest of a finished answer (a sudoku digit
+//! repeated in its row) gets low support however confidently it was first decoded, and a
+//! consistent answer is left alone. Costs `GROUPS` forwards per round, plus one when something
+//! is re-masked. This is the self-verification idea of re-scoring a finished sample with the
+//! denoiser itself (as in the "remasking as self-correction" line of work, e.g. ReMDM's
+//! confidence variant), applied once the whole answer is known.
+
+/// The answer positions masked together in scoring pass `g` of `groups`: `prompt_len + i`
+/// with `i % groups == g`, up to `total`.
+pub(crate) fn group(prompt_len: usize, total: usize, groups: usize, g: usize) -> Vec<usize> {
+    (prompt_len + g..total).step_by(groups).collect()
+}
+
+/// The answer positions of a row whose support is below `below`, ascending.
+pub(crate) fn unsupported(support: &[f64], prompt_len: usize, below: f64) -> Vec<usize> {
+    (prompt_len..support.len())
+        .filter(|&p| support[p] < below)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_interleave_and_cover_the_answer_once() {
+        let mut all: Vec<usize> = (0..3).flat_map(|g| group(2, 9, 3, g)).collect();
+        assert_eq!(group(2, 9, 3, 1), vec![3, 6]);
+        all.sort_unstable();
+        assert_eq!(all, (2..9).collect::<Vec<_>>());
+        assert_eq!(unsupported(&[0.0, 0.0, 0.9, 0.2, 0.5], 2, 0.5), vec![3]);
+    }
+}

@@ -1,0 +1,31 @@
+//! `refine:ROUNDS:FRACTION`: after decoding, each round re-masks the least confident
+//! `FRACTION` of the answer, by the confidence each token was decoded with, and re-predicts
+//! them in one pass with everything else visible. Cheap (one forward), but that confidence is
+//! stale: it was measured when less of the answer was visible ([`super::recheck`] re-scores
+//! first).
+
+/// The positions one refine round re-masks in a row: the `fraction` (at least one) of the
+/// answer `prompt_len..conf.len()` with the lowest decoding confidence `conf`, ascending.
+pub(crate) fn least_confident(conf: &[f64], prompt_len: usize, fraction: f64) -> Vec<usize> {
+    let total = conf.len();
+    let gen_length = total - prompt_len;
+    let count = ((gen_length as f64 * fraction).ceil() as usize).clamp(1, gen_length);
+    let mut order: Vec<usize> = (prompt_len..total).collect();
+    order.sort_by(|&a, &b| conf[a].total_cmp(&conf[b]).then(a.cmp(&b)));
+    order.truncate(count);
+    order.sort_unstable();
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_least_confident_fraction_in_canvas_order() {
+        let conf = [9.0, 9.0, 0.5, 0.1, 0.9, 0.2];
+        assert_eq!(least_confident(&conf, 2, 0.5), vec![3, 5]);
+        assert_eq!(least_confident(&conf, 2, 0.01), vec![3]);
+        assert_eq!(least_confident(&conf, 2, 1.0), vec![2, 3, 4, 5]);
+    }
+}

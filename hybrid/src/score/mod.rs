@@ -1,0 +1,199 @@
+//! Scoring: how one position's logits become a token and a confidence. Everything that turns a
+//! logits row into a choice lives here, so the controller and every preset score alike.
+//!
+//! - [`Scorer`]: the controller's scorer (LLaDA's reference: Gumbel-max in `f64`, its EOS/EoT
+//!   quirks, then a confidence by [`Remasking`]).
+//! - `filter`: Dream's `sample_tokens` (temperature, top-p, top-k, inverse-CDF draw) and the
+//!   two filters both scorers share.
+//! - [`restrict`], [`check_shape`], [`check_ids`]: the small checks every decoding path needs.
+
+pub(crate) mod filter;
+
+use serde::{Deserialize, Serialize};
+use tessera_kernels::{gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
+
+use crate::{Error, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch};
+use filter::{top_k_filter, top_p_filter};
+
+/// How a step scores the predicted tokens it may commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Remasking {
+    /// Commit the tokens the model is surest of (softmax probability of the chosen token).
+    #[default]
+    LowConfidence,
+    /// Commit uniformly random positions.
+    Random,
+    /// Commit where the top-1 probability leads the top-2 most (Dream's `topk_margin`).
+    Margin,
+    /// Commit where the distribution's entropy is lowest (Dream's `entropy`).
+    Entropy,
+}
+
+/// What the controller's scorer needs from a request's options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ScoreOptions {
+    pub(crate) temperature: f64,
+    pub(crate) top_p: Option<f64>,
+    pub(crate) top_k: Option<usize>,
+    pub(crate) remasking: Remasking,
+    pub(crate) logits_eos_inf: bool,
+    pub(crate) confidence_eos_eot_inf: bool,
+    pub(crate) eos_id: Option<u32>,
+    pub(crate) eot_id: Option<u32>,
+}
+
+/// Picks the token and confidence of one position, with the reference's EOS quirks.
+#[derive(Debug)]
+pub(crate) struct Scorer {
+    opts: ScoreOptions,
+    row: Vec<f32>,
+    uniforms: Vec<f64>,
+    probs: Vec<f32>,
+    order: Vec<u32>,
+}
+
+impl Scorer {
+    pub(crate) fn new(opts: ScoreOptions, vocab: usize) -> Self {
+        let uniforms = if opts.temperature > 0.0 {
+            vec![0.0; vocab]
+        } else {
+            Vec::new()
+        };
+        Scorer {
+            opts,
+            row: Vec::with_capacity(vocab),
+            uniforms,
+            probs: Vec::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// Samples and scores one position from `logits`, the slice of its row starting at id
+    /// `offset` (the position's vocabulary); returns the id and its score.
+    pub(crate) fn score(
+        &mut self,
+        logits: &[f32],
+        offset: u32,
+        key: NoiseKey,
+        noise: &dyn NoiseSource,
+    ) -> Result<(u32, f64), Error> {
+        let o = self.opts;
+        self.row.clear();
+        self.row.extend_from_slice(logits);
+        let local = |id: Option<u32>| {
+            id.and_then(|i| i.checked_sub(offset))
+                .map(|i| i as usize)
+                .filter(|&i| i < logits.len())
+        };
+        let eos = local(o.eos_id);
+        let eot = local(o.eot_id);
+        if let (true, Some(e)) = (o.logits_eos_inf, eos) {
+            self.row[e] = f32::NEG_INFINITY;
+        }
+        if let Some(p) = o.top_p.filter(|&p| p < 1.0) {
+            top_p_filter(&mut self.row, p as f32, &mut self.order, &mut self.probs);
+        }
+        if let Some(k) = o.top_k {
+            top_k_filter(&mut self.row, k, &mut self.probs);
+        }
+        let token = if o.temperature > 0.0 {
+            let uniforms = &mut self.uniforms[..self.row.len()];
+            noise.fill(key, uniforms)?;
+            gumbel_argmax(&self.row, uniforms, o.temperature)
+        } else {
+            row_stats(&self.row).argmax
+        };
+        // The reference writes `logits_with_noise[eos] = logits[eot] = -inf` after the argmax.
+        // At temperature 0 `logits_with_noise` *is* `logits`, so both ids leave the softmax;
+        // with noise only EoT does. Reproduced as is.
+        if o.confidence_eos_eot_inf {
+            if let Some(e) = eot {
+                self.row[e] = f32::NEG_INFINITY;
+            }
+            if let (true, Some(e)) = (o.temperature == 0.0, eos) {
+                self.row[e] = f32::NEG_INFINITY;
+            }
+        }
+        let confidence = match o.remasking {
+            Remasking::LowConfidence => {
+                let stats = row_stats(&self.row);
+                f64::from(stats.prob(self.row[token]))
+            }
+            Remasking::Random => noise.uniform(NoiseKey {
+                purpose: NoisePurpose::Remask,
+                ..key
+            })?,
+            Remasking::Margin | Remasking::Entropy => {
+                self.probs.resize(self.row.len(), 0.0);
+                softmax_into(&self.row, &mut self.probs);
+                f64::from(if o.remasking == Remasking::Margin {
+                    let ((_, p1), (_, p2)) = top2(&self.probs);
+                    p1 - p2
+                } else {
+                    neg_entropy(&self.probs)
+                })
+            }
+        };
+        Ok((offset + token as u32, confidence))
+    }
+}
+
+/// The probability `scores` (a position's restricted row, first id `offset`) gives `token`;
+/// 0 for a token outside the row.
+pub(crate) fn support_of(scores: &[f32], offset: u32, token: u32) -> f64 {
+    token
+        .checked_sub(offset)
+        .and_then(|t| scores.get(t as usize))
+        .map_or(0.0, |&logit| f64::from(row_stats(scores).prob(logit)))
+}
+
+/// The slice of `row` a position may sample from, and the id of its first entry.
+pub(crate) fn restrict<'r>(
+    row: &'r [f32],
+    vocab: &Option<std::ops::Range<u32>>,
+) -> (&'r [f32], u32) {
+    match vocab {
+        Some(v) => (&row[v.start as usize..v.end as usize], v.start),
+        None => (row, 0),
+    }
+}
+
+/// Rejects prompt ids the model cannot embed.
+pub(crate) fn check_ids(prompts: &PromptBatch, mask_id: u32, vocab: usize) -> Result<(), Error> {
+    if mask_id as usize >= vocab {
+        return Err(Error::option(
+            "mask-id",
+            format!("{mask_id} is outside the vocabulary ({vocab})"),
+        ));
+    }
+    let max = prompts.max_id();
+    if max as usize >= vocab {
+        return Err(Error::InvalidPrompt(format!(
+            "token id {max} is outside the model's vocabulary of {vocab}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a denoiser returned what was asked for.
+pub(crate) fn check_shape(
+    logits: &Logits,
+    rows: usize,
+    positions: usize,
+    vocab: usize,
+) -> Result<(), Error> {
+    if logits.rows() != rows || logits.positions() != positions || logits.vocab() != vocab {
+        return Err(Error::Denoiser(
+            format!(
+                "denoiser returned logits {}×{}×{}, expected {rows}×{positions}×{vocab}",
+                logits.rows(),
+                logits.positions(),
+                logits.vocab()
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
