@@ -67,15 +67,29 @@ impl PlaceEmbedding {
     /// of digit-or-`mask` ids, the distance to the run's right end plus one, capped at
     /// `places − 1`; 0 elsewhere.
     pub fn place_ids(&self, tokens: &[u32], len: usize, mask: u32) -> Vec<u32> {
+        self.place_ids_keyed(tokens, len, mask, None)
+    }
+
+    /// As [`PlaceEmbedding::place_ids`], with the rows' key mask (`false` = padding): a
+    /// padding position belongs to no run, whatever its id, so a row's places are the same
+    /// however it is padded (a batch driver pads rows on the right with arbitrary ids).
+    pub fn place_ids_keyed(
+        &self,
+        tokens: &[u32],
+        len: usize,
+        mask: u32,
+        keys: Option<&[bool]>,
+    ) -> Vec<u32> {
         let cap = (self.places - 1) as u32;
         let mut out = vec![0u32; tokens.len()];
         if len == 0 {
             return out;
         }
-        for (row, places) in tokens.chunks(len).zip(out.chunks_mut(len)) {
+        for (r, (row, places)) in tokens.chunks(len).zip(out.chunks_mut(len)).enumerate() {
             let mut run = 0u32;
-            for (t, p) in row.iter().zip(places.iter_mut()).rev() {
-                run = if *t == mask || self.digit_ids.contains(t) {
+            for (j, (t, p)) in row.iter().zip(places.iter_mut()).enumerate().rev() {
+                let real = keys.is_none_or(|k| k.get(r * len + j).copied().unwrap_or(true));
+                run = if real && (*t == mask || self.digit_ids.contains(t)) {
                     run.saturating_add(1)
                 } else {
                     0
@@ -106,6 +120,12 @@ mod tests {
         assert_eq!(
             capped.place_ids(&[5, 5, 5, 5, 0, 5], 3, m),
             [2, 2, 1, 1, 0, 1]
+        );
+        // Padding breaks a run whatever its id.
+        let keys = [true, true, false, true, true, true];
+        assert_eq!(
+            capped.place_ids_keyed(&[5, 5, 5, 5, 0, 5], 6, m, Some(&keys)),
+            [2, 1, 0, 1, 0, 1]
         );
     }
 

@@ -325,7 +325,7 @@ impl Transformer {
         if let (Some((pe, mask)), Some(table)) = (&s.places, &self.place) {
             // Places depend on the whole row (runs end to the right), so they are counted on
             // the full canvas and then cut to the computed rows.
-            let all = pe.place_ids(tokens, len, *mask);
+            let all = pe.place_ids_keyed(tokens, len, *mask, input.attention);
             let cut: Vec<u32> = all
                 .chunks(len)
                 .flat_map(|r| r[first..end].iter().copied())

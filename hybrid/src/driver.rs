@@ -363,3 +363,102 @@ impl Merged {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::tests::{run_on, spread};
+    use crate::{ControllerOptions, SeededNoise, controller::generate};
+
+    #[test]
+    fn requests_decoded_together_match_each_decoded_alone() {
+        let spread = spread();
+        let mut models: Vec<&str> = spread.iter().map(|(m, ..)| *m).collect();
+        models.dedup();
+        for model in models {
+            run_on(model, |m| {
+                let noise = SeededNoise::new(11);
+                let mine: Vec<_> = spread.iter().filter(|(n, ..)| *n == model).collect();
+                let alone: Vec<Generation> = mine
+                    .iter()
+                    .map(|(_, p, o)| generate(m, p, o, &noise, &mut |_| {}).unwrap())
+                    .collect();
+                // Request i joins at round i (requests join and leave between steps).
+                let mut driver = Driver::new();
+                let mut ids = vec![None; mine.len()];
+                let mut results: Vec<Option<Generation>> = vec![None; mine.len()];
+                let mut steps = vec![0usize; mine.len()];
+                let mut round = 0;
+                while results.iter().any(Option::is_none) {
+                    if let Some((_, p, o)) = mine.get(round) {
+                        ids[round] = Some(driver.join(Decoding::new(m, p, o, &noise).unwrap()));
+                    }
+                    for event in driver.step(m) {
+                        let index = |id| ids.iter().position(|&i| i == Some(id)).unwrap();
+                        match event {
+                            DriverEvent::Step(id, _) => steps[index(id)] += 1,
+                            DriverEvent::Finished(id, r) => {
+                                results[index(id)] = Some(r.unwrap());
+                            }
+                        }
+                    }
+                    round += 1;
+                    assert!(round < 1000, "the driver does not finish");
+                }
+                for (i, (got, want)) in results.into_iter().zip(&alone).enumerate() {
+                    let got = got.unwrap();
+                    assert_eq!(&got, want, "{model} request {i}: tokens and NFE");
+                }
+                assert!(steps.iter().all(|&s| s > 0));
+                // Merging pays: fewer forwards than the requests' passes one by one.
+                let passes: usize = alone.iter().map(Generation::nfe).sum();
+                if mine.len() > 1 && model != "structured" {
+                    assert!(
+                        driver.forwards() < passes,
+                        "{model}: {} forwards",
+                        driver.forwards()
+                    );
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_failing_request_leaves_without_failing_the_others() {
+        #[derive(Debug)]
+        struct FailsOnLongRows;
+        impl Denoiser for FailsOnLongRows {
+            crate::testing::exact_cache!();
+            fn logits_width(&self) -> usize {
+                12
+            }
+            fn denoise(&self, input: &DenoiseInput<'_>) -> Result<Logits, crate::DenoiseError> {
+                // Refuses any row with a real token at position 5 or later (the long
+                // request's canvas), like a model refusing an oversized input.
+                let real =
+                    |r: usize, j: usize| input.attention.is_none_or(|a| a[r * input.len + j]);
+                if (0..input.rows()).any(|r| (5..input.len).any(|j| real(r, j))) {
+                    return Err("too long".into());
+                }
+                crate::testing::Ramp.denoise(input)
+            }
+        }
+        let noise = SeededNoise::new(1);
+        let short = ControllerOptions::new(11).gen_length(2).steps(2);
+        let long = ControllerOptions::new(11).gen_length(6).steps(6);
+        let prompts = crate::testing::prompt();
+        let mut driver = Driver::new();
+        let a = driver.join(Decoding::new(&FailsOnLongRows, &prompts, &short, &noise).unwrap());
+        let b = driver.join(Decoding::new(&FailsOnLongRows, &prompts, &long, &noise).unwrap());
+        let mut outcomes = Vec::new();
+        while !driver.is_empty() {
+            for e in driver.step(&FailsOnLongRows) {
+                if let DriverEvent::Finished(id, r) = e {
+                    outcomes.push((id, r.is_ok()));
+                }
+            }
+        }
+        outcomes.sort();
+        assert_eq!(outcomes, vec![(a, true), (b, false)]);
+    }
+}

@@ -255,7 +255,7 @@ impl Denoiser for NeedsRoom {
 /// token among the visible answer tokens (logit 3 per occurrence, ties to the smaller id),
 /// and with none visible, token 5 at the first answer position and 4 elsewhere (logit 3).
 /// Decoded all at once, the answer is `5 4 4 …` — one token disagrees with the rest.
-/// Vocabulary 12, mask 11.
+/// Padding keys are ignored. Vocabulary 12, mask 11.
 #[derive(Debug)]
 pub(crate) struct Majority {
     /// Prompt length (the answer starts here).
@@ -275,7 +275,11 @@ impl Denoiser for Majority {
         for r in 0..input.rows() {
             let row = &input.tokens[r * len..(r + 1) * len];
             let mut counts = [0usize; 11];
-            for &t in &row[self.prompt..] {
+            for (j, &t) in row.iter().enumerate().skip(self.prompt) {
+                // Padding keys (a driver's right padding) are not part of the answer.
+                if input.attention.is_some_and(|a| !a[r * len + j]) {
+                    continue;
+                }
                 if let Some(c) = counts.get_mut(t as usize) {
                     *c += 1;
                 }

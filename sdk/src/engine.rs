@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tessera_backbone::{Backbone, Family, LoadOptions, ModelInfo};
 use tessera_hybrid::maskgit::{self, MaskGitOptions, SpanCanvas};
-use tessera_hybrid::{PromptBatch, SeededNoise, StepInfo, dream, llada};
+use tessera_hybrid::{Decoding, NoiseSource, PromptBatch, SeededNoise, StepInfo, dream, llada};
 use tessera_modalities::mmada::MmadaPrompting;
 use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
@@ -271,23 +271,7 @@ impl Engine {
         req: &GenerateRequest,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> Result<Response, Error> {
-        if req.prompts.is_empty() {
-            return Err(Error::invalid("prompts", "the request has no prompt"));
-        }
-        let ids = req
-            .prompts
-            .iter()
-            .map(|p| self.prompt_ids(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut options = req.options.clone();
-        if let Some(w) = &self.world {
-            let length = options.gen_length.unwrap_or(w.prompting.text_length);
-            options = WorldTask::Text.default_options(length, options);
-            options.gen_length = Some(length);
-        }
-        // A vocabulary that continues with image or audio codes: text stays text.
-        let vocab = (self.space.image.is_some() || !self.space.audio.is_empty())
-            .then(|| self.space.text.clone());
+        let (ids, options, vocab) = self.generate_plan(req)?;
         let start = Instant::now();
         let generation = self.decode(ids, &options, vocab, on_step)?;
         let seconds = start.elapsed().as_secs_f64();
@@ -315,6 +299,22 @@ impl Engine {
         vocab: Option<std::ops::Range<u32>>,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> Result<tessera_hybrid::Generation, Error> {
+        let (batch, resolved) = self.plan(ids, options, vocab)?;
+        let noise = SeededNoise::new(options.seed);
+        Ok(match &resolved {
+            Resolved::Llada(o) => llada::generate(&self.backbone, &batch, o, &noise, on_step)?,
+            Resolved::Dream(o) => dream::generate(&self.backbone, &batch, o, &noise, on_step)?,
+        })
+    }
+
+    /// The prompt batch and resolved options [`Engine::decode`] runs: every check on the
+    /// request's lengths happens here.
+    fn plan(
+        &self,
+        ids: Vec<Vec<u32>>,
+        options: &DecodeOptions,
+        vocab: Option<std::ops::Range<u32>>,
+    ) -> Result<(PromptBatch, Resolved), Error> {
         let info = self.backbone.info();
         let mut resolved = options.resolve(info, self.eot_id)?;
         let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
@@ -351,11 +351,66 @@ impl Engine {
         }
         let pad = info.pad_id.or(info.eos_id).unwrap_or(info.mask_id);
         let batch = PromptBatch::left_padded(ids, pad)?;
-        let noise = SeededNoise::new(options.seed);
-        Ok(match &resolved {
-            Resolved::Llada(o) => llada::generate(&self.backbone, &batch, o, &noise, on_step)?,
-            Resolved::Dream(o) => dream::generate(&self.backbone, &batch, o, &noise, on_step)?,
-        })
+        Ok((batch, resolved))
+    }
+
+    /// A steppable [`Decoding`](tessera_hybrid::Decoding) of `ids` under the controller.
+    fn decoding(
+        &self,
+        ids: Vec<Vec<u32>>,
+        options: &DecodeOptions,
+        vocab: Option<std::ops::Range<u32>>,
+    ) -> Result<EngineDecoding, Error> {
+        let (batch, resolved) = self.plan(ids, options, vocab)?;
+        match resolved {
+            Resolved::Llada(o) => {
+                let noise: Arc<dyn NoiseSource> = Arc::new(SeededNoise::new(options.seed));
+                Ok(Decoding::new(&self.backbone, &batch, &o, noise)?)
+            }
+            Resolved::Dream(_) => Err(Error::invalid(
+                "sampler",
+                "Dream's reference sampler does not run as a steppable decoding yet; use                  `--sampler llada` (the controller) to batch a Dream model's requests",
+            )),
+        }
+    }
+
+    /// The request as a steppable [`Decoding`](tessera_hybrid::Decoding) on this engine's
+    /// backbone, for a [`Driver`](tessera_hybrid::Driver) that advances many requests with one
+    /// forward pass. Decoding it to the end gives what [`Engine::generate`] gives, token for
+    /// token (the generated ids; text is [`Engine::tokenizer`]'s to decode).
+    ///
+    /// # Errors
+    /// As [`Engine::generate`]; [`Error::InvalidRequest`] naming `sampler` for Dream's
+    /// reference sampler, which is not steppable yet.
+    pub fn generate_decoding(&self, req: &GenerateRequest) -> Result<EngineDecoding, Error> {
+        let (ids, options, vocab) = self.generate_plan(req)?;
+        self.decoding(ids, &options, vocab)
+    }
+
+    /// The prompt ids, options and vocabulary of a generate request.
+    #[allow(clippy::type_complexity)]
+    fn generate_plan(
+        &self,
+        req: &GenerateRequest,
+    ) -> Result<(Vec<Vec<u32>>, DecodeOptions, Option<std::ops::Range<u32>>), Error> {
+        if req.prompts.is_empty() {
+            return Err(Error::invalid("prompts", "the request has no prompt"));
+        }
+        let ids = req
+            .prompts
+            .iter()
+            .map(|p| self.prompt_ids(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut options = req.options.clone();
+        if let Some(w) = &self.world {
+            let length = options.gen_length.unwrap_or(w.prompting.text_length);
+            options = WorldTask::Text.default_options(length, options);
+            options.gen_length = Some(length);
+        }
+        // A vocabulary that continues with image or audio codes: text stays text.
+        let vocab = (self.space.image.is_some() || !self.space.audio.is_empty())
+            .then(|| self.space.text.clone());
+        Ok((ids, options, vocab))
     }
 
     /// Runs a task of a Tessera world model (`tessera-tiny`): builds each input's canvas
@@ -380,6 +435,51 @@ impl Engine {
         req: &TaskRequest,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> Result<TaskResponse, Error> {
+        let (prompts, options, vocab, answer) = self.task_plan(req)?;
+        let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
+        let media = req.task.output() != tessera_modalities::Modality::Text;
+        let start = Instant::now();
+        let generation = self.decode(prompts, &options, vocab, on_step)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let mut outputs = Vec::with_capacity(generation.rows());
+        for r in 0..generation.rows() {
+            let ids = generation.generated(r).to_vec();
+            let (text, codes) = if media {
+                // Each span's ids back to its codebook's entries (restricted sampling keeps
+                // every id inside its span's range).
+                let mut codes = Vec::with_capacity(ids.len());
+                let mut rest = ids.as_slice();
+                for span in &answer {
+                    let (here, after) = rest.split_at(span.length.min(rest.len()));
+                    codes.extend(here.iter().map(|&t| t.saturating_sub(span.vocab.start)));
+                    rest = after;
+                }
+                (None, Some(codes))
+            } else {
+                (Some(tokenizer.decode(&ids, true)?), None)
+            };
+            outputs.push(TaskOutput { ids, text, codes });
+        }
+        Ok(TaskResponse {
+            outputs,
+            stats: generation_stats(&generation, seconds),
+        })
+    }
+
+    /// The canvases, options, vocabulary and answer spans of a task request.
+    #[allow(clippy::type_complexity)]
+    fn task_plan(
+        &self,
+        req: &TaskRequest,
+    ) -> Result<
+        (
+            Vec<Vec<u32>>,
+            DecodeOptions,
+            Option<std::ops::Range<u32>>,
+            Vec<tessera_modalities::AnswerSpan>,
+        ),
+        Error,
+    > {
         let world = self.world.as_deref().ok_or_else(|| {
             Error::invalid(
                 "task",
@@ -425,32 +525,18 @@ impl Engine {
             Some(_) => {}
             None => options.gen_length = Some(length),
         }
-        let start = Instant::now();
-        let generation = self.decode(prompts, &options, vocab, on_step)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let mut outputs = Vec::with_capacity(generation.rows());
-        for r in 0..generation.rows() {
-            let ids = generation.generated(r).to_vec();
-            let (text, codes) = if media {
-                // Each span's ids back to its codebook's entries (restricted sampling keeps
-                // every id inside its span's range).
-                let mut codes = Vec::with_capacity(ids.len());
-                let mut rest = ids.as_slice();
-                for span in &answer {
-                    let (here, after) = rest.split_at(span.length.min(rest.len()));
-                    codes.extend(here.iter().map(|&t| t.saturating_sub(span.vocab.start)));
-                    rest = after;
-                }
-                (None, Some(codes))
-            } else {
-                (Some(tokenizer.decode(&ids, true)?), None)
-            };
-            outputs.push(TaskOutput { ids, text, codes });
-        }
-        Ok(TaskResponse {
-            outputs,
-            stats: generation_stats(&generation, seconds),
-        })
+        Ok((prompts, options, vocab, answer))
+    }
+
+    /// The task request as a steppable [`Decoding`](tessera_hybrid::Decoding) (see
+    /// [`Engine::generate_decoding`]): decoded to the end, its generated ids are
+    /// [`Engine::run_task`]'s `ids`, token for token.
+    ///
+    /// # Errors
+    /// As [`Engine::run_task`].
+    pub fn task_decoding(&self, req: &TaskRequest) -> Result<EngineDecoding, Error> {
+        let (prompts, options, vocab, _) = self.task_plan(req)?;
+        self.decoding(prompts, &options, vocab)
     }
 
     /// How many tokens `task` generates on this model (Tessera world models; `None` when the
@@ -505,6 +591,9 @@ impl Engine {
         self.world.as_deref().and_then(|w| w.audio.as_deref())
     }
 }
+
+/// A steppable decoding on an [`Engine`]'s backbone (see [`Engine::generate_decoding`]).
+pub type EngineDecoding = Decoding<'static, tessera_backbone::BackboneCache>;
 
 /// The counters of a controller run that took `seconds`.
 fn generation_stats(generation: &tessera_hybrid::Generation, seconds: f64) -> Stats {

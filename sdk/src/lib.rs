@@ -29,7 +29,7 @@ mod response;
 mod tasks;
 mod world;
 
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineDecoding, EngineOptions};
 pub use error::Error;
 pub use options::{DecodeOptions, SamplerKind};
 pub use request::{GenerateRequest, Prompt};

@@ -27,7 +27,7 @@ mod plan;
 mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use decoding::{CachePass, Decoding, NoiseRef, PassRequest};
 pub use options::{ControllerOptions, DEFAULT_HYBRID_THRESHOLD};
