@@ -107,6 +107,10 @@ struct DecodeArgs {
     /// only).
     #[arg(long, default_value_t = 50)]
     accuracy_n: usize,
+    /// Concurrent requests of the batching rows (the driver against the same requests one
+    /// after another).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1, 4, 8, 16])]
+    concurrency: Vec<usize>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -341,6 +345,7 @@ fn decode(args: DecodeArgs) -> Result<(), CliError> {
         // One load serves the speed rows (its backbone) and, on a world model, the accuracy rows.
         let engine = tessera::Engine::load(dir)?;
         bench_decode(name, engine.backbone(), dir, &args, sampler, rows)?;
+        bench_batching(name, engine.backbone(), &args.concurrency, rows)?;
         if engine.is_world_model() {
             bench_accuracy(name, &engine, args.accuracy_n, rows)?;
         }
@@ -400,7 +405,20 @@ fn bench_decode(
     let linked = matches!(info.family, Family::Llada | Family::Mmada)
         .then(|| BlockCausalCopy::new(dir))
         .transpose()?;
-    let causal = linked.as_ref().map(|l| Backbone::load(&l.0)).transpose()?;
+    let mut causal = linked.as_ref().map(|l| Backbone::load(&l.0)).transpose()?;
+    // A model the block cache cannot serve exactly (a place embedding) has no block rows.
+    if let Some(bc) = &causal {
+        let groups = Attention::BlockCausal.groups(PROMPT, len, BLOCK);
+        let probe = input.with_groups(groups.as_deref());
+        let first = Span {
+            start: 0,
+            end: PROMPT + BLOCK,
+        };
+        if let Err(e) = bc.logits_extend(&probe, first, PROMPT, &mut BackboneCache::default()) {
+            eprintln!("{name}: no block-cache rows ({e})");
+            causal = None;
+        }
+    }
     if let Some(bc) = &causal {
         let groups = Attention::BlockCausal.groups(PROMPT, len, BLOCK);
         let input = input.with_groups(groups.as_deref());
@@ -502,6 +520,114 @@ fn bench_decode(
         ] {
             let opts = base.clone().unmask(unmask).cache(cache);
             run(bc, label, &opts, &mut baseline)?;
+        }
+    }
+    Ok(())
+}
+
+/// Step-level continuous batching: `n` requests (prompts of different lengths, 32 tokens each,
+/// blocks of 8, one token per step) decoded one after another, then together through the
+/// driver, in the same run; tokens/s of each and their ratio. The single-request run also
+/// gives the controller's overhead: the share of a step spent outside the forward pass.
+fn bench_batching(
+    name: &str,
+    model: &Backbone,
+    concurrency: &[usize],
+    rows: &mut Vec<Row>,
+) -> Result<(), CliError> {
+    use tessera::hybrid::{Decoding, Driver, DriverEvent};
+    const GEN_B: usize = 32;
+    let info = model.info().clone();
+    let push = row_pusher(name, info.parameters);
+    let vocab = info.embedding_size as u32;
+    let longest = (info.max_length.saturating_sub(GEN_B)).clamp(1, 48);
+    let opts = LladaOptions::new(info.mask_id)
+        .gen_length(GEN_B)
+        .steps(GEN_B)
+        .block_length(8);
+    let requests = |n: usize| -> Result<Vec<PromptBatch>, CliError> {
+        (0..n)
+            .map(|i| {
+                let len = (longest / 2 + (i * 7) % (longest / 2 + 1)).max(1);
+                let prompt: Vec<u32> = (0..len as u32)
+                    .map(|j| (j * 7919 + i as u32 * 104_729) % (vocab - 2))
+                    .filter(|&t| t != info.mask_id)
+                    .collect();
+                Ok(PromptBatch::left_padded(vec![prompt], 0)?)
+            })
+            .collect()
+    };
+    let noise = SeededNoise::new(0);
+    for &n in concurrency.iter().filter(|&&n| n > 0) {
+        let batches = requests(n)?;
+        let start = Instant::now();
+        let mut forward = 0.0;
+        let mut alone = Vec::with_capacity(n);
+        for b in &batches {
+            let out = llada::generate(model, b, &opts, &noise, &mut |_| {})?;
+            forward += out.forward_seconds();
+            alone.push(out);
+        }
+        let sequential = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut driver = Driver::new();
+        let mut ids = Vec::with_capacity(n);
+        for b in &batches {
+            ids.push(driver.join(Decoding::new(model, b, &opts, &noise)?));
+        }
+        let mut together = vec![None; n];
+        while !driver.is_empty() {
+            for event in driver.step(model) {
+                if let DriverEvent::Finished(id, result) = event {
+                    let i = ids.iter().position(|&x| x == id).unwrap_or(0);
+                    together[i] = Some(result?);
+                }
+            }
+        }
+        let batched = start.elapsed().as_secs_f64();
+        let same = alone
+            .iter()
+            .zip(&together)
+            .filter(|(a, t)| t.as_ref() == Some(*a))
+            .count();
+        let tokens = (n * GEN_B) as f64;
+        push(
+            rows,
+            format!("{n} requests one by one: tokens/s"),
+            tokens / sequential,
+            "tok/s",
+        );
+        push(
+            rows,
+            format!("{n} requests through the driver: tokens/s"),
+            tokens / batched,
+            "tok/s",
+        );
+        push(
+            rows,
+            format!("  driver / one by one ({n} requests)"),
+            sequential / batched,
+            "x",
+        );
+        push(
+            rows,
+            format!("  driver forwards for {n} requests"),
+            driver.forwards() as f64,
+            "",
+        );
+        push(
+            rows,
+            format!("  requests equal to alone ({n})"),
+            100.0 * same as f64 / n as f64,
+            "%",
+        );
+        if n == 1 {
+            push(
+                rows,
+                "controller overhead (outside the forward)".into(),
+                100.0 * (1.0 - forward / sequential),
+                "%",
+            );
         }
     }
     Ok(())
