@@ -5,14 +5,21 @@
 //! random goes through a [`NoiseSource`] (seeded, or recorded so tests can replay a
 //! reference run's draws).
 //!
-//! What is here now are the two reference samplers, reproduced exactly:
-//! - [`llada`]: LLaDA's `generate` (semi-autoregressive blocks, low-confidence / random
-//!   remasking, Gumbel-max in `f64`, classifier-free guidance, EOS options);
-//! - [`dream`]: Dream's `diffusion_generate` (`origin`, `maskgit_plus`, `topk_margin`,
-//!   `entropy`, with `f32` timesteps as PyTorch computes them).
+//! - [`controller`]: the family-agnostic controller. A request's whole decoding is a
+//!   [`Decoding`], stepped one forward pass at a time (every policy, unmask and remask rule,
+//!   cache, segment, DAEDAL expansion and insertion, refinement); [`controller::generate`] is
+//!   a loop over one.
+//! - [`driver`]: the [`Driver`] advances many decodings together, merging their passes into
+//!   one forward per round (step-level continuous batching).
+//! - Strategies, one concern per module: [`unmask`] (how many to commit), [`remask`] (RCR,
+//!   ReMDM, refine, recheck), [`length`] (DAEDAL), scoring (`score`), [`policy`].
+//! - [`samplers`]: the family presets, reproduced exactly — [`llada`] (LLaDA's `generate`: the
+//!   controller under its defaults, Gumbel-max in `f64`, CFG, the EOS options), [`dream`]
+//!   (Dream's `diffusion_generate` with `f32` timesteps) and [`maskgit`] (MMaDA's image
+//!   decoding).
 //!
-//! Both accept batches of prompts of different lengths ([`PromptBatch`] left-pads them and
-//! carries the attention mask).
+//! Batches of prompts of different lengths are one [`PromptBatch`] (left-padded, with the
+//! attention mask).
 //!
 //! ```
 //! use tessera_hybrid::{llada, Denoiser, DenoiseError, DenoiseInput, Logits, PromptBatch, SeededNoise, Span};

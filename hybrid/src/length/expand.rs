@@ -7,7 +7,7 @@
 //! appends 8) so the block schedule stays whole. DAEDAL's second stage (inserting masks at
 //! low-confidence positions during denoising) is [`super::insert`].
 //!
-//! The adjustment is a [`Probe`]: the controller asks it for its next pass, runs it, and hands
+//! The adjustment is a `Probe`: the controller asks it for its next pass, runs it, and hands
 //! the logits back, until the probe settles on a length.
 
 use crate::pass::Pass;
