@@ -134,7 +134,7 @@ impl<'n, C: Send + Default> Driver<'n, C> {
         let mut events = Vec::new();
         let mut finished = Vec::new();
         // Which requests have a pass, grouped by what may share a forward.
-        let mut groups: BTreeMap<Option<(usize, Vec<u32>)>, Vec<RequestId>> = BTreeMap::new();
+        let mut groups: BTreeMap<Option<Layout>, Vec<(RequestId, Owned)>> = BTreeMap::new();
         let mut alone = Vec::new();
         for (&id, d) in &mut self.active {
             match d.next_pass() {
@@ -142,15 +142,18 @@ impl<'n, C: Send + Default> Driver<'n, C> {
                 Ok(None) => finished.push((id, Ok(()))),
                 Ok(Some(pass)) if pass.cache == CachePass::None => {
                     let key = pass.input.groups.map(|g| (pass.input.len, g.to_vec()));
-                    groups.entry(key).or_default().push(id);
+                    groups
+                        .entry(key)
+                        .or_default()
+                        .push((id, Owned::of(&pass.input)));
                 }
                 Ok(Some(_)) => alone.push(id),
             }
         }
         let mut failed = Vec::new();
-        for ids in groups.values() {
+        for parts in groups.values() {
             self.forwards += 1;
-            match self.merged(model, ids) {
+            match self.merged(model, parts) {
                 Ok(results) => failed.extend(
                     results
                         .into_iter()
@@ -159,7 +162,7 @@ impl<'n, C: Send + Default> Driver<'n, C> {
                 // The merged forward failed: run each alone so that one bad request cannot
                 // fail the others.
                 Err(_) => {
-                    for &id in ids {
+                    for &(id, _) in parts {
                         if let Err(e) = self.alone(model, id) {
                             failed.push((id, e));
                         }
@@ -207,43 +210,38 @@ impl<'n, C: Send + Default> Driver<'n, C> {
         d.advance(raw)
     }
 
-    /// Runs the prepared passes of `ids` as one forward and advances each; the error is the
-    /// merged forward's (nothing advanced), the list each request's own advance.
+    /// Runs the prepared passes `parts` as one forward and advances each request; the error
+    /// is the merged forward's (nothing advanced), the list each request's own advance.
     #[allow(clippy::type_complexity)]
     fn merged<D: Denoiser<Cache = C> + ?Sized>(
         &mut self,
         model: &D,
-        ids: &[RequestId],
+        parts: &[(RequestId, Owned)],
     ) -> Result<Vec<(RequestId, Result<(), Error>)>, Error> {
-        let mut parts = Vec::with_capacity(ids.len());
-        {
-            let mut inputs = Vec::with_capacity(ids.len());
-            for (id, d) in &mut self.active {
-                if ids.contains(id)
-                    && let Ok(Some(pass)) = d.next_pass()
-                {
-                    inputs.push(Owned::of(&pass.input));
-                }
-            }
-            let merged = Merged::new(&inputs);
-            let input = merged.input();
-            let started = Instant::now();
-            let logits = model.denoise(&input)?;
-            let seconds = started.elapsed().as_secs_f64();
-            for part in merged.split(&logits, &inputs)? {
-                parts.push((part, seconds));
-            }
-        }
-        let decodings = self.active.iter_mut().filter(|(id, _)| ids.contains(id));
-        Ok(decodings
-            .zip(parts)
-            .map(|((&id, d), (logits, seconds))| {
-                d.add_forward_seconds(seconds);
-                (id, d.advance(logits))
+        let merged = Merged::new(parts.iter().map(|(_, input)| input));
+        let started = Instant::now();
+        let logits = model.denoise(&merged.input())?;
+        let seconds = started.elapsed().as_secs_f64();
+        let split = merged.split(&logits, parts.iter().map(|(_, input)| input))?;
+        Ok(parts
+            .iter()
+            .zip(split)
+            .map(|(&(id, _), logits)| {
+                let result = match self.active.get_mut(&id) {
+                    Some(d) => {
+                        d.add_forward_seconds(seconds);
+                        d.advance(logits)
+                    }
+                    None => Err(Error::OutOfOrder("unknown request")),
+                };
+                (id, result)
             })
             .collect())
     }
 }
+
+/// What passes must share to be merged under attention groups: canvas length and groups.
+type Layout = (usize, Vec<u32>);
 
 /// One request's pass input, copied out of its decoding.
 struct Owned {
@@ -280,13 +278,15 @@ struct Merged {
 }
 
 impl Merged {
-    fn new(inputs: &[Owned]) -> Self {
-        let len = inputs.iter().map(|i| i.len).max().unwrap_or(0);
-        let rows: usize = inputs.iter().map(Owned::rows).sum();
-        let padded = inputs.iter().any(|i| i.len != len || i.attention.is_some());
+    fn new<'a>(inputs: impl Iterator<Item = &'a Owned> + Clone) -> Self {
+        let len = inputs.clone().map(|i| i.len).max().unwrap_or(0);
+        let rows: usize = inputs.clone().map(Owned::rows).sum();
+        let padded = inputs
+            .clone()
+            .any(|i| i.len != len || i.attention.is_some());
         let mut tokens = Vec::with_capacity(rows * len);
         let mut attention = Vec::with_capacity(if padded { rows * len } else { 0 });
-        for input in inputs {
+        for input in inputs.clone() {
             for r in 0..input.rows() {
                 let row = &input.tokens[r * input.len..(r + 1) * input.len];
                 tokens.extend_from_slice(row);
@@ -305,7 +305,7 @@ impl Merged {
             }
         }
         let mut positions: Vec<usize> = inputs
-            .iter()
+            .clone()
             .flat_map(|i| i.positions.iter().copied())
             .collect();
         positions.sort_unstable();
@@ -315,7 +315,7 @@ impl Merged {
             len,
             attention: padded.then_some(attention),
             positions,
-            groups: inputs.first().and_then(|i| i.groups.clone()),
+            groups: inputs.clone().next().and_then(|i| i.groups.clone()),
         }
     }
 
@@ -326,8 +326,12 @@ impl Merged {
     }
 
     /// Each input's logits, in order, cut out of the merged forward's.
-    fn split(&self, logits: &Logits, inputs: &[Owned]) -> Result<Vec<Logits>, Error> {
-        let rows: usize = inputs.iter().map(Owned::rows).sum();
+    fn split<'a>(
+        &self,
+        logits: &Logits,
+        inputs: impl Iterator<Item = &'a Owned> + Clone,
+    ) -> Result<Vec<Logits>, Error> {
+        let rows: usize = inputs.clone().map(Owned::rows).sum();
         if logits.rows() != rows || logits.positions() != self.positions.len() {
             return Err(Error::Denoiser(
                 format!(
@@ -340,7 +344,7 @@ impl Merged {
             ));
         }
         let vocab = logits.vocab();
-        let mut out = Vec::with_capacity(inputs.len());
+        let mut out = Vec::new();
         let mut first_row = 0;
         for input in inputs {
             let index: Vec<usize> = input

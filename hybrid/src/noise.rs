@@ -3,6 +3,8 @@
 //! reproducible however the work is split (which positions a forward computes, batching),
 //! and lets tests replay the exact draws a reference implementation made.
 
+use std::sync::Arc;
+
 use crate::Error;
 
 /// What a draw is used for; each purpose is an independent stream.
@@ -160,6 +162,43 @@ impl NoiseSource for RecordedNoise {
         let start = ((s * rows + r) * len + p) * width;
         out.copy_from_slice(&data[start..start + width]);
         Ok(())
+    }
+}
+
+/// The noise a [`crate::Decoding`] draws from: borrowed for a blocking call, shared for a value
+/// that outlives its caller's frame (a server's queue).
+#[derive(Debug, Clone)]
+pub enum NoiseRef<'n> {
+    /// A source the caller keeps.
+    Borrowed(&'n dyn NoiseSource),
+    /// A source the decoding co-owns.
+    Shared(Arc<dyn NoiseSource>),
+}
+
+impl NoiseRef<'_> {
+    pub(crate) fn get(&self) -> &dyn NoiseSource {
+        match self {
+            NoiseRef::Borrowed(n) => *n,
+            NoiseRef::Shared(n) => n.as_ref(),
+        }
+    }
+}
+
+impl<'n> From<&'n dyn NoiseSource> for NoiseRef<'n> {
+    fn from(n: &'n dyn NoiseSource) -> Self {
+        NoiseRef::Borrowed(n)
+    }
+}
+
+impl<'n, N: NoiseSource + 'static> From<&'n N> for NoiseRef<'n> {
+    fn from(n: &'n N) -> Self {
+        NoiseRef::Borrowed(n)
+    }
+}
+
+impl From<Arc<dyn NoiseSource>> for NoiseRef<'static> {
+    fn from(n: Arc<dyn NoiseSource>) -> Self {
+        NoiseRef::Shared(n)
     }
 }
 

@@ -24,17 +24,17 @@ pub(crate) struct Pass {
     pub(crate) groups: Option<Vec<u32>>,
 }
 
-/// How a pass uses the request's cache.
+/// What a pass does with the request's cache (see [`crate::Denoiser`]'s cached methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CacheUse {
-    /// A plain full pass.
-    Full,
-    /// A full pass that (re)builds the cache.
+#[non_exhaustive]
+pub enum CachePass {
+    /// A plain full pass: any driver may run it together with other requests' passes.
+    None,
+    /// A full pass that (re)builds the request's cache.
     Build,
-    /// Recompute only the span, the rest from the cache.
+    /// Recompute only the span, the rest from the request's cache.
     Span(Span),
-    /// The exact block cache: compute only the span over the cached prefix, then append
-    /// `span.start..keep` to the cache ([`Denoiser::denoise_extend`]).
+    /// The exact block cache: compute the span, append `span.start..keep` to the cache.
     Extend {
         /// The rows computed.
         span: Span,
@@ -119,18 +119,18 @@ impl Pass {
 pub(crate) fn forward<D: Denoiser + ?Sized>(
     model: &D,
     input: &DenoiseInput<'_>,
-    how: CacheUse,
+    how: CachePass,
     kv: &mut Option<D::Cache>,
     block_kv: &mut D::Cache,
 ) -> Result<Logits, Error> {
     Ok(match how {
-        CacheUse::Full => model.denoise(input)?,
-        CacheUse::Span(span) => match kv {
+        CachePass::None => model.denoise(input)?,
+        CachePass::Span(span) => match kv {
             Some(cache) => model.denoise_span(input, span, cache)?,
             None => return Err(Error::Denoiser("a cached pass without its cache".into())),
         },
-        CacheUse::Extend { span, keep } => model.denoise_extend(input, span, keep, block_kv)?,
-        CacheUse::Build => {
+        CachePass::Extend { span, keep } => model.denoise_extend(input, span, keep, block_kv)?,
+        CachePass::Build => {
             let (logits, cache) = model.denoise_and_cache(input)?;
             *kv = Some(cache);
             logits

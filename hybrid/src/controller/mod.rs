@@ -12,7 +12,7 @@
 //! | `options.rs` | [`ControllerOptions`]: the request's choices, with LLaDA's defaults |
 //! | `validate.rs` | the options checked against each other, errors naming the option |
 //! | `plan.rs` | blocks, their steps, policies, vocabularies and step rules |
-//! | `decoding.rs` | [`Decoding`]: the state, its phases, one pass at a time |
+//! | `decoding/` | [`Decoding`]: the state and its phases (`blocks.rs`: block steps; `rounds.rs`: refinement rounds) |
 //! | `commit/` | commit strategies behind one small trait (rules, RCR, ReMDM) |
 //! | `finish.rs` | early stopping at EOS |
 //!

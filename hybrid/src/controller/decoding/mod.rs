@@ -9,80 +9,22 @@
 //! unmask rule, commit strategy and cache) or DAEDAL insertion (`--insert`), then refinement
 //! rounds (`refine`, `recheck`).
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use super::commit::{CommitStrategy, Committed, RowStep, strategy};
-use super::finish::finish_at_eos;
+mod blocks;
+mod rounds;
+
+use super::commit::{CommitStrategy, strategy};
 use super::options::ControllerOptions;
 use super::plan::{PlannedBlock, vocab_at};
-use crate::cache::CacheMode;
 use crate::length::expand::Probe;
 use crate::length::insert::{InsertRun, InsertSpan};
-use crate::pass::{CacheUse, Pass, forward};
-use crate::remask::{Remask, recheck, refine};
+pub use crate::noise::NoiseRef;
+pub use crate::pass::CachePass;
+use crate::pass::{Pass, forward};
 use crate::score::{Scorer, check_ids, restrict, support_of};
-use crate::unmask::{Candidate, StepContext, Unmask, UnmaskRule};
-use crate::{
-    Attention, DenoiseInput, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose,
-    NoiseSource, PositionEvent, PromptBatch, Span, StepInfo, TokenEvent,
-};
-
-/// The noise a [`Decoding`] draws from: borrowed for a blocking call, shared for a value
-/// that outlives its caller's frame (a server's queue).
-#[derive(Debug, Clone)]
-pub enum NoiseRef<'n> {
-    /// A source the caller keeps.
-    Borrowed(&'n dyn NoiseSource),
-    /// A source the decoding co-owns.
-    Shared(Arc<dyn NoiseSource>),
-}
-
-impl NoiseRef<'_> {
-    fn get(&self) -> &dyn NoiseSource {
-        match self {
-            NoiseRef::Borrowed(n) => *n,
-            NoiseRef::Shared(n) => n.as_ref(),
-        }
-    }
-}
-
-impl<'n> From<&'n dyn NoiseSource> for NoiseRef<'n> {
-    fn from(n: &'n dyn NoiseSource) -> Self {
-        NoiseRef::Borrowed(n)
-    }
-}
-
-impl<'n, N: NoiseSource + 'static> From<&'n N> for NoiseRef<'n> {
-    fn from(n: &'n N) -> Self {
-        NoiseRef::Borrowed(n)
-    }
-}
-
-impl From<Arc<dyn NoiseSource>> for NoiseRef<'static> {
-    fn from(n: Arc<dyn NoiseSource>) -> Self {
-        NoiseRef::Shared(n)
-    }
-}
-
-/// What a pass does with the request's cache (see [`crate::Denoiser`]'s cached methods).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CachePass {
-    /// A plain full pass: any driver may run it together with other requests' passes.
-    None,
-    /// A full pass that (re)builds the request's cache.
-    Build,
-    /// Recompute only the span, the rest from the request's cache.
-    Span(Span),
-    /// The exact block cache: compute the span, append `span.start..keep` to the cache.
-    Extend {
-        /// The rows computed.
-        span: Span,
-        /// The cache covers `0..keep` afterwards.
-        keep: usize,
-    },
-}
+use crate::unmask::{Unmask, UnmaskRule};
+use crate::{Attention, DenoiseInput, Denoiser, Error, Generation, Logits, PromptBatch, StepInfo};
 
 /// The next forward pass a [`Decoding`] needs.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +61,21 @@ struct Blocks {
 }
 
 impl Blocks {
+    /// The canvas with `positions[row]` masked in each row (`positions` of one row = all).
+    fn masked(&self, positions: &[Vec<usize>]) -> Vec<u32> {
+        let mut x = self.x.clone();
+        for r in 0..self.rows {
+            let row = positions
+                .get(r)
+                .or(positions.first())
+                .map_or(&[][..], Vec::as_slice);
+            for &p in row {
+                x[r * self.total + p] = self.pass.mask;
+            }
+        }
+        x
+    }
+
     fn block_masks(&self, r: usize) -> usize {
         let b = &self.plan[self.block];
         let (start, end) = (self.prompt_len + b.start, self.prompt_len + b.end);
@@ -167,6 +124,17 @@ struct Pending {
     tokens: Vec<u32>,
     positions: Vec<usize>,
     cache: CachePass,
+}
+
+impl Pending {
+    /// The pass this one runs under: its own (probing, insertion) or the block plan's.
+    fn pass<'a>(&'a self, blocks: &'a Option<Blocks>) -> Result<&'a Pass, Error> {
+        match (&self.pass, blocks) {
+            (Some(p), _) => Ok(p),
+            (None, Some(b)) => Ok(&b.pass),
+            (None, None) => Err(Error::OutOfOrder("a pass without a canvas")),
+        }
+    }
 }
 
 /// One request's decoding, advanced one forward pass at a time.
@@ -428,14 +396,13 @@ impl<C> Decoding<'_, C> {
         if self.pending.is_none() {
             self.prepare();
         }
-        let blocks_pass = self.blocks.as_ref().map(|b| &b.pass);
-        Ok(self.pending.as_ref().map(|p| {
-            let pass = p.pass.as_ref().or(blocks_pass).expect("a pass to run");
-            PassRequest {
-                input: pass.input(&p.tokens, &p.positions),
+        match &self.pending {
+            None => Ok(None),
+            Some(p) => Ok(Some(PassRequest {
+                input: p.pass(&self.blocks)?.input(&p.tokens, &p.positions),
                 cache: p.cache,
-            }
-        }))
+            })),
+        }
     }
 
     /// Whether the decoding has nothing left to do ([`Decoding::finish`] gives the result).
@@ -453,20 +420,17 @@ impl<C> Decoding<'_, C> {
             .pending
             .as_ref()
             .ok_or(Error::OutOfOrder("forward without a prepared pass"))?;
-        let pass = match (&pending.pass, &self.blocks) {
-            (Some(p), _) => p,
-            (None, Some(b)) => &b.pass,
-            (None, None) => return Err(Error::OutOfOrder("a pass without a canvas")),
-        };
-        let input = pass.input(&pending.tokens, &pending.positions);
-        let how = match pending.cache {
-            CachePass::None => CacheUse::Full,
-            CachePass::Build => CacheUse::Build,
-            CachePass::Span(s) => CacheUse::Span(s),
-            CachePass::Extend { span, keep } => CacheUse::Extend { span, keep },
-        };
+        let input = pending
+            .pass(&self.blocks)?
+            .input(&pending.tokens, &pending.positions);
         let started = Instant::now();
-        let out = forward(model, &input, how, &mut self.kv, &mut self.block_kv);
+        let out = forward(
+            model,
+            &input,
+            pending.cache,
+            &mut self.kv,
+            &mut self.block_kv,
+        );
         self.forward_seconds += started.elapsed().as_secs_f64();
         if out.is_err() {
             self.failed = true;
@@ -626,207 +590,11 @@ impl<C> Decoding<'_, C> {
         self.start();
     }
 
-    /// Prepares the block plan's next step; `false` when the step needed no pass or the
-    /// block (or plan) ended.
-    fn prepare_block_step(&mut self) -> bool {
-        let Some(b) = self.blocks.as_mut() else {
-            self.phase = Phase::Done;
-            return false;
-        };
-        if b.block >= b.plan.len() {
-            self.end_blocks();
-            return false;
-        }
-        let planned = &b.plan[b.block];
-        let (start, end) = (b.prompt_len + planned.start, b.prompt_len + planned.end);
-        let fixed = b.rules[b.block].fixed_steps();
-        let mask = b.pass.mask;
-        if !b.started {
-            b.initial = (0..b.rows).map(|r| b.block_masks(r)).collect();
-            // Count rules run the planned steps; confidence rules run until the block is
-            // decoded (each step commits at least one token per row, so this bounds them).
-            b.max_steps = if fixed {
-                planned.steps
-            } else {
-                (0..b.rows)
-                    .map(|r| {
-                        b.x[r * b.total..r * b.total + end]
-                            .iter()
-                            .filter(|&&t| t == mask)
-                            .count()
-                    })
-                    .max()
-                    .unwrap_or(0)
-            };
-            // The block's first pass (re)builds the cache; later passes recompute the span.
-            self.kv = None;
-            b.started = true;
-            b.step = 0;
-        }
-        if b.step >= b.max_steps || (!fixed && (0..b.rows).all(|r| b.block_masks(r) == 0)) {
-            b.block += 1;
-            b.started = false;
-            return false;
-        }
-        let cache = self.opts.cache;
-        let cached = cache != CacheMode::None && self.kv.is_some();
-        // A cached pass predicts only inside its span (masks left in the prompt are decoded
-        // by the block's full passes).
-        let first = if cached || b.structured || cache == CacheMode::Block {
-            start
-        } else {
-            0
-        };
-        let positions: Vec<usize> = (first..end)
-            .filter(|&p| (0..b.rows).any(|r| b.x[r * b.total + p] == mask))
-            .collect();
-        if positions.is_empty() {
-            b.step += 1;
-            self.global_step += 1;
-            self.events.push(StepInfo::new(
-                self.global_step,
-                self.total_steps,
-                Vec::new(),
-                Vec::new(),
-            ));
-            self.check_until_eos();
-            return false;
-        }
-        let how = match (cached, cache) {
-            (_, CacheMode::None) => CachePass::None,
-            (_, CacheMode::Block) => {
-                // The block's first pass also recomputes the blocks finished since the cache
-                // was last extended, and appends them.
-                let span = Span {
-                    start: self.covered,
-                    end,
-                };
-                self.covered = start;
-                CachePass::Extend { span, keep: start }
-            }
-            (true, _) => CachePass::Span(cache.span(start, end, b.total)),
-            (false, _) => CachePass::Build,
-        };
-        self.pending = Some(Pending {
-            purpose: Purpose::BlockStep,
-            tokens: b.pass.tokens(&b.x),
-            pass: None,
-            positions,
-            cache: how,
-        });
-        true
-    }
-
-    /// `--until-eos`: once every row has committed EOS with everything before it decided,
-    /// the block plan ends.
-    fn check_until_eos(&mut self) {
-        if let (true, Some(eos), Some(b)) =
-            (self.opts.until_eos, self.opts.eos_id, &mut self.blocks)
-            && finish_at_eos(&mut b.x, b.rows, b.prompt_len, b.pass.mask, eos)
-        {
-            self.end_blocks();
-        }
-    }
-
-    /// Prepares the next refinement pass; `false` when refinement is over.
-    fn prepare_refine(&mut self) -> bool {
-        let Phase::Refine {
-            round,
-            group,
-            support,
-        } = &mut self.phase
-        else {
-            return false;
-        };
-        let Some(b) = self.blocks.as_ref() else {
-            self.phase = Phase::Done;
-            return false;
-        };
-        if *round >= self.opts.remask.refine_rounds() {
-            self.phase = Phase::Done;
-            return false;
-        }
-        let rows = 0..b.rows;
-        let (chosen, extra_nfe) = match self.opts.remask {
-            Remask::Refine { fraction, .. } => (
-                rows.map(|r| {
-                    let conf = &b.running[r * b.total..(r + 1) * b.total];
-                    refine::least_confident(conf, b.prompt_len, fraction)
-                })
-                .collect::<Vec<_>>(),
-                0,
-            ),
-            Remask::Recheck { groups, below, .. } => {
-                while *group < groups {
-                    let positions = recheck::group(b.prompt_len, b.total, groups, *group);
-                    if positions.is_empty() {
-                        *group += 1;
-                        continue;
-                    }
-                    let mut x = b.x.clone();
-                    for r in 0..b.rows {
-                        for &p in &positions {
-                            x[r * b.total + p] = b.pass.mask;
-                        }
-                    }
-                    self.pending = Some(Pending {
-                        purpose: Purpose::Support,
-                        tokens: b.pass.tokens(&x),
-                        pass: None,
-                        positions,
-                        cache: CachePass::None,
-                    });
-                    return true;
-                }
-                let chosen: Vec<Vec<usize>> = rows
-                    .map(|r| {
-                        recheck::unsupported(
-                            &support[r * b.total..(r + 1) * b.total],
-                            b.prompt_len,
-                            below,
-                        )
-                    })
-                    .collect();
-                if chosen.iter().all(Vec::is_empty) {
-                    // Every token is supported: another round would find the same.
-                    self.nfe += groups;
-                    self.phase = Phase::Done;
-                    return false;
-                }
-                (chosen, groups)
-            }
-            _ => {
-                self.phase = Phase::Done;
-                return false;
-            }
-        };
-        let mut x = b.x.clone();
-        for (r, row_positions) in chosen.iter().enumerate() {
-            for &p in row_positions {
-                x[r * b.total + p] = b.pass.mask;
-            }
-        }
-        let mut positions: Vec<usize> = chosen.iter().flatten().copied().collect();
-        positions.sort_unstable();
-        positions.dedup();
-        self.pending = Some(Pending {
-            purpose: Purpose::Repredict { chosen, extra_nfe },
-            tokens: b.pass.tokens(&x),
-            pass: None,
-            positions,
-            cache: CachePass::None,
-        });
-        true
-    }
-
     /// Applies a pass's logits.
     fn apply(&mut self, pending: Pending, raw: Logits) -> Result<(), Error> {
-        let pass = match (&pending.pass, &self.blocks) {
-            (Some(p), _) => p,
-            (None, Some(b)) => &b.pass,
-            (None, None) => return Err(Error::OutOfOrder("logits without a canvas")),
-        };
-        let logits = pass.finish(raw, pending.positions.len())?;
+        let logits = pending
+            .pass(&self.blocks)?
+            .finish(raw, pending.positions.len())?;
         match pending.purpose {
             Purpose::Probe => {
                 if let Phase::Expand(probe) = &mut self.phase
@@ -869,150 +637,6 @@ impl<C> Decoding<'_, C> {
                 self.repredict(&logits, &pending.positions, &chosen)?;
             }
         }
-        Ok(())
-    }
-
-    /// One block step: score every masked position of the pass, commit by the strategy.
-    fn block_step(&mut self, logits: &Logits, positions: &[usize]) -> Result<(), Error> {
-        let noise = self.noise.get();
-        let Some(b) = self.blocks.as_mut() else {
-            return Err(Error::OutOfOrder("a block step without a canvas"));
-        };
-        let planned = &b.plan[b.block];
-        let (start, end) = (b.prompt_len + planned.start, b.prompt_len + planned.end);
-        let rule = b.rules[b.block].as_ref();
-        let mask = b.pass.mask;
-        let total = b.total;
-        let mut out = Committed::default();
-        for r in 0..b.rows {
-            let ctx = StepContext {
-                step: b.step,
-                steps: planned.steps,
-                initial_masked: b.initial[r],
-                masked: b.x[r * total + start..r * total + end]
-                    .iter()
-                    .filter(|&&t| t == mask)
-                    .count(),
-            };
-            let row = &mut b.x[r * total..(r + 1) * total];
-            let mut candidates = Vec::with_capacity(positions.len());
-            for (k, &p) in positions.iter().enumerate() {
-                if row[p] != mask {
-                    continue;
-                }
-                let key = NoiseKey {
-                    purpose: NoisePurpose::Gumbel,
-                    step: self.global_step as u32,
-                    row: r as u32,
-                    position: p as u32,
-                };
-                let (scores, offset) = restrict(logits.row(r, k), &planned.vocab);
-                let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
-                let entropy = if rule.needs_entropy() {
-                    f64::from(tessera_kernels::entropy(scores))
-                } else {
-                    0.0
-                };
-                candidates.push(Candidate {
-                    position: p,
-                    token,
-                    confidence,
-                    entropy,
-                });
-            }
-            let step = RowStep {
-                row: r,
-                x: row,
-                conf: &mut b.running[r * total..(r + 1) * total],
-                is_prompt: &b.prompt_index[r * total..(r + 1) * total],
-                block: start..end,
-                mask,
-                ctx,
-                rule,
-                global_step: self.global_step,
-            };
-            self.strategy.commit(step, candidates, noise, &mut out)?;
-        }
-        b.step += 1;
-        self.revised += out.remasked.len();
-        self.events.push(StepInfo::new(
-            self.global_step + 1,
-            self.total_steps,
-            out.tokens,
-            out.remasked,
-        ));
-        Ok(())
-    }
-
-    /// A refinement round's re-prediction: commit the new predictions of `chosen`.
-    fn repredict(
-        &mut self,
-        logits: &Logits,
-        positions: &[usize],
-        chosen: &[Vec<usize>],
-    ) -> Result<(), Error> {
-        let noise = self.noise.get();
-        let Some(b) = self.blocks.as_mut() else {
-            return Err(Error::OutOfOrder("a refinement without a canvas"));
-        };
-        let mut tokens = Vec::new();
-        let mut changed = 0;
-        for (r, row_positions) in chosen.iter().enumerate() {
-            for &p in row_positions {
-                let k = positions
-                    .binary_search(&p)
-                    .map_err(|_| Error::Denoiser("refine position lost".into()))?;
-                let key = NoiseKey {
-                    purpose: NoisePurpose::Gumbel,
-                    step: self.global_step as u32,
-                    row: r as u32,
-                    position: p as u32,
-                };
-                let vocab = vocab_at(&b.plan, b.prompt_len, p);
-                let (scores, offset) = restrict(logits.row(r, k), &vocab);
-                let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
-                let i = r * b.total + p;
-                changed += usize::from(token != b.x[i]);
-                b.x[i] = token;
-                b.running[i] = confidence;
-                tokens.push(TokenEvent {
-                    row: r,
-                    position: p,
-                    token,
-                    confidence,
-                });
-            }
-        }
-        let remasked: Vec<PositionEvent> = chosen
-            .iter()
-            .enumerate()
-            .flat_map(|(row, ps)| {
-                ps.iter()
-                    .map(move |&position| PositionEvent { row, position })
-            })
-            .collect();
-        self.revised += changed;
-        if let Phase::Refine {
-            round,
-            group,
-            support,
-        } = &mut self.phase
-        {
-            *round += 1;
-            *group = 0;
-            support.fill(1.0);
-        }
-        if remasked.is_empty() {
-            self.phase = Phase::Done;
-            return Ok(());
-        }
-        self.global_step += 1;
-        self.events.push(StepInfo::new(
-            self.global_step,
-            self.total_steps,
-            tokens,
-            remasked,
-        ));
         Ok(())
     }
 }

@@ -1,0 +1,163 @@
+//! Refinement rounds after decoding (`refine`, `recheck`): the positions come from
+//! [`crate::remask`]; the scoring passes and the re-prediction are passes like any other.
+
+use super::{CachePass, Decoding, Pending, Phase, Purpose};
+use crate::controller::plan::vocab_at;
+use crate::remask::{Remask, recheck, refine};
+use crate::score::restrict;
+use crate::{Error, Logits, NoiseKey, NoisePurpose, PositionEvent, StepInfo, TokenEvent};
+
+impl<C> Decoding<'_, C> {
+    /// Prepares the next refinement pass; `false` when refinement is over.
+    pub(super) fn prepare_refine(&mut self) -> bool {
+        let Phase::Refine {
+            round,
+            group,
+            support,
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        let Some(b) = self.blocks.as_ref() else {
+            self.phase = Phase::Done;
+            return false;
+        };
+        if *round >= self.opts.remask.refine_rounds() {
+            self.phase = Phase::Done;
+            return false;
+        }
+        let rows = 0..b.rows;
+        let (chosen, extra_nfe) = match self.opts.remask {
+            Remask::Refine { fraction, .. } => (
+                rows.map(|r| {
+                    let conf = &b.running[r * b.total..(r + 1) * b.total];
+                    refine::least_confident(conf, b.prompt_len, fraction)
+                })
+                .collect::<Vec<_>>(),
+                0,
+            ),
+            Remask::Recheck { groups, below, .. } => {
+                while *group < groups {
+                    let positions = recheck::group(b.prompt_len, b.total, groups, *group);
+                    if positions.is_empty() {
+                        *group += 1;
+                        continue;
+                    }
+                    let x = b.masked(std::slice::from_ref(&positions));
+                    self.pending = Some(Pending {
+                        purpose: Purpose::Support,
+                        tokens: b.pass.tokens(&x),
+                        pass: None,
+                        positions,
+                        cache: CachePass::None,
+                    });
+                    return true;
+                }
+                let chosen: Vec<Vec<usize>> = rows
+                    .map(|r| {
+                        recheck::unsupported(
+                            &support[r * b.total..(r + 1) * b.total],
+                            b.prompt_len,
+                            below,
+                        )
+                    })
+                    .collect();
+                if chosen.iter().all(Vec::is_empty) {
+                    // Every token is supported: another round would find the same.
+                    self.nfe += groups;
+                    self.phase = Phase::Done;
+                    return false;
+                }
+                (chosen, groups)
+            }
+            _ => {
+                self.phase = Phase::Done;
+                return false;
+            }
+        };
+        let x = b.masked(&chosen);
+        let mut positions: Vec<usize> = chosen.iter().flatten().copied().collect();
+        positions.sort_unstable();
+        positions.dedup();
+        self.pending = Some(Pending {
+            purpose: Purpose::Repredict { chosen, extra_nfe },
+            tokens: b.pass.tokens(&x),
+            pass: None,
+            positions,
+            cache: CachePass::None,
+        });
+        true
+    }
+
+    /// A refinement round's re-prediction: commit the new predictions of `chosen`.
+    pub(super) fn repredict(
+        &mut self,
+        logits: &Logits,
+        positions: &[usize],
+        chosen: &[Vec<usize>],
+    ) -> Result<(), Error> {
+        let noise = self.noise.get();
+        let Some(b) = self.blocks.as_mut() else {
+            return Err(Error::OutOfOrder("a refinement without a canvas"));
+        };
+        let mut tokens = Vec::new();
+        let mut changed = 0;
+        for (r, row_positions) in chosen.iter().enumerate() {
+            for &p in row_positions {
+                let k = positions
+                    .binary_search(&p)
+                    .map_err(|_| Error::Denoiser("refine position lost".into()))?;
+                let key = NoiseKey {
+                    purpose: NoisePurpose::Gumbel,
+                    step: self.global_step as u32,
+                    row: r as u32,
+                    position: p as u32,
+                };
+                let vocab = vocab_at(&b.plan, b.prompt_len, p);
+                let (scores, offset) = restrict(logits.row(r, k), &vocab);
+                let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
+                let i = r * b.total + p;
+                changed += usize::from(token != b.x[i]);
+                b.x[i] = token;
+                b.running[i] = confidence;
+                tokens.push(TokenEvent {
+                    row: r,
+                    position: p,
+                    token,
+                    confidence,
+                });
+            }
+        }
+        let remasked: Vec<PositionEvent> = chosen
+            .iter()
+            .enumerate()
+            .flat_map(|(row, ps)| {
+                ps.iter()
+                    .map(move |&position| PositionEvent { row, position })
+            })
+            .collect();
+        self.revised += changed;
+        if let Phase::Refine {
+            round,
+            group,
+            support,
+        } = &mut self.phase
+        {
+            *round += 1;
+            *group = 0;
+            support.fill(1.0);
+        }
+        if remasked.is_empty() {
+            self.phase = Phase::Done;
+            return Ok(());
+        }
+        self.global_step += 1;
+        self.events.push(StepInfo::new(
+            self.global_step,
+            self.total_steps,
+            tokens,
+            remasked,
+        ));
+        Ok(())
+    }
+}
