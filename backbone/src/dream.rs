@@ -7,7 +7,7 @@
 //! (`cumsum(mask) − 1`), as Dream's `diffusion_generate` does.
 
 use crate::LoadError;
-use crate::config::Fields;
+use crate::fields::Fields;
 use crate::transformer::{Part, Spec, TensorNames};
 
 /// Dream's `config.json`, as published.

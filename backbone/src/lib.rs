@@ -21,6 +21,7 @@
 mod config;
 pub mod dream;
 mod error;
+mod fields;
 pub mod llada;
 mod model;
 pub mod places;

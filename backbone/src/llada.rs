@@ -9,7 +9,7 @@
 use tessera_hybrid::Attention;
 
 use crate::LoadError;
-use crate::config::Fields;
+use crate::fields::Fields;
 use crate::places::PlaceEmbedding;
 use crate::transformer::{Part, Spec, TensorNames};
 

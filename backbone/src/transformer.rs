@@ -11,7 +11,7 @@ use candle_nn::{Linear, Module};
 
 use tessera_hybrid::DenoiseInput;
 
-use crate::config::Fields;
+use crate::fields::Fields;
 use crate::safetensors::Checkpoint;
 use crate::{ForwardError, LoadError};
 

@@ -1,14 +1,13 @@
-//! Hot ops of the Tessera decoding loop.
+//! Tessera's hot per-row ops and its device choice.
 //!
-//! Every op here has a CPU implementation that is the reference for any accelerated one.
-//! The CUDA versions live behind the `cuda` feature; without it the same types exist and
-//! asking for a CUDA device is a typed [`KernelError::CudaNotCompiled`] error, never a
-//! missing symbol (the same split candle uses for its dummy CUDA backend).
-//!
-//! The ops are the ones the sampler runs over a whole vocabulary row per masked position
-//! and step, where a naive `softmax` + `max` + `gather` pass costs several full sweeps:
-//! [`row_stats`] does it in one sweep (max, argmax, log-sum-exp), and [`top2`],
-//! [`neg_entropy`] and [`gumbel_argmax`] cover the other scores the reference samplers use.
+//! - `row`: fused ops over one logits row, the ones the sampler runs per masked position and
+//!   step, in the arithmetic of the PyTorch reference samplers: [`row_stats`] (max, first
+//!   argmax and softmax normaliser in one sweep, as [`RowStats`]), [`softmax_into`],
+//!   [`top2`], [`entropy`], [`neg_entropy`] and [`gumbel_argmax`]. CPU implementations.
+//! - `device`: [`Device`], the runtime device choice (`cpu`, `cuda:N`) and its candle
+//!   device. Opening a CUDA device needs the `cuda` feature; without it the same types exist
+//!   and asking for CUDA is a typed [`KernelError::CudaNotCompiled`], never a missing symbol.
+//! - `error`: [`KernelError`], the crate's error type.
 
 mod device;
 mod error;

@@ -14,6 +14,7 @@ pub mod config;
 pub mod data;
 mod error;
 pub mod fused;
+mod log_row;
 pub mod masking;
 pub mod model;
 pub mod optim;

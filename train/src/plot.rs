@@ -7,7 +7,7 @@ use std::path::Path;
 use image::{ImageFormat, Rgb, RgbImage};
 
 use crate::TrainError;
-use crate::trainer::LogRow;
+use crate::log_row::LogRow;
 
 const W: u32 = 800;
 const H: u32 = 400;

@@ -13,6 +13,7 @@ use candle_core::{D, Tensor};
 use tessera_modalities::rng::SplitMix64;
 
 use crate::config::TrainConfig;
+pub use crate::log_row::LogRow;
 use crate::masking::{NoisyBatch, Sequence, noise_batch};
 use crate::model::TrainModel;
 use crate::optim::AdamW;
@@ -45,19 +46,6 @@ pub trait DataSource {
     fn digit_ids(&self) -> Vec<u32> {
         Vec::new()
     }
-}
-
-/// One logged step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LogRow {
-    /// The step (1-based: steps done).
-    pub step: u64,
-    /// The batch's ELBO loss.
-    pub loss: f32,
-    /// Learning rate used.
-    pub lr: f64,
-    /// Gradient norm before clipping.
-    pub grad_norm: f64,
 }
 
 /// What the progress callback sees after each step.
