@@ -5,8 +5,8 @@ mod common;
 
 use common::{fixture, json_rows, reference_json};
 use tessera::{
-    CacheMode, DecodeOptions, Engine, Error, GenerateRequest, Policy, Prompt, Remask, SamplerKind,
-    Segment, Unmask,
+    CacheMode, DecodeOptions, DreamAlg, Engine, Error, GenerateRequest, Policy, Prompt, Remask,
+    SamplerKind, Segment, Unmask,
 };
 
 #[test]
@@ -50,46 +50,62 @@ fn a_left_padded_batch_matches_the_reference_batch() {
 }
 
 #[test]
-fn options_of_the_other_sampler_are_refused_by_name() {
+fn a_dream_model_takes_every_controller_option_and_dream_options_stay_dream_s() {
     let engine = Engine::load(fixture("dream-tiny")).unwrap();
     let req = |o: DecodeOptions| {
-        GenerateRequest::new(Prompt::Ids(vec![1, 2])).options(o.gen_length(8).steps(4))
+        let steps = o.steps.unwrap_or(4);
+        GenerateRequest::new(Prompt::Ids(vec![1, 2])).options(o.gen_length(8).steps(steps))
     };
     let field = |r: Result<tessera::Response, Error>| match r {
         Err(Error::InvalidRequest { field, .. }) => field,
         other => panic!("expected an invalid request, got {other:?}"),
     };
-    assert_eq!(
-        field(engine.generate(&req(DecodeOptions::new().block_length(4)))),
-        "block-length"
-    );
-    assert_eq!(
-        field(engine.generate(&req(DecodeOptions::new().cfg_scale(1.0)))),
-        "cfg-scale"
-    );
-    // The controller's options belong to the LLaDA sampler: refused, never ignored.
-    for (opts, name) in [
-        (DecodeOptions::new().policy(Policy::Ar), "policy"),
-        (
-            DecodeOptions::new().unmask(Unmask::Threshold(0.9)),
-            "unmask",
-        ),
-        (DecodeOptions::new().cache(CacheMode::Dual), "cache"),
-        (DecodeOptions::new().remask(Remask::Rcr), "remask"),
-        (DecodeOptions::new().until_eos(true), "until-eos"),
-        (
-            DecodeOptions::new().segments(vec![Segment::new(8, Policy::Ar)]),
-            "segments",
-        ),
+    // Under its own (Dream) preset, with no `sampler` given, every controller option runs.
+    for opts in [
+        DecodeOptions::new().block_length(4),
+        DecodeOptions::new().cfg_scale(1.0),
+        DecodeOptions::new().policy(Policy::Ar).steps(8),
+        DecodeOptions::new()
+            .policy(Policy::Block)
+            .block_length(4)
+            .unmask(Unmask::Threshold(0.9)),
+        DecodeOptions::new().block_length(4).cache(CacheMode::Dual),
+        DecodeOptions::new().cache(CacheMode::Prefix),
+        DecodeOptions::new().remask(Remask::Rcr),
+        DecodeOptions::new().alg(DreamAlg::Entropy),
+        DecodeOptions::new()
+            .segments(vec![
+                Segment::new(4, Policy::Ar),
+                Segment::new(4, Policy::Diffusion),
+            ])
+            .steps(8),
     ] {
-        assert_eq!(field(engine.generate(&req(opts))), name);
+        let out = engine
+            .generate(&req(opts.clone()))
+            .unwrap_or_else(|e| panic!("{opts:?}: {e}"));
+        assert_eq!(out.outputs[0].ids.len(), 8, "{opts:?}");
+        assert!(out.stats.nfe >= 1);
     }
-    // The Dream model can run the LLaDA sampler when asked.
-    let out = engine
-        .generate(&req(DecodeOptions::new()
-            .sampler(SamplerKind::Llada)
-            .block_length(4)))
-        .unwrap();
+    // Dream's own options are refused by name under the LLaDA preset, never ignored.
+    let llada = DecodeOptions::new().sampler(SamplerKind::Llada);
+    assert_eq!(
+        field(engine.generate(&req(llada.clone().alg(DreamAlg::Entropy)))),
+        "alg"
+    );
+    let mut eps = llada.clone();
+    eps.eps = Some(0.01);
+    assert_eq!(field(engine.generate(&req(eps))), "eps");
+    // `alg` is a shorthand for unmask + remasking: giving both is refused.
+    assert_eq!(
+        field(
+            engine.generate(&req(DecodeOptions::new()
+                .alg(DreamAlg::Entropy)
+                .unmask(Unmask::Count)))
+        ),
+        "alg"
+    );
+    // The Dream model can run the LLaDA preset when asked.
+    let out = engine.generate(&req(llada.block_length(4))).unwrap();
     assert_eq!(out.outputs[0].ids.len(), 8);
     assert!(matches!(
         engine.generate(&GenerateRequest::batch(vec![])),

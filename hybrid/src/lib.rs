@@ -69,7 +69,6 @@ pub mod samplers;
 pub mod schedule;
 mod score;
 mod segment;
-mod select;
 #[cfg(test)]
 mod testing;
 pub mod unmask;
@@ -86,5 +85,5 @@ pub use length::insert as daedal;
 pub use noise::{NoiseKey, NoisePurpose, NoiseSource, RecordedNoise, SeededNoise};
 pub use output::{Generation, PositionEvent, StepInfo, TokenEvent};
 pub use samplers::{dream, llada, maskgit};
-pub use score::Remasking;
+pub use score::{Draw, Remasking};
 pub use segment::Segment;

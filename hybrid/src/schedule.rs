@@ -16,34 +16,45 @@ pub fn num_transfer_tokens(masked: usize, steps: usize) -> Vec<usize> {
 /// `end − step·(n−1−i)` for the second, each a single fused multiply-add (verified against
 /// PyTorch 2.x on CPU for steps up to 512; the fixture test pins it).
 pub fn dream_timesteps(steps: usize, eps: f32) -> Vec<f32> {
+    (0..=steps).map(|i| dream_timestep(i, steps, eps)).collect()
+}
+
+/// Entry `i` of [`dream_timesteps`]`(steps, eps)`, computed on its own (bit for bit the same).
+pub fn dream_timestep(i: usize, steps: usize, eps: f32) -> f32 {
     let n = steps + 1;
     let (start, end) = (1.0f32, eps);
     if n == 1 {
-        return vec![start];
+        return start;
     }
     let step = (end - start) / (n - 1) as f32;
-    let halfway = n / 2;
-    (0..n)
-        .map(|i| {
-            if i < halfway {
-                step.mul_add(i as f32, start)
-            } else {
-                (-step).mul_add((n - 1 - i) as f32, end)
-            }
-        })
-        .collect()
+    if i < n / 2 {
+        step.mul_add(i as f32, start)
+    } else {
+        (-step).mul_add((n - 1 - i) as f32, end)
+    }
 }
 
-/// Dream's count of tokens to reveal at step `i` of `steps`: `⌊n_mask · (1 − s/t)⌋` in
-/// `f32` (with `n_mask` the batch-average mask count), everything left at the last step.
-pub fn dream_transfer_count(mask_total: usize, rows: usize, timesteps: &[f32], i: usize) -> usize {
-    let steps = timesteps.len() - 1;
-    let per_row = mask_total as f32 / rows.max(1) as f32;
+/// Dream's probability of revealing a masked position at step `i` of `steps` (timesteps
+/// `t = t_i`, `s = t_{i+1}`): `1 − s/t` in `f32`, and 1 at the last step.
+pub fn dream_reveal_probability(i: usize, steps: usize, eps: f32) -> f32 {
     if i + 1 >= steps {
-        return per_row as usize;
+        return 1.0;
     }
-    let (t, s) = (timesteps[i], timesteps[i + 1]);
-    (per_row * (1.0 - s / t)) as usize
+    let (t, s) = (
+        dream_timestep(i, steps, eps),
+        dream_timestep(i + 1, steps, eps),
+    );
+    1.0 - s / t
+}
+
+/// Dream's count of tokens to reveal at step `i` of `steps` with `masked` masks left:
+/// `⌊masked · (1 − s/t)⌋` in `f32`, everything left at the last step. (The reference
+/// averages `masked` over the batch; rows of one request keep equal counts under this rule.)
+pub fn dream_transfer_count(masked: usize, i: usize, steps: usize, eps: f32) -> usize {
+    if i + 1 >= steps {
+        return masked;
+    }
+    (masked as f32 * dream_reveal_probability(i, steps, eps)) as usize
 }
 
 #[cfg(test)]
@@ -72,14 +83,18 @@ mod tests {
         assert_eq!(t[4], 0.2);
         assert!(t.windows(2).all(|w| w[0] > w[1]));
         assert_eq!(dream_timesteps(0, 0.5), vec![1.0]);
+        for steps in [1, 2, 7, 64] {
+            for (i, v) in dream_timesteps(steps, 1e-3).iter().enumerate() {
+                assert_eq!(v.to_bits(), dream_timestep(i, steps, 1e-3).to_bits());
+            }
+        }
     }
 
     #[test]
     fn dream_counts_reveal_everything_by_the_last_step() {
-        let t = dream_timesteps(5, 1e-3);
         let mut left = 16;
         for i in 0..5 {
-            let k = dream_transfer_count(left, 1, &t, i).min(left);
+            let k = dream_transfer_count(left, i, 5, 1e-3).min(left);
             left -= k;
         }
         assert_eq!(left, 0);

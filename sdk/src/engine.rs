@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use tessera_backbone::{Backbone, Family, LoadOptions, ModelInfo};
 use tessera_hybrid::maskgit::{self, MaskGitOptions, SpanCanvas};
-use tessera_hybrid::{Decoding, NoiseSource, PromptBatch, SeededNoise, StepInfo, dream, llada};
+use tessera_hybrid::{
+    ControllerOptions, Decoding, NoiseSource, PromptBatch, SeededNoise, StepInfo,
+};
 use tessera_modalities::mmada::MmadaPrompting;
 use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
-use crate::options::Resolved;
 use crate::world::{WorldModel, coarse_to_fine, split_levels};
 use crate::{
     CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageRequest, ImageResponse, Output,
@@ -299,12 +300,15 @@ impl Engine {
         vocab: Option<std::ops::Range<u32>>,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> Result<tessera_hybrid::Generation, Error> {
-        let (batch, resolved) = self.plan(ids, options, vocab)?;
+        let (batch, o) = self.plan(ids, options, vocab)?;
         let noise = SeededNoise::new(options.seed);
-        Ok(match &resolved {
-            Resolved::Llada(o) => llada::generate(&self.backbone, &batch, o, &noise, on_step)?,
-            Resolved::Dream(o) => dream::generate(&self.backbone, &batch, o, &noise, on_step)?,
-        })
+        Ok(tessera_hybrid::controller::generate(
+            &self.backbone,
+            &batch,
+            &o,
+            &noise,
+            on_step,
+        )?)
     }
 
     /// The prompt batch and resolved options [`Engine::decode`] runs: every check on the
@@ -314,16 +318,12 @@ impl Engine {
         ids: Vec<Vec<u32>>,
         options: &DecodeOptions,
         vocab: Option<std::ops::Range<u32>>,
-    ) -> Result<(PromptBatch, Resolved), Error> {
+    ) -> Result<(PromptBatch, ControllerOptions), Error> {
         let info = self.backbone.info();
-        let mut resolved = options.resolve(info, self.eot_id)?;
+        let mut o = options.resolve(info, self.eot_id)?;
         let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
-        if let Resolved::Llada(o) = &mut resolved {
-            o.vocab = vocab;
-        }
-        if let Resolved::Llada(o) = &mut resolved
-            && (o.expand || o.insert.is_some())
-        {
+        o.vocab = vocab;
+        if o.expand || o.insert.is_some() {
             let room = info.max_length.saturating_sub(longest);
             match o.max_length {
                 Some(max) if max > room => {
@@ -339,7 +339,7 @@ impl Engine {
                 None => o.max_length = Some((8 * o.gen_length).min(room).max(o.gen_length)),
             }
         }
-        let gen_length = resolved.gen_length();
+        let gen_length = o.gen_length;
         if longest + gen_length > info.max_length {
             return Err(Error::invalid(
                 "gen-length",
@@ -351,7 +351,7 @@ impl Engine {
         }
         let pad = info.pad_id.or(info.eos_id).unwrap_or(info.mask_id);
         let batch = PromptBatch::left_padded(ids, pad)?;
-        Ok((batch, resolved))
+        Ok((batch, o))
     }
 
     /// A steppable [`Decoding`](tessera_hybrid::Decoding) of `ids` under the controller.
@@ -361,17 +361,9 @@ impl Engine {
         options: &DecodeOptions,
         vocab: Option<std::ops::Range<u32>>,
     ) -> Result<EngineDecoding, Error> {
-        let (batch, resolved) = self.plan(ids, options, vocab)?;
-        match resolved {
-            Resolved::Llada(o) => {
-                let noise: Arc<dyn NoiseSource> = Arc::new(SeededNoise::new(options.seed));
-                Ok(Decoding::new(&self.backbone, &batch, &o, noise)?)
-            }
-            Resolved::Dream(_) => Err(Error::invalid(
-                "sampler",
-                "Dream's reference sampler does not run as a steppable decoding yet; use                  `--sampler llada` (the controller) to batch a Dream model's requests",
-            )),
-        }
+        let (batch, o) = self.plan(ids, options, vocab)?;
+        let noise: Arc<dyn NoiseSource> = Arc::new(SeededNoise::new(options.seed));
+        Ok(Decoding::new(&self.backbone, &batch, &o, noise)?)
     }
 
     /// The request as a steppable [`Decoding`](tessera_hybrid::Decoding) on this engine's
@@ -380,8 +372,7 @@ impl Engine {
     /// token (the generated ids; text is [`Engine::tokenizer`]'s to decode).
     ///
     /// # Errors
-    /// As [`Engine::generate`]; [`Error::InvalidRequest`] naming `sampler` for Dream's
-    /// reference sampler, which is not steppable yet.
+    /// As [`Engine::generate`].
     pub fn generate_decoding(&self, req: &GenerateRequest) -> Result<EngineDecoding, Error> {
         let (ids, options, vocab) = self.generate_plan(req)?;
         self.decoding(ids, &options, vocab)

@@ -42,7 +42,7 @@ pub use tessera_hybrid::maskgit::Annealing;
 pub use tessera_hybrid::policy::Policy;
 pub use tessera_hybrid::remask::Remask;
 pub use tessera_hybrid::unmask::{Schedule, Unmask};
-pub use tessera_hybrid::{CacheMode, Segment, StepInfo};
+pub use tessera_hybrid::{CacheMode, Draw, Segment, StepInfo};
 pub use tessera_kernels::Device;
 pub use tessera_modalities::{ChatMessage, Modality, TokenSpace};
 pub use world::{

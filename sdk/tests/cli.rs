@@ -251,10 +251,28 @@ fn bad_input_is_a_clear_error_with_nonzero_exit() {
             "8",
             "--steps",
             "4",
-            "--cfg-scale",
-            "2",
+            "--sampler",
+            "llada",
+            "--eps",
+            "0.01",
         ],
-        "cfg-scale",
+        "is not an option of the llada preset",
+    );
+    fails_with(
+        &[
+            "generate",
+            "--model",
+            dream,
+            "--prompt-ids",
+            "1",
+            "--gen-length",
+            "8",
+            "--alg",
+            "entropy",
+            "--remasking",
+            "margin",
+        ],
+        "give `alg` or `remasking`",
     );
     fails_with(
         &[

@@ -8,7 +8,7 @@ use crate::cache::CacheMode;
 use crate::length::insert::Insertion;
 use crate::policy::Policy;
 use crate::remask::Remask;
-use crate::score::{Remasking, ScoreOptions};
+use crate::score::{Draw, Remasking, ScoreOptions};
 use crate::unmask::{Schedule, Unmask};
 
 /// The threshold of `--policy hybrid` when `--unmask` does not give one (Fast-dLLM's τ).
@@ -38,6 +38,15 @@ pub struct ControllerOptions {
     pub cfg_scale: f64,
     /// How candidates are scored.
     pub remasking: Remasking,
+    /// How a position's token is drawn (default: LLaDA's Gumbel-max; Dream's preset draws
+    /// by inverse CDF).
+    #[serde(default)]
+    pub draw: Draw,
+    /// Dream's `alg_temp`: > 0 perturbs each candidate's score with Gumbel noise at this
+    /// temperature, so count rules draw positions ∝ softmax(score / alg_temp) instead of
+    /// taking the best.
+    #[serde(default)]
+    pub alg_temp: Option<f64>,
     /// Forbid EOS entirely (`logits_eos_inf`).
     pub logits_eos_inf: bool,
     /// Never commit EOS/EoT while other tokens are candidates (`confidence_eos_eot_inf`).
@@ -103,6 +112,8 @@ impl ControllerOptions {
             top_k: None,
             cfg_scale: 0.0,
             remasking: Remasking::LowConfidence,
+            draw: Draw::Gumbel,
+            alg_temp: None,
             logits_eos_inf: false,
             confidence_eos_eot_inf: false,
             eos_id: None,
@@ -239,6 +250,18 @@ impl ControllerOptions {
         self
     }
 
+    /// Sets how tokens are drawn.
+    pub fn draw(mut self, draw: Draw) -> Self {
+        self.draw = draw;
+        self
+    }
+
+    /// Sets the position temperature (`alg_temp`).
+    pub fn alg_temp(mut self, t: Option<f64>) -> Self {
+        self.alg_temp = t;
+        self
+    }
+
     /// Sets the EOS and EoT ids.
     pub fn special_ids(mut self, eos: Option<u32>, eot: Option<u32>) -> Self {
         self.eos_id = eos;
@@ -278,6 +301,8 @@ impl ControllerOptions {
             confidence_eos_eot_inf: self.confidence_eos_eot_inf,
             eos_id: self.eos_id,
             eot_id: self.eot_id,
+            draw: self.draw,
+            alg_temp: self.alg_temp,
         }
     }
 }

@@ -5,6 +5,7 @@ use super::options::ControllerOptions;
 use crate::cache::CacheMode;
 use crate::policy::Policy;
 use crate::remask::Remask;
+use crate::score::Draw;
 use crate::unmask::{Schedule, Unmask};
 use crate::{Error, Segment};
 
@@ -217,7 +218,11 @@ impl ControllerOptions {
         if self.top_k == Some(0) {
             return Err(Error::option("top-k", "must be at least 1"));
         }
+        if self.alg_temp.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+            return Err(Error::option("alg-temp", "must be a finite number ≥ 0"));
+        }
         self.unmask.validate()?;
+        self.schedule.validate()?;
         self.remask.validate()?;
         if self.remask.revises_in_block() && self.unmask != Unmask::Count {
             return Err(Error::option(
@@ -237,7 +242,9 @@ impl ControllerOptions {
                 ),
             ));
         }
-        if self.unmask != Unmask::Count && self.schedule != Schedule::Linear {
+        if !matches!(self.unmask, Unmask::Count | Unmask::Origin)
+            && self.schedule != Schedule::Linear
+        {
             return Err(Error::option(
                 "schedule",
                 format!(
@@ -248,6 +255,15 @@ impl ControllerOptions {
         }
         if (self.logits_eos_inf || self.confidence_eos_eot_inf) && self.eos_id.is_none() {
             return Err(Error::option("logits-eos-inf", "the model has no EOS id"));
+        }
+        if self.confidence_eos_eot_inf && self.draw != Draw::Gumbel {
+            return Err(Error::option(
+                "confidence-eos-eot-inf",
+                format!(
+                    "is LLaDA's Gumbel draw's quirk, not `--draw {}`'s",
+                    self.draw
+                ),
+            ));
         }
         if self.confidence_eos_eot_inf && self.eot_id.is_none() {
             return Err(Error::option(

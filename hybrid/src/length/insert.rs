@@ -257,12 +257,7 @@ impl InsertRun {
                 };
                 let (scores, offset) = restrict(logits.row(r, i), &self.restrict_to);
                 let (token, confidence) = scorer.score(scores, offset, key, noise)?;
-                candidates.push(Candidate {
-                    position: i,
-                    token,
-                    confidence,
-                    entropy: 0.0,
-                });
+                candidates.push(Candidate::new(i, token, confidence));
             }
             // The threshold rule orders the candidates surest first and says how many to
             // commit (every one above the threshold, at least one).

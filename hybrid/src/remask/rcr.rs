@@ -43,12 +43,7 @@ mod tests {
     use super::*;
 
     fn c(position: usize, confidence: f64) -> Candidate {
-        Candidate {
-            position,
-            token: position as u32,
-            confidence,
-            entropy: 0.0,
-        }
+        Candidate::new(position, position as u32, confidence)
     }
 
     #[test]

@@ -1,27 +1,31 @@
 //! Dream's reference sampler (`diffusion_generate` / `_sample` in Dream-org/Dream's
-//! `generation_utils.py`), reproduced so that the same logits and noise give the same tokens.
+//! `generation_utils.py`) as a preset of the controller: the same logits and noise give the
+//! same tokens as the reference.
 //!
 //! The whole generated span is denoised in parallel over `steps` steps on timesteps
 //! `linspace(1, eps, steps + 1)`. `origin` reveals each masked position with probability
 //! `1 − s/t`; the other algorithms score every masked position and reveal the
 //! `⌊n_mask·(1 − s/t)⌋` best (all remaining at the last step).
 //!
+//! In the controller's terms ([`DreamOptions::controller`]): policy `diffusion` (one block),
+//! schedule [`Schedule::Timesteps`], draw [`Draw::Categorical`] (Dream's `sample_tokens`),
+//! `origin` = [`Unmask::Origin`], the others = [`Unmask::Count`] with the matching
+//! [`Remasking`] score, and `alg_temp` as the controller's position temperature. Every other
+//! controller option (block policies, threshold rules, caches, remasking) applies on top
+//! of this preset.
+//!
 //! Where the reference draws from PyTorch's generator (categorical sampling at
 //! `temperature > 0`, multinomial position sampling at `alg_temp > 0`) this sampler draws
 //! from its [`NoiseSource`] by inverse CDF and Gumbel-top-k respectively: the same
 //! distributions, not the same random stream.
 
-use crate::TokenEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::schedule::{dream_timesteps, dream_transfer_count};
-use crate::score::filter::{Confidence, RowSampler, Scratch};
-use crate::score::{check_ids, check_shape};
-use crate::select::commit_top_k;
-use crate::{
-    DenoiseInput, Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, PromptBatch,
-    StepInfo,
-};
+use crate::controller::ControllerOptions;
+use crate::policy::Policy;
+use crate::score::{Draw, Remasking};
+use crate::unmask::{Schedule, Unmask};
+use crate::{Denoiser, Error, Generation, NoiseSource, PromptBatch, StepInfo};
 
 /// Dream's position-selection algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -37,6 +41,36 @@ pub enum DreamAlg {
     TopkMargin,
     /// Rank by negative entropy.
     Entropy,
+}
+
+impl DreamAlg {
+    /// The controller's unmask rule and score that make up this algorithm.
+    pub fn rule(self) -> (Unmask, Remasking) {
+        match self {
+            DreamAlg::Origin => (Unmask::Origin, Remasking::LowConfidence),
+            DreamAlg::MaskgitPlus => (Unmask::Count, Remasking::LowConfidence),
+            DreamAlg::TopkMargin => (Unmask::Count, Remasking::Margin),
+            DreamAlg::Entropy => (Unmask::Count, Remasking::Entropy),
+        }
+    }
+
+    /// Parses `origin`, `maskgit-plus`, `topk-margin` or `entropy` (the reference's
+    /// underscores are accepted too).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `alg`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s.replace('_', "-").as_str() {
+            "origin" => Ok(DreamAlg::Origin),
+            "maskgit-plus" => Ok(DreamAlg::MaskgitPlus),
+            "topk-margin" => Ok(DreamAlg::TopkMargin),
+            "entropy" => Ok(DreamAlg::Entropy),
+            _ => Err(Error::option(
+                "alg",
+                format!("unknown algorithm `{s}` (origin, maskgit-plus, topk-margin, entropy)"),
+            )),
+        }
+    }
 }
 
 /// Options of the Dream sampler, with the reference's defaults.
@@ -70,7 +104,7 @@ impl DreamOptions {
             mask_id,
             gen_length: 512,
             steps: 512,
-            eps: 1e-3,
+            eps: crate::unmask::DEFAULT_EPS,
             alg: DreamAlg::Origin,
             alg_temp: None,
             temperature: 0.0,
@@ -157,6 +191,25 @@ impl DreamOptions {
     }
 }
 
+impl DreamOptions {
+    /// The controller's options that decode exactly as Dream's reference sampler.
+    pub fn controller(&self) -> ControllerOptions {
+        let (unmask, remasking) = self.alg.rule();
+        ControllerOptions::new(self.mask_id)
+            .gen_length(self.gen_length)
+            .steps(self.steps)
+            .policy(Policy::Diffusion)
+            .schedule(Schedule::Timesteps(self.eps))
+            .unmask(unmask)
+            .remasking(remasking)
+            .draw(Draw::Categorical)
+            .alg_temp(self.alg_temp)
+            .temperature(self.temperature)
+            .top_p(self.top_p)
+            .top_k(self.top_k)
+    }
+}
+
 /// Runs Dream's sampler on `prompts` and returns the finished canvases.
 ///
 /// # Errors
@@ -169,119 +222,7 @@ pub fn generate<D: Denoiser + ?Sized>(
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
     opts.validate()?;
-    if model.attention() != crate::Attention::Full {
-        return Err(Error::option(
-            "sampler",
-            format!(
-                "Dream's sampler decodes the whole canvas at once; this model's attention is {} \
-                 (use the LLaDA sampler's block policies)",
-                model.attention()
-            ),
-        ));
-    }
-    let vocab = model.logits_width();
-    check_ids(prompts, opts.mask_id, vocab)?;
-    let rows = prompts.rows();
-    let prompt_len = prompts.len();
-    let total = prompt_len + opts.gen_length;
-    let mask = opts.mask_id;
-    let (mut x, attention) = prompts.canvas(opts.gen_length, mask);
-    let timesteps = dream_timesteps(opts.steps, opts.eps as f32);
-    let sampler = RowSampler {
-        temperature: opts.temperature,
-        top_p: opts.top_p,
-        top_k: opts.top_k,
-    };
-    let confidence = match opts.alg {
-        DreamAlg::Origin | DreamAlg::MaskgitPlus => Confidence::Prob,
-        DreamAlg::TopkMargin => Confidence::Margin,
-        DreamAlg::Entropy => Confidence::NegEntropy,
-    };
-    let mut scratch = Scratch::default();
-    let mut nfe = 0;
-    let mut forward_seconds = 0.0;
-    for i in 0..opts.steps {
-        let positions: Vec<usize> = (0..total)
-            .filter(|&p| (0..rows).any(|r| x[r * total + p] == mask))
-            .collect();
-        let mut tokens = Vec::new();
-        if !positions.is_empty() {
-            let input =
-                DenoiseInput::new(&x, total, &positions).with_attention(attention.as_deref());
-            let start = std::time::Instant::now();
-            let logits = model.denoise(&input)?;
-            forward_seconds += start.elapsed().as_secs_f64();
-            nfe += 1;
-            check_shape(&logits, rows, positions.len(), vocab)?;
-            let mask_total = x.iter().filter(|&&t| t == mask).count();
-            let (t, s) = (timesteps[i], timesteps[i + 1]);
-            let last = i + 1 == opts.steps;
-            let key = |purpose, r: usize, p: usize| NoiseKey {
-                purpose,
-                step: i as u32,
-                row: r as u32,
-                position: p as u32,
-            };
-            let k = dream_transfer_count(mask_total, rows, &timesteps, i);
-            for r in 0..rows {
-                let row = &mut x[r * total..(r + 1) * total];
-                let mut candidates = Vec::new();
-                for (j, &p) in positions.iter().enumerate() {
-                    if row[p] != mask {
-                        continue;
-                    }
-                    if opts.alg == DreamAlg::Origin {
-                        let p_transfer = if last { 1.0 } else { 1.0 - s / t };
-                        let u = noise.uniform(key(NoisePurpose::Transfer, r, p))? as f32;
-                        if u >= p_transfer || u.is_nan() {
-                            continue;
-                        }
-                    }
-                    let u = if opts.temperature > 0.0 {
-                        noise.uniform(key(NoisePurpose::Categorical, r, p))?
-                    } else {
-                        0.5
-                    };
-                    let (token, conf) =
-                        sampler.sample(logits.row(r, j), confidence, u, &mut scratch);
-                    let mut score = f64::from(conf);
-                    if let Some(temp) = opts.alg_temp.filter(|&t| t > 0.0) {
-                        // Multinomial without replacement ∝ softmax(conf / alg_temp) is
-                        // Gumbel-top-k on conf / alg_temp.
-                        let u = noise.uniform(key(NoisePurpose::PositionGumbel, r, p))?;
-                        score = score / temp - (-u.ln()).ln();
-                    }
-                    candidates.push((score, p, token));
-                }
-                let want = if opts.alg == DreamAlg::Origin {
-                    candidates.len()
-                } else {
-                    k
-                };
-                let n = commit_top_k(row, &mut candidates, want);
-                tokens.extend(
-                    candidates[..n]
-                        .iter()
-                        .map(|&(confidence, position, token)| TokenEvent {
-                            row: r,
-                            position,
-                            token,
-                            confidence,
-                        }),
-                );
-            }
-        }
-        on_step(StepInfo::new(i + 1, opts.steps, tokens, Vec::new()));
-    }
-    Ok(Generation {
-        tokens: x,
-        rows,
-        prompt_len,
-        total_len: total,
-        nfe,
-        revised: 0,
-        forward_seconds,
-    })
+    crate::controller::generate(model, prompts, &opts.controller(), noise, on_step)
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Scoring: how one position's logits become a token and a confidence. Everything that turns a
 //! logits row into a choice lives here, so the controller and every preset score alike.
 //!
-//! - [`Scorer`]: the controller's scorer (LLaDA's reference: Gumbel-max in `f64`, its EOS/EoT
-//!   quirks, then a confidence by [`Remasking`]).
+//! - [`Scorer`]: the controller's scorer. It draws the token by [`Draw`] (LLaDA's Gumbel-max
+//!   in `f64` with its EOS/EoT quirks, or Dream's `sample_tokens`), scores it by
+//!   [`Remasking`], and optionally perturbs the score for sampled positions (`alg_temp`).
 //! - `filter`: Dream's `sample_tokens` (temperature, top-p, top-k, inverse-CDF draw) and the
-//!   two filters both scorers share.
+//!   two filters both draws share.
 //! - [`restrict`], [`check_shape`], [`check_ids`]: the small checks every decoding path needs.
 
 pub(crate) mod filter;
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tessera_kernels::{gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
 
 use crate::{Error, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch};
-use filter::{top_k_filter, top_p_filter};
+use filter::{Confidence, RowSampler, Scratch, top_k_filter, top_p_filter};
 
 /// How a step scores the predicted tokens it may commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -31,6 +32,76 @@ pub enum Remasking {
     Entropy,
 }
 
+/// How a position's token is drawn from its logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Draw {
+    /// LLaDA's reference: top-p/top-k on the raw logits, Gumbel-max in `f64` at the
+    /// temperature (argmax at 0); the confidence is the untempered softmax probability.
+    #[default]
+    Gumbel,
+    /// Dream's `sample_tokens`: logits divided by the temperature, top-p, top-k, then an
+    /// inverse-CDF draw (argmax at 0); the confidence comes from the tempered distribution.
+    Categorical,
+}
+
+impl Draw {
+    /// Parses `gumbel` or `categorical`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `draw`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "gumbel" => Ok(Draw::Gumbel),
+            "categorical" => Ok(Draw::Categorical),
+            _ => Err(Error::option(
+                "draw",
+                format!("unknown draw `{s}` (gumbel, categorical)"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Draw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Draw::Gumbel => "gumbel",
+            Draw::Categorical => "categorical",
+        })
+    }
+}
+
+impl Remasking {
+    /// Parses `low-confidence`, `random`, `margin` or `entropy`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `remasking`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "low-confidence" => Ok(Remasking::LowConfidence),
+            "random" => Ok(Remasking::Random),
+            "margin" => Ok(Remasking::Margin),
+            "entropy" => Ok(Remasking::Entropy),
+            _ => Err(Error::option(
+                "remasking",
+                format!("unknown remasking `{s}` (low-confidence, random, margin, entropy)"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Remasking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Remasking::LowConfidence => "low-confidence",
+            Remasking::Random => "random",
+            Remasking::Margin => "margin",
+            Remasking::Entropy => "entropy",
+        })
+    }
+}
+
 /// What the controller's scorer needs from a request's options.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ScoreOptions {
@@ -42,6 +113,8 @@ pub(crate) struct ScoreOptions {
     pub(crate) confidence_eos_eot_inf: bool,
     pub(crate) eos_id: Option<u32>,
     pub(crate) eot_id: Option<u32>,
+    pub(crate) draw: Draw,
+    pub(crate) alg_temp: Option<f64>,
 }
 
 /// Picks the token and confidence of one position, with the reference's EOS quirks.
@@ -52,11 +125,12 @@ pub(crate) struct Scorer {
     uniforms: Vec<f64>,
     probs: Vec<f32>,
     order: Vec<u32>,
+    scratch: Scratch,
 }
 
 impl Scorer {
     pub(crate) fn new(opts: ScoreOptions, vocab: usize) -> Self {
-        let uniforms = if opts.temperature > 0.0 {
+        let uniforms = if opts.temperature > 0.0 && opts.draw == Draw::Gumbel {
             vec![0.0; vocab]
         } else {
             Vec::new()
@@ -67,6 +141,7 @@ impl Scorer {
             uniforms,
             probs: Vec::new(),
             order: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -79,16 +154,79 @@ impl Scorer {
         key: NoiseKey,
         noise: &dyn NoiseSource,
     ) -> Result<(u32, f64), Error> {
+        let (token, mut score) = match self.opts.draw {
+            Draw::Gumbel => self.gumbel(logits, offset, key, noise)?,
+            Draw::Categorical => self.categorical(logits, offset, key, noise)?,
+        };
+        if let Some(temp) = self.opts.alg_temp.filter(|&t| t > 0.0) {
+            // Dream's `alg_temp`: positions drawn without replacement ∝ softmax(score/temp)
+            // are the top ones under Gumbel-perturbed `score/temp`.
+            let u = noise.uniform(NoiseKey {
+                purpose: NoisePurpose::PositionGumbel,
+                ..key
+            })?;
+            score = score / temp - (-u.ln()).ln();
+        }
+        Ok((token, score))
+    }
+
+    /// Dream's `sample_tokens` on the position's row.
+    fn categorical(
+        &mut self,
+        logits: &[f32],
+        offset: u32,
+        key: NoiseKey,
+        noise: &dyn NoiseSource,
+    ) -> Result<(u32, f64), Error> {
         let o = self.opts;
         self.row.clear();
         self.row.extend_from_slice(logits);
-        let local = |id: Option<u32>| {
-            id.and_then(|i| i.checked_sub(offset))
-                .map(|i| i as usize)
-                .filter(|&i| i < logits.len())
+        if let (true, Some(e)) = (o.logits_eos_inf, local_id(o.eos_id, offset, logits.len())) {
+            self.row[e] = f32::NEG_INFINITY;
+        }
+        let u = if o.temperature > 0.0 {
+            noise.uniform(NoiseKey {
+                purpose: NoisePurpose::Categorical,
+                ..key
+            })?
+        } else {
+            0.5
         };
-        let eos = local(o.eos_id);
-        let eot = local(o.eot_id);
+        let confidence = match o.remasking {
+            Remasking::LowConfidence | Remasking::Random => Confidence::Prob,
+            Remasking::Margin => Confidence::Margin,
+            Remasking::Entropy => Confidence::NegEntropy,
+        };
+        let sampler = RowSampler {
+            temperature: o.temperature,
+            top_p: o.top_p,
+            top_k: o.top_k,
+        };
+        let (token, conf) = sampler.sample(&self.row, confidence, u, &mut self.scratch);
+        let score = if o.remasking == Remasking::Random {
+            noise.uniform(NoiseKey {
+                purpose: NoisePurpose::Remask,
+                ..key
+            })?
+        } else {
+            f64::from(conf)
+        };
+        Ok((offset + token, score))
+    }
+
+    /// LLaDA's Gumbel-max draw with its EOS/EoT quirks.
+    fn gumbel(
+        &mut self,
+        logits: &[f32],
+        offset: u32,
+        key: NoiseKey,
+        noise: &dyn NoiseSource,
+    ) -> Result<(u32, f64), Error> {
+        let o = self.opts;
+        self.row.clear();
+        self.row.extend_from_slice(logits);
+        let eos = local_id(o.eos_id, offset, logits.len());
+        let eot = local_id(o.eot_id, offset, logits.len());
         if let (true, Some(e)) = (o.logits_eos_inf, eos) {
             self.row[e] = f32::NEG_INFINITY;
         }
@@ -138,6 +276,13 @@ impl Scorer {
         };
         Ok((offset + token as u32, confidence))
     }
+}
+
+/// Where id `id` sits in a row of `len` ids starting at `offset`, if it does.
+fn local_id(id: Option<u32>, offset: u32, len: usize) -> Option<usize> {
+    id.and_then(|i| i.checked_sub(offset))
+        .map(|i| i as usize)
+        .filter(|&i| i < len)
 }
 
 /// The probability `scores` (a position's restricted row, first id `offset`) gives `token`;

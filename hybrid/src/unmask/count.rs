@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Candidate, StepContext, UnmaskRule, by_confidence};
 use crate::Error;
-use crate::schedule::num_transfer_tokens;
+use crate::schedule::{dream_reveal_probability, dream_transfer_count, num_transfer_tokens};
 
 /// How a span's masked tokens are spread over its steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Schedule {
@@ -17,21 +17,63 @@ pub enum Schedule {
     /// MaskGIT's cosine: after step `i` of `T`, `⌊N·cos(π/2·(i+1)/T)⌋` stay masked (at least
     /// one, at most all but one), and the last step reveals the rest.
     Cosine,
+    /// Dream's timesteps `linspace(1, eps, steps + 1)`: step `i` reveals `⌊m·(1 − s/t)⌋` of
+    /// the `m` masks left (`t = t_i`, `s = t_{i+1}`), the last step all of them. The value
+    /// is `eps` ∈ (0, 1), Dream's final timestep (default 1e-3).
+    Timesteps(f64),
 }
 
+/// Dream's default final timestep.
+pub const DEFAULT_EPS: f64 = 1e-3;
+
 impl Schedule {
-    /// Parses `linear` or `cosine`.
+    /// Parses `linear`, `cosine`, `timesteps` or `timesteps:EPS`.
     ///
     /// # Errors
     /// [`Error::InvalidOption`] naming `schedule`.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        match s {
-            "linear" => Ok(Schedule::Linear),
-            "cosine" => Ok(Schedule::Cosine),
-            _ => Err(Error::option(
+        let schedule = match s.split_once(':') {
+            None if s == "linear" => Schedule::Linear,
+            None if s == "cosine" => Schedule::Cosine,
+            None if s == "timesteps" => Schedule::Timesteps(DEFAULT_EPS),
+            Some(("timesteps", eps)) => Schedule::Timesteps(eps.parse().map_err(|_| {
+                Error::option(
+                    "schedule",
+                    format!("`{s}` needs a number, e.g. `timesteps:0.001`"),
+                )
+            })?),
+            _ => {
+                return Err(Error::option(
+                    "schedule",
+                    format!("unknown schedule `{s}` (linear, cosine, timesteps[:EPS])"),
+                ));
+            }
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+
+    /// Checks the schedule's parameter.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `schedule`.
+    pub fn validate(&self) -> Result<(), Error> {
+        match *self {
+            Schedule::Timesteps(eps) if !(eps > 0.0 && eps < 1.0) => Err(Error::option(
                 "schedule",
-                format!("unknown schedule `{s}` (linear, cosine)"),
+                format!("timesteps eps {eps} is outside (0, 1)"),
             )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The probability with which a masked position is revealed at `ctx.step` when positions
+    /// are revealed independently (`--unmask origin`): the schedule's expected fraction.
+    pub fn reveal_probability(&self, ctx: &StepContext) -> f32 {
+        match *self {
+            Schedule::Timesteps(eps) => dream_reveal_probability(ctx.step, ctx.steps, eps as f32),
+            _ if ctx.masked == 0 => 1.0,
+            _ => self.count(ctx) as f32 / ctx.masked as f32,
         }
     }
 
@@ -48,16 +90,20 @@ impl Schedule {
                 }
                 ctx.masked - maskgit_mask_len(ctx.step, ctx.steps, ctx.initial_masked, ctx.masked)
             }
+            Schedule::Timesteps(eps) => {
+                dream_transfer_count(ctx.masked, ctx.step, ctx.steps, *eps as f32)
+            }
         }
     }
 }
 
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Schedule::Linear => "linear",
-            Schedule::Cosine => "cosine",
-        })
+        match self {
+            Schedule::Linear => f.write_str("linear"),
+            Schedule::Cosine => f.write_str("cosine"),
+            Schedule::Timesteps(eps) => write!(f, "timesteps:{eps}"),
+        }
     }
 }
 
@@ -71,7 +117,7 @@ pub fn maskgit_mask_len(step: usize, steps: usize, n: usize, unknown: usize) -> 
 }
 
 /// Commits the schedule's count of the most confident candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FixedCount {
     schedule: Schedule,
 }
@@ -148,14 +194,59 @@ mod tests {
     }
 
     #[test]
+    fn timesteps_is_dream_and_reveals_everything_at_the_end() {
+        let s = Schedule::Timesteps(DEFAULT_EPS);
+        let mut masked = 20;
+        for step in 0..4 {
+            let c = ctx(step, 4, 20, masked);
+            let n = s.count(&c);
+            assert_eq!(
+                n,
+                crate::schedule::dream_transfer_count(masked, step, 4, 1e-3)
+            );
+            let p = s.reveal_probability(&c);
+            assert!((0.0..=1.0).contains(&p));
+            masked -= n;
+        }
+        assert_eq!(masked, 0);
+        assert_eq!(s.reveal_probability(&ctx(3, 4, 20, 5)), 1.0);
+        // Other schedules reveal at their count's rate.
+        assert_eq!(Schedule::Linear.reveal_probability(&ctx(0, 2, 4, 4)), 0.5);
+    }
+
+    #[test]
     fn parses_schedules() {
         assert_eq!(Schedule::parse("cosine").unwrap(), Schedule::Cosine);
-        assert!(matches!(
-            Schedule::parse("exp"),
-            Err(Error::InvalidOption {
-                option: "schedule",
-                ..
-            })
-        ));
+        assert_eq!(
+            Schedule::parse("timesteps").unwrap(),
+            Schedule::Timesteps(DEFAULT_EPS)
+        );
+        for s in [
+            Schedule::Linear,
+            Schedule::Cosine,
+            Schedule::Timesteps(0.25),
+        ] {
+            assert_eq!(Schedule::parse(&s.to_string()).unwrap(), s);
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), s);
+        }
+        for bad in [
+            "exp",
+            "timesteps:0",
+            "timesteps:1",
+            "timesteps:x",
+            "linear:2",
+        ] {
+            assert!(
+                matches!(
+                    Schedule::parse(bad),
+                    Err(Error::InvalidOption {
+                        option: "schedule",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 }

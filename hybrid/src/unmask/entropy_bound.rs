@@ -50,10 +50,8 @@ mod tests {
         h.iter()
             .enumerate()
             .map(|(i, &e)| Candidate {
-                position: i,
-                token: 0,
-                confidence: 0.0,
                 entropy: e,
+                ..Candidate::new(i, 0, 0.0)
             })
             .collect()
     }

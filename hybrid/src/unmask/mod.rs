@@ -11,6 +11,7 @@
 //! | `threshold:T` | every candidate with confidence ≥ T, at least the best | Fast-dLLM `get_transfer_index` |
 //! | `factor:F` | the largest n with (n+1)(1 − c₍ₙ₎) ≤ F | Fast-dLLM `get_transfer_index_dynamic` |
 //! | `entropy-bound:G` | the largest low-entropy prefix with ΣH − max H ≤ G | EB-Sampler |
+//! | `origin` | each position on its own coin flip at the schedule's rate | Dream `origin` |
 //!
 //! Rules are pure: they only order the candidates and return a count, so they are unit-tested
 //! on hand-made numbers without any model.
@@ -18,11 +19,13 @@
 mod count;
 mod entropy_bound;
 mod factor;
+mod origin;
 mod threshold;
 
-pub use count::{FixedCount, Schedule, maskgit_mask_len};
+pub use count::{DEFAULT_EPS, FixedCount, Schedule, maskgit_mask_len};
 pub use entropy_bound::EntropyBound;
 pub use factor::Factor;
+pub use origin::Origin;
 pub use threshold::Threshold;
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +43,22 @@ pub struct Candidate {
     pub confidence: f64,
     /// Entropy of the predicted distribution (nats); filled only for rules that ask for it.
     pub entropy: f64,
+    /// A uniform draw in [0, 1) of the position's own (Dream's `origin` coin flip); filled
+    /// only for rules that ask for it.
+    pub draw: f64,
+}
+
+impl Candidate {
+    /// A candidate with no entropy or draw filled in.
+    pub fn new(position: usize, token: u32, confidence: f64) -> Self {
+        Candidate {
+            position,
+            token,
+            confidence,
+            entropy: 0.0,
+            draw: 0.0,
+        }
+    }
 }
 
 /// Where in its schedule a step is.
@@ -63,6 +82,11 @@ pub trait UnmaskRule: Send + Sync {
 
     /// Whether [`Candidate::entropy`] must be filled (costs one more pass over the vocabulary).
     fn needs_entropy(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Candidate::draw`] must be filled (one uniform draw per position).
+    fn needs_draw(&self) -> bool {
         false
     }
 
@@ -106,10 +130,13 @@ pub enum Unmask {
     Factor(f64),
     /// EB-Sampler bound γ ≥ 0 (nats).
     EntropyBound(f64),
+    /// Dream's `origin`: every masked position revealed on its own coin flip at the
+    /// schedule's rate.
+    Origin,
 }
 
 impl Unmask {
-    /// Parses `count`, `threshold:T`, `factor:F` or `entropy-bound:G`.
+    /// Parses `count`, `threshold:T`, `factor:F`, `entropy-bound:G` or `origin`.
     ///
     /// # Errors
     /// [`Error::InvalidOption`] naming `unmask` for anything else or an out-of-range value.
@@ -125,13 +152,17 @@ impl Unmask {
         };
         let rule = match name {
             "count" if value.is_none() => Unmask::Count,
+            "origin" if value.is_none() => Unmask::Origin,
             "threshold" => Unmask::Threshold(number(value)?),
             "factor" => Unmask::Factor(number(value)?),
             "entropy-bound" => Unmask::EntropyBound(number(value)?),
             _ => {
                 return Err(Error::option(
                     "unmask",
-                    format!("unknown rule `{s}` (count, threshold:T, factor:F, entropy-bound:G)"),
+                    format!(
+                        "unknown rule `{s}` (count, threshold:T, factor:F, entropy-bound:G, \
+                         origin)"
+                    ),
                 ));
             }
         };
@@ -161,13 +192,14 @@ impl Unmask {
         }
     }
 
-    /// The strategy object for this rule with `schedule` for count rules.
+    /// The strategy object for this rule with `schedule` for count rules and `origin`.
     pub fn rule(&self, schedule: Schedule) -> Box<dyn UnmaskRule> {
         match *self {
             Unmask::Count => Box::new(FixedCount::new(schedule)),
             Unmask::Threshold(t) => Box::new(Threshold::new(t)),
             Unmask::Factor(f) => Box::new(Factor::new(f)),
             Unmask::EntropyBound(g) => Box::new(EntropyBound::new(g)),
+            Unmask::Origin => Box::new(Origin::new(schedule)),
         }
     }
 }
@@ -179,6 +211,7 @@ impl std::fmt::Display for Unmask {
             Unmask::Threshold(t) => write!(f, "threshold:{t}"),
             Unmask::Factor(x) => write!(f, "factor:{x}"),
             Unmask::EntropyBound(g) => write!(f, "entropy-bound:{g}"),
+            Unmask::Origin => f.write_str("origin"),
         }
     }
 }
@@ -188,12 +221,7 @@ pub(crate) fn candidates(confidences: &[f64]) -> Vec<Candidate> {
     confidences
         .iter()
         .enumerate()
-        .map(|(i, &c)| Candidate {
-            position: i,
-            token: i as u32,
-            confidence: c,
-            entropy: 0.0,
-        })
+        .map(|(i, &c)| Candidate::new(i, i as u32, c))
         .collect()
 }
 
@@ -221,6 +249,7 @@ mod tests {
             "entropy-bound:-0.1",
             "top:3",
             "count:2",
+            "origin:1",
         ] {
             match Unmask::parse(bad) {
                 Err(Error::InvalidOption { option, .. }) => assert_eq!(option, "unmask", "{bad}"),
@@ -232,6 +261,7 @@ mod tests {
             Unmask::Threshold(0.5),
             Unmask::Factor(2.0),
             Unmask::EntropyBound(0.25),
+            Unmask::Origin,
         ] {
             assert_eq!(Unmask::parse(&rule.to_string()).unwrap(), rule);
             let json = serde_json::to_string(&rule).unwrap();

@@ -7,34 +7,11 @@ use std::time::Instant;
 use clap::ValueEnum;
 use tessera::modalities::image::{ImageCodes, load_image, load_image_tokenizer, save_png};
 use tessera::{
-    Annealing, CacheMode, CaptionRequest, ChatMessage, DecodeOptions, Device, DreamAlg, Dtype,
-    Engine, EngineOptions, GenerateRequest, ImageOptions, ImageRequest, Policy, Prompt, Remask,
-    Remasking, SamplerKind, Schedule, Segment, Unmask, WorldTask,
+    Annealing, CaptionRequest, ChatMessage, DecodeOptions, Device, Dtype, Engine, EngineOptions,
+    GenerateRequest, ImageOptions, ImageRequest, Prompt, WorldTask,
 };
 
 use super::CliError;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SamplerArg {
-    Llada,
-    Dream,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum RemaskingArg {
-    LowConfidence,
-    Random,
-    Margin,
-    Entropy,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum AlgArg {
-    Origin,
-    MaskgitPlus,
-    TopkMargin,
-    Entropy,
-}
 
 /// What `tessera generate` produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,85 +79,9 @@ pub(crate) struct GenerateArgs {
     /// Prompt as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     prompt_ids: Option<Vec<u32>>,
-    /// Tokens to generate (default: the task's length on Tessera world models, else 128).
-    #[arg(long)]
-    gen_length: Option<usize>,
-    /// Denoising steps (default: one token per step).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// A span of the generation decoded with its own policy: LEN:POLICY[:STEPS[:BLOCK]],
-    /// repeated for several spans in order (LLaDA sampler; --gen-length and --steps default
-    /// to their sums).
-    #[arg(long, value_parser = parse_segment)]
-    segment: Vec<Segment>,
-    /// Block length (LLaDA sampler).
-    #[arg(long)]
-    block_length: Option<usize>,
-    /// Sampler (default: the model family's own).
-    #[arg(long, value_enum)]
-    sampler: Option<SamplerArg>,
-    /// How the LLaDA sampler scores positions: low-confidence, random, margin or entropy.
-    #[arg(long, value_enum)]
-    remasking: Option<RemaskingArg>,
-    /// Unmask rule: count, threshold:T, factor:F or entropy-bound:G (LLaDA sampler).
-    #[arg(long, value_parser = parse_unmask)]
-    unmask: Option<Unmask>,
-    /// Schedule of the count rule: linear or cosine (LLaDA sampler).
-    #[arg(long, value_parser = parse_schedule)]
-    schedule: Option<Schedule>,
-    /// Cached forwards: none, prefix or dual (Fast-dLLM); block needs block-causal attention.
-    #[arg(long, value_parser = parse_cache)]
-    cache: Option<CacheMode>,
-    /// Decoding order: ar, diffusion, block or hybrid (LLaDA sampler).
-    #[arg(long, value_parser = parse_policy)]
-    policy: Option<Policy>,
-    /// Stop once EOS is committed with everything before it decided.
-    #[arg(long)]
-    until_eos: bool,
-    /// DAEDAL: start at --gen-length and grow by blocks while the model does not expect the end.
-    #[arg(long)]
-    expand: bool,
-    /// DAEDAL's second stage: while denoising, insert masks where the model is least sure
-    /// while it does not expect the end (block or hybrid policy with a threshold).
-    #[arg(long)]
-    insert: bool,
-    /// Hard maximum of generated tokens with --expand or --insert.
-    #[arg(long)]
-    max_length: Option<usize>,
-    /// Remasking: none, rcr, refine:ROUNDS:FRACTION, recheck:ROUNDS[:GROUPS[:BELOW]],
-    /// remdm-cap[:ETA], remdm-rescale[:ETA], remdm-conf or remdm-loop[:ETA] (LLaDA sampler).
-    #[arg(long, value_parser = parse_remask)]
-    remask: Option<Remask>,
-    /// Dream algorithm.
-    #[arg(long, value_enum)]
-    alg: Option<AlgArg>,
-    /// Dream position-sampling temperature.
-    #[arg(long)]
-    alg_temp: Option<f64>,
-    /// Dream final timestep.
-    #[arg(long)]
-    eps: Option<f64>,
-    /// Token temperature (0 = greedy).
-    #[arg(long)]
-    temperature: Option<f64>,
-    /// Nucleus filter before sampling and scoring.
-    #[arg(long)]
-    top_p: Option<f64>,
-    /// Top-k filter before sampling and scoring.
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Classifier-free guidance scale (LLaDA).
-    #[arg(long)]
-    cfg_scale: Option<f64>,
-    /// Never generate EOS (LLaDA `logits_eos_inf`).
-    #[arg(long)]
-    logits_eos_inf: bool,
-    /// Commit EOS/EoT last (LLaDA `confidence_eos_eot_inf`).
-    #[arg(long)]
-    confidence_eos_eot_inf: bool,
-    /// Noise seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Decoding options (one declaration: `DecodeOptions`).
+    #[command(flatten)]
+    decode: DecodeOptions,
     /// Compute precision: f32, bf16 or f16 (default: the checkpoint's).
     #[arg(long, value_parser = parse_dtype)]
     dtype: Option<Dtype>,
@@ -199,77 +100,13 @@ fn parse_dtype(s: &str) -> Result<Dtype, String> {
     Dtype::parse(s).ok_or_else(|| format!("unknown dtype {s:?} (f32, bf16, f16)"))
 }
 
-fn parse_unmask(s: &str) -> Result<Unmask, String> {
-    Unmask::parse(s).map_err(|e| e.to_string())
-}
-
-fn parse_schedule(s: &str) -> Result<Schedule, String> {
-    Schedule::parse(s).map_err(|e| e.to_string())
-}
-
-fn parse_cache(s: &str) -> Result<CacheMode, String> {
-    CacheMode::parse(s).map_err(|e| e.to_string())
-}
-
-fn parse_remask(s: &str) -> Result<Remask, String> {
-    Remask::parse(s).map_err(|e| e.to_string())
-}
-
-fn parse_policy(s: &str) -> Result<Policy, String> {
-    Policy::parse(s).map_err(|e| e.to_string())
-}
-
-fn parse_segment(s: &str) -> Result<Segment, String> {
-    Segment::parse(s).map_err(|e| e.to_string())
-}
-
 fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
 
 impl GenerateArgs {
     fn options(&self) -> DecodeOptions {
-        let mut o = DecodeOptions::new().seed(self.seed);
-        o.gen_length = self.gen_length;
-        o.steps = self.steps;
-        if !self.segment.is_empty() {
-            o.segments = Some(self.segment.clone());
-        }
-        o.sampler = self.sampler.map(|s| match s {
-            SamplerArg::Llada => SamplerKind::Llada,
-            SamplerArg::Dream => SamplerKind::Dream,
-        });
-        o.block_length = self.block_length;
-        o.remasking = self.remasking.map(|r| match r {
-            RemaskingArg::LowConfidence => Remasking::LowConfidence,
-            RemaskingArg::Random => Remasking::Random,
-            RemaskingArg::Margin => Remasking::Margin,
-            RemaskingArg::Entropy => Remasking::Entropy,
-        });
-        o.alg = self.alg.map(|a| match a {
-            AlgArg::Origin => DreamAlg::Origin,
-            AlgArg::MaskgitPlus => DreamAlg::MaskgitPlus,
-            AlgArg::TopkMargin => DreamAlg::TopkMargin,
-            AlgArg::Entropy => DreamAlg::Entropy,
-        });
-        o.unmask = self.unmask;
-        o.schedule = self.schedule;
-        o.cache = self.cache;
-        o.remask = self.remask;
-        o.policy = self.policy;
-        o.until_eos = self.until_eos;
-        o.expand = self.expand;
-        o.insert = self.insert;
-        o.max_length = self.max_length;
-        o.alg_temp = self.alg_temp;
-        o.eps = self.eps;
-        o.temperature = self.temperature;
-        o.top_p = self.top_p;
-        o.top_k = self.top_k;
-        o.cfg_scale = self.cfg_scale;
-        o.logits_eos_inf = self.logits_eos_inf;
-        o.confidence_eos_eot_inf = self.confidence_eos_eot_inf;
-        o
+        self.decode.clone()
     }
 
     fn prompt(&self) -> Prompt {
@@ -397,14 +234,14 @@ fn text_to_image(engine: &Engine, args: &GenerateArgs) -> Result<(), CliError> {
             "`--task t2i` writes a picture: pass -o out.png (or --json for the codes)".into(),
         );
     }
-    let mut o = ImageOptions::new().seed(args.seed);
-    if let Some(steps) = args.steps {
+    let mut o = ImageOptions::new().seed(args.decode.seed);
+    if let Some(steps) = args.decode.steps {
         o = o.steps(steps);
     }
-    if let Some(w) = args.cfg_scale {
+    if let Some(w) = args.decode.cfg_scale {
         o = o.cfg_scale(w);
     }
-    if let Some(t) = args.temperature {
+    if let Some(t) = args.decode.temperature {
         o = o.temperature(t);
     }
     if let Some(n) = args.text_length {

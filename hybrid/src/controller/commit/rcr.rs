@@ -26,12 +26,7 @@ impl CommitStrategy for RunningConfidence {
             .sum();
         let old: Vec<Candidate> = row
             .decoded()
-            .map(|p| Candidate {
-                position: p,
-                token: row.x[p],
-                confidence: row.conf[p],
-                entropy: 0.0,
-            })
+            .map(|p| Candidate::new(p, row.x[p], row.conf[p]))
             .collect();
         let (commit, remask) = running_confidence(&candidates, &old, keep);
         for c in &commit {

@@ -145,17 +145,17 @@ impl<C> Decoding<'_, C> {
                 };
                 let (scores, offset) = restrict(logits.row(r, k), &planned.vocab);
                 let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
-                let entropy = if rule.needs_entropy() {
-                    f64::from(tessera_kernels::entropy(scores))
-                } else {
-                    0.0
-                };
-                candidates.push(Candidate {
-                    position: p,
-                    token,
-                    confidence,
-                    entropy,
-                });
+                let mut candidate = Candidate::new(p, token, confidence);
+                if rule.needs_entropy() {
+                    candidate.entropy = f64::from(tessera_kernels::entropy(scores));
+                }
+                if rule.needs_draw() {
+                    candidate.draw = noise.uniform(NoiseKey {
+                        purpose: NoisePurpose::Transfer,
+                        ..key
+                    })?;
+                }
+                candidates.push(candidate);
             }
             let step = RowStep {
                 row: r,
