@@ -112,3 +112,59 @@ fn block_cache_is_refused_for_full_attention_models() {
         llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("cache"), "{err}");
 }
+
+#[test]
+fn dream_under_the_controller_caches_exactly_and_decodes_by_threshold() {
+    use tessera::hybrid::dream::{DreamAlg, DreamOptions};
+    use tessera::hybrid::policy::Policy;
+    use tessera::hybrid::unmask::{Schedule, Unmask};
+    let model = Backbone::load(fixture("dream-tiny")).unwrap();
+    let info = model.info().clone();
+    let pad = info.pad_id.unwrap();
+    let batch = PromptBatch::left_padded(vec![vec![5, 6, 7, 8, 9], vec![10, 11]], pad).unwrap();
+    // The Dream preset (categorical draw, timesteps schedule, its algorithms) under blocks.
+    let preset = |alg| {
+        DreamOptions::new(info.mask_id)
+            .gen_length(16)
+            .steps(2)
+            .alg(alg)
+            .controller()
+            .policy(Policy::Block)
+            .block_length(8)
+    };
+    let run = |opts: &tessera::hybrid::ControllerOptions| {
+        tessera::hybrid::controller::generate(
+            &model,
+            &batch,
+            opts,
+            &SeededNoise::new(3),
+            &mut |_| {},
+        )
+        .unwrap()
+    };
+    // One step per block: only the block's first (full) pass runs, so caches are exact.
+    for alg in [DreamAlg::Origin, DreamAlg::Entropy] {
+        let full = run(&preset(alg));
+        for cache in [CacheMode::Prefix, CacheMode::Dual] {
+            assert_eq!(run(&preset(alg).cache(cache)), full, "{alg:?} {cache}");
+        }
+    }
+    // Threshold decoding under the preset runs, decodes every position and reports its NFE.
+    for cache in [CacheMode::None, CacheMode::Dual] {
+        let opts = preset(DreamAlg::MaskgitPlus)
+            .steps(16)
+            .unmask(Unmask::Threshold(0.3))
+            .schedule(Schedule::Linear)
+            .cache(cache);
+        let out = run(&opts);
+        for r in 0..2 {
+            assert!(out.generated(r).iter().all(|&t| t != info.mask_id));
+        }
+        assert!(
+            (2..=16).contains(&out.nfe()),
+            "{cache}: nfe {} outside 2..=16",
+            out.nfe()
+        );
+        eprintln!("dream threshold 0.3, cache {cache}: nfe {}", out.nfe());
+    }
+}

@@ -1,6 +1,6 @@
 //! The batched driver on real checkpoints: a mixed set of requests decoded together (joining
 //! at different steps) gives each the same tokens and NFE as decoding it alone — on the
-//! LLaDA and Dream fixtures (the Dream model under the controller) and on tessera-tiny's
+//! LLaDA and Dream fixtures (each under its own preset and the other's) and on tessera-tiny's
 //! tasks (text-to-image, transcription, text).
 
 mod common;
@@ -8,8 +8,8 @@ mod common;
 use common::{fixtures, tessera_tiny};
 use tessera::hybrid::{Driver, DriverEvent, Generation};
 use tessera::{
-    CacheMode, DecodeOptions, Engine, EngineDecoding, GenerateRequest, Policy, Prompt, Remask,
-    SamplerKind, TaskInput, TaskRequest, Unmask, WorldTask,
+    CacheMode, DecodeOptions, DreamAlg, Engine, EngineDecoding, GenerateRequest, Policy, Prompt,
+    Remask, SamplerKind, TaskInput, TaskRequest, Unmask, WorldTask,
 };
 
 /// Decodes `decodings` together on `engine`'s backbone, request `i` joining at round `i`;
@@ -39,18 +39,10 @@ fn together(engine: &Engine, decodings: Vec<EngineDecoding>) -> (Vec<Generation>
 
 #[test]
 fn fixture_requests_decoded_together_match_each_decoded_alone() {
-    for (name, sampler) in [
-        ("llada-tiny", None),
-        ("dream-tiny", Some(SamplerKind::Llada)),
-    ] {
+    // Each model under its own preset (LLaDA's, Dream's), plus one request under the other.
+    for name in ["llada-tiny", "dream-tiny"] {
         let engine = Engine::load(fixtures().join(name)).unwrap();
-        let base = |n: usize| {
-            let o = DecodeOptions::new().gen_length(n).steps(n);
-            match sampler {
-                Some(s) => o.sampler(s),
-                None => o,
-            }
-        };
+        let base = |n: usize| DecodeOptions::new().gen_length(n).steps(n);
         let requests = [
             (vec![11, 12, 13], base(8).block_length(4)),
             (vec![21, 22], base(8).policy(Policy::Ar)),
@@ -84,6 +76,25 @@ fn fixture_requests_decoded_together_match_each_decoded_alone() {
                     groups: 2,
                     below: 0.5,
                 }),
+            ),
+            (
+                vec![91, 92, 93],
+                base(8)
+                    .sampler(SamplerKind::Dream)
+                    .alg(DreamAlg::Entropy)
+                    .steps(4),
+            ),
+            (
+                vec![94, 95],
+                base(8)
+                    .sampler(SamplerKind::Dream)
+                    .temperature(0.5)
+                    .seed(7)
+                    .steps(4),
+            ),
+            (
+                vec![96],
+                base(8).sampler(SamplerKind::Llada).block_length(4).steps(4),
             ),
         ];
         let mut alone = Vec::new();
