@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tessera_backbone::{Backbone, Family, LoadOptions, ModelInfo};
-use tessera_hybrid::maskgit::{self, MaskGitOptions, SpanCanvas};
+use tessera_hybrid::maskgit::{MaskGitOptions, SpanCanvas};
 use tessera_hybrid::{
     ControllerOptions, Decoding, NoiseSource, PromptBatch, SeededNoise, StepInfo,
 };
@@ -14,8 +14,9 @@ use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 
 use crate::world::{WorldModel, coarse_to_fine, split_levels};
 use crate::{
-    CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageRequest, ImageResponse, Output,
-    Prompt, Response, Stats, TaskOutput, TaskRequest, TaskResponse, WorldTask,
+    CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageLayout, ImageRequest,
+    ImageResponse, Output, Prompt, Response, Stats, TaskOutput, TaskRequest, TaskResponse,
+    WorldTask,
 };
 
 /// How to load an [`Engine`]: precision and device (the backbone's load options).
@@ -101,6 +102,23 @@ impl Engine {
     /// [`Error::InvalidRequest`] naming `task` for a model without a t2i template, or an
     /// option; tokenizer and forward errors.
     pub fn text_to_image(&self, req: &ImageRequest) -> Result<ImageResponse, Error> {
+        let start = Instant::now();
+        let (decoding, layout) = self.text_to_image_decoding(req)?;
+        let generation = decoding.run(&self.backbone, &mut |_| {})?;
+        Ok(layout.response(&generation, start.elapsed().as_secs_f64()))
+    }
+
+    /// The text-to-image request as a steppable [`Decoding`](tessera_hybrid::Decoding) (the
+    /// MaskGIT phase) for a [`Driver`](tessera_hybrid::Driver), and the layout that turns its
+    /// finished [`Generation`](tessera_hybrid::Generation) into the [`ImageResponse`]
+    /// [`Engine::text_to_image`] gives, code for code.
+    ///
+    /// # Errors
+    /// As [`Engine::text_to_image`].
+    pub fn text_to_image_decoding(
+        &self,
+        req: &ImageRequest,
+    ) -> Result<(EngineDecoding, ImageLayout), Error> {
         let mmada = self.mmada.as_ref().ok_or_else(|| {
             Error::invalid(
                 "task",
@@ -136,43 +154,15 @@ impl Engine {
             span: span.clone(),
             uncond: Some((&uncond, Some(&uncond_attention))),
         };
-        let start = Instant::now();
-        let out = maskgit::generate(
-            &self.backbone,
-            &canvas,
-            &opts,
-            &SeededNoise::new(o.seed),
-            &mut |_| {},
-        )?;
-        let seconds = start.elapsed().as_secs_f64();
-        let codes: Vec<u32> = out.canvas(0)[span]
-            .iter()
-            .map(|&t| t - vocab.start)
-            .collect();
-        let n = codes.len();
-        let side = (n as f64).sqrt() as usize;
-        let (height, width) = if side * side == n {
-            (side, side)
-        } else {
-            (1, n)
-        };
-        Ok(ImageResponse {
-            codes,
-            height,
-            width,
-            stats: Stats {
-                nfe: out.nfe(),
-                seconds,
-                forward_seconds: out.forward_seconds(),
-                tokens_per_second: if seconds > 0.0 {
-                    n as f64 / seconds
-                } else {
-                    0.0
-                },
-                tokens_per_forward: n as f64 / out.nfe().max(1) as f64,
-                revised: 0,
+        let noise: Arc<dyn NoiseSource> = Arc::new(SeededNoise::new(o.seed));
+        let decoding = Decoding::maskgit(&self.backbone, &canvas, &opts, noise)?;
+        Ok((
+            decoding,
+            ImageLayout {
+                span,
+                first_code: vocab.start,
             },
-        })
+        ))
     }
 
     /// Answers `req.question` about the image `req.codes` (MMaDA: the understanding template,

@@ -34,7 +34,9 @@ pub use error::Error;
 pub use options::{DecodeOptions, SamplerKind};
 pub use request::{GenerateRequest, Prompt};
 pub use response::{Output, Response, Stats};
-pub use tasks::{CaptionRequest, DEFAULT_QUESTION, ImageOptions, ImageRequest, ImageResponse};
+pub use tasks::{
+    CaptionRequest, DEFAULT_QUESTION, ImageLayout, ImageOptions, ImageRequest, ImageResponse,
+};
 pub use tessera_backbone::{Dtype, Family, ModelInfo};
 pub use tessera_hybrid::dream::DreamAlg;
 pub use tessera_hybrid::llada::Remasking;

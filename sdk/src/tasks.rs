@@ -123,6 +123,51 @@ pub struct ImageResponse {
     pub stats: Stats,
 }
 
+/// Where a text-to-image decoding's codes lie in its canvas
+/// ([`Engine::text_to_image_decoding`](crate::Engine::text_to_image_decoding)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageLayout {
+    /// The image span of the canvas.
+    pub(crate) span: std::ops::Range<usize>,
+    /// The id of code 0.
+    pub(crate) first_code: u32,
+}
+
+impl ImageLayout {
+    /// The image in row 0 of a finished decoding, with its counters (`seconds`: the wall
+    /// time the caller measured).
+    pub fn response(&self, generation: &tessera_hybrid::Generation, seconds: f64) -> ImageResponse {
+        let codes: Vec<u32> = generation.canvas(0)[self.span.clone()]
+            .iter()
+            .map(|&t| t.saturating_sub(self.first_code))
+            .collect();
+        let n = codes.len();
+        let side = (n as f64).sqrt() as usize;
+        let (height, width) = if side * side == n {
+            (side, side)
+        } else {
+            (1, n)
+        };
+        ImageResponse {
+            codes,
+            height,
+            width,
+            stats: Stats {
+                nfe: generation.nfe(),
+                seconds,
+                forward_seconds: generation.forward_seconds(),
+                tokens_per_second: if seconds > 0.0 {
+                    n as f64 / seconds
+                } else {
+                    0.0
+                },
+                tokens_per_forward: n as f64 / generation.nfe().max(1) as f64,
+                revised: 0,
+            },
+        }
+    }
+}
+
 /// An image-understanding request: the image's codes and a question about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -8,8 +8,8 @@ mod common;
 use common::{fixtures, tessera_tiny};
 use tessera::hybrid::{Driver, DriverEvent, Generation};
 use tessera::{
-    CacheMode, DecodeOptions, DreamAlg, Engine, EngineDecoding, GenerateRequest, Policy, Prompt,
-    Remask, SamplerKind, TaskInput, TaskRequest, Unmask, WorldTask,
+    CacheMode, DecodeOptions, DreamAlg, Engine, EngineDecoding, GenerateRequest, ImageOptions,
+    ImageRequest, Policy, Prompt, Remask, SamplerKind, TaskInput, TaskRequest, Unmask, WorldTask,
 };
 
 /// Decodes `decodings` together on `engine`'s backbone, request `i` joining at round `i`;
@@ -173,5 +173,43 @@ fn tessera_tiny_tasks_decoded_together_match_each_decoded_alone() {
         "168"
     );
     let passes: usize = alone.iter().map(|(_, nfe)| nfe).sum();
+    assert!(forwards < passes, "{forwards} forwards for {passes} passes");
+}
+
+#[test]
+fn mmada_text_to_image_and_captions_decoded_together_match_each_decoded_alone() {
+    let engine = Engine::load(fixtures().join("mmada-tiny")).unwrap();
+    // MaskGIT text-to-image (guided: both halves of its batch as rows) beside the
+    // controller's caption and text requests.
+    let images = [
+        ImageRequest::new("a red circle")
+            .options(ImageOptions::new().steps(4).text_length(16).seed(3)),
+        ImageRequest::new("two blue squares on grass")
+            .options(ImageOptions::new().steps(6).text_length(16).seed(5)),
+    ];
+    let mut alone_images = Vec::new();
+    let mut decodings = Vec::new();
+    let mut layouts = Vec::new();
+    for req in &images {
+        alone_images.push(engine.text_to_image(req).unwrap());
+        let (d, layout) = engine.text_to_image_decoding(req).unwrap();
+        decodings.push(d);
+        layouts.push(layout);
+    }
+    let text = GenerateRequest::new(Prompt::Ids(vec![5, 6, 7]))
+        .options(DecodeOptions::new().gen_length(8).steps(8).block_length(4));
+    let alone_text = engine.generate(&text).unwrap();
+    decodings.push(engine.generate_decoding(&text).unwrap());
+    let (together, forwards) = together(&engine, decodings);
+    for (i, (layout, image)) in layouts.iter().zip(&alone_images).enumerate() {
+        let batched = layout.response(&together[i], 0.0);
+        assert_eq!(batched.codes, image.codes, "image {i}: codes");
+        assert_eq!(batched.stats.nfe, image.stats.nfe, "image {i}: NFE");
+    }
+    assert_eq!(
+        together[2].generated(0),
+        alone_text.outputs[0].ids.as_slice()
+    );
+    let passes = 4 + 6 + alone_text.stats.nfe;
     assert!(forwards < passes, "{forwards} forwards for {passes} passes");
 }

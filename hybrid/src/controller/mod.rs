@@ -49,12 +49,5 @@ pub fn generate<D: Denoiser + ?Sized>(
     noise: &dyn NoiseSource,
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
-    let mut decoding = Decoding::new(model, prompts, opts, noise)?;
-    loop {
-        let finished = decoding.step(model)?;
-        decoding.take_events().into_iter().for_each(&mut *on_step);
-        if finished {
-            return decoding.finish();
-        }
-    }
+    Decoding::new(model, prompts, opts, noise)?.run(model, on_step)
 }

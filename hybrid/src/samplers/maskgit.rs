@@ -17,10 +17,10 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use tessera_kernels::softmax_into;
 
-use crate::score::check_shape;
+use crate::pass::Pass;
 use crate::score::filter::categorical;
 use crate::{
-    DenoiseInput, Denoiser, Error, Generation, NoiseKey, NoisePurpose, NoiseSource, StepInfo,
+    Decoding, Denoiser, Error, Generation, Logits, NoiseKey, NoisePurpose, NoiseSource, StepInfo,
     TokenEvent,
 };
 
@@ -156,6 +156,7 @@ pub struct SpanCanvas<'a> {
 }
 
 /// Decodes `canvas.span` of every row; the returned canvases hold the last step's draws there.
+/// A [`Decoding`] of the canvas ([`Decoding::maskgit`]) run to the end on `model` alone.
 ///
 /// # Errors
 /// Invalid options or shapes ([`Error::InvalidOption`], [`Error::InvalidPrompt`]), a denoiser
@@ -166,125 +167,222 @@ pub fn generate<D: Denoiser + ?Sized>(
     opts: &MaskGitOptions,
     noise: &dyn NoiseSource,
     on_step: &mut dyn FnMut(StepInfo),
-) -> Result<Generation, Error> {
-    let width = model.logits_width();
-    opts.validate(width)?;
-    let (len, span) = (canvas.len, canvas.span.clone());
-    if len == 0 || canvas.tokens.is_empty() || !canvas.tokens.len().is_multiple_of(len) {
-        return Err(Error::InvalidPrompt(
-            "canvas rows are ragged or empty".into(),
-        ));
-    }
-    let rows = canvas.tokens.len() / len;
-    if span.is_empty() || span.end > len {
-        return Err(Error::InvalidPrompt(format!(
-            "span {}..{} does not fit a canvas of {len}",
-            span.start, span.end
-        )));
-    }
-    if let Some(&bad) = canvas.tokens.iter().find(|&&t| t as usize >= width) {
-        return Err(Error::InvalidPrompt(format!(
-            "token id {bad} is outside the model's vocabulary of {width}"
-        )));
-    }
-    let guided = opts.cfg_scale > 0.0;
-    let uncond = match (guided, canvas.uncond) {
-        (false, _) => None,
-        (true, Some((u, a))) if u.len() == canvas.tokens.len() => Some((u, a)),
-        (true, Some(_)) => {
+) -> Result<Generation, Error>
+where
+    D::Cache: Send + Default,
+{
+    Decoding::maskgit(model, canvas, opts, noise)?.run(model, on_step)
+}
+
+/// A MaskGIT decode in progress: the state [`Decoding`] steps through its MaskGIT phase.
+#[derive(Debug)]
+pub(crate) struct MaskGitRun {
+    opts: MaskGitOptions,
+    pub(crate) rows: usize,
+    len: usize,
+    pub(crate) span: Range<usize>,
+    pub(crate) positions: Vec<usize>,
+    x: Vec<u32>,
+    /// The last step's draw at every span position.
+    sampled: Vec<u32>,
+    /// The unconditional canvases under guidance.
+    uncond: Option<Vec<u32>>,
+    /// The pass every step runs (both halves of a guided batch as plain rows).
+    pub(crate) pass: Pass,
+    temperature: f64,
+    step: usize,
+    probs: Vec<f32>,
+    guided_row: Vec<f32>,
+}
+
+impl MaskGitRun {
+    /// Checks `canvas` and `opts` against a model with `width` logits.
+    pub(crate) fn new(
+        width: usize,
+        canvas: &SpanCanvas<'_>,
+        opts: &MaskGitOptions,
+    ) -> Result<Self, Error> {
+        opts.validate(width)?;
+        let (len, span) = (canvas.len, canvas.span.clone());
+        if len == 0 || canvas.tokens.is_empty() || !canvas.tokens.len().is_multiple_of(len) {
             return Err(Error::InvalidPrompt(
-                "the unconditional canvases differ in shape from the canvases".into(),
+                "canvas rows are ragged or empty".into(),
             ));
         }
-        (true, None) => {
-            return Err(Error::option(
-                "cfg-scale",
-                "guidance needs an unconditional canvas",
+        let rows = canvas.tokens.len() / len;
+        if span.is_empty() || span.end > len {
+            return Err(Error::InvalidPrompt(format!(
+                "span {}..{} does not fit a canvas of {len}",
+                span.start, span.end
+            )));
+        }
+        if canvas
+            .attention
+            .is_some_and(|a| a.len() != canvas.tokens.len())
+        {
+            return Err(Error::InvalidPrompt(
+                "the padding mask differs in shape from the canvases".into(),
             ));
         }
-    };
-    let n = span.len();
-    let positions: Vec<usize> = span.clone().collect();
-    let mut x = canvas.tokens.to_vec();
-    let mut sampled = vec![0u32; rows * n];
-    let codes = opts.vocab.len();
-    let mut probs = vec![0f32; codes];
-    // The guided row of one position, reused across positions and steps.
-    let mut guided_row = vec![0f32; codes];
-    let mut temperature = opts.temperature;
-    let mut nfe = 0;
-    let mut forward_seconds = 0.0;
-    // Both halves of a guided pass: `[cond rows; uncond rows]`.
-    let attention: Option<Vec<bool>> = match (uncond, canvas.attention) {
-        (Some((_, ua)), a) if a.is_some() || ua.is_some() => Some(
-            a.map_or_else(|| vec![true; x.len()], <[bool]>::to_vec)
-                .into_iter()
-                .chain(ua.map_or_else(|| vec![true; x.len()], <[bool]>::to_vec))
-                .collect(),
-        ),
-        (Some(_), _) => None,
-        (None, a) => a.map(<[bool]>::to_vec),
-    };
-    for step in 0..opts.steps {
-        let both: Vec<u32>;
-        let tokens: &[u32] = match uncond {
-            Some((u, _)) => {
-                let mut u = u.to_vec();
-                for r in 0..rows {
-                    u[r * len + span.start..r * len + span.end]
-                        .copy_from_slice(&x[r * len + span.start..r * len + span.end]);
-                }
-                both = x.iter().copied().chain(u).collect();
-                &both
+        let guided = opts.cfg_scale > 0.0;
+        let uncond = match (guided, canvas.uncond) {
+            (false, _) => None,
+            (true, Some((u, a)))
+                if u.len() == canvas.tokens.len()
+                    && a.is_none_or(|a| a.len() == canvas.tokens.len()) =>
+            {
+                Some((u, a))
             }
-            None => &x,
+            (true, Some(_)) => {
+                return Err(Error::InvalidPrompt(
+                    "the unconditional canvases differ in shape from the canvases".into(),
+                ));
+            }
+            (true, None) => {
+                return Err(Error::option(
+                    "cfg-scale",
+                    "guidance needs an unconditional canvas",
+                ));
+            }
         };
-        let input = DenoiseInput::new(tokens, len, &positions).with_attention(attention.as_deref());
-        let start = std::time::Instant::now();
-        let raw = model.denoise(&input)?;
-        forward_seconds += start.elapsed().as_secs_f64();
-        nfe += 1;
-        check_shape(&raw, if guided { 2 * rows } else { rows }, n, width)?;
+        let tokens = canvas
+            .tokens
+            .iter()
+            .chain(uncond.map_or(&[][..], |(u, _)| u));
+        if let Some(&bad) = tokens.clone().find(|&&t| t as usize >= width) {
+            return Err(Error::InvalidPrompt(format!(
+                "token id {bad} is outside the model's vocabulary of {width}"
+            )));
+        }
+        // Both halves of a guided pass: `[cond rows; uncond rows]`.
+        let all = canvas.tokens.len();
+        let attention: Option<Vec<bool>> = match (uncond, canvas.attention) {
+            (Some((_, ua)), a) if a.is_some() || ua.is_some() => Some(
+                a.map_or_else(|| vec![true; all], <[bool]>::to_vec)
+                    .into_iter()
+                    .chain(ua.map_or_else(|| vec![true; all], <[bool]>::to_vec))
+                    .collect(),
+            ),
+            (Some(_), _) => None,
+            (None, a) => a.map(<[bool]>::to_vec),
+        };
+        let pass_rows = if guided { 2 * rows } else { rows };
+        let codes = opts.vocab.len();
+        Ok(MaskGitRun {
+            opts: opts.clone(),
+            rows,
+            len,
+            positions: span.clone().collect(),
+            sampled: vec![0; rows * span.len()],
+            span,
+            x: canvas.tokens.to_vec(),
+            uncond: uncond.map(|(u, _)| u.to_vec()),
+            pass: Pass::new(
+                pass_rows,
+                len,
+                opts.mask_id,
+                width,
+                attention,
+                0.0,
+                Vec::new(),
+            ),
+            temperature: opts.temperature,
+            step: 0,
+            probs: vec![0.0; codes],
+            guided_row: vec![0.0; codes],
+        })
+    }
+
+    /// Steps planned.
+    pub(crate) fn total_steps(&self) -> usize {
+        self.opts.steps
+    }
+
+    /// The rows the next step's pass runs (`None` once every step ran): the canvases, then
+    /// under guidance the unconditional canvases with the current span.
+    pub(crate) fn next_tokens(&self) -> Option<Vec<u32>> {
+        if self.step >= self.opts.steps {
+            return None;
+        }
+        Some(match &self.uncond {
+            Some(u) => {
+                let mut u = u.clone();
+                let (len, span) = (self.len, &self.span);
+                for r in 0..self.rows {
+                    u[r * len + span.start..r * len + span.end]
+                        .copy_from_slice(&self.x[r * len + span.start..r * len + span.end]);
+                }
+                self.x.iter().copied().chain(u).collect()
+            }
+            None => self.x.clone(),
+        })
+    }
+
+    /// The canvases: as they stand, and once every step ran, with the last step's draws in
+    /// the span.
+    pub(crate) fn canvas(&self) -> (Vec<u32>, usize) {
+        let mut x = self.x.clone();
+        if self.step >= self.opts.steps {
+            let (n, len, span) = (self.span.len(), self.len, &self.span);
+            for r in 0..self.rows {
+                x[r * len + span.start..r * len + span.end]
+                    .copy_from_slice(&self.sampled[r * n..(r + 1) * n]);
+            }
+        }
+        (x, self.len)
+    }
+
+    /// One step from the pass's logits (both halves under guidance): draw every unknown
+    /// position, keep all but the `mask_len` least confident.
+    pub(crate) fn advance(
+        &mut self,
+        raw: &Logits,
+        noise: &dyn NoiseSource,
+    ) -> Result<StepInfo, Error> {
+        let (rows, len, n) = (self.rows, self.len, self.span.len());
+        let step = self.step;
+        let opts = &self.opts;
         let ratio = (step + 1) as f64 / opts.steps as f64;
-        temperature = match opts.annealing {
+        self.temperature = match opts.annealing {
             Annealing::Maskgit => opts.temperature * (1.0 - ratio),
-            Annealing::Mmada => temperature * (1.0 - ratio),
+            Annealing::Mmada => self.temperature * (1.0 - ratio),
         };
+        let temperature = self.temperature;
         let mut events = Vec::new();
         for r in 0..rows {
             let mut confidence = vec![f32::INFINITY; n];
             let mut unknown = 0;
-            for (k, &p) in positions.iter().enumerate() {
-                let current = x[r * len + p];
+            for (k, &p) in self.positions.iter().enumerate() {
+                let current = self.x[r * len + p];
                 if current != opts.mask_id {
-                    sampled[r * n + k] = current;
+                    self.sampled[r * n + k] = current;
                     continue;
                 }
                 unknown += 1;
                 let ids = opts.vocab.start as usize..opts.vocab.end as usize;
                 let cond = &raw.row(r, k)[ids.clone()];
-                let row: &[f32] = match uncond {
+                let row: &[f32] = match self.uncond {
                     Some(_) => {
                         let un = &raw.row(rows + r, k)[ids];
                         let (a, b) = ((1.0 + opts.cfg_scale) as f32, opts.cfg_scale as f32);
-                        for ((g, &c), &u) in guided_row.iter_mut().zip(cond).zip(un) {
+                        for ((g, &c), &u) in self.guided_row.iter_mut().zip(cond).zip(un) {
                             *g = a * c - b * u;
                         }
-                        &guided_row
+                        &self.guided_row
                     }
                     None => cond,
                 };
-                softmax_into(row, &mut probs);
+                softmax_into(row, &mut self.probs);
                 let key = |purpose| NoiseKey {
                     purpose,
                     step: step as u32,
                     row: r as u32,
                     position: p as u32,
                 };
-                let code = categorical(&probs, noise.uniform(key(NoisePurpose::Categorical))?);
-                sampled[r * n + k] = opts.vocab.start + code as u32;
+                let code = categorical(&self.probs, noise.uniform(key(NoisePurpose::Categorical))?);
+                self.sampled[r * n + k] = opts.vocab.start + code as u32;
                 let u = noise.uniform(key(NoisePurpose::Gumbel))? as f32;
-                confidence[k] = probs[code].max(1e-20).ln() + temperature as f32 * gumbel(u);
+                confidence[k] = self.probs[code].max(1e-20).ln() + temperature as f32 * gumbel(u);
             }
             if unknown == 0 {
                 continue;
@@ -296,36 +394,24 @@ pub fn generate<D: Denoiser + ?Sized>(
             let mut sorted = confidence.clone();
             sorted.sort_by(f32::total_cmp);
             let cut_off = sorted[mask_len.min(n - 1)];
-            for (k, &p) in positions.iter().enumerate() {
+            for (k, &p) in self.positions.iter().enumerate() {
                 let at = r * len + p;
                 if confidence[k] < cut_off {
-                    x[at] = opts.mask_id;
-                } else if x[at] == opts.mask_id {
-                    x[at] = sampled[r * n + k];
+                    self.x[at] = opts.mask_id;
+                } else if self.x[at] == opts.mask_id {
+                    self.x[at] = self.sampled[r * n + k];
                     events.push(TokenEvent {
                         row: r,
                         position: p,
-                        token: x[at],
+                        token: self.x[at],
                         confidence: f64::from(confidence[k]),
                     });
                 }
             }
         }
-        on_step(StepInfo::new(step + 1, opts.steps, events, Vec::new()));
+        self.step += 1;
+        Ok(StepInfo::new(step + 1, opts.steps, events, Vec::new()))
     }
-    // The output is the last step's draw at every position of the span.
-    for r in 0..rows {
-        x[r * len + span.start..r * len + span.end].copy_from_slice(&sampled[r * n..(r + 1) * n]);
-    }
-    Ok(Generation {
-        tokens: x,
-        rows,
-        prompt_len: span.start,
-        total_len: len,
-        nfe,
-        revised: 0,
-        forward_seconds,
-    })
 }
 
 /// Standard Gumbel noise from a uniform, in `f32` with the reference's clamps:

@@ -7,7 +7,8 @@
 //!
 //! Phases, in order: length probing (`--expand`), then either the block plan (every policy,
 //! unmask rule, commit strategy and cache) or DAEDAL insertion (`--insert`), then refinement
-//! rounds (`refine`, `recheck`).
+//! rounds (`refine`, `recheck`). A MaskGIT span decode ([`Decoding::maskgit`], MMaDA's
+//! text-to-image) is a phase of its own.
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use super::options::ControllerOptions;
 use super::plan::{PlannedBlock, vocab_at};
 use crate::length::expand::Probe;
 use crate::length::insert::{InsertRun, InsertSpan};
+use crate::maskgit::{MaskGitOptions, MaskGitRun, SpanCanvas};
 pub use crate::noise::NoiseRef;
 pub use crate::pass::CachePass;
 use crate::pass::{Pass, forward};
@@ -94,6 +96,8 @@ enum Phase {
     Blocks,
     /// DAEDAL insertion.
     Insert(Box<InsertRun>),
+    /// A MaskGIT span decode (it stays in this phase once finished: it holds the result).
+    MaskGit(Box<MaskGitRun>),
     /// Refinement rounds after decoding.
     Refine {
         round: usize,
@@ -109,6 +113,7 @@ enum Purpose {
     Probe,
     BlockStep,
     Insert(Vec<bool>),
+    MaskGit,
     Support,
     Repredict {
         chosen: Vec<Vec<usize>>,
@@ -255,14 +260,72 @@ impl<'n, C: Send + Default> Decoding<'n, C> {
                 ),
             ));
         }
-        let mut decoding = Decoding {
-            opts: opts.clone(),
-            noise: noise.into(),
-            vocab,
-            structure,
-            prompts: prompts.clone(),
+        let mut decoding = Decoding::bare(opts.clone(), noise.into(), model, prompts.clone());
+        match (opts.expand, opts.eos_id) {
+            (true, Some(eos)) => {
+                decoding.phase = Phase::Expand(Probe {
+                    gen_length: opts.gen_length,
+                    block: opts.effective_block_length(),
+                    max: opts.max_length.unwrap_or(8 * opts.gen_length),
+                    eos,
+                    nfe: 0,
+                });
+            }
+            _ => decoding.start(),
+        }
+        Ok(decoding)
+    }
+
+    /// Starts a MaskGIT decode of `canvas.span` (MMaDA's text-to-image; see
+    /// [`crate::maskgit`]) for `model`: every step draws every unknown span position and keeps
+    /// all but the least confident. Stepped and batched like any other decoding; the finished
+    /// canvases hold the last step's draws in the span (`prompt_len` = the span's start).
+    ///
+    /// # Errors
+    /// Invalid options or shapes ([`Error::InvalidOption`], [`Error::InvalidPrompt`]).
+    pub fn maskgit<D: Denoiser<Cache = C> + ?Sized>(
+        model: &D,
+        canvas: &SpanCanvas<'_>,
+        opts: &MaskGitOptions,
+        noise: impl Into<NoiseRef<'n>>,
+    ) -> Result<Self, Error> {
+        let run = MaskGitRun::new(model.logits_width(), canvas, opts)?;
+        let rows: Vec<Vec<u32>> = canvas
+            .tokens
+            .chunks(canvas.len)
+            .map(<[u32]>::to_vec)
+            .collect();
+        let padding = canvas
+            .attention
+            .map(|a| a.chunks(canvas.len).map(<[bool]>::to_vec).collect());
+        let prompts = PromptBatch::from_padded(rows, padding)?;
+        let mut decoding = Decoding::bare(
+            ControllerOptions::new(opts.mask_id),
+            noise.into(),
+            model,
+            prompts,
+        );
+        decoding.total_steps = run.total_steps();
+        decoding.phase = Phase::MaskGit(Box::new(run));
+        Ok(decoding)
+    }
+
+    /// A decoding of `prompts` under `opts` that has not entered a phase yet.
+    fn bare<D: Denoiser<Cache = C> + ?Sized>(
+        opts: ControllerOptions,
+        noise: NoiseRef<'n>,
+        model: &D,
+        prompts: PromptBatch,
+    ) -> Self {
+        let vocab = model.logits_width();
+        Decoding {
             scorer: Scorer::new(opts.score_options(), vocab),
             strategy: strategy(opts.remask),
+            opts,
+            noise,
+            vocab,
+            structure: model.attention(),
+            prompts,
             phase: Phase::Done,
             blocks: None,
             inserted: None,
@@ -277,20 +340,7 @@ impl<'n, C: Send + Default> Decoding<'n, C> {
             total_steps: 0,
             forward_seconds: 0.0,
             failed: false,
-        };
-        match (opts.expand, opts.eos_id) {
-            (true, Some(eos)) => {
-                decoding.phase = Phase::Expand(Probe {
-                    gen_length: opts.gen_length,
-                    block: opts.effective_block_length(),
-                    max: opts.max_length.unwrap_or(8 * opts.gen_length),
-                    eos,
-                    nfe: 0,
-                });
-            }
-            _ => decoding.start(),
         }
-        Ok(decoding)
     }
 }
 
@@ -484,6 +534,7 @@ impl<C> Decoding<'_, C> {
         }
         match (&self.phase, &self.blocks) {
             (Phase::Insert(run), _) => run.canvas(),
+            (Phase::MaskGit(run), _) => run.canvas(),
             (_, Some(b)) => (b.x.clone(), b.total),
             (_, None) => {
                 let gen_length = match &self.phase {
@@ -505,10 +556,14 @@ impl<C> Decoding<'_, C> {
             return Err(Error::OutOfOrder("finish before the decoding is finished"));
         }
         let (tokens, total_len) = self.canvas();
+        let prompt_len = match &self.phase {
+            Phase::MaskGit(run) => run.span.start,
+            _ => self.prompts.len(),
+        };
         Ok(Generation {
             tokens,
             rows: self.prompts.rows(),
-            prompt_len: self.prompts.len(),
+            prompt_len,
             total_len,
             nfe: self.nfe,
             revised: self.revised,
@@ -559,6 +614,18 @@ impl<C> Decoding<'_, C> {
                         self.phase = Phase::Done;
                     }
                 },
+                Phase::MaskGit(run) => {
+                    if let Some(tokens) = run.next_tokens() {
+                        self.pending = Some(Pending {
+                            purpose: Purpose::MaskGit,
+                            tokens,
+                            pass: Some(run.pass.clone()),
+                            positions: run.positions.clone(),
+                            cache: CachePass::None,
+                        });
+                    }
+                    return;
+                }
                 Phase::Blocks => {
                     if self.prepare_block_step() {
                         return;
@@ -611,6 +678,14 @@ impl<C> Decoding<'_, C> {
                     self.events.push(step);
                 }
             }
+            Purpose::MaskGit => {
+                self.nfe += 1;
+                if let Phase::MaskGit(run) = &mut self.phase {
+                    let step = run.advance(&logits, self.noise.get())?;
+                    self.global_step += 1;
+                    self.events.push(step);
+                }
+            }
             Purpose::BlockStep => {
                 self.nfe += 1;
                 self.block_step(&logits, &pending.positions)?;
@@ -654,5 +729,24 @@ impl<C> Decoding<'_, C> {
         let raw = self.forward(model)?;
         self.advance(raw)?;
         Ok(false)
+    }
+
+    /// Runs the decoding to the end on `model` alone, handing every step's report to
+    /// `on_step`, and returns the result (what the blocking `generate` functions do).
+    ///
+    /// # Errors
+    /// As [`Decoding::step`].
+    pub fn run<D: Denoiser<Cache = C> + ?Sized>(
+        mut self,
+        model: &D,
+        on_step: &mut dyn FnMut(StepInfo),
+    ) -> Result<Generation, Error> {
+        loop {
+            let finished = self.step(model)?;
+            self.take_events().into_iter().for_each(&mut *on_step);
+            if finished {
+                return self.finish();
+            }
+        }
     }
 }
