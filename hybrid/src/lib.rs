@@ -13,10 +13,11 @@
 //!   one forward per round (step-level continuous batching).
 //! - Strategies, one concern per module: [`unmask`] (how many to commit), [`remask`] (RCR,
 //!   ReMDM, refine, recheck), [`length`] (DAEDAL), scoring (`score`), [`policy`].
-//! - [`samplers`]: the family presets, reproduced exactly — [`llada`] (LLaDA's `generate`: the
-//!   controller under its defaults, Gumbel-max in `f64`, CFG, the EOS options), [`dream`]
-//!   (Dream's `diffusion_generate` with `f32` timesteps) and [`maskgit`] (MMaDA's image
-//!   decoding).
+//! - [`samplers`]: the family presets over the controller, reproduced exactly — [`llada`]
+//!   (LLaDA's `generate`: the controller under its defaults, Gumbel-max in `f64`, CFG, the EOS
+//!   options), [`dream`] (Dream's `diffusion_generate`: timesteps schedule, categorical draw,
+//!   its algorithms as rules and scores) and [`maskgit`] (MMaDA's image decoding, a phase of
+//!   [`Decoding`]).
 //!
 //! Batches of prompts of different lengths are one [`PromptBatch`] (left-padded, with the
 //! attention mask).
@@ -69,6 +70,7 @@ pub mod samplers;
 pub mod schedule;
 mod score;
 mod segment;
+mod span_decode;
 #[cfg(test)]
 mod testing;
 pub mod unmask;

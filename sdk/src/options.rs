@@ -138,7 +138,8 @@ decode_options! {
     /// and draw.
     #[arg(long, value_parser = SamplerKind::parse)]
     sampler: Option<SamplerKind> => Llada | Dream;
-    /// Tokens to generate (default: the task's length on Tessera world models, else 128).
+    /// Tokens to generate (default: the task's length on Tessera world models, else 128 under
+    /// llada and 512 under dream, the references' defaults).
     #[arg(long)]
     gen_length: Option<usize> => Llada | Dream;
     /// Denoising steps (default: one token per step, i.e. gen-length).
@@ -363,6 +364,10 @@ impl DecodeOptions {
             ));
         }
         let mut o = ControllerOptions::new(info.mask_id).special_ids(info.eos_id, eot_id);
+        if preset == SamplerKind::Dream {
+            // Dream's reference length (`max_new_tokens` 512) unless given.
+            o.gen_length = DreamOptions::new(info.mask_id).gen_length;
+        }
         o.gen_length = self.gen_length.unwrap_or(o.gen_length);
         o.steps = self.steps.unwrap_or(o.gen_length);
         if preset == SamplerKind::Dream {

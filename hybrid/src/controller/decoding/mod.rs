@@ -20,11 +20,11 @@ use super::options::ControllerOptions;
 use super::plan::{PlannedBlock, vocab_at};
 use crate::length::expand::Probe;
 use crate::length::insert::{InsertRun, InsertSpan};
-use crate::maskgit::{MaskGitOptions, MaskGitRun, SpanCanvas};
 pub use crate::noise::NoiseRef;
 pub use crate::pass::CachePass;
 use crate::pass::{Pass, forward};
 use crate::score::{Scorer, check_ids, restrict, support_of};
+use crate::span_decode::{MaskGitOptions, MaskGitRun, SpanCanvas};
 use crate::unmask::{Unmask, UnmaskRule};
 use crate::{Attention, DenoiseInput, Denoiser, Error, Generation, Logits, PromptBatch, StepInfo};
 
