@@ -10,6 +10,21 @@ pub fn num_transfer_tokens(masked: usize, steps: usize) -> Vec<usize> {
     (0..steps).map(|i| base + usize::from(i < rem)).collect()
 }
 
+/// Entry `i` of [`num_transfer_tokens`]`(masked, steps)` without building the vector (`None`
+/// past the last step): a schedule of a billion steps costs nothing until it runs.
+pub fn transfer_count(masked: usize, steps: usize, i: usize) -> Option<usize> {
+    let steps = steps.max(1);
+    (i < steps).then(|| masked / steps + usize::from(i < masked % steps))
+}
+
+/// The sum of entries `0..=i` of [`num_transfer_tokens`]`(masked, steps)` (all of them
+/// past the last step), without building the vector.
+pub fn transfer_total(masked: usize, steps: usize, i: usize) -> usize {
+    let steps = steps.max(1);
+    let n = i.saturating_add(1).min(steps);
+    n * (masked / steps) + n.min(masked % steps)
+}
+
 /// Dream's timesteps: `torch.linspace(1, eps, steps + 1)` in `f32`, bit for bit.
 ///
 /// PyTorch fills a linspace from both ends, `start + step·i` for the first half and
@@ -69,6 +84,12 @@ mod tests {
         for m in 0..40 {
             for s in 1..20 {
                 let v = num_transfer_tokens(m, s);
+                for (i, &k) in v.iter().enumerate() {
+                    assert_eq!(transfer_count(m, s, i), Some(k));
+                    assert_eq!(transfer_total(m, s, i), v[..=i].iter().sum::<usize>());
+                }
+                assert_eq!(transfer_count(m, s, s), None);
+                assert_eq!(transfer_total(m, s, usize::MAX), m);
                 assert_eq!(v.iter().sum::<usize>(), m);
                 assert!(v.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1));
             }

@@ -15,8 +15,8 @@ use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
 use crate::world::{WorldModel, coarse_to_fine, split_levels};
 use crate::{
     CaptionRequest, DecodeOptions, Error, GenerateRequest, ImageLayout, ImageRequest,
-    ImageResponse, Output, Prompt, Response, Stats, TaskOutput, TaskRequest, TaskResponse,
-    WorldTask,
+    ImageResponse, Limits, Output, Prompt, Response, Stats, TaskInput, TaskOutput, TaskRequest,
+    TaskResponse, WorldTask,
 };
 
 /// How to load an [`Engine`]: precision and device (the backbone's load options).
@@ -41,6 +41,7 @@ pub struct Engine {
     space: TokenSpace,
     mmada: Option<MmadaPrompting>,
     world: Option<Arc<WorldModel>>,
+    limits: Limits,
 }
 
 impl Engine {
@@ -87,7 +88,19 @@ impl Engine {
             space,
             mmada,
             world,
+            limits: Limits::default(),
         })
+    }
+
+    /// This engine with `limits` on every request (default: [`Limits::default`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The resource limits every request is checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The model's token space (text, image and audio id ranges).
@@ -214,6 +227,16 @@ impl Engine {
     /// [`Error::NoTokenizer`] for text without a tokenizer, [`Error::Text`] for template
     /// problems, [`Error::InvalidRequest`] for an empty prompt.
     pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>, Error> {
+        match prompt {
+            Prompt::Text(text) => self.limits.check_text(text)?,
+            Prompt::Chat(messages) => {
+                let bytes = messages.iter().map(|m| m.content.len()).sum();
+                Limits::check("max_request_bytes", bytes, self.limits.max_request_bytes)?;
+            }
+            Prompt::Ids(ids) => {
+                Limits::check("max_canvas", ids.len(), self.limits.max_canvas)?;
+            }
+        }
         let ids = match prompt {
             Prompt::Ids(ids) => ids.clone(),
             Prompt::Text(text) if self.world.is_some() => {
@@ -311,7 +334,9 @@ impl Engine {
     ) -> Result<(PromptBatch, ControllerOptions), Error> {
         let info = self.backbone.info();
         let mut o = options.resolve(info, self.eot_id)?;
-        let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+        let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
+        self.limits.check_decode(&lens, &o)?;
+        let longest = lens.iter().copied().max().unwrap_or(0);
         o.vocab = vocab;
         if o.expand || o.insert.is_some() {
             let room = info.max_length.saturating_sub(longest);
@@ -326,11 +351,13 @@ impl Engine {
                     ));
                 }
                 Some(_) => {}
-                None => o.max_length = Some((8 * o.gen_length).min(room).max(o.gen_length)),
+                None => {
+                    o.max_length = Some(o.gen_length.saturating_mul(8).min(room).max(o.gen_length))
+                }
             }
         }
         let gen_length = o.gen_length;
-        if longest + gen_length > info.max_length {
+        if longest.saturating_add(gen_length) > info.max_length {
             return Err(Error::invalid(
                 "gen-length",
                 format!(
@@ -377,11 +404,27 @@ impl Engine {
         if req.prompts.is_empty() {
             return Err(Error::invalid("prompts", "the request has no prompt"));
         }
+        Limits::check("max_prompts", req.prompts.len(), self.limits.max_prompts)?;
         let ids = req
             .prompts
             .iter()
             .map(|p| self.prompt_ids(p))
             .collect::<Result<Vec<_>, _>>()?;
+        let mask = self.backbone.info().mask_id;
+        if let Some((row, at)) = ids
+            .iter()
+            .enumerate()
+            .find_map(|(r, ids)| ids.iter().position(|&t| t == mask).map(|p| (r, p)))
+        {
+            return Err(Error::invalid(
+                "prompt",
+                format!(
+                    "prompt {row} holds the mask id {mask} at position {at}: masked prompts \
+                     (infilling) are not supported; give the prompt without mask tokens and \
+                     let gen-length say how many tokens to generate"
+                ),
+            ));
+        }
         let mut options = req.options.clone();
         if let Some(w) = &self.world {
             let length = options.gen_length.unwrap_or(w.prompting.text_length);
@@ -474,9 +517,16 @@ impl Engine {
         if req.inputs.is_empty() {
             return Err(Error::invalid("inputs", "the request has no input"));
         }
+        Limits::check("max_prompts", req.inputs.len(), self.limits.max_prompts)?;
         let mut prompts = Vec::with_capacity(req.inputs.len());
         let mut answer = Vec::new();
         for input in &req.inputs {
+            match input {
+                TaskInput::Text(text) => self.limits.check_text(text)?,
+                TaskInput::ImageCodes(codes) | TaskInput::AudioCodes(codes) => {
+                    Limits::check("max_canvas", codes.len(), self.limits.max_canvas)?;
+                }
+            }
             let canvas = world.canvas(req.task, input, tokenizer, &self.space)?;
             answer = canvas.answer(&self.space)?;
             prompts.push(canvas.prompt());

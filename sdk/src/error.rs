@@ -21,6 +21,21 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The request asks for more than a resource limit allows
+    /// ([`Limits`](crate::Limits)); nothing was allocated for it.
+    #[error(
+        "limit exceeded: {value} is over `{limit}` = {max} (raise it with --{flag} or \
+         Limits::{limit})",
+        flag = limit.replace('_', "-")
+    )]
+    Limit {
+        /// The limit's field in [`Limits`](crate::Limits) (the CLI flag is the same with `-`).
+        limit: &'static str,
+        /// What the request asked for.
+        value: String,
+        /// The limit.
+        max: usize,
+    },
     /// The decoding controller refused the options or failed.
     #[error(transparent)]
     Decode(tessera_hybrid::Error),

@@ -23,6 +23,7 @@
 mod engine;
 mod error;
 pub mod eval;
+mod limits;
 mod options;
 mod request;
 mod response;
@@ -31,7 +32,8 @@ mod world;
 
 pub use engine::{Engine, EngineDecoding, EngineOptions};
 pub use error::Error;
-pub use options::{DecodeOptions, SamplerKind};
+pub use limits::Limits;
+pub use options::{DecodeOptions, OptionSpec, SamplerKind};
 pub use request::{GenerateRequest, Prompt};
 pub use response::{Output, Response, Stats};
 pub use tasks::{

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails_with, fixtures, ok, tessera};
+use common::{bounded, fails_with, fixtures, ok, tessera};
 use serde_json::Value;
 
 fn json_ok(args: &[&str]) -> Value {
@@ -359,5 +359,120 @@ fn bad_input_is_a_clear_error_with_nonzero_exit() {
             "cuda",
         ],
         "cuda",
+    );
+}
+
+/// Requests that once wrapped, allocated without bound or hung: each is now a named error,
+/// under a 2 GiB address-space cap and a 60 s timeout (exit 124 = timed out).
+#[test]
+fn hostile_requests_are_refused_within_bounds() {
+    let llada = fixtures().join("llada-tiny");
+    let llada = llada.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--segment",
+                "8:diffusion",
+                "--segment",
+                "18446744073709551610:ar",
+            ],
+            "segments",
+        ),
+        (&["--gen-length", "18446744073709551615"], "steps"),
+        (
+            &["--gen-length", "18446744073709551615", "--steps", "4"],
+            "max_canvas",
+        ),
+        (
+            &["--segment", "18446744073709551615:diffusion:1"],
+            "max_canvas",
+        ),
+        (
+            &["--gen-length", "16", "--steps", "1000000000"],
+            "max_steps",
+        ),
+        (
+            &["--gen-length", "16", "--remask", "refine:1000000000:0.5"],
+            "max_rounds",
+        ),
+        (
+            &[
+                "--gen-length",
+                "16",
+                "--steps",
+                "100000000",
+                "--sampler",
+                "dream",
+            ],
+            "max_steps",
+        ),
+        (
+            &[
+                "--gen-length",
+                "16",
+                "--expand",
+                "--max-length",
+                "99999999999",
+                "--block-length",
+                "8",
+            ],
+            "max_canvas",
+        ),
+        (&["--gen-length", "64", "--max-canvas", "32"], "max_canvas"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["generate", "--model", llada, "--prompt-ids", "1,2,3"];
+        args.extend_from_slice(extra);
+        let out = bounded(&args, 2048, 60);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(124), "{extra:?} timed out");
+        assert!(!out.status.success(), "{extra:?} should fail");
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
+    }
+    // A prompt holding the mask id is refused (infilling is not a prompt), not decoded into
+    // an answer with holes.
+    let mask = "299,299,299";
+    let out = bounded(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--prompt-ids",
+            mask,
+            "--gen-length",
+            "8",
+        ],
+        2048,
+        60,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("mask id"),
+        "{stderr}"
+    );
+    // More steps than tokens is legal and costs nothing once the tokens are decoded.
+    let out = bounded(
+        &[
+            "generate",
+            "--model",
+            llada,
+            "--prompt-ids",
+            "1,2,3",
+            "--gen-length",
+            "8",
+            "--steps",
+            "1000000000",
+            "--max-steps",
+            "1000000000",
+            "--json",
+        ],
+        2048,
+        60,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -141,8 +141,9 @@ impl ControllerOptions {
     /// Decodes the generation as these segments, in order (and sets `gen_length` and `steps`
     /// to their sums).
     pub fn segments(mut self, segments: Vec<Segment>) -> Self {
-        self.gen_length = segments.iter().map(|s| s.length).sum();
-        self.steps = segments.iter().map(Segment::effective_steps).sum();
+        // Saturating: sums that overflow are refused by validation, not wrapped.
+        self.gen_length = saturating_sum(segments.iter().map(|s| s.length));
+        self.steps = saturating_sum(segments.iter().map(Segment::effective_steps));
         self.segments = segments;
         self
     }
@@ -281,6 +282,11 @@ impl ControllerOptions {
         self
     }
 
+    /// The expansion/insertion maximum: `max_length`, or 8 × `gen_length` (saturating).
+    pub(crate) fn effective_max_length(&self) -> usize {
+        self.max_length.unwrap_or(self.gen_length.saturating_mul(8))
+    }
+
     /// The effective block length.
     pub fn effective_block_length(&self) -> usize {
         match self.policy {
@@ -305,4 +311,14 @@ impl ControllerOptions {
             alg_temp: self.alg_temp,
         }
     }
+}
+
+/// The sum of `values`, `usize::MAX` if it overflows.
+fn saturating_sum(values: impl Iterator<Item = usize>) -> usize {
+    values.fold(0, usize::saturating_add)
+}
+
+/// The sum of `values`, `None` if it overflows.
+pub(crate) fn checked_sum(values: impl Iterator<Item = usize>) -> Option<usize> {
+    values.into_iter().try_fold(0usize, usize::checked_add)
 }

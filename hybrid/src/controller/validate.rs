@@ -1,13 +1,13 @@
 //! Validation: the options checked against each other before anything runs; every error
 //! names the option (as the CLI spells it) and says why.
 
-use super::options::ControllerOptions;
+use super::options::{ControllerOptions, checked_sum};
 use crate::cache::CacheMode;
 use crate::policy::Policy;
 use crate::remask::Remask;
 use crate::score::Draw;
 use crate::unmask::{Schedule, Unmask};
-use crate::{Error, Segment};
+use crate::{Error, PromptBatch, Segment};
 
 impl ControllerOptions {
     /// Refuses options that contradict the policy, naming the option.
@@ -141,8 +141,15 @@ impl ControllerOptions {
 
     /// Segments: their sums match, and each is valid on its own (errors say which one).
     fn validate_segments(&self) -> Result<(), Error> {
-        let length: usize = self.segments.iter().map(|s| s.length).sum();
-        let steps: usize = self.segments.iter().map(Segment::effective_steps).sum();
+        let (Some(length), Some(steps)) = (
+            checked_sum(self.segments.iter().map(|s| s.length)),
+            checked_sum(self.segments.iter().map(Segment::effective_steps)),
+        ) else {
+            return Err(Error::option(
+                "segments",
+                "the segments' lengths or steps add up to more than this machine can count",
+            ));
+        };
         if length != self.gen_length || steps != self.steps {
             return Err(Error::option(
                 "segments",
@@ -194,6 +201,12 @@ impl ControllerOptions {
                     "gen-length {} is not divisible by block-length {block}",
                     self.gen_length
                 ),
+            ));
+        }
+        if self.steps > u32::MAX as usize {
+            return Err(Error::option(
+                "steps",
+                format!("{} steps are more than a decoding can count", self.steps),
             ));
         }
         let blocks = self.gen_length / block;
@@ -272,5 +285,40 @@ impl ControllerOptions {
             ));
         }
         Ok(())
+    }
+}
+
+/// Refuses a canvas too large to address: positions are `u32` in noise keys and attention
+/// groups, and `rows × positions` (doubled under CFG) must be allocatable. Checked before
+/// anything proportional to the request is allocated; an SDK's limits are far tighter.
+pub(super) fn check_canvas(prompts: &PromptBatch, opts: &ControllerOptions) -> Result<(), Error> {
+    let longest = if opts.expand || opts.insert.is_some() {
+        opts.effective_max_length().max(opts.gen_length)
+    } else {
+        opts.gen_length
+    };
+    let halves = if opts.cfg_scale > 0.0 { 2 } else { 1 };
+    let fits = prompts
+        .len()
+        .checked_add(longest)
+        .filter(|&total| total <= u32::MAX as usize)
+        .and_then(|total| total.checked_mul(prompts.rows() * halves))
+        .is_some_and(|cells| cells <= isize::MAX as usize / 64);
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::option(
+            if longest == opts.gen_length {
+                "gen-length"
+            } else {
+                "max-length"
+            },
+            format!(
+                "a canvas of {} row(s) × ({} prompt + {longest} generated) positions is too \
+                 large to decode",
+                prompts.rows(),
+                prompts.len()
+            ),
+        ))
     }
 }

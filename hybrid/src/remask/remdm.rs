@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::schedule::num_transfer_tokens;
+use crate::schedule::transfer_total;
 
 /// ReMDM-loop's window and plateau (the paper's defaults).
 pub const LOOP_T_ON: f64 = 0.55;
@@ -85,9 +85,7 @@ impl ReMdm {
                 let s = 1.0 - (step + 1) as f64 / steps as f64;
                 ((initial as f64 * loop_alpha(s)).floor() as usize).min(initial)
             }
-            _ => num_transfer_tokens(initial, steps)[..=step.min(steps - 1)]
-                .iter()
-                .sum(),
+            _ => transfer_total(initial, steps, step),
         }
     }
 

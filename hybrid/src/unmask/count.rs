@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Candidate, StepContext, UnmaskRule, by_confidence};
 use crate::Error;
-use crate::schedule::{dream_reveal_probability, dream_transfer_count, num_transfer_tokens};
+use crate::schedule::{dream_reveal_probability, dream_transfer_count, transfer_count};
 
 /// How a span's masked tokens are spread over its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -80,10 +80,9 @@ impl Schedule {
     /// Tokens to commit at `ctx.step`.
     pub fn count(&self, ctx: &StepContext) -> usize {
         match self {
-            Schedule::Linear => num_transfer_tokens(ctx.initial_masked, ctx.steps)
-                .get(ctx.step)
-                .copied()
-                .unwrap_or(ctx.masked),
+            Schedule::Linear => {
+                transfer_count(ctx.initial_masked, ctx.steps, ctx.step).unwrap_or(ctx.masked)
+            }
             Schedule::Cosine => {
                 if ctx.step + 1 >= ctx.steps {
                     return ctx.masked;

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use tessera::modalities::image::{ImageCodes, load_image, load_image_tokenizer, save_png};
 use tessera::{
     Annealing, CaptionRequest, ChatMessage, DecodeOptions, Device, Dtype, Engine, EngineOptions,
-    GenerateRequest, ImageOptions, ImageRequest, Prompt, WorldTask,
+    GenerateRequest, ImageOptions, ImageRequest, Limits, Prompt, WorldTask,
 };
 
 use super::CliError;
@@ -82,6 +82,9 @@ pub(crate) struct GenerateArgs {
     /// Decoding options (one declaration: `DecodeOptions`).
     #[command(flatten)]
     decode: DecodeOptions,
+    /// Resource limits of the request.
+    #[command(flatten)]
+    limits: Limits,
     /// Compute precision: f32, bf16 or f16 (default: the checkpoint's).
     #[arg(long, value_parser = parse_dtype)]
     dtype: Option<Dtype>,
@@ -125,7 +128,7 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
         opts = opts.dtype(d);
     }
     let model = super::model_dir(args.model.as_deref())?;
-    let engine = Engine::load_with(&model, &opts)?;
+    let engine = Engine::load_with(&model, &opts)?.with_limits(args.limits.clone());
     if engine.is_world_model() {
         let task = match args.task {
             TaskArg::Text => WorldTask::Text,

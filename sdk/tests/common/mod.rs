@@ -17,6 +17,21 @@ pub fn tessera(args: &[&str]) -> Output {
         .expect("run tessera")
 }
 
+/// Runs `tessera args` under an address-space cap of `mib` MiB and a `secs`-second timeout
+/// (`ulimit -v` and coreutils' `timeout`): a request that tries to allocate or run without
+/// bound fails here instead of taking the machine down.
+pub fn bounded(args: &[&str], mib: u64, secs: u64) -> Output {
+    Command::new("timeout")
+        .arg(secs.to_string())
+        .arg("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", mib * 1024))
+        .arg(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera under limits")
+}
+
 /// Asserts that `tessera args` fails, without a panic, with `needle` in its stderr.
 pub fn fails_with(args: &[&str], needle: &str) {
     let out = tessera(args);

@@ -3,7 +3,7 @@
 
 use super::{CommitStrategy, Committed, RowStep};
 use crate::remask::running_confidence;
-use crate::schedule::num_transfer_tokens;
+use crate::schedule::transfer_total;
 use crate::unmask::Candidate;
 use crate::{Error, NoiseSource};
 
@@ -21,9 +21,7 @@ impl CommitStrategy for RunningConfidence {
         out: &mut Committed,
     ) -> Result<(), Error> {
         let ctx = row.ctx;
-        let keep: usize = num_transfer_tokens(ctx.initial_masked, ctx.steps)[..=ctx.step]
-            .iter()
-            .sum();
+        let keep = transfer_total(ctx.initial_masked, ctx.steps, ctx.step);
         let old: Vec<Candidate> = row
             .decoded()
             .map(|p| Candidate::new(p, row.x[p], row.conf[p]))

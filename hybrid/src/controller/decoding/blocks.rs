@@ -65,8 +65,16 @@ impl<C> Decoding<'_, C> {
             .filter(|&p| (0..b.rows).any(|r| b.x[r * b.total + p] == mask))
             .collect();
         if positions.is_empty() {
-            b.step += 1;
-            self.global_step += 1;
+            // Nothing left to predict: the block's remaining steps pass without a forward.
+            // With no masks left anywhere in the block they are skipped as one report, so a
+            // schedule of far more steps than tokens costs nothing.
+            let skipped = if (0..b.rows).all(|r| b.block_masks(r) == 0) {
+                b.max_steps.saturating_sub(b.step).max(1)
+            } else {
+                1
+            };
+            b.step += skipped;
+            self.global_step += skipped;
             self.events.push(StepInfo::new(
                 self.global_step,
                 self.total_steps,

@@ -18,6 +18,7 @@ mod rounds;
 use super::commit::{CommitStrategy, strategy};
 use super::options::ControllerOptions;
 use super::plan::{PlannedBlock, vocab_at};
+use super::validate::check_canvas;
 use crate::length::expand::Probe;
 use crate::length::insert::{InsertRun, InsertSpan};
 pub use crate::noise::NoiseRef;
@@ -228,6 +229,7 @@ impl<'n, C: Send + Default> Decoding<'n, C> {
         noise: impl Into<NoiseRef<'n>>,
     ) -> Result<Self, Error> {
         opts.validate()?;
+        check_canvas(prompts, opts)?;
         let structure = model.attention();
         opts.cache.validate_for(structure)?;
         let vocab = model.logits_width();
@@ -266,7 +268,7 @@ impl<'n, C: Send + Default> Decoding<'n, C> {
                 decoding.phase = Phase::Expand(Probe {
                     gen_length: opts.gen_length,
                     block: opts.effective_block_length(),
-                    max: opts.max_length.unwrap_or(8 * opts.gen_length),
+                    max: opts.effective_max_length(),
                     eos,
                     nfe: 0,
                 });
@@ -353,7 +355,7 @@ impl<C> Decoding<'_, C> {
         {
             let span = InsertSpan {
                 gen_length: opts.gen_length,
-                max_length: opts.max_length.unwrap_or(8 * opts.gen_length),
+                max_length: opts.effective_max_length(),
                 block_length: opts.effective_block_length(),
                 mask: opts.mask_id,
                 eos,
