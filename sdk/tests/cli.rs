@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bounded, fails_with, fixtures, ok, tessera};
+use common::{bounded, fails_with, fixtures, ok, tessera, tessera_tiny};
 use serde_json::Value;
 
 fn json_ok(args: &[&str]) -> Value {
@@ -475,4 +475,83 @@ fn hostile_requests_are_refused_within_bounds() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Flags the model or task would not use are refused by name, never silently dropped.
+#[test]
+fn flags_that_do_not_apply_are_refused_by_name() {
+    let mmada = fixtures().join("mmada-tiny");
+    let mmada = mmada.to_str().unwrap();
+    let llada = fixtures().join("llada-tiny");
+    let llada = llada.to_str().unwrap();
+    let tiny = tessera_tiny();
+    let tiny = tiny.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--model", tiny, "--prompt", "1+1=", "--vq", "/nonexistent"],
+            "`--vq`",
+        ),
+        (
+            &["--model", tiny, "--prompt", "1+1=", "--text-length", "4"],
+            "`--text-length`",
+        ),
+        (
+            &["--model", tiny, "--prompt", "1+1=", "--question", "why"],
+            "`--question`",
+        ),
+        (&["--model", tiny, "--prompt", "1+1=", "--chat"], "`--chat`"),
+        (
+            &["--model", tiny, "--prompt", "1+1=", "--image", "x.png"],
+            "`--image`",
+        ),
+        (
+            &["--model", tiny, "--prompt", "1+1=", "--annealing", "mmada"],
+            "`--annealing`",
+        ),
+        (
+            &[
+                "--model",
+                tiny,
+                "--task",
+                "t2i",
+                "--prompt",
+                "a red circle",
+                "-o",
+                "x.wav",
+            ],
+            "writes a .png",
+        ),
+        (
+            &[
+                "--model", tiny, "--task", "t2a", "--prompt", "C4", "-o", "x.png",
+            ],
+            "writes a .wav",
+        ),
+        (
+            &[
+                "--model",
+                llada,
+                "--prompt-ids",
+                "1,2",
+                "--annealing",
+                "maskgit",
+            ],
+            "`--annealing`",
+        ),
+        (
+            &["--model", llada, "--prompt-ids", "1,2", "-o", "x.png"],
+            "`-o/--output`",
+        ),
+        (
+            &[
+                "--model", mmada, "--task", "t2i", "--prompt", "x", "--policy", "ar", "--json",
+            ],
+            "`--policy`",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["generate"];
+        all.extend_from_slice(args);
+        fails_with(&all, needle);
+    }
 }

@@ -112,6 +112,83 @@ impl GenerateArgs {
         self.decode.clone()
     }
 
+    /// Refuses every flag the model and task would not use, by name: nothing is silently
+    /// ignored. `world`: a Tessera world model (its own tokenizers, its task templates).
+    fn refuse_unused(&self, world: bool) -> Result<(), CliError> {
+        use TaskArg::{Caption, T2a, T2i, Text, Transcribe};
+        let task = self.task;
+        let mmada_t2i = !world && task == T2i;
+        let checks: [(&str, bool, bool); 8] = [
+            (
+                "--vq",
+                self.vq.is_some(),
+                !world && matches!(task, T2i | Caption),
+            ),
+            ("--image", self.image.is_some(), task == Caption),
+            ("--audio", self.audio.is_some(), world && task == Transcribe),
+            (
+                "--question",
+                self.question.is_some(),
+                !world && task == Caption,
+            ),
+            ("--text-length", self.text_length.is_some(), mmada_t2i),
+            ("--annealing", self.annealing.is_some(), mmada_t2i),
+            ("--chat", self.chat, !world && task == Text),
+            (
+                "-o/--output",
+                self.output.is_some(),
+                matches!(task, T2i) || (world && task == T2a),
+            ),
+        ];
+        let model = if world { "a world model" } else { "this model" };
+        let name = task
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string());
+        for (flag, given, used) in checks {
+            if given && !used {
+                return Err(
+                    format!("`{flag}` does not apply to `--task {name}` on {model}").into(),
+                );
+            }
+        }
+        if let Some(path) = &self.output {
+            let want = if task == T2a { "wav" } else { "png" };
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if ext.as_deref() != Some(want) {
+                return Err(format!(
+                    "`-o {}`: `--task {name}` writes a .{want} file",
+                    path.display()
+                )
+                .into());
+            }
+        }
+        if mmada_t2i {
+            // MaskGIT takes steps, guidance, temperature and the seed; nothing else.
+            let mut rest = self.decode.clone();
+            rest.steps = None;
+            rest.cfg_scale = None;
+            rest.temperature = None;
+            rest.seed = 0;
+            let set = serde_json::to_value(&rest).unwrap_or_default();
+            let unset = serde_json::to_value(DecodeOptions::default()).unwrap_or_default();
+            if let Some(spec) = DecodeOptions::OPTIONS
+                .iter()
+                .find(|spec| set.get(spec.name) != unset.get(spec.name))
+            {
+                return Err(format!(
+                    "`--{}` does not apply to text-to-image (MaskGIT takes --steps, \
+                     --cfg-scale, --temperature and --seed)",
+                    spec.name.replace('_', "-")
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     fn prompt(&self) -> Prompt {
         match (&self.prompt, &self.prompt_ids) {
             (Some(text), _) if self.chat => Prompt::Chat(vec![ChatMessage::user(text.clone())]),
@@ -129,6 +206,7 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
     }
     let model = super::model_dir(args.model.as_deref())?;
     let engine = Engine::load_with(&model, &opts)?.with_limits(args.limits.clone());
+    args.refuse_unused(engine.is_world_model())?;
     if engine.is_world_model() {
         let task = match args.task {
             TaskArg::Text => WorldTask::Text,
