@@ -245,4 +245,53 @@ mod tests {
         assert!(matches!(parse("{not json"), Err(LoadError::Json { .. })));
         assert_eq!(field_of(parse("[1]").unwrap_err()), "(root)");
     }
+
+    #[test]
+    fn values_must_make_sense() {
+        let llada = r#"{"model_type":"llada","d_model":64,"n_layers":2,"n_heads":4,"mlp_hidden_size":96,"vocab_size":300,"mask_token_id":299}"#;
+        let dream = r#"{"model_type":"Dream","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":96,"vocab_size":300,"mask_token_id":299}"#;
+        let with = |base: &str, extra: &str| format!("{},{extra}}}", &base[..base.len() - 1]);
+        for (base, extra, field) in [
+            (llada, r#""rms_norm_eps":-1"#, "rms_norm_eps"),
+            (llada, r#""rms_norm_eps":0"#, "rms_norm_eps"),
+            (llada, r#""rms_norm_eps":1e-50"#, "rms_norm_eps"),
+            (llada, r#""layer_norm_eps":-1e-5"#, "layer_norm_eps"),
+            (llada, r#""rope_theta":0"#, "rope_theta"),
+            (llada, r#""rope_theta":1e39"#, "rope_theta"),
+            (llada, r#""max_sequence_length":0"#, "max_sequence_length"),
+            (llada, r#""embedding_size":0"#, "embedding_size"),
+            (llada, r#""n_kv_heads":0"#, "n_kv_heads"),
+            (dream, r#""rms_norm_eps":-1"#, "rms_norm_eps"),
+            (dream, r#""rope_theta":-10000"#, "rope_theta"),
+            (
+                dream,
+                r#""max_position_embeddings":0"#,
+                "max_position_embeddings",
+            ),
+            (dream, r#""num_key_value_heads":3"#, "num_key_value_heads"),
+        ] {
+            let text = with(base, extra);
+            assert_eq!(field_of(parse(&text).unwrap_err()), field, "{text}");
+        }
+        for (field, base) in [
+            ("d_model", llada),
+            ("n_heads", llada),
+            ("n_layers", llada),
+            ("vocab_size", llada),
+            ("mlp_hidden_size", llada),
+            ("hidden_size", dream),
+            ("intermediate_size", dream),
+            ("vocab_size", dream),
+        ] {
+            let text = base.replacen(
+                &format!("\"{field}\":"),
+                &format!("\"{field}\":0,\"was\":"),
+                1,
+            );
+            let e = parse(&text).unwrap_err();
+            assert!(e.to_string().contains("found 0"), "{e}");
+            assert_eq!(field_of(e), field, "{text}");
+        }
+        assert!(parse(&with(llada, r#""rms_norm_eps":1e-6,"rope_theta":1e6"#)).is_ok());
+    }
 }

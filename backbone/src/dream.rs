@@ -8,7 +8,8 @@
 
 use crate::LoadError;
 use crate::fields::Fields;
-use crate::transformer::{Part, Spec, TensorNames};
+use crate::spec::Spec;
+use crate::transformer::{Part, TensorNames};
 
 /// Dream's `config.json`, as published.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -51,17 +52,18 @@ impl DreamConfig {
     pub(crate) fn parse(f: &Fields<'_>) -> Result<Self, LoadError> {
         f.expect_str("hidden_act", &["silu"])?;
         f.expect_bool("use_sliding_window", false)?;
-        let heads = f.req_usize("num_attention_heads")?;
+        let heads = f.req_count("num_attention_heads")?;
+        f.opt_positive("layer_norm_eps")?;
         let cfg = DreamConfig {
-            hidden_size: f.req_usize("hidden_size")?,
-            num_hidden_layers: f.req_usize("num_hidden_layers")?,
+            hidden_size: f.req_count("hidden_size")?,
+            num_hidden_layers: f.req_count("num_hidden_layers")?,
             num_attention_heads: heads,
-            num_key_value_heads: f.opt_usize("num_key_value_heads")?.unwrap_or(heads),
-            intermediate_size: f.req_usize("intermediate_size")?,
-            vocab_size: f.req_usize("vocab_size")?,
-            max_position_embeddings: f.opt_usize("max_position_embeddings")?.unwrap_or(32_768),
-            rope_theta: f.opt_f64("rope_theta")?.unwrap_or(10_000.0),
-            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+            num_key_value_heads: f.opt_count("num_key_value_heads")?.unwrap_or(heads),
+            intermediate_size: f.req_count("intermediate_size")?,
+            vocab_size: f.req_count("vocab_size")?,
+            max_position_embeddings: f.opt_count("max_position_embeddings")?.unwrap_or(32_768),
+            rope_theta: f.opt_positive("rope_theta")?.unwrap_or(10_000.0),
+            rms_norm_eps: f.opt_positive("rms_norm_eps")?.unwrap_or(1e-6),
             tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(false),
             mask_token_id: f.opt_u32("mask_token_id")?.unwrap_or(DEFAULT_MASK_ID),
             eos_token_id: f.opt_u32("eos_token_id")?,
@@ -71,7 +73,7 @@ impl DreamConfig {
         if f.obj.get("rope_scaling").is_some_and(|v| !v.is_null()) {
             return Err(f.err("rope_scaling", "RoPE scaling is not supported"));
         }
-        crate::transformer::check_dims(
+        crate::spec::check_dims(
             f,
             &cfg.spec(),
             [

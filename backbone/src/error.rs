@@ -71,6 +71,122 @@ pub enum LoadError {
         /// Bytes the file has.
         available: u64,
     },
+    /// A shard named by `model.safetensors.index.json` is not a plain file inside the model
+    /// folder: an absolute path, a path with a `..` component, or one whose resolved form
+    /// (symlinks followed) leaves the folder. The shard is refused before it is opened, so
+    /// nothing of its content reaches the error.
+    #[error("{index}: shard `{shard}` is refused: {reason}")]
+    ShardPath {
+        /// The index file.
+        index: PathBuf,
+        /// The shard name as spelt in the index.
+        shard: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A JSON file (config, generation config, index) is larger than the loader reads.
+    #[error("{path} is {len} bytes, more than the {limit} bytes a JSON file may have")]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// The largest size read.
+        limit: u64,
+    },
+    /// A safetensors header length is larger than the loader reads (the reference
+    /// `safetensors` implementation's limit, 100 MB).
+    #[error("{path}: header length {len} is more than the limit of {limit} bytes")]
+    HeaderTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The header length the file declares.
+        len: u64,
+        /// The largest header read.
+        limit: u64,
+    },
+    /// A key appears twice in a safetensors header (JSON parsers silently keep one).
+    #[error("{path}: key `{key}` appears more than once in the header")]
+    DuplicateKey {
+        /// The file.
+        path: PathBuf,
+        /// The repeated key.
+        key: String,
+    },
+    /// The same tensor is stored in two shards.
+    #[error("tensor `{tensor}` is stored both in {first} and in {second}")]
+    DuplicateTensor {
+        /// The tensor.
+        tensor: String,
+        /// The shard that holds it first (in load order).
+        first: PathBuf,
+        /// The shard that holds it again.
+        second: PathBuf,
+    },
+    /// A tensor's data offsets are reversed (`start > end`).
+    #[error("{path}: tensor `{tensor}` has reversed data offsets {start}..{end}")]
+    Offsets {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Its start offset in the data section.
+        start: u64,
+        /// Its end offset in the data section.
+        end: u64,
+    },
+    /// Two tensors' byte ranges overlap.
+    #[error(
+        "{path}: tensor `{tensor}` (data bytes {}..{}) overlaps tensor `{other}` (data bytes {}..{})",
+        .range.0, .range.1, .other_range.0, .other_range.1
+    )]
+    Overlap {
+        /// The file.
+        path: PathBuf,
+        /// The later-starting tensor.
+        tensor: String,
+        /// Its byte range in the data section.
+        range: (u64, u64),
+        /// The tensor it overlaps.
+        other: String,
+        /// That tensor's byte range.
+        other_range: (u64, u64),
+    },
+    /// Bytes of the data section belong to no tensor (between tensors, before the first or
+    /// after the last: trailing padding counts).
+    #[error("{path}: data bytes {start}..{end} belong to no tensor ({})", match .after {
+        Some(t) => format!("after tensor `{t}`"),
+        None => "before the first tensor".to_string(),
+    })]
+    Gap {
+        /// The file.
+        path: PathBuf,
+        /// First uncovered byte (data-section offset).
+        start: u64,
+        /// One past the last uncovered byte.
+        end: u64,
+        /// The tensor the gap follows, `None` for a gap at the start of the data.
+        after: Option<String>,
+    },
+    /// A tensor's byte range does not hold `dtype size × product(shape)` bytes.
+    #[error("{path}: tensor `{tensor}` of dtype {dtype} and shape {shape:?} needs {} bytes, its data offsets span {found}", match .needed {
+        Some(n) => n.to_string(),
+        None => "more than 2^64".to_string(),
+    })]
+    TensorSize {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Its dtype.
+        dtype: String,
+        /// Its shape (boxed, to keep the error small).
+        shape: Box<[usize]>,
+        /// Bytes the dtype and shape imply (`None`: the product overflows 64 bits).
+        needed: Option<u64>,
+        /// Bytes its offsets span.
+        found: u64,
+    },
     /// A tensor the family needs is absent.
     #[error("tensor `{0}` is missing from the checkpoint")]
     MissingTensor(String),
@@ -107,7 +223,56 @@ pub enum ForwardError {
     /// The input is inconsistent (lengths, positions, ids).
     #[error("invalid forward input: {0}")]
     Input(String),
+    /// The forward pass produced a NaN or an infinity: the first non-finite logit, and the
+    /// first stage whose output was already non-finite (a NaN weight, an overflow).
+    #[error(
+        "non-finite logit {value} (row {row}, position {position}, token {token}); first non-finite output: {stage}"
+    )]
+    NonFinite {
+        /// The first stage whose output held a NaN or an infinity.
+        stage: Stage,
+        /// The canvas row of the first non-finite logit.
+        row: usize,
+        /// The requested position (canvas index) of that logit.
+        position: usize,
+        /// The vocabulary column (token id) of that logit.
+        token: usize,
+        /// The value itself (NaN, inf or -inf).
+        value: f32,
+    },
     /// The tensor library failed.
     #[error("tensor backend error: {0}")]
     Backend(#[from] candle_core::Error),
+}
+
+/// A stage of the forward pass, as named by [`ForwardError::NonFinite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// The token embedding lookup (with the place embedding, if any).
+    Embedding,
+    /// The output of transformer block `i` (0-based).
+    Block(usize),
+    /// The final norm and the LM head.
+    Head,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::Embedding => f.write_str("the embedding"),
+            Stage::Block(i) => write!(f, "block {i}"),
+            Stage::Head => f.write_str("the final norm and LM head"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_stay_small() {
+        // They travel inside other crates' errors; clippy's `result_large_err` starts at 128.
+        assert!(std::mem::size_of::<super::LoadError>() <= 112);
+        assert!(std::mem::size_of::<super::ForwardError>() <= 112);
+    }
 }

@@ -30,21 +30,55 @@ impl Fields<'_> {
         self.obj.get(field).filter(|v| !v.is_null())
     }
 
-    pub(crate) fn req_usize(&self, field: &str) -> Result<usize, LoadError> {
-        self.opt_usize(field)?
-            .ok_or_else(|| self.err(field, "is missing"))
-    }
-
     pub(crate) fn opt_usize(&self, field: &str) -> Result<Option<usize>, LoadError> {
         match self.get(field) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-                self.err(
-                    field,
-                    &format!("expected a non-negative integer, found {v}"),
-                )
-            }),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    self.err(
+                        field,
+                        &format!("expected a non-negative integer, found {v}"),
+                    )
+                }),
         }
+    }
+
+    /// A required count (a size, a number of heads or layers), at least 1.
+    pub(crate) fn req_count(&self, field: &str) -> Result<usize, LoadError> {
+        self.opt_count(field)?
+            .ok_or_else(|| self.err(field, "is missing"))
+    }
+
+    /// An optional count, at least 1 when present.
+    pub(crate) fn opt_count(&self, field: &str) -> Result<Option<usize>, LoadError> {
+        match self.opt_usize(field)? {
+            Some(0) => Err(self.err(field, "must be at least 1, found 0")),
+            n => Ok(n),
+        }
+    }
+
+    /// An optional number that must be positive and finite, also once rounded to `f32`, the
+    /// precision the model computes with (an epsilon of 1e-50 would be 0 there, a RoPE base of
+    /// 1e39 infinite).
+    pub(crate) fn opt_positive(&self, field: &str) -> Result<Option<f64>, LoadError> {
+        let Some(x) = self.opt_f64(field)? else {
+            return Ok(None);
+        };
+        let narrow = x as f32;
+        if x.is_finite() && x > 0.0 && narrow.is_finite() && narrow > 0.0 {
+            return Ok(Some(x));
+        }
+        // The value as spelt in the file (1e-60 stays 1e-60).
+        let found = self
+            .get(field)
+            .map_or_else(|| x.to_string(), Value::to_string);
+        Err(self.err(
+            field,
+            &format!("must be a positive finite number (also in f32), found {found}"),
+        ))
     }
 
     pub(crate) fn opt_u32(&self, field: &str) -> Result<Option<u32>, LoadError> {

@@ -11,7 +11,8 @@ use tessera_hybrid::Attention;
 use crate::LoadError;
 use crate::fields::Fields;
 use crate::places::PlaceEmbedding;
-use crate::transformer::{Part, Spec, TensorNames};
+use crate::spec::Spec;
+use crate::transformer::{Part, TensorNames};
 
 /// LLaDA's `config.json`, as published.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -69,23 +70,26 @@ impl LladaConfig {
         f.expect_bool("rope", true)?;
         f.expect_bool("include_bias", false)?;
         f.expect_bool("multi_query_attention", false)?;
-        let d_model = f.req_usize("d_model")?;
-        let n_layers = f.req_usize("n_layers")?;
-        let n_heads = f.req_usize("n_heads")?;
-        let n_kv_heads = f.opt_usize("n_kv_heads")?.unwrap_or(n_heads);
-        let vocab_size = f.req_usize("vocab_size")?;
-        let embedding_size = f.opt_usize("embedding_size")?.unwrap_or(vocab_size);
+        let d_model = f.req_count("d_model")?;
+        let n_layers = f.req_count("n_layers")?;
+        let n_heads = f.req_count("n_heads")?;
+        let n_kv_heads = f.opt_count("n_kv_heads")?.unwrap_or(n_heads);
+        let vocab_size = f.req_count("vocab_size")?;
+        let embedding_size = f.opt_count("embedding_size")?.unwrap_or(vocab_size);
+        // OLMo-style configs may also carry `layer_norm_eps`; the RMSNorm reads
+        // `rms_norm_eps`, but a nonsensical value in either is refused.
+        f.opt_positive("layer_norm_eps")?;
         let cfg = LladaConfig {
             d_model,
             n_layers,
             n_heads,
             n_kv_heads,
-            mlp_hidden_size: f.req_usize("mlp_hidden_size")?,
+            mlp_hidden_size: f.req_count("mlp_hidden_size")?,
             vocab_size,
             embedding_size,
-            max_sequence_length: f.opt_usize("max_sequence_length")?.unwrap_or(4096),
-            rope_theta: f.opt_f64("rope_theta")?.unwrap_or(10_000.0),
-            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-5),
+            max_sequence_length: f.opt_count("max_sequence_length")?.unwrap_or(4096),
+            rope_theta: f.opt_positive("rope_theta")?.unwrap_or(10_000.0),
+            rms_norm_eps: f.opt_positive("rms_norm_eps")?.unwrap_or(1e-5),
             include_qkv_bias: f.opt_bool("include_qkv_bias")?.unwrap_or(false),
             weight_tying: f.opt_bool("weight_tying")?.unwrap_or(false),
             mask_token_id: f.opt_u32("mask_token_id")?.unwrap_or(DEFAULT_MASK_ID),
@@ -103,7 +107,7 @@ impl LladaConfig {
             },
             place_embedding: parse_places(f)?,
         };
-        crate::transformer::check_dims(
+        crate::spec::check_dims(
             f,
             &cfg.spec(),
             ["d_model", "n_heads", "n_kv_heads", "n_layers"],

@@ -11,7 +11,8 @@ use crate::config::{Family, GenerationIds, ModelConfig};
 use crate::dream::DreamNames;
 use crate::llada::LladaNames;
 use crate::safetensors::Checkpoint;
-use crate::transformer::{KvCache, Mode, Spec, TensorNames, Transformer};
+use crate::spec::Spec;
+use crate::transformer::{KvCache, Mode, TensorNames, Transformer};
 use crate::{ForwardError, LoadError};
 
 /// Weight precision to compute in.
@@ -262,7 +263,8 @@ impl Backbone {
     /// # Errors
     /// [`ForwardError::Input`] for inconsistent input (ids outside the embedding, positions
     /// out of range or unsorted, groups of the wrong length or decreasing, a canvas longer
-    /// than the model supports).
+    /// than the model supports); [`ForwardError::NonFinite`] when a logit is NaN or infinite
+    /// (a NaN weight, an overflow).
     pub fn logits(&self, input: &DenoiseInput<'_>) -> Result<Logits, ForwardError> {
         self.run(input, Mode::Full)
     }

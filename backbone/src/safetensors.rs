@@ -1,26 +1,29 @@
 //! Memory-mapped safetensors reading, single file or sharded, with validation up front.
 //!
-//! The header of every file is parsed and checked against the file's length before any
-//! tensor is read, so a truncated download is reported as such, naming the tensor. Each
+//! Shard names from the index are confined to the model folder ([`shards`]), and the header
+//! of every file is parsed and checked against the file before any tensor is read
+//! ([`header`]: bounded length, no duplicate keys, tensors that tile the data section
+//! exactly, sizes that match dtype and shape), so a truncated download or a forged file is
+//! reported as such, naming the file and the tensor. Each
 //! tensor is decoded straight from the mapping into its own buffer, and the mapped pages it
 //! came from are released right after, so loading never holds two copies of the weights.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use memmap2::{Mmap, UncheckedAdvice};
-use serde::Deserialize;
 
 use crate::LoadError;
 
-#[derive(Debug, Deserialize)]
-struct RawEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: [u64; 2],
-}
+mod header;
+mod shards;
+
+/// The largest JSON file read (config, generation config, index): 100 MB.
+pub(crate) const MAX_JSON: u64 = 100_000_000;
 
 /// One tensor's place in a file.
 #[derive(Debug, Clone)]
@@ -34,6 +37,8 @@ pub(crate) struct Entry {
 
 #[derive(Debug)]
 struct MappedFile {
+    /// The file as named, for messages.
+    path: PathBuf,
     mmap: Mmap,
 }
 
@@ -44,44 +49,23 @@ pub(crate) struct Checkpoint {
     entries: HashMap<String, Entry>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Index {
-    weight_map: HashMap<String, String>,
-}
-
 impl Checkpoint {
-    /// Opens `model.safetensors.index.json` (sharded) or `model.safetensors` in `dir`.
+    /// Opens `model.safetensors.index.json` (sharded, each shard confined to `dir`) or
+    /// `model.safetensors` in `dir`, and validates every file's header.
     pub(crate) fn open(dir: &Path) -> Result<Self, LoadError> {
-        let index_path = dir.join("model.safetensors.index.json");
-        let single = dir.join("model.safetensors");
-        let mut files: Vec<PathBuf> = if index_path.exists() {
-            let text = read(&index_path)?;
-            let index: Index = serde_json::from_str(&text).map_err(|source| LoadError::Json {
-                path: index_path.clone(),
-                source,
-            })?;
-            let mut names: Vec<String> = index.weight_map.into_values().collect();
-            names.sort();
-            names.dedup();
-            names.into_iter().map(|n| dir.join(n)).collect()
-        } else if single.exists() {
-            vec![single]
-        } else {
-            return Err(LoadError::NoWeights(dir.to_path_buf()));
-        };
-        files.sort();
         let mut out = Checkpoint {
             files: Vec::new(),
             entries: HashMap::new(),
         };
-        for path in files {
-            out.add_file(path)?;
+        for file in shards::weight_files(dir)? {
+            out.add_file(file)?;
         }
         Ok(out)
     }
 
-    fn add_file(&mut self, path: PathBuf) -> Result<(), LoadError> {
-        let file = File::open(&path).map_err(|source| LoadError::Io {
+    fn add_file(&mut self, weights: shards::WeightFile) -> Result<(), LoadError> {
+        let path = weights.path;
+        let file = File::open(&weights.open).map_err(|source| LoadError::Io {
             path: path.clone(),
             source,
         })?;
@@ -91,83 +75,33 @@ impl Checkpoint {
             path: path.clone(),
             source,
         })?;
-        let bad = |reason: String| LoadError::Safetensors {
-            path: path.clone(),
-            reason,
-        };
-        let len = mmap.len() as u64;
-        if len < 8 {
-            return Err(bad(format!(
-                "file is {len} bytes, shorter than the 8-byte header length"
-            )));
-        }
-        let header_len = u64::from_le_bytes(mmap[..8].try_into().expect("8 bytes"));
-        if header_len > len - 8 {
-            return Err(bad(format!(
-                "header claims {header_len} bytes, the file has {}",
-                len - 8
-            )));
-        }
-        let header_end = 8 + header_len as usize;
-        let header: HashMap<String, serde_json::Value> =
-            serde_json::from_slice(&mmap[8..header_end])
-                .map_err(|e| bad(format!("header is not JSON: {e}")))?;
+        let tensors = header::parse(&path, &mmap)?;
         let file_index = self.files.len();
-        let data_len = len - header_end as u64;
-        let mut entries: Vec<(String, RawEntry)> = Vec::new();
-        for (name, value) in header {
-            if name == "__metadata__" {
-                continue;
+        for t in tensors {
+            match self.entries.entry(t.name) {
+                Slot::Occupied(seen) => {
+                    let first = self
+                        .files
+                        .get(seen.get().file)
+                        .map_or_else(|| path.clone(), |f| f.path.clone());
+                    return Err(LoadError::DuplicateTensor {
+                        tensor: seen.key().clone(),
+                        first,
+                        second: path,
+                    });
+                }
+                Slot::Vacant(slot) => {
+                    slot.insert(Entry {
+                        file: file_index,
+                        dtype: t.dtype,
+                        shape: t.shape,
+                        start: t.start,
+                        end: t.end,
+                    });
+                }
             }
-            let raw: RawEntry = serde_json::from_value(value)
-                .map_err(|e| bad(format!("entry `{name}` is malformed: {e}")))?;
-            entries.push((name, raw));
         }
-        entries.sort_by_key(|(_, e)| e.data_offsets[0]);
-        for (name, raw) in entries {
-            let [start, end] = raw.data_offsets;
-            if start > end {
-                return Err(bad(format!("tensor `{name}` has offsets {start}..{end}")));
-            }
-            if end > data_len {
-                return Err(LoadError::Truncated {
-                    path: path.clone(),
-                    tensor: name,
-                    needed: header_end as u64 + end,
-                    available: len,
-                });
-            }
-            let elem = dtype_size(&raw.dtype);
-            let bytes = raw
-                .shape
-                .iter()
-                .try_fold(elem.unwrap_or(1), |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "tensor `{name}` has an impossible shape {:?}",
-                        raw.shape
-                    ))
-                })?;
-            if elem.is_some() && bytes as u64 != end - start {
-                return Err(bad(format!(
-                    "tensor `{name}` of shape {:?} and dtype {} needs {bytes} bytes, has {}",
-                    raw.shape,
-                    raw.dtype,
-                    end - start
-                )));
-            }
-            self.entries.insert(
-                name,
-                Entry {
-                    file: file_index,
-                    dtype: raw.dtype,
-                    shape: raw.shape,
-                    start: header_end + start as usize,
-                    end: header_end + end as usize,
-                },
-            );
-        }
-        self.files.push(MappedFile { mmap });
+        self.files.push(MappedFile { path, mmap });
         Ok(())
     }
 
@@ -204,8 +138,19 @@ impl Checkpoint {
                 found: e.shape.clone(),
             });
         }
+        // `e.file` indexes `files`: `add_file` pushes a file right after inserting its
+        // entries, and a failed `add_file` drops the whole checkpoint.
         let file = &self.files[e.file];
-        let bytes = &file.mmap[e.start..e.end];
+        // `header::parse` checked the range against the file; `get` keeps a broken invariant
+        // from panicking all the same.
+        let bytes = file
+            .mmap
+            .get(e.start..e.end)
+            .ok_or_else(|| LoadError::Safetensors {
+                path: file.path.clone(),
+                reason: format!("tensor `{name}` lies outside the file"),
+            })?;
+        // `chunks_exact(n)` yields chunks of exactly `n` bytes, so the indexing below holds.
         let t = match e.dtype.as_str() {
             "F32" => {
                 let v: Vec<f32> = bytes
@@ -254,20 +199,28 @@ fn release(mmap: &Mmap, start: usize, end: usize) {
     }
 }
 
-fn dtype_size(dtype: &str) -> Option<usize> {
-    match dtype {
-        "F64" | "I64" | "U64" => Some(8),
-        "F32" | "I32" | "U32" => Some(4),
-        "BF16" | "F16" | "I16" | "U16" => Some(2),
-        "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => Some(1),
-        _ => None,
-    }
-}
-
-/// Reads a whole text file, mapping the error to [`LoadError::Io`].
+/// Reads a whole JSON text file of at most [`MAX_JSON`] bytes, mapping failures to
+/// [`LoadError::Io`] and [`LoadError::FileTooLarge`].
 pub(crate) fn read(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut text = String::new();
+    // One byte past the limit tells an oversized file from one of exactly the limit, however
+    // the file's size changes while it is read.
+    let read = file
+        .take(MAX_JSON + 1)
+        .read_to_string(&mut text)
+        .map_err(io)? as u64;
+    if read > MAX_JSON {
+        let len = std::fs::metadata(path).map_or(read, |m| m.len());
+        return Err(LoadError::FileTooLarge {
+            path: path.to_path_buf(),
+            len,
+            limit: MAX_JSON,
+        });
+    }
+    Ok(text)
 }

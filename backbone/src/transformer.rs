@@ -1,6 +1,7 @@
 //! The bidirectional transformer both families share: embedding, pre-norm blocks with RoPE
 //! attention and a SwiGLU MLP, final norm, LM head. A family contributes its dimensions
-//! ([`Spec`]) and its tensor names ([`TensorNames`]); everything else is here once.
+//! ([`Spec`], checked by [`crate::spec`]) and its tensor names ([`TensorNames`]); everything
+//! else is here once.
 //!
 //! The forward pass computes logits only for the positions asked for: the last block runs
 //! its queries and MLP only at the rows that feed those logits, and the LM head multiplies
@@ -11,82 +12,10 @@ use candle_nn::{Linear, Module};
 
 use tessera_hybrid::DenoiseInput;
 
-use crate::fields::Fields;
+use crate::error::Stage;
 use crate::safetensors::Checkpoint;
+use crate::spec::Spec;
 use crate::{ForwardError, LoadError};
-
-/// Dimensions and behaviour of a family's transformer.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Spec {
-    pub(crate) hidden: usize,
-    pub(crate) layers: usize,
-    pub(crate) heads: usize,
-    pub(crate) kv_heads: usize,
-    pub(crate) intermediate: usize,
-    /// Rows of the embedding / LM head (= logits width).
-    pub(crate) embed_rows: usize,
-    pub(crate) rope_theta: f64,
-    pub(crate) norm_eps: f64,
-    pub(crate) qkv_bias: bool,
-    pub(crate) tied_head: bool,
-    /// Position `i−1`'s output predicts token `i` (Dream).
-    pub(crate) shift_logits: bool,
-    /// With left padding, RoPE positions count real tokens only (Dream).
-    pub(crate) positions_skip_padding: bool,
-    /// The attention structure the model was trained with.
-    pub(crate) attention: tessera_hybrid::Attention,
-    /// The digit-place embedding and the mask id its runs count (LLaDA extension).
-    pub(crate) places: Option<(crate::places::PlaceEmbedding, u32)>,
-}
-
-impl Spec {
-    pub(crate) fn head_dim(&self) -> usize {
-        self.hidden / self.heads
-    }
-
-    /// Parameter count implied by the dimensions.
-    pub(crate) fn parameters(&self) -> u64 {
-        let (d, hd) = (self.hidden as u64, self.head_dim() as u64);
-        let kv = self.kv_heads as u64 * hd;
-        let attn = d * d * 2 + d * kv * 2 + if self.qkv_bias { d + 2 * kv } else { 0 };
-        let mlp = 3 * d * self.intermediate as u64;
-        let per_layer = attn + mlp + 2 * d;
-        let embed = self.embed_rows as u64 * d;
-        let places = self
-            .places
-            .as_ref()
-            .map_or(0, |(pe, _)| pe.places as u64 * d);
-        per_layer * self.layers as u64 + embed * if self.tied_head { 1 } else { 2 } + d + places
-    }
-}
-
-/// Checks divisibility of heads; `names` = the family's spelling of
-/// `[hidden, heads, kv_heads, layers]`.
-pub(crate) fn check_dims(f: &Fields<'_>, s: &Spec, names: [&str; 4]) -> Result<(), LoadError> {
-    let [hidden, heads, kv_heads, layers] = names;
-    if s.heads == 0 {
-        return Err(f.err(heads, "must be at least 1"));
-    }
-    if s.layers == 0 {
-        return Err(f.err(layers, "must be at least 1"));
-    }
-    if s.hidden == 0 || !s.hidden.is_multiple_of(s.heads) {
-        return Err(f.err(
-            hidden,
-            &format!("{} is not divisible by {heads} = {}", s.hidden, s.heads),
-        ));
-    }
-    if !s.head_dim().is_multiple_of(2) {
-        return Err(f.err(heads, "head dimension must be even for RoPE"));
-    }
-    if s.kv_heads == 0 || !s.heads.is_multiple_of(s.kv_heads) {
-        return Err(f.err(
-            kv_heads,
-            &format!("{} does not divide {heads} = {}", s.kv_heads, s.heads),
-        ));
-    }
-    Ok(())
-}
 
 /// The pieces of one block, for [`TensorNames::layer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +106,9 @@ impl Transformer {
             .as_ref()
             .map(|(pe, _)| get(crate::places::PLACE_TENSOR.into(), &[pe.places, d]))
             .transpose()?;
-        let mut blocks = Vec::with_capacity(spec.layers);
+        // Not `with_capacity(spec.layers)`: the count comes from the config, and a missing
+        // tensor should end an absurd one, not an allocation.
+        let mut blocks = Vec::new();
         for i in 0..spec.layers {
             let n = |p| names.layer(i, p);
             let bias = |p, len| -> Result<Option<Tensor>, LoadError> {
@@ -275,10 +206,19 @@ impl Transformer {
         // whose logits at `start` come from `start − 1`), and how many keys they see.
         let (first, end, keys) = match &mode {
             Mode::Span { start, end, cache } => {
-                if cache.rows != rows || cache.len != len || *start >= *end || *end > len {
+                if cache.rows != rows
+                    || cache.len != len
+                    || cache.layers.len() != self.blocks.len()
+                    || *start >= *end
+                    || *end > len
+                {
                     return Err(ForwardError::Input(format!(
-                        "span {start}..{end} does not fit a cache of {}×{} for a {rows}×{len} canvas",
-                        cache.rows, cache.len
+                        "span {start}..{end} does not fit a cache of {}×{} ({} layers) for a \
+                         {rows}×{len} canvas ({} layers)",
+                        cache.rows,
+                        cache.len,
+                        cache.layers.len(),
+                        self.blocks.len()
                     )));
                 }
                 let first = if s.shift_logits {
@@ -316,6 +256,8 @@ impl Transformer {
             sources.push((src - first) as u32);
         }
         let sources = Tensor::from_vec(sources, positions.len(), dev)?;
+        // `first ≤ end ≤ len` (checked above per mode) and every row has `len` tokens, so the
+        // row slices below are in bounds.
         let ids: Vec<u32> = tokens
             .chunks(len)
             .flat_map(|r| r[first..end].iter().copied())
@@ -344,13 +286,18 @@ impl Transformer {
             )
         };
         let bias = attention_bias(input, rows, first..end, keys, dev)?;
-        let last = self.blocks.len() - 1;
+        let last = self.blocks.len().saturating_sub(1);
         let mut appended = Vec::new();
+        // Each stage's output summed: a NaN or an infinity anywhere makes the sum non-finite.
+        // Read back only when the logits are non-finite, to name the first stage that was.
+        let mut probes = Vec::with_capacity(self.blocks.len() + 1);
+        probes.push(probe(&h)?);
         for (i, block) in self.blocks.iter().enumerate() {
             let only = (i == last).then_some(&sources);
             let kv = match &mut mode {
                 Mode::Full => KvUse::None,
                 Mode::Capture(store) => KvUse::Store(store),
+                // The span check above made `cache.layers` one entry per block.
                 Mode::Span { cache, .. } => KvUse::Splice {
                     cached: &cache.layers[i],
                     first,
@@ -365,6 +312,15 @@ impl Transformer {
                 },
             };
             h = self.block(block, &h, &cos, &sin, bias.as_ref(), only, kv)?;
+            probes.push(probe(&h)?);
+        }
+        let p = positions.len();
+        let x = candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)?;
+        let logits = x.reshape((rows * p, s.hidden))?.matmul(&self.head.t()?)?;
+        let data: Vec<f32> = logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        if let Some(at) = data.iter().position(|v| !v.is_finite()) {
+            // Before the cache bookkeeping: a failed pass leaves a block cache as it was.
+            return Err(non_finite(&data, at, positions, s.embed_rows, &probes)?);
         }
         match &mut mode {
             Mode::Capture(store) => {
@@ -380,10 +336,7 @@ impl Transformer {
             }
             _ => {}
         }
-        let p = positions.len();
-        let x = candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)?;
-        let logits = x.reshape((rows * p, s.hidden))?.matmul(&self.head.t()?)?;
-        Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        Ok(data)
     }
 
     /// The block cache's preconditions: the cache covers exactly `0..start`, the span and the
@@ -464,7 +417,7 @@ impl Transformer {
         }
         if positions.is_empty()
             || positions.windows(2).any(|w| w[0] >= w[1])
-            || positions[positions.len() - 1] >= len
+            || positions.last().is_some_and(|&p| p >= len)
         {
             return Err(ForwardError::Input(format!(
                 "positions must be non-empty, strictly ascending and below {len}"
@@ -482,6 +435,7 @@ impl Transformer {
     ) -> Result<(Tensor, Tensor), ForwardError> {
         let half = self.inv_freq.len();
         let mut pos = vec![0f32; rows * len];
+        // `check_input` made the attention mask exactly `rows × len` long.
         for r in 0..rows {
             let mut count = 0i64;
             for t in 0..len {
@@ -688,6 +642,7 @@ fn attention_bias(
     let bias = |ok: bool| if ok { 0.0 } else { f32::NEG_INFINITY };
     Ok(match (input.groups, input.attention) {
         (None, None) => None,
+        // `check_input` made the mask `rows × len` long, and `keys ≤ len`.
         (None, Some(a)) => {
             let v: Vec<f32> = (0..rows)
                 .flat_map(|r| a[r * len..r * len + keys].iter().map(|&ok| bias(ok)))
@@ -708,6 +663,48 @@ fn attention_bias(
             }
             Some(Tensor::from_vec(v, (bias_rows, 1, nq, keys), dev)?)
         }
+    })
+}
+
+/// The sum of all of `h`: non-finite exactly when some element is (short of finite values
+/// summing past the type's range, which f16's 65504 would allow, so f16 is summed in f32;
+/// bf16 shares f32's range). Left on the device; read only on the error path.
+fn probe(h: &Tensor) -> candle_core::Result<Tensor> {
+    if h.dtype() == DType::F16 {
+        h.to_dtype(DType::F32)?.sum_all()
+    } else {
+        h.sum_all()
+    }
+}
+
+/// The error for the first non-finite logit `data[at]` of `[rows][positions][vocab]` logits,
+/// naming the first stage whose probe (its output's sum) was non-finite: the embedding, a
+/// block, or else the final norm and head.
+fn non_finite(
+    data: &[f32],
+    at: usize,
+    positions: &[usize],
+    vocab: usize,
+    probes: &[Tensor],
+) -> Result<ForwardError, ForwardError> {
+    let mut stage = Stage::Head;
+    for (i, probe) in probes.iter().enumerate() {
+        if !probe.to_dtype(DType::F32)?.to_scalar::<f32>()?.is_finite() {
+            stage = match i.checked_sub(1) {
+                None => Stage::Embedding,
+                Some(b) => Stage::Block(b),
+            };
+            break;
+        }
+    }
+    let per_row = positions.len().max(1) * vocab.max(1);
+    let index = (at % per_row) / vocab.max(1);
+    Ok(ForwardError::NonFinite {
+        stage,
+        row: at / per_row,
+        position: positions.get(index).copied().unwrap_or(index),
+        token: at % vocab.max(1),
+        value: data.get(at).copied().unwrap_or(f32::NAN),
     })
 }
 
