@@ -8,10 +8,17 @@
 //!
 //! Decoding is strict: a packet that fails to decode, or a stream that ends before the frame
 //! count its header declares, is [`AudioError::Corrupt`] rather than silently skipped.
+//!
+//! Decoding is bounded by [`AudioLimits`], each limit checked before the allocation it guards:
+//! the file size from the file's metadata (a device or pipe is read through a counting reader
+//! that fails one byte past the limit), the sample rate and the declared duration from the
+//! header, and the decoded length before each packet is appended.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
@@ -27,37 +34,118 @@ use super::{AudioError, AudioLimits, Pcm};
 /// The format is recognised from the content; the extension is only a hint.
 ///
 /// # Errors
-/// [`AudioError::Io`] if the file cannot be opened; [`AudioError::UnsupportedFormat`],
-/// [`AudioError::Corrupt`], [`AudioError::Empty`] or [`AudioError::TooLong`] as for
-/// [`decode_bytes`].
+/// [`AudioError::Io`] if the file cannot be opened; [`AudioError::FileTooLarge`] past
+/// [`AudioLimits::max_file_bytes`]; [`AudioError::UnsupportedFormat`],
+/// [`AudioError::Corrupt`], [`AudioError::Empty`], [`AudioError::SampleRateOutOfRange`] or
+/// [`AudioError::TooLong`] as for [`decode_bytes`].
 pub fn decode_file(path: impl AsRef<Path>) -> Result<Pcm, AudioError> {
     decode_file_with(path, &AudioLimits::default())
 }
 
 /// Decodes the audio file at `path` to mono within `limits`.
 ///
+/// A regular file's size is checked from its metadata before decoding starts. Anything else
+/// (`/dev/zero`, a pipe) is read as a stream that fails once it passes
+/// [`AudioLimits::max_file_bytes`]; such a stream is never called empty because its metadata
+/// reports a length of 0.
+///
 /// # Errors
 /// As [`decode_file`].
 pub fn decode_file_with(path: impl AsRef<Path>, limits: &AudioLimits) -> Result<Pcm, AudioError> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| AudioError::io(path, e))?;
-    let len = file.metadata().map_err(|e| AudioError::io(path, e))?.len();
-    if len == 0 {
-        return Err(AudioError::Empty);
-    }
+    let meta = file.metadata().map_err(|e| AudioError::io(path, e))?;
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    decode_source(Box::new(file), &hint, limits)
+    if meta.is_file() {
+        limits.check_file_bytes(meta.len())?;
+        if meta.len() == 0 {
+            return Err(AudioError::Empty);
+        }
+        return decode_source(Box::new(file), &hint, limits);
+    }
+    if meta.is_dir() {
+        return Err(AudioError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        ));
+    }
+    let over = Arc::new(AtomicBool::new(false));
+    let source = BoundedSource {
+        inner: file,
+        read: 0,
+        max: limits.max_file_bytes,
+        over: Arc::clone(&over),
+    };
+    let result = decode_source(Box::new(source), &hint, limits);
+    if over.load(Ordering::Relaxed) {
+        // Whatever the decoder made of the cut-off stream, the cause is the limit.
+        return Err(AudioError::FileTooLarge {
+            bytes: None,
+            max_file_bytes: limits.max_file_bytes,
+        });
+    }
+    result
+}
+
+/// A non-seekable stream that fails with [`std::io::ErrorKind::FileTooLarge`] once more than
+/// `max` bytes have been read from it, recording that in `over`.
+struct BoundedSource<R> {
+    inner: R,
+    read: u64,
+    max: u64,
+    over: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for BoundedSource<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Allow one byte past the limit, to tell "exactly max" from "more than max".
+        let room = self.max.saturating_add(1).saturating_sub(self.read);
+        let want = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        // `want <= buf.len()`, so the range is in bounds.
+        let n = self.inner.read(&mut buf[..want])?;
+        self.read = self.read.saturating_add(n as u64);
+        if self.read > self.max || (want == 0 && !buf.is_empty()) {
+            self.over.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("the stream is longer than {} bytes", self.max),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Seek for BoundedSource<R> {
+    fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the stream is not seekable",
+        ))
+    }
+}
+
+impl<R: Read + Send + Sync> MediaSource for BoundedSource<R> {
+    fn is_seekable(&self) -> bool {
+        false
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Decodes in-memory audio file bytes to mono within the default [`AudioLimits`].
 ///
 /// # Errors
+/// [`AudioError::FileTooLarge`] past [`AudioLimits::max_file_bytes`];
 /// [`AudioError::UnsupportedFormat`] if no reader recognises the bytes (or the codec is not
 /// built in); [`AudioError::Corrupt`] if they are malformed or truncated;
-/// [`AudioError::Empty`] if they decode to no samples; [`AudioError::TooLong`] past the limit.
+/// [`AudioError::Empty`] if they decode to no samples; [`AudioError::SampleRateOutOfRange`]
+/// for a rate outside the limits; [`AudioError::TooLong`] past the duration limit (from the
+/// header's declared length when there is one, before anything is decoded).
 ///
 /// # Example
 /// ```
@@ -79,6 +167,7 @@ pub fn decode_bytes_with(
     extension: Option<&str>,
     limits: &AudioLimits,
 ) -> Result<Pcm, AudioError> {
+    limits.check_file_bytes(u64::try_from(bytes.len()).unwrap_or(u64::MAX))?;
     if bytes.is_empty() {
         return Err(AudioError::Empty);
     }
@@ -147,6 +236,14 @@ fn decode_stream(
         .as_ref()
         .and_then(|p| p.audio())
         .ok_or_else(|| AudioError::UnsupportedFormat("the track has no audio codec".into()))?;
+    // Refuse what the header already says is out of bounds, before anything is decoded or
+    // sized by it.
+    if let Some(header_rate) = params.sample_rate {
+        limits.check_sample_rate(header_rate)?;
+        if let Some(declared) = declared_frames {
+            limits.check_frames_u64(declared, header_rate)?;
+        }
+    }
     let mut opts = AudioDecoderOptions::default();
     opts.gapless = true;
     let mut decoder = symphonia::default::get_codecs()
@@ -180,7 +277,13 @@ fn decode_stream(
             )));
         }
         match rate {
-            None => rate = Some(this_rate),
+            None => {
+                limits.check_sample_rate(this_rate)?;
+                if let Some(declared) = declared_frames {
+                    limits.check_frames_u64(declared, this_rate)?;
+                }
+                rate = Some(this_rate);
+            }
             Some(r) if r != this_rate => {
                 return Err(AudioError::Corrupt(format!(
                     "the sample rate changes mid-stream ({r} → {this_rate} Hz)"
@@ -192,11 +295,23 @@ fn decode_stream(
             continue;
         }
         let max_frames = limits.max_frames(this_rate);
-        if mono.len() + buf.frames() > max_frames {
+        let needed = mono.len().saturating_add(buf.frames());
+        if needed > max_frames {
+            // Decoding stops here: the audio is at least this long, maybe much longer.
             return Err(AudioError::TooLong {
-                seconds: (mono.len() + buf.frames()) as f64 / f64::from(this_rate),
+                seconds: mono.len() as f64 / f64::from(this_rate),
                 max_seconds: limits.max_duration_s,
+                lower_bound: true,
             });
+        }
+        if needed > mono.capacity() {
+            // Grow geometrically, but never past the limit (plain doubling could reserve
+            // nearly twice what the limit allows).
+            let target = needed
+                .max(mono.capacity().saturating_mul(2))
+                .min(max_frames);
+            // `mono.len() <= needed <= target`: `needed <= max_frames` was checked above.
+            mono.reserve_exact(target - mono.len());
         }
         buf.copy_to_vec_interleaved(&mut packet_buf);
         if channels == 1 {

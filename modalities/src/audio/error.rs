@@ -28,13 +28,44 @@ pub enum AudioError {
     /// The audio holds no samples.
     #[error("the audio is empty (zero samples)")]
     Empty,
-    /// The audio is longer than the configured maximum ([`super::AudioLimits`]).
-    #[error("audio of {seconds:.1} s exceeds the maximum of {max_seconds:.1} s")]
+    /// The audio is longer than the configured maximum
+    /// ([`AudioLimits::max_duration_s`](super::AudioLimits::max_duration_s)).
+    #[error("{}", too_long(*.seconds, *.max_seconds, *.lower_bound))]
     TooLong {
-        /// Its duration (possibly a lower bound: decoding stops at the limit).
+        /// Its duration: exact (from the header or the samples) unless `lower_bound`.
         seconds: f64,
         /// The configured limit.
         max_seconds: f64,
+        /// `seconds` is only how far decoding got before it stopped at the limit: the audio
+        /// is longer, by an unknown amount.
+        lower_bound: bool,
+    },
+    /// The file or byte buffer is larger than
+    /// [`AudioLimits::max_file_bytes`](super::AudioLimits::max_file_bytes); checked from the
+    /// file's metadata before decoding, or while reading a stream of unknown length.
+    #[error("{}", file_too_large(*.bytes, *.max_file_bytes))]
+    FileTooLarge {
+        /// The size in bytes, or `None` for a stream (such as `/dev/zero`) whose reading
+        /// stopped once it passed the limit.
+        bytes: Option<u64>,
+        /// The configured limit.
+        max_file_bytes: u64,
+    },
+    /// A sample rate (declared by a header, or asked of the resampler) outside
+    /// [`AudioLimits::min_sample_rate`](super::AudioLimits::min_sample_rate)..=
+    /// [`AudioLimits::max_sample_rate`](super::AudioLimits::max_sample_rate); checked before
+    /// anything is sized by it.
+    #[error(
+        "sample rate {rate} Hz is outside the accepted range {min}..={max} Hz; adjust \
+         AudioLimits::min_sample_rate / AudioLimits::max_sample_rate to accept it"
+    )]
+    SampleRateOutOfRange {
+        /// The rate in Hz.
+        rate: u32,
+        /// The configured lowest rate.
+        min: u32,
+        /// The configured highest rate.
+        max: u32,
     },
     /// A sample rate or channel count that cannot be used.
     #[error("invalid audio parameters: {0}")]
@@ -104,6 +135,50 @@ pub enum AudioError {
     Tensor(String),
 }
 
+/// The message of [`AudioError::TooLong`].
+fn too_long(seconds: f64, max_seconds: f64, lower_bound: bool) -> String {
+    let max = fmt_seconds(max_seconds);
+    if lower_bound {
+        format!(
+            "audio is longer than the maximum of {max} s (decoding stopped there); raise \
+             AudioLimits::max_duration_s to accept it"
+        )
+    } else {
+        // Enough decimals that the duration does not print as the limit itself.
+        let mut shown = format!("{seconds:.1}");
+        if seconds > max_seconds && shown == format!("{max_seconds:.1}") {
+            shown = format!("{seconds:.6}");
+        }
+        format!(
+            "audio of {shown} s exceeds the maximum of {max} s; raise \
+             AudioLimits::max_duration_s to accept it"
+        )
+    }
+}
+
+/// `600` for whole seconds, `0.25` otherwise.
+fn fmt_seconds(s: f64) -> String {
+    if s.fract() == 0.0 && s.abs() < 1e15 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
+/// The message of [`AudioError::FileTooLarge`].
+fn file_too_large(bytes: Option<u64>, max_file_bytes: u64) -> String {
+    match bytes {
+        Some(n) => format!(
+            "audio file of {n} bytes exceeds AudioLimits::max_file_bytes = {max_file_bytes}; \
+             raise AudioLimits::max_file_bytes to accept it"
+        ),
+        None => format!(
+            "audio stream is longer than AudioLimits::max_file_bytes = {max_file_bytes} bytes \
+             (reading stopped there); raise AudioLimits::max_file_bytes to accept it"
+        ),
+    }
+}
+
 impl AudioError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -137,5 +212,33 @@ mod tests {
     fn errors_are_send_sync_static() {
         fn check<T: Send + Sync + 'static + std::error::Error>() {}
         check::<super::AudioError>();
+    }
+
+    #[test]
+    fn too_long_shows_the_real_duration_or_says_more_than() {
+        let e = super::AudioError::TooLong {
+            seconds: 3600.0,
+            max_seconds: 600.0,
+            lower_bound: false,
+        };
+        assert!(
+            e.to_string()
+                .starts_with("audio of 3600.0 s exceeds the maximum of 600 s")
+        );
+        let e = super::AudioError::TooLong {
+            seconds: 600.02,
+            max_seconds: 600.0,
+            lower_bound: false,
+        };
+        assert!(e.to_string().contains("600.020000 s exceeds"), "{e}");
+        let e = super::AudioError::TooLong {
+            seconds: 600.0,
+            max_seconds: 600.0,
+            lower_bound: true,
+        };
+        assert!(
+            e.to_string()
+                .starts_with("audio is longer than the maximum of 600 s")
+        );
     }
 }

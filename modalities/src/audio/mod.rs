@@ -1,8 +1,10 @@
 //! Audio: decoding files to PCM, resampling, WAV output, and audio tokenizers (codecs).
 //!
-//! - [`Pcm`]: mono `f32` samples in [-1, 1] at a rate; [`AudioLimits`] bounds what is accepted.
+//! - [`Pcm`]: mono `f32` samples in [-1, 1] at a rate; [`AudioLimits`] bounds what is accepted
+//!   (file size, duration, sample rate), each limit checked before the allocation it guards.
 //! - [`decode_file`] / [`decode_bytes`]: WAV, FLAC, MP3 and OGG/Vorbis through symphonia, mixed
-//!   down to mono, MP3 encoder delay trimmed; [`resample`] (rubato); [`write_wav`] (16-bit).
+//!   down to mono, MP3 encoder delay trimmed ([`decode_file_with`] / [`decode_bytes_with`]
+//!   take the limits); [`resample`] / [`resample_with`] (rubato); [`write_wav`] (16-bit).
 //! - [`AudioTokenizer`]: audio ↔ level-major [`AudioCodes`], implemented by [`Encodec`] (the
 //!   Hugging Face EnCodec checkpoints) and [`FrameVq`] (a small MDCT + residual-VQ codec fitted
 //!   with k-means); [`load_audio_tokenizer`] picks one from a folder's `config.json`.
@@ -27,6 +29,6 @@ pub use encodec::{ENCODEC_DEFAULT_MAX_SECONDS, Encodec, EncodecConfig, PadMode};
 pub use error::AudioError;
 pub use frame_vq::{FitOptions, FrameVq, FrameVqConfig};
 pub use pcm::{AudioLimits, Pcm};
-pub use resample::resample;
+pub use resample::{resample, resample_with};
 pub use tokenizer::{AudioTokenizer, load_audio_tokenizer};
 pub use wav::{f32_to_i16, wav_bytes, write_wav};

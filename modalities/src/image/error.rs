@@ -30,9 +30,16 @@ pub enum ImageError {
         /// The decoder's message.
         reason: String,
     },
-    /// The picture has more pixels than the configured limit (checked before its pixels are
-    /// decoded).
-    #[error("image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")]
+    /// The picture has more pixels than the configured limit
+    /// ([`ImageLimits::max_pixels`], checked before its pixels are decoded).
+    ///
+    /// [`ImageLimits::max_pixels`]: crate::image::ImageLimits::max_pixels
+    #[error(
+        "image of {width}x{height} = {pixels} pixels exceeds ImageLimits::max_pixels = \
+         {max_pixels}; raise ImageLimits::max_pixels (or ImageLoader::with_max_pixels) to \
+         accept it",
+        pixels = pixel_count(*.width, *.height)
+    )]
     TooLarge {
         /// Width in pixels, as declared by the file.
         width: u32,
@@ -40,6 +47,72 @@ pub enum ImageError {
         height: u32,
         /// The configured limit (width × height).
         max_pixels: u64,
+    },
+    /// A side of the picture is longer than [`ImageLimits::max_side`] (checked before its
+    /// pixels are decoded).
+    ///
+    /// [`ImageLimits::max_side`]: crate::image::ImageLimits::max_side
+    #[error(
+        "image of {width}x{height} pixels has a side longer than ImageLimits::max_side = \
+         {max_side}; raise ImageLimits::max_side to accept it"
+    )]
+    SideTooLong {
+        /// Width in pixels, as declared by the file.
+        width: u32,
+        /// Height in pixels, as declared by the file.
+        height: u32,
+        /// The configured limit.
+        max_side: u32,
+    },
+    /// The file or byte buffer is larger than [`ImageLimits::max_file_bytes`]; checked from
+    /// the file's metadata before reading, or while reading a stream of unknown length.
+    ///
+    /// [`ImageLimits::max_file_bytes`]: crate::image::ImageLimits::max_file_bytes
+    #[error("{}", file_too_large(*.bytes, *.max_file_bytes))]
+    FileTooLarge {
+        /// The size in bytes, or `None` for a stream (such as `/dev/zero`) whose reading
+        /// stopped once it passed the limit.
+        bytes: Option<u64>,
+        /// The configured limit.
+        max_file_bytes: u64,
+    },
+    /// Resizing the picture to cover the target size would need an intermediate picture of
+    /// more than [`ImageLimits::max_pixels`] pixels (checked before it is allocated).
+    ///
+    /// [`ImageLimits::max_pixels`]: crate::image::ImageLimits::max_pixels
+    #[error(
+        "resizing a {width}x{height} image to {target_width}x{target_height} needs {pixels} \
+         pixels of intermediate image, more than ImageLimits::max_pixels = {max_pixels}; raise \
+         ImageLimits::max_pixels or ask for a smaller size"
+    )]
+    ResizeTooLarge {
+        /// Width of the picture being resized.
+        width: u32,
+        /// Height of the picture being resized.
+        height: u32,
+        /// The requested width.
+        target_width: u32,
+        /// The requested height.
+        target_height: u32,
+        /// Pixels the resize would allocate (`u64::MAX` if that does not fit in a `u64`).
+        pixels: u64,
+        /// The configured limit.
+        max_pixels: u64,
+    },
+    /// Decoding would allocate more than its budget
+    /// ([`ImageLoader::decode_budget`]: 8 bytes per [`ImageLimits::max_pixels`] plus 64 MiB);
+    /// typically a compressed metadata chunk (a PNG's ICC profile) that expands without bound.
+    ///
+    /// [`ImageLoader::decode_budget`]: crate::image::ImageLoader::decode_budget
+    /// [`ImageLimits::max_pixels`]: crate::image::ImageLimits::max_pixels
+    #[error(
+        "decoding the image needs more than its memory budget of {budget} bytes (8 bytes per \
+         ImageLimits::max_pixels plus 64 MiB), e.g. for metadata that decompresses without \
+         bound; raise ImageLimits::max_pixels if the file is genuine"
+    )]
+    AllocationLimit {
+        /// The budget in bytes.
+        budget: u64,
     },
     /// The picture could not be encoded (e.g. as PNG).
     #[error("cannot encode image: {reason}")]
@@ -99,6 +172,24 @@ pub enum ImageError {
     /// The tensor backend failed while running a model.
     #[error("tensor computation failed: {0}")]
     Compute(String),
+}
+
+/// `width × height` (cannot overflow: both fit in 32 bits).
+fn pixel_count(width: u32, height: u32) -> u64 {
+    u64::from(width) * u64::from(height)
+}
+
+fn file_too_large(bytes: Option<u64>, max_file_bytes: u64) -> String {
+    match bytes {
+        Some(n) => format!(
+            "image file of {n} bytes exceeds ImageLimits::max_file_bytes = {max_file_bytes}; \
+             raise ImageLimits::max_file_bytes to accept it"
+        ),
+        None => format!(
+            "image stream is longer than ImageLimits::max_file_bytes = {max_file_bytes} bytes \
+             (reading stopped there); raise ImageLimits::max_file_bytes to accept it"
+        ),
+    }
 }
 
 impl From<candle_core::Error> for ImageError {

@@ -1,9 +1,12 @@
 //! Images: loading and preparing pictures, and image tokenizers (vector quantisers).
 //!
-//! - [`ImageLoader`] reads PNG and JPEG (from a path or bytes) with a pixel limit checked
-//!   before decoding; [`save_png`] / [`encode_png`] write pictures.
+//! - [`ImageLoader`] reads PNG and JPEG (from a path or bytes) within [`ImageLimits`] (file
+//!   size, pixel count, side length), all checked before the pixels are decoded;
+//!   [`load_image_with`] / [`decode_image_with`] take the limits directly; [`save_png`] /
+//!   [`encode_png`] write pictures.
 //! - [`prepare_image`] resizes a picture to cover a target size and centre-crops it (the
-//!   Show-o / MMaDA preprocessing); every tokenizer's `encode` does this itself.
+//!   Show-o / MMaDA preprocessing), with its intermediate picture bounded
+//!   ([`prepare_image_with`]); every tokenizer's `encode` does this itself.
 //! - [`ImageTokenizer`] turns a picture into a grid of codes ([`ImageCodes`]) and back.
 //!   Two implementations: [`MagvitV2`] (`showlab/magvitv2`, the tokenizer of Show-o and
 //!   MMaDA, with its lookup-free quantiser [`Lfq`]) and [`PatchVq`] (a k-means codebook of
@@ -13,6 +16,7 @@ mod codes;
 mod error;
 mod io;
 mod lfq;
+mod limits;
 mod magvit;
 mod patch_vq;
 mod preprocess;
@@ -25,11 +29,14 @@ use serde_json::Value;
 
 pub use codes::ImageCodes;
 pub use error::ImageError;
-pub use io::{ImageLoader, decode_image, encode_png, load_image, save_png};
+pub use io::{
+    ImageLoader, decode_image, decode_image_with, encode_png, load_image, load_image_with, save_png,
+};
 pub use lfq::Lfq;
+pub use limits::ImageLimits;
 pub use magvit::{CoderConfig, MagvitV2, MagvitV2Config, image_to_tensor, tensor_to_image};
 pub use patch_vq::PatchVq;
-pub use preprocess::{ResizeFilter, center_crop, prepare_image};
+pub use preprocess::{ResizeFilter, center_crop, prepare_image, prepare_image_with};
 
 /// Turns pictures into grids of discrete codes and back.
 ///

@@ -3,11 +3,14 @@
 //! For a square target this is the Show-o / MMaDA preprocessing (torchvision
 //! `Resize(size, BICUBIC)` — shorter side to `size`, longer side `int(size·long/short)` — then
 //! `CenterCrop(size)` with offsets `round((dim − size)/2)`, Python's round-half-to-even).
+//!
+//! The intermediate picture is bounded by [`ImageLimits::max_pixels`]: a picture of extreme
+//! aspect ratio is cropped to the target's aspect ratio before it is resized.
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 
-use super::ImageError;
+use super::{ImageError, ImageLimits};
 
 /// The interpolation used when a picture is resized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,48 +36,115 @@ impl ResizeFilter {
 }
 
 /// Resizes `img` so that it covers `width × height` (one side equal, the other at least as
-/// large, aspect ratio kept) and centre-crops it to exactly `width × height`.
+/// large, aspect ratio kept) and centre-crops it to exactly `width × height`, within the
+/// default [`ImageLimits`]; see [`prepare_image_with`].
 ///
 /// A picture that already has the target size is returned unchanged (copied).
 ///
 /// # Errors
-/// [`ImageError::InvalidArgument`] if the target or the picture has a zero side.
+/// [`ImageError::InvalidArgument`] if the target or the picture has a zero side,
+/// [`ImageError::ResizeTooLarge`] if even the bounded resize would exceed
+/// [`ImageLimits::max_pixels`].
 pub fn prepare_image(
     img: &RgbImage,
     width: u32,
     height: u32,
     filter: ResizeFilter,
 ) -> Result<RgbImage, ImageError> {
+    prepare_image_with(img, width, height, filter, &ImageLimits::default())
+}
+
+/// [`prepare_image`] with the intermediate picture bounded by `limits.max_pixels`.
+///
+/// The exact torchvision order — resize to cover, then crop — is used whenever its
+/// intermediate pictures (the resize samples vertically into `img_width × covered_height`,
+/// then horizontally into `covered_width × covered_height`) hold at most
+/// [`ImageLimits::max_pixels`] pixels each. A picture of extreme aspect ratio (say
+/// 1 000 000 × 1, which would cover 256 × 256 as 256 000 000 × 256) is instead cropped to the
+/// target's aspect ratio first, the window resize-then-crop would keep, and that window is
+/// resized straight to the target: the same picture up to sub-pixel sampling offsets, and
+/// intermediates of `window_width × height` and `width × height` pixels, also checked against
+/// [`ImageLimits::max_pixels`].
+///
+/// # Errors
+/// As [`prepare_image`].
+pub fn prepare_image_with(
+    img: &RgbImage,
+    width: u32,
+    height: u32,
+    filter: ResizeFilter,
+    limits: &ImageLimits,
+) -> Result<RgbImage, ImageError> {
     check_nonempty(img, width, height)?;
     let (w, h) = img.dimensions();
     if (w, h) == (width, height) {
         return Ok(img.clone());
     }
-    let (w64, h64) = (u64::from(w), u64::from(h));
-    let (tw, th) = (u64::from(width), u64::from(height));
-    // Compare aspect ratios exactly: w/h >= tw/th.
-    let (nw, nh) = if w64 * th >= h64 * tw {
-        (th * w64 / h64, th)
-    } else {
-        (tw, tw * h64 / w64)
+    let too_large = |pixels: u128| ImageError::ResizeTooLarge {
+        width: w,
+        height: h,
+        target_width: width,
+        target_height: height,
+        pixels: u64::try_from(pixels).unwrap_or(u64::MAX),
+        max_pixels: limits.max_pixels,
     };
-    // nw >= tw and nh >= th by construction; both fit in u32 as long as the inputs do,
-    // except for absurd aspect ratios, which are refused rather than wrapped.
-    let (nw, nh) = match (u32::try_from(nw), u32::try_from(nh)) {
-        (Ok(a), Ok(b)) => (a, b),
-        _ => {
-            return Err(ImageError::InvalidArgument {
-                name: "img",
-                reason: format!("aspect ratio of {w}x{h} is too extreme to resize"),
-            });
+    let max = u128::from(limits.max_pixels);
+    // All sizes in u128: products of two u32 values (or of a u64 and a u32) cannot overflow.
+    let (w128, h128) = (u128::from(w), u128::from(h));
+    let (tw, th) = (u128::from(width), u128::from(height));
+    let target = tw * th;
+    if target > max {
+        return Err(too_large(target));
+    }
+    // Compare aspect ratios exactly: w/h >= tw/th means the picture is wider than the target.
+    let wider = w128 * th >= h128 * tw;
+    // The covering size: shorter (relative) side to the target, the other floored.
+    let (nw, nh) = if wider {
+        (th * w128 / h128, th)
+    } else {
+        (tw, tw * h128 / w128)
+    };
+    // Both passes of `imageops::resize`: `w × nh` (vertical) then `nw × nh` (horizontal).
+    let exact_cost = (w128 * nh).max(nw * nh);
+    if exact_cost <= max {
+        // `nw, nh <= exact_cost <= max_pixels`, which may still exceed `u32::MAX` if the
+        // limit is raised that far: such a size takes the crop-first path below.
+        if let (Ok(nw), Ok(nh)) = (u32::try_from(nw), u32::try_from(nh)) {
+            let resized = if (nw, nh) == (w, h) {
+                img.clone()
+            } else {
+                imageops::resize(img, nw, nh, filter.filter_type())
+            };
+            return center_crop(&resized, width, height);
         }
-    };
-    let resized = if (nw, nh) == (w, h) {
-        img.clone()
+    }
+    // Crop first: the window of the target's aspect ratio, rounded to the nearest pixel and
+    // kept within the picture (at least one pixel).
+    let (cw, ch) = if wider {
+        ((h128 * tw * 2 + th) / (th * 2), h128)
     } else {
-        imageops::resize(img, nw, nh, filter.filter_type())
+        (w128, (w128 * th * 2 + tw) / (tw * 2))
     };
-    center_crop(&resized, width, height)
+    let cw = cw.clamp(1, w128);
+    let ch = ch.clamp(1, h128);
+    let cost = (cw * th).max(target);
+    if cost > max {
+        return Err(too_large(cost));
+    }
+    // `cw <= w` and `ch <= h` after the clamps, so both fit in u32.
+    let (cw, ch) = match (u32::try_from(cw), u32::try_from(ch)) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return Err(too_large(cost)),
+    };
+    let left = half_round_even(w - cw);
+    let top = half_round_even(h - ch);
+    let window = imageops::crop_imm(img, left, top, cw, ch);
+    Ok(imageops::resize(
+        &*window,
+        width,
+        height,
+        filter.filter_type(),
+    ))
 }
 
 /// Cuts the central `width × height` window out of `img`; offsets are

@@ -98,6 +98,18 @@ impl EncodecConfig {
 
     pub(crate) fn from_json(j: &ConfigJson) -> Result<Self, AudioError> {
         let d = Self::default();
+        // A tokenizer folder of this crate's own kinds (`"type": "frame-vq"`) is no EnCodec
+        // model: say so, rather than report the first EnCodec field its values fail.
+        if let Some(t) = j.string("type")? {
+            return Err(j.err(
+                "type",
+                format!(
+                    "this folder holds a {t:?} audio tokenizer, not an EnCodec model \
+                     (\"model_type\": \"encodec\"); a bandwidth (the CLI's --bandwidth) applies \
+                     only to EnCodec: load this one without it (load_audio_tokenizer)"
+                ),
+            ));
+        }
         if let Some(t) = j.string("model_type")?
             && t != "encodec"
         {
@@ -224,7 +236,10 @@ impl EncodecConfig {
         if !(2..=1 << 16).contains(&self.codebook_size) || !self.codebook_size.is_power_of_two() {
             return Err((
                 "codebook_size",
-                "must be a power of two in 2..=65536".into(),
+                format!(
+                    "must be a power of two in 2..=65536, found {}",
+                    self.codebook_size
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&self.trim_right_ratio) {

@@ -20,7 +20,7 @@ pub use config::{EncodecConfig, PadMode};
 use model::{Decoder, Encoder, Rvq, latent_to_rows, rows_to_latent};
 
 use super::weights::WeightStore;
-use super::{AudioCodes, AudioError, AudioLimits, AudioTokenizer, Pcm, resample};
+use super::{AudioCodes, AudioError, AudioLimits, AudioTokenizer, Pcm, resample_with};
 
 /// The default longest clip an [`Encodec`] accepts. The whole clip goes through the network at
 /// once (as `transformers` does for the 24 kHz model); at the published size peak memory is
@@ -158,7 +158,7 @@ impl Encodec {
     ) -> Result<AudioCodes, AudioError> {
         self.check_bandwidth(bandwidth)?;
         pcm.check(&self.limits)?;
-        let pcm = resample(pcm, self.config.sampling_rate)?;
+        let pcm = resample_with(pcm, self.config.sampling_rate, &self.limits)?;
         pcm.check(&self.limits)?;
         let n = pcm.samples.len();
         let x = Tensor::from_slice(&pcm.samples, (1, 1, n), &Device::Cpu)?;

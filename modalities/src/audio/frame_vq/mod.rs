@@ -29,7 +29,7 @@ use serde_json::json;
 
 use super::json::ConfigJson;
 use super::weights::WeightStore;
-use super::{AudioCodes, AudioError, AudioLimits, AudioTokenizer, Pcm, resample};
+use super::{AudioCodes, AudioError, AudioLimits, AudioTokenizer, Pcm, resample_with};
 use kmeans::{kmeans, nearest};
 use mdct::Mdct;
 
@@ -157,7 +157,7 @@ impl FrameVq {
         let mut all = Vec::new();
         for pcm in signals {
             pcm.check(&limits)?;
-            let pcm = resample(pcm, config.sample_rate)?;
+            let pcm = resample_with(pcm, config.sample_rate, &limits)?;
             all.push(mdct.forward(&pcm.samples)?);
         }
         if all.is_empty() {
@@ -276,7 +276,7 @@ impl FrameVq {
 impl AudioTokenizer for FrameVq {
     fn encode(&self, pcm: &Pcm) -> Result<AudioCodes, AudioError> {
         pcm.check(&self.limits)?;
-        let pcm = resample(pcm, self.config.sample_rate)?;
+        let pcm = resample_with(pcm, self.config.sample_rate, &self.limits)?;
         pcm.check(&self.limits)?;
         let mut residual = self.mdct.forward(&pcm.samples)?;
         let mut codes = Vec::with_capacity(self.codebooks.len());
