@@ -32,7 +32,7 @@ mod world;
 
 pub use engine::{Engine, EngineDecoding, EngineOptions};
 pub use error::Error;
-pub use limits::Limits;
+pub use limits::{AudioReadLimits, ImageReadLimits, Limits};
 pub use options::{DecodeOptions, OptionSpec, SamplerKind};
 pub use request::{GenerateRequest, Prompt};
 pub use response::{Output, Response, Stats};

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_hybrid::ControllerOptions;
+use tessera_modalities::audio::AudioLimits;
+use tessera_modalities::image::ImageLimits;
 
 use crate::Error;
 
@@ -35,6 +37,12 @@ pub struct Limits {
     /// Most bytes of one text prompt or request body, before tokenizing or parsing.
     #[arg(long, default_value_t = Limits::DEFAULT.max_request_bytes)]
     pub max_request_bytes: usize,
+    /// Limits of the image reader.
+    #[command(flatten)]
+    pub image: ImageReadLimits,
+    /// Limits of the audio reader.
+    #[command(flatten)]
+    pub audio: AudioReadLimits,
 }
 
 impl Default for Limits {
@@ -45,7 +53,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The defaults: 16,384 positions per row, 64 prompts, 65,536 steps, 64 rounds, 1,024
-    /// segments, 4 MiB of prompt text or request body.
+    /// segments, 4 MiB of prompt text or request body; the media readers' own defaults.
     pub const DEFAULT: Limits = Limits {
         max_canvas: 16_384,
         max_prompts: 64,
@@ -53,6 +61,8 @@ impl Limits {
         max_rounds: 64,
         max_segments: 1_024,
         max_request_bytes: 4 << 20,
+        image: ImageReadLimits::DEFAULT,
+        audio: AudioReadLimits::DEFAULT,
     };
 
     /// Refuses `value` over `max`, naming the limit's field and flag.
@@ -100,6 +110,75 @@ impl Limits {
         }
         Self::check("max_steps", o.steps, self.max_steps)?;
         Self::check("max_rounds", o.remask.refine_rounds(), self.max_rounds)
+    }
+}
+
+/// Limits of reading a picture: checked from the file's size and the image header before
+/// anything is decoded (see [`ImageLimits`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ImageReadLimits {
+    /// Most bytes of an image file read (pictures to caption or encode).
+    #[arg(long, default_value_t = ImageReadLimits::DEFAULT.max_image_bytes)]
+    pub max_image_bytes: u64,
+    /// Most pixels of a decoded image, and of every resize of it.
+    #[arg(long, default_value_t = ImageReadLimits::DEFAULT.max_image_pixels)]
+    pub max_image_pixels: u64,
+}
+
+impl ImageReadLimits {
+    /// The image reader's own defaults (64 MiB, 8192² pixels).
+    pub const DEFAULT: ImageReadLimits = ImageReadLimits {
+        max_image_bytes: ImageLimits::DEFAULT_MAX_FILE_BYTES,
+        max_image_pixels: ImageLimits::DEFAULT_MAX_PIXELS,
+    };
+
+    /// The reader's limits.
+    pub fn reader(&self) -> ImageLimits {
+        ImageLimits::default()
+            .with_max_file_bytes(self.max_image_bytes)
+            .with_max_pixels(self.max_image_pixels)
+    }
+}
+
+impl Default for ImageReadLimits {
+    fn default() -> Self {
+        ImageReadLimits::DEFAULT
+    }
+}
+
+/// Limits of reading a sound: checked from the file's size and the stream header before
+/// anything is decoded or resampled (see [`AudioLimits`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AudioReadLimits {
+    /// Most bytes of an audio file read (sounds to transcribe or encode).
+    #[arg(long, default_value_t = AudioReadLimits::DEFAULT.max_audio_bytes)]
+    pub max_audio_bytes: u64,
+    /// Longest audio accepted, in seconds.
+    #[arg(long, default_value_t = AudioReadLimits::DEFAULT.max_audio_seconds)]
+    pub max_audio_seconds: u32,
+}
+
+impl AudioReadLimits {
+    /// The audio reader's own defaults (256 MiB, 600 s).
+    pub const DEFAULT: AudioReadLimits = AudioReadLimits {
+        max_audio_bytes: AudioLimits::DEFAULT_MAX_FILE_BYTES,
+        max_audio_seconds: AudioLimits::DEFAULT_MAX_DURATION_S as u32,
+    };
+
+    /// The reader's limits.
+    pub fn reader(&self) -> AudioLimits {
+        AudioLimits::with_max_duration_s(f64::from(self.max_audio_seconds))
+            .with_max_file_bytes(self.max_audio_bytes)
+    }
+}
+
+impl Default for AudioReadLimits {
+    fn default() -> Self {
+        AudioReadLimits::DEFAULT
     }
 }
 

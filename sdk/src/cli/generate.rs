@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::ValueEnum;
-use tessera::modalities::image::{ImageCodes, load_image, load_image_tokenizer, save_png};
+use tessera::modalities::image::{ImageCodes, load_image_tokenizer, load_image_with, save_png};
 use tessera::{
     Annealing, CaptionRequest, ChatMessage, DecodeOptions, Device, Dtype, Engine, EngineOptions,
     GenerateRequest, ImageOptions, ImageRequest, Limits, Prompt, WorldTask,
@@ -225,6 +225,7 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
             audio: args.audio.as_deref(),
             output: args.output.as_deref(),
             json: args.json,
+            limits: &args.limits,
         };
         return super::world::run(&engine, &world, args.options());
     }
@@ -368,7 +369,7 @@ fn caption(engine: &Engine, args: &GenerateArgs) -> Result<(), CliError> {
         .as_ref()
         .ok_or("`--task caption` needs --image FILE")?;
     let vq = load_image_tokenizer(&vq_dir(args)?)?;
-    let codes = vq.encode(&load_image(image)?)?;
+    let codes = vq.encode(&load_image_with(image, &args.limits.image.reader())?)?;
     let mut request = CaptionRequest::new(codes.into_codes()).options(args.options());
     if let Some(q) = &args.question {
         request = request.question(q.clone());

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use tessera::modalities::audio::{
-    AudioCodes, AudioTokenizer, Encodec, decode_file, load_audio_tokenizer, resample, write_wav,
+    AudioCodes, AudioTokenizer, Encodec, decode_file_with, load_audio_tokenizer, resample_with,
+    write_wav,
 };
-use tessera::modalities::image::{ImageCodes, load_image, load_image_tokenizer, save_png};
+use tessera::modalities::image::{ImageCodes, load_image_tokenizer, load_image_with, save_png};
+use tessera::{AudioReadLimits, ImageReadLimits};
 
 use super::CliError;
 
@@ -24,6 +26,9 @@ pub(crate) enum ImageCommand {
         /// Print `{"codes": [...row-major...], "height": H, "width": W}`.
         #[arg(long)]
         json: bool,
+        /// Limits of reading the picture.
+        #[command(flatten)]
+        limits: ImageReadLimits,
     },
     /// Decode codes (the JSON `encode --json` prints) to a PNG.
     Decode {
@@ -56,6 +61,9 @@ pub(crate) enum AudioCommand {
         /// Print `{"codes": [[level 0 frames…], …], "sample_rate": SR}`.
         #[arg(long)]
         json: bool,
+        /// Limits of reading the sound.
+        #[command(flatten)]
+        limits: AudioReadLimits,
     },
     /// Decode codes (the JSON `encode --json` prints) to a 16-bit WAV.
     Decode {
@@ -73,8 +81,13 @@ pub(crate) enum AudioCommand {
 
 pub(crate) fn run_image(cmd: ImageCommand) -> Result<(), CliError> {
     match cmd {
-        ImageCommand::Encode { vq, input, json } => {
-            let codes = encode_image(&vq, &input)?;
+        ImageCommand::Encode {
+            vq,
+            input,
+            json,
+            limits,
+        } => {
+            let codes = encode_image(&vq, &input, &limits)?;
             if json {
                 println!("{}", serde_json::to_string(&codes)?);
             } else {
@@ -102,13 +115,15 @@ pub(crate) fn run_audio(cmd: AudioCommand) -> Result<(), CliError> {
             input,
             bandwidth,
             json,
+            limits,
         } => {
             let tokenizer = audio_tokenizer(&codec, bandwidth)?;
-            let pcm = decode_file(&input)?;
+            let reader = limits.reader();
+            let pcm = decode_file_with(&input, &reader)?;
             let pcm = if pcm.sample_rate == tokenizer.sample_rate() {
                 pcm
             } else {
-                resample(&pcm, tokenizer.sample_rate())?
+                resample_with(&pcm, tokenizer.sample_rate(), &reader)?
             };
             let codes = tokenizer.encode(&pcm)?;
             if json {
@@ -141,9 +156,13 @@ pub(crate) fn run_audio(cmd: AudioCommand) -> Result<(), CliError> {
 }
 
 /// Codes of the picture at `input` through the tokenizer in `vq`.
-pub(crate) fn encode_image(vq: &Path, input: &Path) -> Result<ImageCodes, CliError> {
+pub(crate) fn encode_image(
+    vq: &Path,
+    input: &Path,
+    limits: &ImageReadLimits,
+) -> Result<ImageCodes, CliError> {
     let tokenizer = load_image_tokenizer(vq)?;
-    Ok(tokenizer.encode(&load_image(input)?)?)
+    Ok(tokenizer.encode(&load_image_with(input, &limits.reader())?)?)
 }
 
 /// The codec in `dir`; `bandwidth` selects EnCodec's number of codebooks.

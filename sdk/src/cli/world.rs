@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use tessera::modalities::audio::{decode_file, write_wav};
-use tessera::modalities::image::{ImageCodes, load_image, save_png};
-use tessera::{DecodeOptions, Engine, TaskInput, TaskRequest, WorldTask};
+use tessera::modalities::audio::{decode_file_with, write_wav};
+use tessera::modalities::image::{ImageCodes, load_image_with, save_png};
+use tessera::{DecodeOptions, Engine, Limits, TaskInput, TaskRequest, WorldTask};
 
 use super::CliError;
 
@@ -18,6 +18,7 @@ pub(crate) struct WorldArgs<'a> {
     pub(crate) audio: Option<&'a Path>,
     pub(crate) output: Option<&'a Path>,
     pub(crate) json: bool,
+    pub(crate) limits: &'a Limits,
 }
 
 pub(crate) fn run(
@@ -39,14 +40,17 @@ pub(crate) fn run(
             let vq = engine
                 .image_tokenizer()
                 .ok_or("the model folder has no image tokenizer")?;
-            TaskInput::ImageCodes(vq.encode(&load_image(path)?)?.into_codes())
+            TaskInput::ImageCodes(
+                vq.encode(&load_image_with(path, &a.limits.image.reader())?)?
+                    .into_codes(),
+            )
         }
         WorldTask::Transcribe => {
             let path = a.audio.ok_or_else(|| flag(a.task, "--audio FILE"))?;
             let codec = engine
                 .audio_tokenizer()
                 .ok_or("the model folder has no audio tokenizer")?;
-            let codes = codec.encode(&decode_file(path)?)?;
+            let codes = codec.encode(&decode_file_with(path, &a.limits.audio.reader())?)?;
             TaskInput::AudioCodes(codes.codes.concat())
         }
         _ => return Err(format!("unsupported task {}", a.task).into()),
