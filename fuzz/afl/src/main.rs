@@ -1,0 +1,15 @@
+//! AFL++ driver: runs the fuzz target named by `TESSERA_FUZZ_TARGET` (see `tessera-fuzz`).
+
+fn main() {
+    let target = std::env::var("TESSERA_FUZZ_TARGET").unwrap_or_default();
+    if !tessera_fuzz::TARGETS.contains(&target.as_str()) {
+        eprintln!(
+            "set TESSERA_FUZZ_TARGET to one of {:?}",
+            tessera_fuzz::TARGETS
+        );
+        std::process::exit(2);
+    }
+    afl::fuzz!(|data: &[u8]| {
+        tessera_fuzz::run(&target, data);
+    });
+}
