@@ -263,7 +263,9 @@ mod tests {
                 let outcome = std::panic::catch_unwind(|| run(target, &input));
                 if outcome.is_err() {
                     // Keep the finding as a regression input, to commit with its fix.
-                    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crashes").join(target);
+                    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("crashes")
+                        .join(target);
                     let name = format!("random-{:016x}", fnv(&input));
                     let _ = std::fs::write(dir.join(&name), &input);
                     panic!("{target} panicked; the input is fuzz/crashes/{target}/{name}");

@@ -31,9 +31,10 @@ impl TextTokenizer {
         // The `tokenizers` crate panics on some malformed files (an `unwrap` while
         // deserializing decoders, found by fuzzing): a panic there is a bad file, not a bug
         // of the caller's, so it becomes the same typed error.
-        let parsed = std::panic::catch_unwind(|| Tokenizer::from_bytes(&bytes)).unwrap_or_else(
-            |_| Err("the tokenizers crate could not read this file (it panicked)".into()),
-        );
+        let parsed =
+            std::panic::catch_unwind(|| Tokenizer::from_bytes(&bytes)).unwrap_or_else(|_| {
+                Err("the tokenizers crate could not read this file (it panicked)".into())
+            });
         let tokenizer = parsed.map_err(|e| TextError::Tokenizer {
             path: path.clone(),
             reason: e.to_string(),

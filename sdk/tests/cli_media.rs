@@ -196,3 +196,107 @@ fn image_and_audio_codes_round_trip_through_their_json() {
         "bandwidth",
     );
 }
+
+/// Hostile pictures and sounds through the CLI, under a 2 GiB address-space cap and a 60 s
+/// timeout: each is refused by name from its header, before it is decoded.
+#[test]
+fn hostile_media_is_refused_within_bounds() {
+    let scratch = common::Scratch::new("hostile-media");
+    let dir = &scratch.0;
+    // A 1,000,000 × 1 PNG (a few KB compressed; 3 MB decoded, 12 GB if resized naively).
+    let strip = dir.join("strip.png");
+    image::RgbImage::new(1_000_000, 1).save(&strip).unwrap();
+    // WAVs declaring absurd sample rates.
+    let wav = |rate: u32, name: &str| {
+        let data = vec![0u8; 200];
+        let mut bytes = b"RIFF".to_vec();
+        bytes.extend((36 + data.len() as u32).to_le_bytes());
+        bytes.extend(b"WAVEfmt ");
+        bytes.extend(16u32.to_le_bytes());
+        bytes.extend(1u16.to_le_bytes());
+        bytes.extend(1u16.to_le_bytes());
+        bytes.extend(rate.to_le_bytes());
+        bytes.extend(rate.wrapping_mul(2).to_le_bytes());
+        bytes.extend(2u16.to_le_bytes());
+        bytes.extend(16u16.to_le_bytes());
+        bytes.extend(b"data");
+        bytes.extend((data.len() as u32).to_le_bytes());
+        bytes.extend(&data);
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let fast = wav(2_147_483_647, "fast.wav");
+    let slow = wav(1, "slow.wav");
+    let tiny = common::tessera_tiny();
+    let tiny = tiny.to_str().unwrap();
+    let vq = format!("{tiny}/image-vq");
+    let codec = format!("{tiny}/audio-vq");
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "generate".into(),
+                "--task".into(),
+                "caption".into(),
+                "--image".into(),
+                s(&strip),
+            ],
+            "max_side",
+        ),
+        (
+            vec![
+                "image".into(),
+                "encode".into(),
+                "--vq".into(),
+                vq.clone(),
+                s(&strip),
+            ],
+            "max_side",
+        ),
+        (
+            vec![
+                "generate".into(),
+                "--task".into(),
+                "transcribe".into(),
+                "--audio".into(),
+                s(&fast),
+            ],
+            "sample rate",
+        ),
+        (
+            vec![
+                "audio".into(),
+                "encode".into(),
+                "--codec".into(),
+                codec.clone(),
+                s(&slow),
+            ],
+            "sample rate",
+        ),
+        (
+            vec![
+                "image".into(),
+                "encode".into(),
+                "--vq".into(),
+                vq,
+                s(&dir.join("fast.wav")),
+                "--max-image-bytes".into(),
+                "10".into(),
+            ],
+            "max_file_bytes",
+        ),
+    ];
+    for (args, needle) in &cases {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        if all[0] == "generate" {
+            all.extend(["--model", tiny]);
+        }
+        let out = common::bounded(&all, 2048, 60);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(124), "{args:?} timed out");
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
