@@ -23,6 +23,7 @@ cargo afl config --build >/dev/null 2>&1 || true
 bin=target/afl/release/tessera-fuzz-afl
 
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
+mkdir -p target/afl-out target/afl-cmin
 for t in "${targets[@]}"; do
     out=target/afl-out/$t
     rm -rf "$out" "target/afl-cmin/$t"

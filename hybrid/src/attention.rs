@@ -55,6 +55,7 @@ impl Attention {
     /// attention (no restriction beyond padding).
     pub fn groups(&self, prompt_len: usize, total: usize, block: usize) -> Option<Vec<u32>> {
         let block = block.max(1);
+        // cannot overflow: canvases are at most `u32::MAX` positions (`check_canvas`).
         let ends: Vec<usize> = (prompt_len + block..)
             .step_by(block)
             .take_while(|&e| e < total)
@@ -102,10 +103,11 @@ pub fn omni_groups(segments: &[(usize, bool)]) -> Vec<u32> {
     for &(len, bidirectional) in segments {
         if bidirectional {
             groups.extend(std::iter::repeat_n(next, len));
-            next += u32::from(len > 0);
+            next = next.saturating_add(u32::from(len > 0));
         } else {
-            groups.extend(next..next + len as u32);
-            next += len as u32;
+            // Saturating: a layout past `u32::MAX` positions cannot be decoded anyway.
+            groups.extend(next..next.saturating_add(len as u32));
+            next = next.saturating_add(len as u32);
         }
     }
     groups
@@ -114,11 +116,13 @@ pub fn omni_groups(segments: &[(usize, bool)]) -> Vec<u32> {
 /// Whether `groups` has a boundary just before `at` (position `at − 1` cannot see `at`):
 /// true at the canvas edges.
 pub fn group_boundary(groups: &[u32], at: usize) -> bool {
+    // cannot fail: `0 < at < groups.len()` once the first two tests are false.
     at == 0 || at >= groups.len() || groups[at - 1] < groups[at]
 }
 
 /// Whether query `q` may attend key `k` under `groups` (ignoring padding).
 pub fn visible(groups: &[u32], q: usize, k: usize) -> bool {
+    // Not input-derived: `q` and `k` are canvas positions of the canvas `groups` describes.
     groups[k] <= groups[q]
 }
 

@@ -29,9 +29,15 @@ impl PromptBatch {
         let len = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let ragged = prompts.iter().any(|p| p.len() != len);
         let rows = prompts.len();
-        let mut tokens = Vec::with_capacity(rows * len);
-        let mut attention = Vec::with_capacity(rows * len);
+        let cells = rows.checked_mul(len).ok_or_else(|| {
+            Error::InvalidPrompt(format!(
+                "{rows} prompts padded to {len} tokens are more than this machine can address"
+            ))
+        })?;
+        let mut tokens = Vec::with_capacity(cells);
+        let mut attention = Vec::with_capacity(cells);
         for p in &prompts {
+            // cannot underflow: `len` is the longest prompt's length.
             let pad = len - p.len();
             tokens.extend(std::iter::repeat_n(pad_id, pad));
             tokens.extend_from_slice(p);
@@ -116,6 +122,8 @@ impl PromptBatch {
     /// The generation canvas: each row followed by `gen_length` copies of `mask_id`, and the
     /// mask extended with `true` for the generated span.
     pub(crate) fn canvas(&self, gen_length: usize, mask_id: u32) -> (Vec<u32>, Option<Vec<bool>>) {
+        // cannot fail: both constructors refuse `len == 0` (so `chunks` gets a positive size),
+        // and every caller runs after `check_canvas` bounded `rows × (len + gen_length)`.
         let total = self.len + gen_length;
         let mut tokens = Vec::with_capacity(self.rows * total);
         for r in self.tokens.chunks(self.len) {

@@ -75,7 +75,10 @@ pub struct Logits {
 impl Logits {
     /// Wraps `data` laid out `[rows][positions][vocab]`; `None` if the length does not match.
     pub fn from_vec(data: Vec<f32>, rows: usize, positions: usize, vocab: usize) -> Option<Self> {
-        (data.len() == rows * positions * vocab).then_some(Logits {
+        let cells = rows
+            .checked_mul(positions)
+            .and_then(|n| n.checked_mul(vocab));
+        (cells == Some(data.len())).then_some(Logits {
             data,
             rows,
             positions,
@@ -85,6 +88,7 @@ impl Logits {
 
     /// Logits of the given shape, every entry `value`.
     pub fn filled(rows: usize, positions: usize, vocab: usize, value: f32) -> Self {
+        // Not input-derived: the shape a denoiser was asked for, whose canvas already exists.
         Logits {
             data: vec![value; rows * positions * vocab],
             rows,
@@ -95,12 +99,15 @@ impl Logits {
 
     /// The scores of row `row` at the `p`-th requested position.
     pub fn row(&self, row: usize, p: usize) -> &[f32] {
+        // cannot fail for `row < rows`, `p < positions` (callers check the shape first):
+        // `data` holds exactly `rows × positions × vocab` scores (`from_vec`, `filled`).
         let start = (row * self.positions + p) * self.vocab;
         &self.data[start..start + self.vocab]
     }
 
     /// Mutable scores of row `row` at the `p`-th requested position.
     pub fn row_mut(&mut self, row: usize, p: usize) -> &mut [f32] {
+        // cannot fail for `row < rows`, `p < positions`: as in `row`.
         let start = (row * self.positions + p) * self.vocab;
         &mut self.data[start..start + self.vocab]
     }

@@ -284,6 +284,8 @@ impl Merged {
         let padded = inputs
             .clone()
             .any(|i| i.len != len || i.attention.is_some());
+        // cannot fail: every input is a decoding's checked canvas (`len` its row length, at most
+        // the longest), and the merged rows are filled to exactly `rows × len` just below.
         let mut tokens = Vec::with_capacity(rows * len);
         let mut attention = Vec::with_capacity(if padded { rows * len } else { 0 });
         for input in inputs.clone() {
@@ -352,6 +354,8 @@ impl Merged {
                 .iter()
                 .map(|p| self.positions.binary_search(p).unwrap_or(0))
                 .collect();
+            // cannot fail: the logits' shape was checked above and each input's rows and
+            // positions are among the merged ones.
             let mut data = Vec::with_capacity(input.rows() * index.len() * vocab);
             for r in 0..input.rows() {
                 for &k in &index {

@@ -129,7 +129,8 @@ impl RecordedNoise {
         shape: [usize; 4],
         data: Vec<f64>,
     ) -> Result<Self, Error> {
-        if shape.iter().product::<usize>() != data.len() {
+        let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if values != Some(data.len()) {
             return Err(Error::option(
                 "noise",
                 format!(
@@ -159,6 +160,8 @@ impl NoiseSource for RecordedNoise {
                 format!("recorded noise has no entry for {key:?} × {}", out.len()),
             ));
         }
+        // cannot fail: each index is below its dimension (checked above) and `with` checked
+        // that the dimensions multiply to `data.len()` without overflow.
         let start = ((s * rows + r) * len + p) * width;
         out.copy_from_slice(&data[start..start + width]);
         Ok(())
@@ -254,5 +257,12 @@ mod tests {
                 .with(NoisePurpose::Remask, [1, 1, 1, 1], vec![])
                 .is_err()
         );
+        // A shape whose product wraps to the data's length is refused, not wrapped.
+        assert!(
+            RecordedNoise::new()
+                .with(NoisePurpose::Remask, [usize::MAX / 2 + 1, 2, 1, 1], vec![])
+                .is_err()
+        );
+        assert!(crate::Logits::from_vec(vec![], usize::MAX / 2 + 1, 2, 1).is_none());
     }
 }

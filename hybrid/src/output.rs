@@ -76,6 +76,8 @@ impl Generation {
 
     /// The whole canvas of `row`: padded prompt, then the generated tokens.
     pub fn canvas(&self, row: usize) -> &[u32] {
+        // cannot fail for `row < rows()`: `tokens` holds `rows × total_len` ids, and
+        // `prompt_len ≤ total_len` (the decoding made them together).
         &self.tokens[row * self.total_len..(row + 1) * self.total_len]
     }
 

@@ -73,6 +73,7 @@ impl UnmaskRule for Adaptive {
         if confident >= 2 {
             return confident;
         }
+        // cannot fail: `i` and `left` range over `0..candidates.len()`.
         if let Some(left) = (0..candidates.len()).min_by_key(|&i| candidates[i].position) {
             candidates.swap(0, left);
         }

@@ -22,6 +22,7 @@ pub fn transfer_count(masked: usize, steps: usize, i: usize) -> Option<usize> {
 pub fn transfer_total(masked: usize, steps: usize, i: usize) -> usize {
     let steps = steps.max(1);
     let n = i.saturating_add(1).min(steps);
+    // cannot overflow: `n ≤ steps`, so the sum is at most `masked`.
     n * (masked / steps) + n.min(masked % steps)
 }
 
@@ -36,6 +37,7 @@ pub fn dream_timesteps(steps: usize, eps: f32) -> Vec<f32> {
 
 /// Entry `i` of [`dream_timesteps`]`(steps, eps)`, computed on its own (bit for bit the same).
 pub fn dream_timestep(i: usize, steps: usize, eps: f32) -> f32 {
+    // cannot fail: callers pass `i ≤ steps` with steps ≤ u32::MAX (validated options).
     let n = steps + 1;
     let (start, end) = (1.0f32, eps);
     if n == 1 {

@@ -188,6 +188,7 @@ impl MaskGitRun {
                 "canvas rows are ragged or empty".into(),
             ));
         }
+        // cannot fail: `len > 0` (just checked).
         let rows = canvas.tokens.len() / len;
         if span.is_empty() || span.end > len {
             return Err(Error::InvalidPrompt(format!(
@@ -286,6 +287,7 @@ impl MaskGitRun {
         Some(match &self.uncond {
             Some(u) => {
                 let mut u = u.clone();
+                // cannot fail: `new` checked `span.end ≤ len` and `rows × len` canvases.
                 let (len, span) = (self.len, &self.span);
                 for r in 0..self.rows {
                     u[r * len + span.start..r * len + span.end]
@@ -302,6 +304,7 @@ impl MaskGitRun {
     pub(crate) fn canvas(&self) -> (Vec<u32>, usize) {
         let mut x = self.x.clone();
         if self.step >= self.opts.steps {
+            // cannot fail: `new` checked the span against `len`; `sampled` is `rows × n`.
             let (n, len, span) = (self.span.len(), self.len, &self.span);
             for r in 0..self.rows {
                 x[r * len + span.start..r * len + span.end]
@@ -327,6 +330,9 @@ impl MaskGitRun {
             Annealing::Mmada => self.temperature * (1.0 - ratio),
         };
         let temperature = self.temperature;
+        // cannot fail below: `finish` checked the logits against the pass (`2 × rows` rows under
+        // guidance), `new` checked the vocabulary against the logits width and the span
+        // (`n ≥ 1`) against the canvas; `unknown ≥ 1` where `unknown - 1` is taken.
         let mut events = Vec::new();
         for r in 0..rows {
             let mut confidence = vec![f32::INFINITY; n];

@@ -140,10 +140,24 @@ impl Engine {
         })?;
         let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
         let o = &req.options;
+        let info = self.backbone.info();
+        // Before the canvases are built: they hold `text_length + 1` text positions, so a
+        // length at the model's maximum is refused below anyway (and near `usize::MAX` would
+        // overflow building them).
+        if o.text_length >= info.max_length {
+            return Err(Error::invalid(
+                "text-length",
+                format!(
+                    "{} is not below the model's maximum length {}",
+                    o.text_length, info.max_length
+                ),
+            ));
+        }
+        self.limits.check_text(&req.prompt)?;
+        Limits::check("max_steps", o.steps, self.limits.max_steps)?;
         let text = tokenizer.encode(&req.prompt)?;
         let (ids, attention, span) = mmada.t2i_canvas(&text, o.text_length);
         let (uncond, uncond_attention, _) = mmada.t2i_canvas(&[], o.text_length);
-        let info = self.backbone.info();
         if ids.len() > info.max_length {
             return Err(Error::invalid(
                 "text-length",
@@ -230,6 +244,7 @@ impl Engine {
         match prompt {
             Prompt::Text(text) => self.limits.check_text(text)?,
             Prompt::Chat(messages) => {
+                // cannot overflow: the lengths of strings held in memory at once.
                 let bytes = messages.iter().map(|m| m.content.len()).sum();
                 Limits::check("max_request_bytes", bytes, self.limits.max_request_bytes)?;
             }
@@ -473,6 +488,7 @@ impl Engine {
                 // every id inside its span's range).
                 let mut codes = Vec::with_capacity(ids.len());
                 let mut rest = ids.as_slice();
+                // `split_at` cannot fail: the index is clamped to `rest.len()`.
                 for span in &answer {
                     let (here, after) = rest.split_at(span.length.min(rest.len()));
                     codes.extend(here.iter().map(|&t| t.saturating_sub(span.vocab.start)));
@@ -531,7 +547,12 @@ impl Engine {
             answer = canvas.answer(&self.space)?;
             prompts.push(canvas.prompt());
         }
-        let length: usize = answer.iter().map(|s| s.length).sum();
+        // Saturating: spans come from the model's config; a sum past `usize::MAX` is then
+        // refused by the `max_canvas` limit instead of wrapping.
+        let length = answer
+            .iter()
+            .map(|s| s.length)
+            .fold(0, usize::saturating_add);
         let media = req.task.output() != tessera_modalities::Modality::Text;
         // One span: one vocabulary for the whole answer. Several (the levels of a residual
         // audio tokenizer): decoded coarse to fine, a segment per level with its own.
@@ -575,12 +596,14 @@ impl Engine {
     pub fn task_length(&self, task: WorldTask) -> Option<usize> {
         let w = self.world.as_deref()?;
         match task {
+            // cannot overflow: image tokenizers' loaders bound the grid's sides (u32 pictures).
             WorldTask::T2i => w.image.as_deref().map(|t| t.grid().0 * t.grid().1),
+            // `audio_frames` is the model config's: a product past `usize::MAX` is no task.
             WorldTask::T2a => w
                 .audio
                 .as_deref()
                 .filter(|_| w.audio_frames > 0)
-                .map(|a| w.audio_frames * a.levels().max(1)),
+                .and_then(|a| w.audio_frames.checked_mul(a.levels().max(1))),
             _ => Some(w.prompting.text_length),
         }
     }
@@ -628,6 +651,7 @@ pub type EngineDecoding = Decoding<'static, tessera_backbone::BackboneCache>;
 
 /// The counters of a controller run that took `seconds`.
 fn generation_stats(generation: &tessera_hybrid::Generation, seconds: f64) -> Stats {
+    // cannot fail: a generation has at least one row, and `generated × rows` ids exist.
     let generated = generation.generated(0).len();
     let tokens = (generated * generation.rows()) as f64;
     Stats {

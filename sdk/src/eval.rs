@@ -205,6 +205,7 @@ impl Default for EvalConfig {
             tasks: Task::ALL.to_vec(),
             policies: EvalPolicy::DEFAULT
                 .iter()
+                // cannot fail: `DEFAULT` is constant and every name in it parses (tested).
                 .map(|p| EvalPolicy::parse(p).expect("default policies parse"))
                 .collect(),
             n: 200,
@@ -260,8 +261,11 @@ pub fn evaluate(
             "evaluation needs a Tessera world model (e.g. tessera-tiny)",
         ));
     }
-    if cfg.n == 0 || cfg.batch == 0 {
+    if cfg.n == 0 {
         return Err(Error::invalid("n", "must be at least 1"));
+    }
+    if cfg.batch == 0 {
+        return Err(Error::invalid("batch", "must be at least 1"));
     }
     let mut rows = Vec::new();
     for &task in &cfg.tasks {

@@ -137,6 +137,8 @@ impl ImageLayout {
     /// The image in row 0 of a finished decoding, with its counters (`seconds`: the wall
     /// time the caller measured).
     pub fn response(&self, generation: &tessera_hybrid::Generation, seconds: f64) -> ImageResponse {
+        // cannot fail for the generation of the decoding this layout came with: row 0 exists
+        // and `MaskGitRun::new` checked the span against the canvas length.
         let codes: Vec<u32> = generation.canvas(0)[self.span.clone()]
             .iter()
             .map(|&t| t.saturating_sub(self.first_code))

@@ -151,6 +151,7 @@ pub(crate) fn split_levels<'c>(
             ),
         ));
     }
+    // cannot fail: the codes are non-empty and a multiple of `levels`, so the size is ≥ 1.
     Ok(codes.chunks(codes.len() / levels))
 }
 
@@ -205,7 +206,14 @@ pub(crate) fn coarse_to_fine(
                 .steps(if level == 0 { coarse } else { fine })
         })
         .collect();
-    options.steps = Some(segments.iter().filter_map(|s| s.steps).sum());
+    // Saturating: level sizes come from the model's config; a total past `usize::MAX` is then
+    // refused by the `max_steps` limit instead of wrapping.
+    options.steps = Some(
+        segments
+            .iter()
+            .filter_map(|s| s.steps)
+            .fold(0, usize::saturating_add),
+    );
     options.policy = Some(policy);
     options.segments = Some(segments);
     Ok(())
@@ -335,6 +343,7 @@ impl WorldModel {
         Ok(match (task, input) {
             (WorldTask::Text, TaskInput::Text(t)) => p.text_canvas(&words(t)?),
             (WorldTask::T2i, TaskInput::Text(t)) => {
+                // `h × w` cannot overflow: the tokenizer's loader bounds the grid's sides.
                 let (h, w) = self.image_tokenizer()?.grid();
                 p.t2i_canvas(&words(t)?, h * w)
             }

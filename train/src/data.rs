@@ -100,6 +100,8 @@ impl WorldData {
     /// [`TrainError::Io`] / [`TrainError::Data`] when a tokenizer cannot be fitted, written
     /// or loaded.
     pub fn prepare(cfg: &TrainConfig, out: &Path) -> Result<Self, TrainError> {
+        // The invariants below (sizes, a task with a positive weight) are the config's checks.
+        cfg.validate()?;
         let d = &cfg.data;
         std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
         let tok_path = out.join("tokenizer.json");
@@ -152,6 +154,9 @@ impl WorldData {
             "image_codes": d.image_codes,
             "audio_codes": vec![d.audio_codes; d.audio_levels],
         });
+        // cannot overflow: codebooks ≤ 65 536 (validated), 1..=16 audio levels (the frame VQ
+        // checks them when fitted or loaded, and its levels equal the config's), and a word
+        // vocabulary far below `u32::MAX`.
         let mask = text_vocab + (d.image_codes + d.audio_codes * d.audio_levels) as u32;
         let rows = mask + 1;
         let digits = (0..10)
@@ -268,6 +273,8 @@ impl WorldData {
     /// [`TrainError::Data`] for an example that does not fit the task or the vocabulary.
     pub fn sequence(&self, task: Task, example: &Example) -> Result<Sequence, TrainError> {
         let p = &self.prompting;
+        // cannot fail: `prepare` encoded every picture of `ShapeSpec::all()` and every tune of
+        // `Tune::all()`, which are every value of those types.
         let (prompt, answer) = match (task, example) {
             (Task::T2i, Example::Image { spec }) => (
                 p.t2i(&self.words(&spec.caption())?),
@@ -315,6 +322,7 @@ impl WorldData {
                     }
                     r -= w;
                 }
+                // cannot fail: validation requires a task with a positive weight.
                 self.tasks[self.tasks.len() - 1].0
             })
             .collect()

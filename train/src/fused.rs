@@ -17,6 +17,7 @@ fn data<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
         candle_core::bail!("fused ops take f32 tensors")
     };
     match l.contiguous_offsets() {
+        // cannot fail: candle's layout offsets lie inside its own storage.
         Some((a, b)) => Ok(&v[a..b]),
         None => candle_core::bail!("fused ops take contiguous tensors"),
     }
@@ -92,6 +93,8 @@ impl CustomOp2 for RmsNorm {
         let (dx, dw) = with_data(xt, |x| {
             with_data(wt, |w| {
                 with_data(gt, |g| {
+                    // cannot fail: the forward refused `d == 0` and inputs whose last axis is
+                    // not `d`; `g` has the output's (= input's) shape, so every row is `d` long.
                     let d = w.len();
                     let r = Self::scales(x, d, self.eps);
                     let mut dx = vec![0f32; x.len()];
@@ -142,11 +145,12 @@ impl Rope {
             [_, _, len, hd] => (*len, *hd),
             _ => candle_core::bail!("rope: expected (batch, heads, len, head_dim), got {dims:?}"),
         };
-        if hd != 2 * h || self.cos.len() != len * h {
+        if h == 0 || hd != 2 * h || self.cos.len() != len * h {
             candle_core::bail!("rope: tables of {} for {dims:?}", self.cos.len())
         }
         let sign = if self.inverse { -1.0 } else { 1.0 };
         let mut out = vec![0f32; x.len()];
+        // cannot fail: `hd = 2h > 0` and the tables hold `len × h` values (checked above).
         for (i, (src, dst)) in x.chunks(hd).zip(out.chunks_mut(hd)).enumerate() {
             let p = i % len;
             let (c, s) = (&self.cos[p * h..][..h], &self.sin[p * h..][..h]);
@@ -210,6 +214,7 @@ impl CustomOp1 for Softmax {
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        // cannot fail: the forward refused an empty last axis.
         let d = y.dim(candle_core::D::Minus1)?;
         with_data(y, |yd| {
             with_data(g, |gd| {

@@ -81,9 +81,15 @@ pub fn noise_batch(
         )));
     }
     let batch = seqs.len();
+    // Loss positions are u32 flat indices into the `batch × len` canvas.
+    let Some(cells) = batch.checked_mul(len).filter(|&n| n <= u32::MAX as usize) else {
+        return Err(TrainError::Data(format!(
+            "a batch of {batch} rows of {len} ids has more positions than u32 indices address"
+        )));
+    };
     let mut out = NoisyBatch {
-        ids: Vec::with_capacity(batch * len),
-        valid: Vec::with_capacity(batch * len),
+        ids: Vec::with_capacity(cells),
+        valid: Vec::with_capacity(cells),
         batch,
         len,
         positions: Vec::new(),
@@ -92,6 +98,9 @@ pub fn noise_batch(
         tokens: seqs.iter().map(|s| s.ids.len()).sum(),
     };
     for (r, s) in seqs.iter().enumerate() {
+        // cannot fail below: every sequence has an answer (`answer ≥ 1`, checked above), so the
+        // clamp is ordered and `blocks ≥ 1`; `block_lengths` is non-empty where indexed;
+        // `masked` covers the answer; `base + i < cells ≤ u32::MAX`.
         let answer = s.ids.len() - s.prompt_len;
         let t = opts.eps + (1.0 - opts.eps) * rng.next_f64();
         // (first, end) of the span carrying loss; positions after `end` fully masked.
@@ -138,6 +147,8 @@ impl NoisyBatch {
     /// normalised by the whole batch), so the sum of the groups' losses is the batch's loss:
     /// padding never changes a real position's logits (keys beyond a row's end are masked).
     pub fn pack(&self, slack: f64) -> Vec<NoisyBatch> {
+        // cannot fail for a batch from `noise_batch`: `ids`/`valid` hold `batch × len` entries,
+        // loss positions are below that, and `targets`/`weights` run alongside them.
         let real = |r: usize| {
             self.valid[r * self.len..(r + 1) * self.len]
                 .iter()
@@ -196,6 +207,7 @@ impl NoisyBatch {
             return vec![self];
         }
         let len = self.len;
+        // cannot fail: as in `pack` (row ranges inside `batch × len ≤ u32::MAX`).
         let real = |r: usize| {
             self.valid[r * len..(r + 1) * len]
                 .iter()

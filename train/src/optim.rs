@@ -69,7 +69,8 @@ impl AdamW {
     /// Counts a step in which nothing was trained (a batch without masked tokens), so the
     /// step count stays the trainer's.
     pub fn skip(&mut self) {
-        self.step += 1;
+        // Saturating: the count may come from a checkpoint file.
+        self.step = self.step.saturating_add(1);
     }
 
     /// One update of every weight in `vars` from `grads`, at learning rate `lr`. A weight
@@ -96,7 +97,8 @@ impl AdamW {
         } else {
             1.0
         };
-        self.step += 1;
+        // Saturating: the count may come from a checkpoint file.
+        self.step = self.step.saturating_add(1);
         let t = self.step as i32;
         let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
         for (name, v) in vars {

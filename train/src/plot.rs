@@ -52,6 +52,7 @@ pub fn loss_curve(history: &[LogRow], path: &Path) -> Result<(), TrainError> {
         for &(s, l) in &losses {
             put(&mut img, px(s), py(l), Rgb([170, 190, 230]));
         }
+        // cannot fail: `losses` has a first element (matched above).
         let mut avg = losses[0].1;
         let mut prev: Option<(f64, f64)> = None;
         for &(s, l) in &losses {

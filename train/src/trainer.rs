@@ -216,7 +216,16 @@ pub fn train_with_workers(
     let schedule = cfg.schedule();
     let masking = cfg.masking();
     let start = opt.steps();
-    let end = stop_after.map_or(cfg.steps, |n| (start + n).min(cfg.steps));
+    if start > cfg.steps {
+        return Err(TrainError::Config {
+            field: "steps".into(),
+            reason: format!(
+                "{} is below the {start} steps the checkpoint has already taken",
+                cfg.steps
+            ),
+        });
+    }
+    let end = stop_after.map_or(cfg.steps, |n| start.saturating_add(n).min(cfg.steps));
     let began = Instant::now();
     let mut tokens = 0usize;
     let mut smoothed = history.last().map_or(f32::NAN, |r| r.loss);
@@ -322,6 +331,7 @@ fn shard_gradients(
                 .collect();
             for h in handles {
                 for (i, r) in h.join().unwrap_or_default() {
+                    // cannot fail: `i` indexed `shards`, and `slots` has one slot per shard.
                     slots[i] = Some(r);
                 }
             }

@@ -132,6 +132,12 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     other.lr = 1e-3;
     let err = train(&other, &Reverse, &b.0, &Start::Resume, None, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("different config"), "{err}");
+    // Fewer steps than the checkpoint has taken are refused by name, not wrapped.
+    let err = run(3, &b.0, &Start::Resume, None).unwrap_err();
+    assert!(err.to_string().contains("`steps`"), "{err}");
+    // A sitting of any length ends at the config's steps.
+    let done = run(6, &b.0, &Start::Resume, Some(u64::MAX)).unwrap();
+    assert_eq!((done.steps, done.ran), (6, 0));
 }
 
 /// [`Reverse`] whose digits (ids 2..=11) a place embedding counts.

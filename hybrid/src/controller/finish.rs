@@ -9,6 +9,8 @@ pub(crate) fn finish_at_eos(
     mask: u32,
     eos: u32,
 ) -> bool {
+    // cannot fail: a batch has at least one row, `x` holds `rows × total` tokens and
+    // `prompt_len ≤ total`.
     let total = x.len() / rows;
     let mut ends = Vec::with_capacity(rows);
     for r in 0..rows {

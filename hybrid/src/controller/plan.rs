@@ -22,6 +22,7 @@ pub(crate) fn vocab_at(
     prompt_len: usize,
     p: usize,
 ) -> Option<std::ops::Range<u32>> {
+    // cannot underflow: refinement positions lie in the generation (`p ≥ prompt_len`).
     plan.iter()
         .find(|b| (b.start..b.end).contains(&(p - prompt_len)))
         .and_then(|b| b.vocab.clone())
@@ -60,6 +61,8 @@ impl ControllerOptions {
                 self.for_segment(seg)
             };
             let block = o.effective_block_length();
+            // cannot fail: the plan is made from validated options (each segment too): `block ≥ 1`
+            // divides `gen_length ≥ 1`, so `blocks ≥ 1`; offsets sum to at most `gen_length`.
             let blocks = o.gen_length / block;
             for _ in 0..blocks {
                 plan.push(PlannedBlock {

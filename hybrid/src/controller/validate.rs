@@ -298,6 +298,7 @@ pub(super) fn check_canvas(prompts: &PromptBatch, opts: &ControllerOptions) -> R
         opts.gen_length
     };
     let halves = if opts.cfg_scale > 0.0 { 2 } else { 1 };
+    // `rows × halves` cannot overflow: the batch already holds `rows` non-empty prompts.
     let fits = prompts
         .len()
         .checked_add(longest)

@@ -68,6 +68,7 @@ impl Probe {
         Some(ProbePass {
             pass,
             x,
+            // cannot underflow: `gen_length ≥ block`.
             positions: (total - self.block..total).collect(),
         })
     }
@@ -81,6 +82,8 @@ impl Probe {
             .map(|r| {
                 let sum: f32 = (0..logits.positions())
                     .map(|k| {
+                        // cannot fail: `finish` checked the shape; `Decoding::new` checked the
+                        // EOS id against the logits width.
                         let row = logits.row(r, k);
                         tessera_kernels::row_stats(row).prob(row[self.eos as usize])
                     })

@@ -187,6 +187,8 @@ impl InsertRun {
         let (rows, prompt_len) = (self.prompts.rows(), self.prompts.len());
         let width = self.width();
         let total = prompt_len + width;
+        // cannot fail: `check_canvas` bounded `rows × (prompt + max-length)`; every answer is at
+        // most `width` long; prompt rows are `prompt_len` long.
         let mut x = Vec::with_capacity(rows * total);
         let mut keys = Vec::with_capacity(rows * total);
         for (r, s) in self.state.iter().enumerate() {
@@ -231,6 +233,9 @@ impl InsertRun {
         let (insertion, max_length, block_length) =
             (self.insertion, self.max_length, self.block_length);
         let mut tokens = Vec::new();
+        // cannot fail below: `live` has a flag per row; `finish` checked the logits against the
+        // pass's `width` positions; the threshold rule selects `n ≤ candidates.len()`;
+        // `factor ≥ 2` (validated) and `len < max_length` where `extra` is computed.
         for (r, s) in self.state.iter_mut().enumerate() {
             if !live[r] {
                 continue;
@@ -309,6 +314,7 @@ impl InsertRun {
     pub(crate) fn canvas(&self) -> (Vec<u32>, usize) {
         let (rows, prompt_len) = (self.prompts.rows(), self.prompts.len());
         let width = self.width();
+        // cannot fail: as in `next`.
         let total_len = prompt_len + width;
         let mut out = Vec::with_capacity(rows * total_len);
         for (r, s) in self.state.iter().enumerate() {

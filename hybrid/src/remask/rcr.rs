@@ -24,6 +24,7 @@ pub(crate) fn running_confidence(
             .then(a.0.cmp(&b.0))
             .then(a.1.position.cmp(&b.1.position))
     });
+    // cannot fail: `keep ≤ pool.len()` after this `min`.
     let keep = keep.min(pool.len());
     let commit = pool[..keep]
         .iter()

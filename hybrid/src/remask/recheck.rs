@@ -12,11 +12,14 @@
 /// The answer positions masked together in scoring pass `g` of `groups`: `prompt_len + i`
 /// with `i % groups == g`, up to `total`.
 pub(crate) fn group(prompt_len: usize, total: usize, groups: usize, g: usize) -> Vec<usize> {
+    // cannot fail: `Remask::validate` refuses zero groups, and the caller stops at the first
+    // empty group, so `prompt_len + g ≤ total`.
     (prompt_len + g..total).step_by(groups).collect()
 }
 
 /// The answer positions of a row whose support is below `below`, ascending.
 pub(crate) fn unsupported(support: &[f64], prompt_len: usize, below: f64) -> Vec<usize> {
+    // cannot fail: `p < support.len()`.
     (prompt_len..support.len())
         .filter(|&p| support[p] < below)
         .collect()

@@ -7,6 +7,8 @@
 /// The positions one refine round re-masks in a row: the `fraction` (at least one) of the
 /// answer `prompt_len..conf.len()` with the lowest decoding confidence `conf`, ascending.
 pub(crate) fn least_confident(conf: &[f64], prompt_len: usize, fraction: f64) -> Vec<usize> {
+    // cannot fail: `conf` is a whole row (`prompt_len ≤ total`) and gen-length ≥ 1 (validated),
+    // so the clamp's bounds are ordered and `order` indexes `conf`.
     let total = conf.len();
     let gen_length = total - prompt_len;
     let count = ((gen_length as f64 * fraction).ceil() as usize).clamp(1, gen_length);

@@ -54,6 +54,7 @@ impl RowSampler {
         }
         s.probs.resize(s.logits.len(), 0.0);
         let stats = softmax_into(&s.logits, &mut s.probs);
+        // cannot fail: rows are never empty and `categorical`/argmax return an index into them.
         let (token, prob) = if self.temperature > 0.0 {
             let t = categorical(&s.probs, uniform);
             (t, s.probs[t])
@@ -98,6 +99,7 @@ pub(crate) fn top_p_filter(
     order: &mut Vec<u32>,
     sorted_probs: &mut Vec<f32>,
 ) {
+    // cannot fail: `order` is a permutation of the row's indices, `sorted_probs` as long.
     order.clear();
     order.extend(0..logits.len() as u32);
     order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
@@ -119,6 +121,7 @@ pub(crate) fn top_p_filter(
 
 /// Sets every logit below the `k`-th largest to `f32::MIN` (Dream's `top_k_logits`).
 pub(crate) fn top_k_filter(logits: &mut [f32], k: usize, buf: &mut Vec<f32>) {
+    // cannot fail: `1 ≤ k ≤ len` for the never-empty rows the scorer passes.
     let k = k.min(logits.len()).max(1);
     buf.clear();
     buf.extend_from_slice(logits);

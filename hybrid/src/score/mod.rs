@@ -181,6 +181,7 @@ impl Scorer {
         let o = self.opts;
         self.row.clear();
         self.row.extend_from_slice(logits);
+        // cannot fail: `local_id` returns only ids inside the row.
         if let (true, Some(e)) = (o.logits_eos_inf, local_id(o.eos_id, offset, logits.len())) {
             self.row[e] = f32::NEG_INFINITY;
         }
@@ -225,6 +226,10 @@ impl Scorer {
         let o = self.opts;
         self.row.clear();
         self.row.extend_from_slice(logits);
+        // cannot fail below: `local_id` returns only ids inside the row; the row is never empty
+        // (the vocabulary has the mask id, a restricted one is refused when empty), so
+        // `token` indexes it; `uniforms` is allocated at the logits width whenever a
+        // temperature draws Gumbel noise, and a (restricted) row is no wider.
         let eos = local_id(o.eos_id, offset, logits.len());
         let eot = local_id(o.eot_id, offset, logits.len());
         if let (true, Some(e)) = (o.logits_eos_inf, eos) {
@@ -300,6 +305,7 @@ pub(crate) fn restrict<'r>(
     vocab: &Option<std::ops::Range<u32>>,
 ) -> (&'r [f32], u32) {
     match vocab {
+        // cannot fail: `Decoding::new` refused empty ranges and ends past the logits width.
         Some(v) => (&row[v.start as usize..v.end as usize], v.start),
         None => (row, 0),
     }

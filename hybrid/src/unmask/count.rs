@@ -87,6 +87,7 @@ impl Schedule {
                 if ctx.step + 1 >= ctx.steps {
                     return ctx.masked;
                 }
+                // cannot underflow: `maskgit_mask_len` returns at most its `unknown` (`masked`).
                 ctx.masked - maskgit_mask_len(ctx.step, ctx.steps, ctx.initial_masked, ctx.masked)
             }
             Schedule::Timesteps(eps) => {

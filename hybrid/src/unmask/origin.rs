@@ -23,6 +23,7 @@ impl UnmaskRule for Origin {
         // The reference compares the f32 draw with `p` and reveals on `u < p` (a NaN draw
         // never reveals).
         let mut n = 0;
+        // cannot fail: `n ≤ i < candidates.len()`.
         for i in 0..candidates.len() {
             if (candidates[i].draw as f32) < p {
                 candidates.swap(n, i);

@@ -278,10 +278,15 @@ fn bench_model(
             "x",
         );
     }
+    // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
     let vocab = info.embedding_size as u32;
+    let (spread1, spread2) = (
+        vocab.saturating_sub(1).max(1),
+        vocab.saturating_sub(2).max(1),
+    );
     for canvas in [160usize, 512] {
         let tokens: Vec<u32> = (0..canvas as u32)
-            .map(|i| (i * 2_654_435_761u32) % (vocab - 1))
+            .map(|i| i.wrapping_mul(2_654_435_761u32) % spread1)
             .collect();
         for (label, positions) in [
             ("all logits", (0..canvas).collect::<Vec<_>>()),
@@ -308,7 +313,7 @@ fn bench_model(
         }
     }
     if !args.no_sampler {
-        let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % (vocab - 2)).collect();
+        let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % spread2).collect();
         let batch = PromptBatch::left_padded(vec![prompt], 0)?;
         let opts = LladaOptions::new(info.mask_id)
             .gen_length(128)
@@ -365,12 +370,13 @@ fn bench_decode(
 ) -> Result<(), CliError> {
     let info = model.info().clone();
     let push = row_pusher(name, info.parameters);
-    let vocab = info.embedding_size as u32;
+    // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
+    let spread = (info.embedding_size as u32).saturating_sub(2).max(1);
     let len = PROMPT + GEN;
     let mask = info.mask_id;
     // A canvas mid-way through decoding the first block: prompt, then masks.
     let mut tokens: Vec<u32> = (0..len as u32)
-        .map(|i| (i * 2_654_435_761u32) % (vocab - 2))
+        .map(|i| i.wrapping_mul(2_654_435_761u32) % spread)
         .collect();
     tokens[PROMPT + BLOCK / 2..].fill(mask);
     let block: Vec<usize> = (PROMPT..PROMPT + BLOCK).collect();
@@ -440,9 +446,7 @@ fn bench_decode(
     if !sampler {
         return Ok(());
     }
-    let prompt: Vec<u32> = (0..PROMPT as u32)
-        .map(|i| (i * 7919) % (vocab - 2))
-        .collect();
+    let prompt: Vec<u32> = (0..PROMPT as u32).map(|i| (i * 7919) % spread).collect();
     let batch = PromptBatch::left_padded(vec![prompt], 0)?;
     let base = LladaOptions::new(mask)
         .gen_length(GEN)
@@ -539,7 +543,8 @@ fn bench_batching(
     const GEN_B: usize = 32;
     let info = model.info().clone();
     let push = row_pusher(name, info.parameters);
-    let vocab = info.embedding_size as u32;
+    // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
+    let spread = (info.embedding_size as u32).saturating_sub(2).max(1);
     let longest = (info.max_length.saturating_sub(GEN_B)).clamp(1, 48);
     let opts = LladaOptions::new(info.mask_id)
         .gen_length(GEN_B)
@@ -550,7 +555,8 @@ fn bench_batching(
             .map(|i| {
                 let len = (longest / 2 + (i * 7) % (longest / 2 + 1)).max(1);
                 let prompt: Vec<u32> = (0..len as u32)
-                    .map(|j| (j * 7919 + i as u32 * 104_729) % (vocab - 2))
+                    // Wrapping: a pseudo-random id; `--concurrency` may be large.
+                    .map(|j| (j * 7919).wrapping_add((i as u32).wrapping_mul(104_729)) % spread)
                     .filter(|&t| t != info.mask_id)
                     .collect();
                 Ok(PromptBatch::left_padded(vec![prompt], 0)?)
@@ -579,6 +585,7 @@ fn bench_batching(
         while !driver.is_empty() {
             for event in driver.step(model) {
                 if let DriverEvent::Finished(id, result) = event {
+                    // cannot fail: `ids` and `together` both have one entry per request.
                     let i = ids.iter().position(|&x| x == id).unwrap_or(0);
                     together[i] = Some(result?);
                 }
@@ -590,7 +597,7 @@ fn bench_batching(
             .zip(&together)
             .filter(|(a, t)| t.as_ref() == Some(*a))
             .count();
-        let tokens = (n * GEN_B) as f64;
+        let tokens = n as f64 * GEN_B as f64;
         push(
             rows,
             format!("{n} requests one by one: tokens/s"),
@@ -701,6 +708,7 @@ impl BlockCausalCopy {
                 let text = std::fs::read_to_string(&path).map_err(io)?;
                 let mut config: serde_json::Value = serde_json::from_str(&text)
                     .map_err(|e| -> CliError { format!("{}: {e}", path.display()).into() })?;
+                // cannot fail: `Backbone::load` just read this file as a config object.
                 config["attention"] = Attention::BlockCausal.to_string().into();
                 std::fs::write(copy.0.join(file), config.to_string()).map_err(io)?;
             } else {
@@ -729,6 +737,7 @@ fn median_time(
         times.push(start.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
+    // cannot fail: the loop above ran at least once.
     Ok(times[times.len() / 2])
 }
 

@@ -267,6 +267,7 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
     if shown {
         eprintln!();
     }
+    // cannot fail: one prompt gives one output.
     let output = &response.outputs[0];
     if args.json {
         let mut v = serde_json::json!({
@@ -375,6 +376,7 @@ fn caption(engine: &Engine, args: &GenerateArgs) -> Result<(), CliError> {
         request = request.question(q.clone());
     }
     let response = engine.caption(&request)?;
+    // cannot fail: one image gives one output.
     let output = &response.outputs[0];
     if args.json {
         println!(

@@ -63,6 +63,7 @@ pub(crate) fn run(
         .into());
     }
     let response = engine.run_task(&TaskRequest::new(a.task, input).options(options))?;
+    // cannot fail: one input gives one output.
     let out = &response.outputs[0];
     if let (Some(path), Some(codes)) = (a.output, &out.codes) {
         match a.task {

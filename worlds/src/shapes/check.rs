@@ -51,6 +51,8 @@ pub fn check_image(image: &RgbImage) -> Result<ShapeSpec, WorldError> {
         });
     }
 
+    // cannot fail: the picture is 64×64 (checked above), so `y × side + x` indexes `nearest`;
+    // `votes` has a slot per colour.
     let side = IMAGE_SIDE as usize;
     let mut nearest: Vec<Option<Colour>> = vec![None; side * side];
     let mut votes = [0usize; Colour::ALL.len()];
@@ -81,6 +83,7 @@ pub fn check_image(image: &RgbImage) -> Result<ShapeSpec, WorldError> {
         for size in Size::ALL {
             for position in Position::ALL {
                 let (template, both) = overlap(&mask, shape, size, position);
+                // cannot underflow: `both ≤ min(mask_len, template)`; `mask_len ≥ MIN_LIT > 0`.
                 let differ = mask_len + template - 2 * both;
                 if best.as_ref().is_none_or(|b| differ < b.0) {
                     let iou = both as f64 / (mask_len + template - both) as f64;
@@ -124,6 +127,7 @@ fn overlap(mask: &[bool], shape: Shape, size: Size, position: Position) -> (usiz
                 .iter()
                 .map(|&(x, y)| (x + dx, y + dy))
                 .filter(|&(x, y)| {
+                    // cannot fail: `x` and `y` are inside the 64×64 mask (the tests before).
                     (0..side).contains(&x)
                         && (0..side).contains(&y)
                         && mask[(y * side + x) as usize]

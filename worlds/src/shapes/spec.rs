@@ -45,6 +45,7 @@ impl ShapeSpec {
 
     /// A picture drawn uniformly from the 210 (each attribute uniform and independent).
     pub fn sample(rng: &mut SplitMix64) -> ShapeSpec {
+        // cannot fail: `below(n)` is `< n`.
         ShapeSpec {
             shape: Shape::ALL[rng.below(Shape::ALL.len())],
             colour: Colour::ALL[rng.below(Colour::ALL.len())],

@@ -71,6 +71,7 @@ impl AdditionProblem {
 
     /// The answer: the sum in decimal without leading zeros, e.g. `168`.
     pub fn answer(&self) -> String {
+        // cannot overflow: operands are sampled (≤ 999) or parsed (at most 18 digits).
         (self.a + self.b).to_string()
     }
 

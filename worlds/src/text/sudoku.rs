@@ -39,6 +39,7 @@ pub fn all_grids() -> &'static [SudokuGrid] {
 
 /// Whether `digit` may go at `(r, c)` given the other non-zero cells of `grid`.
 fn allowed(grid: &SudokuGrid, r: usize, c: usize, digit: u8) -> bool {
+    // cannot fail: callers pass `r, c < 4`, so every index (`i`, box corner + `i / 2`) is < 4.
     let (br, bc) = (r / 2 * 2, c / 2 * 2);
     (0..4).all(|i| {
         (i == c || grid[r][i] != digit)
@@ -57,6 +58,7 @@ fn fill(grid: &mut SudokuGrid, at: usize, out: &mut Vec<SudokuGrid>, limit: usiz
         out.push(*grid);
         return;
     }
+    // cannot fail: `at < 16` here, so `r, c < 4`.
     let (r, c) = (at / 4, at % 4);
     if grid[r][c] != 0 {
         if allowed(grid, r, c, grid[r][c]) {
@@ -80,6 +82,7 @@ pub fn is_valid_grid(grid: &SudokuGrid) -> bool {
 
 /// `grid` written as rows separated by `|`, e.g. `1234|3412|4123|2341`.
 pub fn format_grid(grid: &SudokuGrid) -> String {
+    // `b'0' + d` cannot overflow: grids here are generated or parsed, digits 0–4.
     grid.map(|row| row.map(|d| char::from(b'0' + d)).iter().collect::<String>())
         .join("|")
 }
@@ -116,6 +119,7 @@ impl SudokuPuzzle {
     /// discarded and the whole draw repeated (so puzzles with fewer blanks, more often
     /// unique, are somewhat more common than 1 in 5). Returns the puzzle and its solution.
     pub fn sample(rng: &mut SplitMix64) -> (SudokuPuzzle, SudokuGrid) {
+        // cannot fail: there are 288 grids; `i < blanks ≤ 10 < 16`; `at < 16`.
         let grids = all_grids();
         loop {
             let grid = grids[rng.below(grids.len())];
@@ -152,6 +156,7 @@ impl SudokuPuzzle {
     /// The prompt: `sudoku `, the rows (`.` a blank) separated by `|`, ` =`; e.g.
     /// `sudoku 1.3.|.41.|4..3|2.4. =`.
     pub fn prompt(&self) -> String {
+        // `b'0' + d` cannot overflow: givens are generated or parsed, digits 1–4.
         let rows = self.cells.map(|row| {
             row.map(|c| c.map_or('.', |d| char::from(b'0' + d)))
                 .iter()

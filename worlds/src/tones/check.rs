@@ -57,6 +57,8 @@ pub fn check_audio(samples: &[f32], sample_rate: u32) -> Result<Tune, WorldError
     }
     let mut notes = [Note::C4; 3];
     for (k, note) in notes.iter_mut().enumerate() {
+        // cannot fail: the clip has at least `MIN_CLIP_SAMPLES` (checked above), more than the
+        // last window's start, so `start ≤ end ≤ samples.len()`.
         let start = k * NOTE_SAMPLES + MARGIN;
         let end = (k * NOTE_SAMPLES + NOTE_SAMPLES - MARGIN).min(samples.len());
         *note = read_note(&samples[start..end])

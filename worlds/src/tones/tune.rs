@@ -33,6 +33,7 @@ impl Tune {
 
     /// A tune drawn uniformly from the 512 (each note uniform and independent).
     pub fn sample(rng: &mut SplitMix64) -> Tune {
+        // cannot fail: `below(n)` is `< n`.
         Tune {
             notes: [0; 3].map(|_| Note::ALL[rng.below(Note::ALL.len())]),
         }

@@ -42,6 +42,7 @@ pub(crate) struct RowStep<'a> {
 impl RowStep<'_> {
     /// Commits `c` and records it.
     pub(crate) fn commit(&mut self, c: &Candidate, out: &mut Committed) {
+        // cannot fail: candidates are positions of this row's canvas (`x` and `conf` alike).
         self.x[c.position] = c.token;
         self.conf[c.position] = c.confidence;
         out.tokens.push(TokenEvent {
@@ -54,6 +55,7 @@ impl RowStep<'_> {
 
     /// Masks `position` again and records it.
     pub(crate) fn remask(&mut self, position: usize, out: &mut Committed) {
+        // cannot fail: `position` was decoded earlier in this row's block.
         self.x[position] = self.mask;
         out.remasked.push(PositionEvent {
             row: self.row,
@@ -63,6 +65,7 @@ impl RowStep<'_> {
 
     /// The block's positions decoded by earlier steps (not prompt, not masked).
     pub(crate) fn decoded(&self) -> impl Iterator<Item = usize> + '_ {
+        // cannot fail: the block lies inside the row (`x` and `is_prompt` alike).
         self.block
             .clone()
             .filter(|&p| self.x[p] != self.mask && !self.is_prompt[p])

@@ -24,6 +24,7 @@ impl CommitStrategy for RunningConfidence {
         let keep = transfer_total(ctx.initial_masked, ctx.steps, ctx.step);
         let old: Vec<Candidate> = row
             .decoded()
+            // cannot fail: decoded positions lie in the row.
             .map(|p| Candidate::new(p, row.x[p], row.conf[p]))
             .collect();
         let (commit, remask) = running_confidence(&candidates, &old, keep);

@@ -27,6 +27,7 @@ impl CommitStrategy for ReMdmCommit {
             .target(ctx.step, ctx.steps, ctx.initial_masked);
         by_confidence(&mut candidates);
         let n = target.saturating_sub(before.len()).min(candidates.len());
+        // cannot fail: `n ≤ candidates.len()` (the `min` above); `before` holds row positions.
         for c in &candidates[..n] {
             row.commit(c, out);
         }

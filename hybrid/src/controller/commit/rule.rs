@@ -20,6 +20,7 @@ impl CommitStrategy for Rules {
             .rule
             .select(&row.ctx, &mut candidates)
             .min(candidates.len());
+        // cannot fail: `n ≤ candidates.len()` (the `min` above).
         for c in &candidates[..n] {
             row.commit(c, out);
         }

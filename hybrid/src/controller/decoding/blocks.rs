@@ -21,6 +21,8 @@ impl<C> Decoding<'_, C> {
             self.end_blocks();
             return false;
         }
+        // cannot fail: `block < plan.len()` (just above) and `rules` has one rule per block;
+        // the plan's blocks lie inside the canvas, `x` holds `rows × total` tokens.
         let planned = &b.plan[b.block];
         let (start, end) = (b.prompt_len + planned.start, b.prompt_len + planned.end);
         let fixed = b.rules[b.block].fixed_steps();
@@ -126,6 +128,8 @@ impl<C> Decoding<'_, C> {
         let Some(b) = self.blocks.as_mut() else {
             return Err(Error::OutOfOrder("a block step without a canvas"));
         };
+        // cannot fail: this step was prepared by `prepare_block_step` with `block < plan.len()`;
+        // `finish` checked the logits against the pass's positions, which are canvas positions.
         let planned = &b.plan[b.block];
         let (start, end) = (b.prompt_len + planned.start, b.prompt_len + planned.end);
         let rule = b.rules[b.block].as_ref();

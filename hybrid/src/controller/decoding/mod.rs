@@ -66,6 +66,7 @@ struct Blocks {
 impl Blocks {
     /// The canvas with `positions[row]` masked in each row (`positions` of one row = all).
     fn masked(&self, positions: &[Vec<usize>]) -> Vec<u32> {
+        // cannot fail: `x` holds `rows × total` tokens and every position is a canvas position.
         let mut x = self.x.clone();
         for r in 0..self.rows {
             let row = positions
@@ -80,6 +81,7 @@ impl Blocks {
     }
 
     fn block_masks(&self, r: usize) -> usize {
+        // cannot fail: called while `block < plan.len()`, whose blocks end inside the canvas.
         let b = &self.plan[self.block];
         let (start, end) = (self.prompt_len + b.start, self.prompt_len + b.end);
         self.x[r * self.total + start..r * self.total + end]
@@ -292,6 +294,7 @@ impl<'n, C: Send + Default> Decoding<'n, C> {
         noise: impl Into<NoiseRef<'n>>,
     ) -> Result<Self, Error> {
         let run = MaskGitRun::new(model.logits_width(), canvas, opts)?;
+        // cannot fail: `MaskGitRun::new` refused `canvas.len == 0`.
         let rows: Vec<Vec<u32>> = canvas
             .tokens
             .chunks(canvas.len)
@@ -404,7 +407,7 @@ impl<C> Decoding<'_, C> {
                 }
             })
             .sum::<usize>()
-            + opts.remask.refine_rounds();
+            .saturating_add(opts.remask.refine_rounds());
         self.blocks = Some(Blocks {
             rows,
             prompt_len,
@@ -647,6 +650,8 @@ impl<C> Decoding<'_, C> {
         if let Phase::Expand(probe) = &self.phase {
             let o = &self.opts;
             let block = o.effective_block_length();
+            // cannot fail: validated options have `block ≥ 1` dividing `gen_length ≥ 1`, and
+            // `per_block × gen_length` ≤ `u32::MAX²` (steps and canvases are bounded by u32).
             let per_block = o.steps / (o.gen_length / block);
             let gen_length = probe.gen_length;
             self.nfe += probe.nfe;
@@ -698,6 +703,8 @@ impl<C> Decoding<'_, C> {
                 if let (Phase::Refine { group, support, .. }, Some(b)) =
                     (&mut self.phase, &self.blocks)
                 {
+                    // cannot fail: `finish` checked the logits' shape; `support` and `x` hold
+                    // `rows × total` entries and the positions are canvas positions.
                     for r in 0..b.rows {
                         for (k, &p) in pending.positions.iter().enumerate() {
                             let vocab = vocab_at(&b.plan, b.prompt_len, p);
@@ -710,7 +717,8 @@ impl<C> Decoding<'_, C> {
                 }
             }
             Purpose::Repredict { chosen, extra_nfe } => {
-                self.nfe += 1 + extra_nfe;
+                // Saturating: `extra_nfe` is the request's recheck group count.
+                self.nfe = self.nfe.saturating_add(extra_nfe).saturating_add(1);
                 self.repredict(&logits, &pending.positions, &chosen)?;
             }
         }

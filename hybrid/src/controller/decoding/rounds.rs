@@ -26,6 +26,7 @@ impl<C> Decoding<'_, C> {
             self.phase = Phase::Done;
             return false;
         }
+        // cannot fail: `running` and `support` hold `rows × total` entries.
         let rows = 0..b.rows;
         let (chosen, extra_nfe) = match self.opts.remask {
             Remask::Refine { fraction, .. } => (
@@ -40,7 +41,9 @@ impl<C> Decoding<'_, C> {
                 while *group < groups {
                     let positions = recheck::group(b.prompt_len, b.total, groups, *group);
                     if positions.is_empty() {
-                        *group += 1;
+                        // Group `g` is empty only past the generation, and so is every later
+                        // one: skip them together (a huge `GROUPS` costs nothing).
+                        *group = groups;
                         continue;
                     }
                     let x = b.masked(std::slice::from_ref(&positions));
@@ -64,7 +67,7 @@ impl<C> Decoding<'_, C> {
                     .collect();
                 if chosen.iter().all(Vec::is_empty) {
                     // Every token is supported: another round would find the same.
-                    self.nfe += groups;
+                    self.nfe = self.nfe.saturating_add(groups);
                     self.phase = Phase::Done;
                     return false;
                 }
@@ -116,6 +119,7 @@ impl<C> Decoding<'_, C> {
                 let vocab = vocab_at(&b.plan, b.prompt_len, p);
                 let (scores, offset) = restrict(logits.row(r, k), &vocab);
                 let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
+                // cannot fail: `p` is a canvas position of row `r < rows`.
                 let i = r * b.total + p;
                 changed += usize::from(token != b.x[i]);
                 b.x[i] = token;

@@ -249,6 +249,18 @@ fn recheck_re_predicts_what_the_finished_answer_contradicts() {
         .remask(recheck));
     assert_eq!(kept.generated(0), [5; 6]);
     assert_eq!((kept.revised(), kept.nfe(), events.len()), (0, 6 + 2, 6));
+    // More groups than answer tokens: the empty ones are skipped together, counters saturate.
+    let (kept, _) =
+        run(&ControllerOptions::new(11)
+            .gen_length(6)
+            .steps(6)
+            .remask(Remask::Recheck {
+                rounds: 3,
+                groups: usize::MAX,
+                below: 0.5,
+            }));
+    assert_eq!(kept.generated(0), [5; 6]);
+    assert_eq!(kept.nfe(), usize::MAX);
     // Bad parameters are refused by name.
     for bad in [
         "recheck:1:0",
