@@ -68,9 +68,15 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
-/// A scratch folder of this process for `target`, holding `seed`'s files (copied once).
+/// A scratch folder of this thread for `target`, holding `seed`'s files (copied once). Per
+/// thread: a file rewritten while another thread's loader has it memory-mapped would fault.
 fn scratch(target: &str, seed: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tessera-fuzz-{}-{target}", std::process::id()));
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-fuzz-{}-{thread}-{target}",
+        std::process::id()
+    ));
     if !dir.exists() {
         let _ = std::fs::create_dir_all(&dir);
         for name in seed {
@@ -233,6 +239,9 @@ mod tests {
             assert!(!corpus.is_empty(), "{target} has no corpus");
             for (path, data) in corpus.iter().chain(&inputs("crashes", target)) {
                 let started = std::time::Instant::now();
+                if std::env::var_os("TESSERA_FUZZ_TRACE").is_some() {
+                    eprintln!("{target} {}", path.display());
+                }
                 assert!(run(target, data));
                 assert!(
                     started.elapsed().as_secs() < 20,

@@ -43,6 +43,9 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat";
 
+/// The most instructions one render of a chat template may run (minijinja's fuel).
+pub const CHAT_FUEL: u64 = 2_000_000;
+
 impl ChatTemplate {
     /// Compiles `source`.
     ///
@@ -54,6 +57,10 @@ impl ChatTemplate {
         eos_token: Option<String>,
     ) -> Result<Self, TextError> {
         let mut env = Environment::new();
+        // A template comes from the model folder: bound the work one render may do (a
+        // hostile template's nested loops are an error, not a hang; found by fuzzing).
+        // Real chat templates use a few thousand instructions per message.
+        env.set_fuel(Some(CHAT_FUEL));
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -113,6 +120,22 @@ mod tests {
         // As Jinja2 renders it (checked with jinja2 3.x): the newline after the block tag is
         // trimmed, the indentation before `{{` is kept.
         assert_eq!(out, "  [user]hi\n[assistant]");
+    }
+
+    #[test]
+    fn a_template_that_would_run_for_ages_is_an_error() {
+        let t = ChatTemplate::new(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            None,
+            None,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            t.render(&[ChatMessage::user("hi")], true),
+            Err(TextError::Template(_))
+        ));
+        assert!(started.elapsed().as_secs() < 10);
     }
 
     #[test]
