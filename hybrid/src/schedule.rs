@@ -5,9 +5,9 @@
 ///
 /// `steps` must be positive (the samplers validate it before calling).
 pub fn num_transfer_tokens(masked: usize, steps: usize) -> Vec<usize> {
-    let steps = steps.max(1);
-    let (base, rem) = (masked / steps, masked % steps);
-    (0..steps).map(|i| base + usize::from(i < rem)).collect()
+    (0..steps.max(1))
+        .filter_map(|i| transfer_count(masked, steps, i))
+        .collect()
 }
 
 /// Entry `i` of [`num_transfer_tokens`]`(masked, steps)` without building the vector (`None`

@@ -7,6 +7,8 @@
 //! unknown length, random bytes; on Linux also `/dev/zero`, `/dev/urandom` and FIFOs that
 //! never end.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -295,22 +297,6 @@ fn resize_intermediates_are_bounded_by_max_pixels() {
     );
 }
 
-/// CRC-32 (PNG's).
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// A zlib stream that inflates to `1 + 258 · repeats` zero bytes, written by hand (one
 /// fixed-Huffman block: a literal 0, then `repeats` copies of length 258 at distance 1,
 /// 13 bits each) so that the test never holds the inflated data itself.
@@ -362,13 +348,10 @@ fn a_png_whose_icc_profile_is_a_zlib_bomb_stays_within_the_decode_budget() {
     let (zlib, inflated) = zlib_zeros((128 << 20) / 258);
     assert!(inflated > 127 << 20 && zlib.len() < 1 << 20);
     let plain = encode_png(&RgbImage::from_pixel(1, 1, image::Rgb([1, 2, 3]))).unwrap();
-    let mut chunk = b"iCCP".to_vec();
-    chunk.extend_from_slice(b"icc\0\0");
-    chunk.extend_from_slice(&zlib);
+    let mut profile = b"icc\0\0".to_vec();
+    profile.extend_from_slice(&zlib);
     let mut png = plain[..33].to_vec(); // signature + IHDR
-    png.extend_from_slice(&(chunk.len() as u32 - 4).to_be_bytes());
-    png.extend_from_slice(&chunk);
-    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    common::push_chunk(&mut png, b"iCCP", &profile);
     png.extend_from_slice(&plain[33..]);
 
     // With a 1024-pixel limit the decode budget is 64 MiB + 8 KiB: the profile is cut off

@@ -1,6 +1,9 @@
 //! Loading pictures: formats, the pixel limit, bad files, and a fuzz of the decode entry
 //! point.
 
+mod common;
+
+use common::push_chunk;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -20,30 +23,6 @@ fn png_bytes() -> Vec<u8> {
 
 fn jpeg_bytes() -> Vec<u8> {
     std::fs::read(fixtures().join("photo_48x40.jpg")).unwrap()
-}
-
-/// CRC-32 (PNG's), to build headers by hand.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut chunk = kind.to_vec();
-    chunk.extend_from_slice(data);
-    out.extend_from_slice(&chunk);
-    out.extend_from_slice(&crc32(&chunk).to_be_bytes());
 }
 
 /// A well-formed PNG that declares `w × h` RGB pixels but whose image data is an empty

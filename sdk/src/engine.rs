@@ -350,26 +350,24 @@ impl Engine {
         let info = self.backbone.info();
         let mut o = options.resolve(info, self.eot_id)?;
         let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
-        self.limits.check_decode(&lens, &o)?;
         let longest = lens.iter().copied().max().unwrap_or(0);
         o.vocab = vocab;
-        if o.expand || o.insert.is_some() {
-            let room = info.max_length.saturating_sub(longest);
-            match o.max_length {
-                Some(max) if max > room => {
-                    return Err(Error::invalid(
-                        "max-length",
-                        format!(
-                            "prompt ({longest}) + max-length ({max}) exceeds the model's maximum length {}",
-                            info.max_length
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    o.max_length = Some(o.gen_length.saturating_mul(8).min(room).max(o.gen_length))
-                }
-            }
+        let room = info.max_length.saturating_sub(longest);
+        let grows = o.expand || o.insert.is_some();
+        let given = o.max_length.filter(|_| grows);
+        if grows && given.is_none() {
+            o.max_length = Some(o.gen_length.saturating_mul(8).min(room).max(o.gen_length));
+        }
+        // With the expansion maximum settled: what the request may grow to.
+        self.limits.check_decode(&lens, &o)?;
+        if let Some(max) = given.filter(|&max| max > room) {
+            return Err(Error::invalid(
+                "max-length",
+                format!(
+                    "prompt ({longest}) + max-length ({max}) exceeds the model's maximum length {}",
+                    info.max_length
+                ),
+            ));
         }
         let gen_length = o.gen_length;
         if longest.saturating_add(gen_length) > info.max_length {

@@ -93,11 +93,7 @@ impl Limits {
         Self::check("max_prompts", prompt_lens.len(), self.max_prompts)?;
         Self::check("max_segments", o.segments.len(), self.max_segments)?;
         let longest = prompt_lens.iter().copied().max().unwrap_or(0);
-        let generated = if o.expand || o.insert.is_some() {
-            o.max_length.unwrap_or(o.gen_length).max(o.gen_length)
-        } else {
-            o.gen_length
-        };
+        let generated = o.longest_generation();
         match longest.checked_add(generated) {
             Some(total) => Self::check("max_canvas", total, self.max_canvas)?,
             None => {

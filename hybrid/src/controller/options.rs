@@ -287,6 +287,16 @@ impl ControllerOptions {
         self.max_length.unwrap_or(self.gen_length.saturating_mul(8))
     }
 
+    /// The most tokens the generation may grow to: `gen_length`, or with expansion or
+    /// insertion the larger of it and `max_length` (default 8 × `gen_length`).
+    pub fn longest_generation(&self) -> usize {
+        if self.expand || self.insert.is_some() {
+            self.effective_max_length().max(self.gen_length)
+        } else {
+            self.gen_length
+        }
+    }
+
     /// The effective block length.
     pub fn effective_block_length(&self) -> usize {
         match self.policy {

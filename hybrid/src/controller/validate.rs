@@ -292,11 +292,7 @@ impl ControllerOptions {
 /// groups, and `rows × positions` (doubled under CFG) must be allocatable. Checked before
 /// anything proportional to the request is allocated; an SDK's limits are far tighter.
 pub(super) fn check_canvas(prompts: &PromptBatch, opts: &ControllerOptions) -> Result<(), Error> {
-    let longest = if opts.expand || opts.insert.is_some() {
-        opts.effective_max_length().max(opts.gen_length)
-    } else {
-        opts.gen_length
-    };
+    let longest = opts.longest_generation();
     let halves = if opts.cfg_scale > 0.0 { 2 } else { 1 };
     // `rows × halves` cannot overflow: the batch already holds `rows` non-empty prompts.
     let fits = prompts

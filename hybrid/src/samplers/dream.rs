@@ -161,33 +161,23 @@ impl DreamOptions {
         self
     }
 
-    /// Checks the options.
+    /// Checks the options: Dream's own `eps` here, everything else as the controller
+    /// checks it (errors name the option).
     ///
     /// # Errors
     /// [`Error::InvalidOption`] naming the offending option.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.gen_length == 0 {
-            return Err(Error::option("gen-length", "must be at least 1"));
+        self.check_eps()?;
+        self.controller().validate()
+    }
+
+    /// `eps`, named as Dream spells it (the controller would name its schedule).
+    fn check_eps(&self) -> Result<(), Error> {
+        if self.eps > 0.0 && self.eps < 1.0 {
+            Ok(())
+        } else {
+            Err(Error::option("eps", "must lie in (0, 1)"))
         }
-        if self.steps == 0 {
-            return Err(Error::option("steps", "must be at least 1"));
-        }
-        if !(self.eps > 0.0 && self.eps < 1.0) {
-            return Err(Error::option("eps", "must lie in (0, 1)"));
-        }
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(Error::option("temperature", "must be a finite number ≥ 0"));
-        }
-        if self.alg_temp.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
-            return Err(Error::option("alg-temp", "must be a finite number ≥ 0"));
-        }
-        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
-            return Err(Error::option("top-p", "must lie in (0, 1]"));
-        }
-        if self.top_k == Some(0) {
-            return Err(Error::option("top-k", "must be at least 1"));
-        }
-        Ok(())
     }
 }
 
@@ -221,7 +211,8 @@ pub fn generate<D: Denoiser + ?Sized>(
     noise: &dyn NoiseSource,
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Generation, Error> {
-    opts.validate()?;
+    // The controller checks everything else when it starts.
+    opts.check_eps()?;
     crate::controller::generate(model, prompts, &opts.controller(), noise, on_step)
 }
 

@@ -179,12 +179,17 @@ impl Scorer {
         noise: &dyn NoiseSource,
     ) -> Result<(u32, f64), Error> {
         let o = self.opts;
-        self.row.clear();
-        self.row.extend_from_slice(logits);
-        // cannot fail: `local_id` returns only ids inside the row.
-        if let (true, Some(e)) = (o.logits_eos_inf, local_id(o.eos_id, offset, logits.len())) {
-            self.row[e] = f32::NEG_INFINITY;
-        }
+        // The sampler copies the row itself; a copy of our own only where EOS is cut out.
+        let row = match (o.logits_eos_inf, local_id(o.eos_id, offset, logits.len())) {
+            (true, Some(e)) => {
+                self.row.clear();
+                self.row.extend_from_slice(logits);
+                // cannot fail: `local_id` returns only ids inside the row.
+                self.row[e] = f32::NEG_INFINITY;
+                &self.row[..]
+            }
+            _ => logits,
+        };
         let u = if o.temperature > 0.0 {
             noise.uniform(NoiseKey {
                 purpose: NoisePurpose::Categorical,
@@ -203,7 +208,7 @@ impl Scorer {
             top_p: o.top_p,
             top_k: o.top_k,
         };
-        let (token, conf) = sampler.sample(&self.row, confidence, u, &mut self.scratch);
+        let (token, conf) = sampler.sample(row, confidence, u, &mut self.scratch);
         let score = if o.remasking == Remasking::Random {
             noise.uniform(NoiseKey {
                 purpose: NoisePurpose::Remask,
