@@ -31,7 +31,7 @@ pub mod tessera;
 mod text;
 
 pub use canvas::{AnswerSpan, Canvas, Part, Role};
-pub use chat::{CHAT_FUEL, ChatMessage, ChatTemplate};
+pub use chat::{CHAT_FUEL, ChatMessage, ChatTemplate, MAX_LITERAL, MAX_RENDER_BYTES};
 pub use error::TextError;
 pub use space::{Modality, SpaceError, TokenSpace};
 pub use text::TextTokenizer;

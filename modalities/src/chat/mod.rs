@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::TextError;
 
+mod screen;
+
+pub use screen::MAX_LITERAL;
+
 /// One chat turn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -46,16 +50,21 @@ const NAME: &str = "chat";
 /// The most instructions one render of a chat template may run (minijinja's fuel).
 pub const CHAT_FUEL: u64 = 2_000_000;
 
+/// The longest prompt one render may produce, in bytes (the messages it is given count).
+pub const MAX_RENDER_BYTES: usize = 16 << 20;
+
 impl ChatTemplate {
     /// Compiles `source`.
     ///
     /// # Errors
-    /// [`TextError::Template`] if it does not parse.
+    /// [`TextError::Template`] if it does not parse, or if it uses an operation that can
+    /// allocate without bound (the `*` operator, number literals above [`MAX_LITERAL`]).
     pub fn new(
         source: &str,
         bos_token: Option<String>,
         eos_token: Option<String>,
     ) -> Result<Self, TextError> {
+        screen::screen(source)?;
         let mut env = Environment::new();
         // A template comes from the model folder: bound the work one render may do (a
         // hostile template's nested loops are an error, not a hang; found by fuzzing).
@@ -83,7 +92,8 @@ impl ChatTemplate {
     ///
     /// # Errors
     /// [`TextError::Template`] if rendering fails (including the template's own
-    /// `raise_exception`, e.g. for roles it does not accept).
+    /// `raise_exception`, e.g. for roles it does not accept), running out of fuel
+    /// ([`CHAT_FUEL`]) or producing more than [`MAX_RENDER_BYTES`].
     pub fn render(
         &self,
         messages: &[ChatMessage],
@@ -93,14 +103,48 @@ impl ChatTemplate {
             .env
             .get_template(NAME)
             .map_err(|e| TextError::Template(e.to_string()))?;
+        let mut out = Bounded::default();
         template
-            .render(context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                bos_token => self.bos_token.clone().unwrap_or_default(),
-                eos_token => self.eos_token.clone().unwrap_or_default(),
-            })
-            .map_err(|e| TextError::Template(e.to_string()))
+            .render_captured_to(
+                context! {
+                    messages => messages,
+                    add_generation_prompt => add_generation_prompt,
+                    bos_token => self.bos_token.clone().unwrap_or_default(),
+                    eos_token => self.eos_token.clone().unwrap_or_default(),
+                },
+                &mut out,
+            )
+            .map_err(|e| {
+                TextError::Template(if out.exceeded {
+                    format!("the rendered prompt exceeds {MAX_RENDER_BYTES} bytes")
+                } else {
+                    e.to_string()
+                })
+            })?;
+        String::from_utf8(out.bytes).map_err(|e| TextError::Template(e.to_string()))
+    }
+}
+
+/// A render's output, refusing to grow past [`MAX_RENDER_BYTES`] (minijinja reports a
+/// failed write without its message, so `exceeded` says why).
+#[derive(Default)]
+struct Bounded {
+    bytes: Vec<u8>,
+    exceeded: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > MAX_RENDER_BYTES {
+            self.exceeded = true;
+            return Err(std::io::Error::other("too long"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -136,6 +180,19 @@ mod tests {
             Err(TextError::Template(_))
         ));
         assert!(started.elapsed().as_secs() < 10);
+    }
+
+    #[test]
+    fn a_render_past_the_byte_bound_is_an_error() {
+        let t = ChatTemplate::new(
+            "{% for i in range(100000) %}{{ messages[0].content }}{% endfor %}",
+            None,
+            None,
+        )
+        .unwrap();
+        let long = "y".repeat(1000);
+        let err = t.render(&[ChatMessage::user(long)], false).unwrap_err();
+        assert!(err.to_string().contains("exceeds"), "{err}");
     }
 
     #[test]
