@@ -22,6 +22,7 @@
 pub mod audio;
 mod canvas;
 mod chat;
+mod contain;
 mod error;
 pub mod image;
 pub mod mmada;

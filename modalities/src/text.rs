@@ -31,13 +31,12 @@ impl TextTokenizer {
         // The `tokenizers` crate panics on some malformed files (an `unwrap` while
         // deserializing decoders, found by fuzzing): a panic there is a bad file, not a bug
         // of the caller's, so it becomes the same typed error.
-        let parsed =
-            std::panic::catch_unwind(|| Tokenizer::from_bytes(&bytes)).unwrap_or_else(|_| {
-                Err("the tokenizers crate could not read this file (it panicked)".into())
-            });
-        let tokenizer = parsed.map_err(|e| TextError::Tokenizer {
+        let parsed = crate::contain::contain(|| Tokenizer::from_bytes(&bytes))
+            .map_err(|panic| format!("the tokenizers crate could not read it: {panic}"))
+            .and_then(|parsed| parsed.map_err(|e| e.to_string()));
+        let tokenizer = parsed.map_err(|reason| TextError::Tokenizer {
             path: path.clone(),
-            reason: e.to_string(),
+            reason,
         })?;
         let vocab = tokenizer.get_vocab_size(true);
         let config_path = dir.join("tokenizer_config.json");

@@ -15,7 +15,6 @@
 //! header, and the decoded length before each packet is appended.
 
 use std::io::{Cursor, Read, Seek, SeekFrom};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,10 +184,10 @@ fn decode_source(
 ) -> Result<Pcm, AudioError> {
     // symphonia is a parser of untrusted input; a bug in it must not take the caller down.
     // Its panics, if any, become `Corrupt` errors.
-    catch_unwind(AssertUnwindSafe(|| decode_stream(source, hint, limits))).unwrap_or_else(|_| {
-        Err(AudioError::Corrupt(
-            "the decoder failed on malformed data".into(),
-        ))
+    crate::contain::contain(|| decode_stream(source, hint, limits)).unwrap_or_else(|panic| {
+        Err(AudioError::Corrupt(format!(
+            "the decoder failed on malformed data ({panic})"
+        )))
     })
 }
 
