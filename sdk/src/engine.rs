@@ -482,17 +482,7 @@ impl Engine {
         for r in 0..generation.rows() {
             let ids = generation.generated(r).to_vec();
             let (text, codes) = if media {
-                // Each span's ids back to its codebook's entries (restricted sampling keeps
-                // every id inside its span's range).
-                let mut codes = Vec::with_capacity(ids.len());
-                let mut rest = ids.as_slice();
-                // `split_at` cannot fail: the index is clamped to `rest.len()`.
-                for span in &answer {
-                    let (here, after) = rest.split_at(span.length.min(rest.len()));
-                    codes.extend(here.iter().map(|&t| t.saturating_sub(span.vocab.start)));
-                    rest = after;
-                }
-                (None, Some(codes))
+                (None, Some(codes_of(&ids, &answer)))
             } else {
                 (Some(tokenizer.decode(&ids, true)?), None)
             };
@@ -585,8 +575,16 @@ impl Engine {
     /// # Errors
     /// As [`Engine::run_task`].
     pub fn task_decoding(&self, req: &TaskRequest) -> Result<EngineDecoding, Error> {
-        let (prompts, options, vocab, _) = self.task_plan(req)?;
-        self.decoding(prompts, &options, vocab)
+        Ok(self.task_decoding_spans(req)?.0)
+    }
+
+    /// As [`Engine::task_decoding`], with the answer's spans (for [`codes_of`]).
+    pub(crate) fn task_decoding_spans(
+        &self,
+        req: &TaskRequest,
+    ) -> Result<(EngineDecoding, Vec<tessera_modalities::AnswerSpan>), Error> {
+        let (prompts, options, vocab, answer) = self.task_plan(req)?;
+        Ok((self.decoding(prompts, &options, vocab)?, answer))
     }
 
     /// How many tokens `task` generates on this model (Tessera world models; `None` when the
@@ -644,11 +642,25 @@ impl Engine {
     }
 }
 
+/// The codebook entries of a media task's generated `ids`: each answer span's ids back to
+/// its codebook's entries (restricted sampling keeps every id inside its span's range).
+pub(crate) fn codes_of(ids: &[u32], answer: &[tessera_modalities::AnswerSpan]) -> Vec<u32> {
+    let mut codes = Vec::with_capacity(ids.len());
+    let mut rest = ids;
+    // `split_at` cannot fail: the index is clamped to `rest.len()`.
+    for span in answer {
+        let (here, after) = rest.split_at(span.length.min(rest.len()));
+        codes.extend(here.iter().map(|&t| t.saturating_sub(span.vocab.start)));
+        rest = after;
+    }
+    codes
+}
+
 /// A steppable decoding on an [`Engine`]'s backbone (see [`Engine::generate_decoding`]).
 pub type EngineDecoding = Decoding<'static, tessera_backbone::BackboneCache>;
 
 /// The counters of a controller run that took `seconds`.
-fn generation_stats(generation: &tessera_hybrid::Generation, seconds: f64) -> Stats {
+pub(crate) fn generation_stats(generation: &tessera_hybrid::Generation, seconds: f64) -> Stats {
     // cannot fail: a generation has at least one row, and `generated × rows` ids exist.
     let generated = generation.generated(0).len();
     let tokens = (generated * generation.rows()) as f64;

@@ -23,19 +23,27 @@
 mod engine;
 mod error;
 pub mod eval;
+mod job;
 mod limits;
 mod options;
+mod parts;
+mod reply;
 mod request;
 mod response;
+mod stream;
 mod tasks;
 mod world;
 
 pub use engine::{Engine, EngineDecoding, EngineOptions};
 pub use error::Error;
+pub use job::{Finisher, Job, MASK_SYMBOL};
 pub use limits::{AudioReadLimits, ImageReadLimits, Limits};
 pub use options::{DecodeOptions, OptionSpec, SamplerKind};
+pub use parts::{Part, Request, RgbImage, Target};
+pub use reply::{Generated, Reply};
 pub use request::{GenerateRequest, Prompt};
 pub use response::{Output, Response, Stats};
+pub use stream::{Event, PREVIEW_EVERY, StepEvent, Steps};
 pub use tasks::{
     CaptionRequest, DEFAULT_QUESTION, ImageLayout, ImageOptions, ImageRequest, ImageResponse,
 };

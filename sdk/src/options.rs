@@ -117,6 +117,17 @@ macro_rules! decode_options {
                 },
             )*];
 
+            /// The options set here (different from their defaults), in declaration order.
+            pub fn set_options(&self) -> Vec<&'static str> {
+                let mut set = Vec::new();
+                $(
+                    if self.$field != <$ty as Default>::default() {
+                        set.push(stringify!($field));
+                    }
+                )*
+                set
+            }
+
             /// The first option set here that `preset` does not take.
             fn refused_by(&self, preset: SamplerKind) -> Option<&'static str> {
                 $(
