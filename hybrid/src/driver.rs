@@ -113,6 +113,11 @@ impl<'n, C: Send + Default> Driver<'n, C> {
         self.active.remove(&id)
     }
 
+    /// A request's decoding, to look at its canvas between steps.
+    pub fn get(&self, id: RequestId) -> Option<&Decoding<'n, C>> {
+        self.active.get(&id)
+    }
+
     /// Requests still decoding.
     pub fn len(&self) -> usize {
         self.active.len()

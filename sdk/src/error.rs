@@ -51,6 +51,10 @@ pub enum Error {
     /// Audio could not be read, encoded or decoded, or the audio tokenizer is broken.
     #[error(transparent)]
     Audio(#[from] tessera_modalities::audio::AudioError),
+    /// The service's scheduler has stopped (or its admission queue was not reserved with
+    /// `poll_ready` before `call`).
+    #[error("the service is unavailable: {0}")]
+    Unavailable(&'static str),
     /// The request needs a tokenizer and the model folder has none.
     #[error("the model folder has no tokenizer.json; pass token ids instead of text")]
     NoTokenizer,

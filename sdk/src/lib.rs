@@ -30,6 +30,8 @@ mod parts;
 mod reply;
 mod request;
 mod response;
+#[cfg(feature = "service")]
+pub mod service;
 mod stream;
 mod tasks;
 mod world;

@@ -54,21 +54,26 @@ pub struct StepEvent {
 impl StepEvent {
     /// The event of a step report `info` of `decoding`, with previews from `finisher`
     /// (`picture`: whether to decode an image preview this step).
+    /// (`decoding`: `None` once it has left a driver, then without previews).
     pub(crate) fn new(
         info: tessera_hybrid::StepInfo,
-        decoding: &EngineDecoding,
+        decoding: Option<&EngineDecoding>,
         finisher: &Finisher,
         picture: bool,
     ) -> Self {
-        let (canvas, len) = decoding.canvas();
-        let row = canvas.get(..len).unwrap_or_default();
+        let canvas = decoding.map(EngineDecoding::canvas);
+        let row = canvas
+            .as_ref()
+            .and_then(|(canvas, len)| canvas.get(..*len))
+            .unwrap_or_default();
+        let any = canvas.is_some();
         StepEvent {
             step: info.step,
             total_steps: info.total_steps,
             committed: info.tokens,
             remasked: info.remasked,
-            text: finisher.preview_text(row),
-            image: if picture {
+            text: finisher.preview_text(row).filter(|_| any),
+            image: if picture && any {
                 finisher.preview_image(row)
             } else {
                 None
@@ -109,7 +114,7 @@ impl Steps {
                 && (info.step % self.preview_every == 0 || (finished && i + 1 == last));
             self.pending.push_back(Event::Step(StepEvent::new(
                 info,
-                &job.decoding,
+                Some(&job.decoding),
                 &job.finisher,
                 picture,
             )));

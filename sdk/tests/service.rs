@@ -1,0 +1,221 @@
+//! The tower service on tessera-tiny: answers equal the engine's alone, requests share
+//! forwards, streams end with the answer, backpressure composes with tower's layers, and
+//! cancelled requests leave nothing behind.
+
+use std::time::Duration;
+
+use tessera::service::{ServiceOptions, Streaming, TesseraService};
+use tessera::{Engine, Event, Generated, Request, Target};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn tiny() -> Engine {
+    Engine::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/tessera-tiny"
+    ))
+    .unwrap()
+}
+
+fn text(prompt: &str) -> Request {
+    Request::new().text(prompt).generate(Target::text(64))
+}
+
+/// Waits (bounded) until the scheduler holds nothing.
+async fn drained(service: &TesseraService) {
+    for _ in 0..2000 {
+        let m = service.metrics();
+        if m.active == 0 && m.queue_depth == 0 && m.tokens_in_flight == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the scheduler did not drain: {:?}", service.metrics());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_forwards_and_answer_as_alone() {
+    let engine = tiny();
+    let service = TesseraService::new(engine.clone(), ServiceOptions::default()).unwrap();
+    let requests: Vec<Request> = (0..12)
+        .map(|i| match i % 3 {
+            0 => text(&format!("{}+{}=", 100 + i, 7 * i)),
+            1 => Request::new()
+                .text("a large red circle at the top left")
+                .generate(Target::Image),
+            _ => text("sort 5 3 9 1 ="),
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, req) in requests.iter().cloned().enumerate() {
+        let service = service.clone();
+        tasks.spawn(async move { (i, service.oneshot(req).await) });
+    }
+    let mut answered = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, reply) = joined.unwrap();
+        let alone = engine.run(&requests[i]).unwrap();
+        let reply = reply.unwrap();
+        assert_eq!(reply.ids, alone.ids, "request {i}");
+        assert_eq!(reply.parts, alone.parts, "request {i}");
+        answered += 1;
+    }
+    assert_eq!(answered, requests.len());
+    drained(&service).await;
+    let m = service.metrics();
+    assert_eq!(m.completed, 12);
+    assert!(m.rows_per_forward() > 1.5, "no batching: {m:?}");
+    assert!(m.latency.count() == 12 && m.first_event.count() == 12);
+    assert!(
+        m.prometheus()
+            .contains("tessera_requests_completed_total 12")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reports_steps_then_the_answer() {
+    let engine = tiny();
+    let service = TesseraService::new(engine.clone(), ServiceOptions::default()).unwrap();
+    let req = Request::new()
+        .text("a small blue square at the center")
+        .generate(Target::Image);
+    let mut stream = service
+        .clone()
+        .oneshot(Streaming(req.clone()))
+        .await
+        .unwrap();
+    let mut steps = 0;
+    let mut last = None;
+    while let Some(event) = std::future::poll_fn(|cx| {
+        futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+    })
+    .await
+    {
+        match event.unwrap() {
+            Event::Step(s) => {
+                assert!(last.is_none(), "a step after the answer");
+                steps += s.step.min(1);
+            }
+            Event::Done(reply) => last = Some(reply),
+        }
+    }
+    let reply = last.expect("the stream ended without its answer");
+    assert!(steps > 0);
+    assert_eq!(reply.ids, engine.run(&req).unwrap().ids);
+    assert!(matches!(reply.parts[0], Generated::Image(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_sheds_load_and_the_service_recovers() {
+    let options = ServiceOptions::default().queue_capacity(2).max_active(1);
+    let service = TesseraService::new(tiny(), options).unwrap();
+    let shed = ServiceBuilder::new().load_shed().service(service.clone());
+    // LoadShed answers `poll_ready` at once and fails the call when the queue is full.
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let mut s = shed.clone();
+        let ready = ServiceExt::<Request>::ready(&mut s).await.unwrap();
+        calls.push(ready.call(text(&format!("{i}+1="))));
+    }
+    let mut overloaded = 0;
+    for call in calls {
+        match call.await {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(e.is::<tower::load_shed::error::Overloaded>(), "{e}");
+                overloaded += 1;
+            }
+        }
+    }
+    // Two fit the queue (and one of those may already be decoding); the rest are shed.
+    assert!(overloaded >= 17, "only {overloaded} shed");
+    drained(&service).await;
+    let reply = service.clone().oneshot(text("2+2=")).await.unwrap();
+    assert_eq!(reply.text(), Some("4"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_requests_free_their_slots_and_memory() {
+    let options = ServiceOptions::default().queue_capacity(64).max_active(8);
+    let service = TesseraService::new(tiny(), options).unwrap();
+    // Warm up: a first round of cancellations lets the allocator's per-thread arenas and
+    // lazily built tables reach their steady size before the baseline is taken.
+    cancel(&service, 200).await;
+    drained(&service).await;
+    let baseline = rss_kib();
+    cancel(&service, 1000).await;
+    drained(&service).await;
+    let m = service.metrics();
+    // Every request is accounted for: answered (a timeout that lost the race) or cancelled.
+    assert_eq!(m.completed + m.cancelled, 1200, "{m:?}");
+    assert_eq!(m.failed, 0);
+    assert!(m.cancelled >= 1000, "{m:?}");
+    assert_eq!((m.active, m.tokens_in_flight, m.queue_depth), (0, 0, 0));
+    let grown = rss_kib().saturating_sub(baseline);
+    eprintln!("resident memory after 1000 cancellations: {grown} KiB over the baseline");
+    assert!(
+        grown < 64 * 1024,
+        "resident memory grew by {grown} KiB after 1000 cancellations"
+    );
+    let reply = service.clone().oneshot(text("2+3=")).await.unwrap();
+    assert_eq!(reply.text(), Some("5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planning_errors_come_back_at_once_naming_the_field() {
+    let service = TesseraService::new(tiny(), ServiceOptions::default()).unwrap();
+    let err = service
+        .clone()
+        .oneshot(Request::new().text("no target"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("parts"), "{err}");
+    let small = ServiceOptions::default().max_tokens_in_flight(4);
+    let service = TesseraService::new(tiny(), small).unwrap();
+    let err = service.clone().oneshot(text("1+1=")).await.unwrap_err();
+    assert!(err.to_string().contains("max_tokens_in_flight"), "{err}");
+}
+
+/// Submits `n` requests (text and pictures) and cancels each: every fourth by a 1 ms
+/// `Timeout` (while waiting or decoding), the others by dropping the call's future at once.
+async fn cancel(service: &TesseraService, n: usize) {
+    let mut timed = ServiceBuilder::new()
+        .timeout(Duration::from_millis(1))
+        .service(service.clone());
+    for i in 0..n {
+        let req = match i % 2 {
+            0 => text(&format!("{i}+{i}=")),
+            _ => Request::new()
+                .text("a large green triangle at the bottom right")
+                .generate(Target::Image),
+        };
+        if i % 4 == 0 {
+            let answer = ServiceExt::<Request>::ready(&mut timed)
+                .await
+                .unwrap()
+                .call(req)
+                .await;
+            // A 1 ms request may still win the race; it is then an answer, not an error.
+            if let Err(e) = answer {
+                assert!(e.is::<tower::timeout::error::Elapsed>(), "{e}");
+            }
+        } else {
+            let mut s = service.clone();
+            drop(
+                ServiceExt::<Request>::ready(&mut s)
+                    .await
+                    .unwrap()
+                    .call(req),
+            );
+        }
+    }
+}
+
+/// This process's resident set in KiB (Linux).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
