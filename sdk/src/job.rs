@@ -91,6 +91,10 @@ impl Finisher {
         Ok(Reply {
             parts: vec![part],
             ids,
+            prompt_tokens: match &self.kind {
+                Kind::MmadaImage(layout) => layout.span.start,
+                _ => self.start,
+            },
             stats,
         })
     }

@@ -23,6 +23,8 @@
 mod engine;
 mod error;
 pub mod eval;
+#[cfg(feature = "http")]
+pub mod http;
 mod job;
 mod limits;
 mod options;

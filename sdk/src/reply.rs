@@ -36,6 +36,9 @@ pub struct Reply {
     pub parts: Vec<Generated>,
     /// The generated ids (model token space), all targets together.
     pub ids: Vec<u32>,
+    /// The canvas positions before the answer: the given parts' tokens, with the model's
+    /// template.
+    pub prompt_tokens: usize,
     /// Counters.
     pub stats: Stats,
 }

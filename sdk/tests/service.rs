@@ -8,6 +8,9 @@ use tessera::service::{ServiceOptions, Streaming, TesseraService};
 use tessera::{Engine, Event, Generated, Request, Target};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
+#[cfg(feature = "http")]
+mod http_api;
+
 fn tiny() -> Engine {
     Engine::load(concat!(
         env!("CARGO_MANIFEST_DIR"),

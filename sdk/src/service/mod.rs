@@ -49,8 +49,9 @@ use crate::{Engine, Error, Event, Limits, PREVIEW_EVERY, Reply, Request, StepEve
 use metrics::Metrics;
 use scheduler::Admission;
 
-/// How the service schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the service schedules (the `[scheduler]` table of `tessera serve --config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServiceOptions {
     /// Requests that may wait for admission (default 64); past it `poll_ready` waits.
@@ -60,8 +61,8 @@ pub struct ServiceOptions {
     /// Canvas positions decoding at once, over all active requests (default 65,536); a
     /// request larger than this alone is refused when it is submitted.
     pub max_tokens_in_flight: usize,
-    /// Streams get an image preview every this many steps (default [`PREVIEW_EVERY`];
-    /// 0: never).
+    /// Streams get an image preview at the first step and every this many steps (default
+    /// [`PREVIEW_EVERY`]; 0: never); the answer has the finished picture.
     pub preview_every: usize,
     /// Step events a stream buffers before a slow reader starts missing steps (default 256).
     pub event_buffer: usize,

@@ -92,7 +92,7 @@ pub(crate) fn run(
         });
         while let Some(next) = waiting.front() {
             let fits = in_flight.saturating_add(next.tokens) <= options.max_tokens_in_flight;
-            if active.len() >= options.max_active || !fits {
+            if active.len() >= options.max_active.max(1) || !fits {
                 break;
             }
             let Some(a) = waiting.pop_front() else { break };
@@ -149,7 +149,7 @@ pub(crate) fn run(
                     }
                     if let Some(tx) = &a.events {
                         let every = options.preview_every;
-                        let picture = every > 0 && info.step % every == 0;
+                        let picture = every > 0 && (info.step == 1 || info.step % every == 0);
                         let event = StepEvent::new(info, driver.get(id), &a.finisher, picture);
                         // A full channel: the reader is behind; this step is skipped for it.
                         let _ = tx.try_send(event);
