@@ -45,7 +45,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads the model folder `dir` (checkpoint precision, CPU).
+    /// Loads the model folder `dir` (checkpoint precision, CPU); `dir` may also be a Hugging
+    /// Face Hub id (`GSAI-ML/LLaDA-8B-Instruct[@REVISION]`) found in the local Hub cache
+    /// ([`resolve_model`](crate::resolve_model)).
     ///
     /// # Errors
     /// [`Error::Load`] for the model, [`Error::Text`] for a tokenizer that exists but is
@@ -59,7 +61,7 @@ impl Engine {
     /// # Errors
     /// As [`Engine::load`].
     pub fn load_with(dir: impl AsRef<Path>, opts: &EngineOptions) -> Result<Self, Error> {
-        let dir = dir.as_ref();
+        let dir = &crate::resolve_model(dir)?;
         let backbone = Backbone::load_with(dir, opts)?;
         let tokenizer = if dir.join("tokenizer.json").exists() {
             Some(Arc::new(TextTokenizer::from_dir(dir)?))

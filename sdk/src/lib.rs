@@ -25,6 +25,7 @@ mod error;
 pub mod eval;
 #[cfg(feature = "http")]
 pub mod http;
+mod hub;
 mod job;
 mod limits;
 mod options;
@@ -40,6 +41,7 @@ mod world;
 
 pub use engine::{Engine, EngineDecoding, EngineOptions};
 pub use error::Error;
+pub use hub::{hub_cache, resolve_model, resolve_model_in};
 pub use job::{Finisher, Job, MASK_SYMBOL};
 pub use limits::{AudioReadLimits, ImageReadLimits, Limits};
 pub use options::{DecodeOptions, OptionSpec, SamplerKind};
