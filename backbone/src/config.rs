@@ -77,7 +77,13 @@ impl ModelConfig {
         match detect(&fields)? {
             Family::Llada => Ok(ModelConfig::Llada(LladaConfig::parse(&fields)?)),
             Family::Dream => Ok(ModelConfig::Dream(DreamConfig::parse(&fields)?)),
-            Family::Mmada => Ok(ModelConfig::Mmada(LladaConfig::parse(&fields)?)),
+            Family::Mmada => {
+                // The vocabulary is text ids then image codes: without both sizes (at least
+                // 1) the two cannot be told apart.
+                fields.req_count("llm_vocab_size")?;
+                fields.req_count("codebook_size")?;
+                Ok(ModelConfig::Mmada(LladaConfig::parse(&fields)?))
+            }
         }
     }
 
@@ -213,6 +219,12 @@ mod tests {
         assert_eq!(parse(dream).unwrap().family(), Family::Dream);
         let mmada = r#"{"model_type":"mmada","architectures":["MMadaModelLM"],"d_model":64,"n_layers":2,"n_heads":4,"mlp_hidden_size":96,"vocab_size":364,"llm_vocab_size":300,"codebook_size":64,"mask_token_id":299}"#;
         assert_eq!(parse(mmada).unwrap().family(), Family::Mmada);
+        for field in ["llm_vocab_size", "codebook_size"] {
+            let zero = mmada.replace(&format!("\"{field}\":"), &format!("\"{field}\":0,\"was\":"));
+            assert_eq!(field_of(parse(&zero).unwrap_err()), field, "{zero}");
+            let gone = mmada.replace(&format!("\"{field}\":"), "\"was\":");
+            assert_eq!(field_of(parse(&gone).unwrap_err()), field, "{gone}");
+        }
         assert!(matches!(
             parse(r#"{"model_type":"gpt2"}"#),
             Err(LoadError::UnknownFamily { .. })

@@ -22,6 +22,9 @@ const RESERVED: [(&str, u32); 5] = [
 /// of its demo config).
 pub const DEFAULT_TEXT_LENGTH: usize = 512;
 
+/// The context length of a config without `max_sequence_length` (the backbone's default).
+const DEFAULT_MAX_SEQUENCE_LENGTH: u64 = 4096;
+
 /// The special ids and sizes MMaDA's templates need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -73,11 +76,30 @@ impl MmadaPrompting {
                 .and_then(|v| u32::try_from(v).ok())
                 .ok_or_else(|| bad(field, "missing from config.json"))
         };
-        let num_vq_tokens = config
-            .get("num_vq_tokens")
+        // The image span lies inside the model's context, so the context bounds it (and
+        // everything the t2i canvas allocates for it).
+        let context = config
+            .get("max_sequence_length")
             .and_then(Value::as_u64)
-            .ok_or_else(|| bad("num_vq_tokens", "missing from config.json"))?
-            as usize;
+            .unwrap_or(DEFAULT_MAX_SEQUENCE_LENGTH);
+        let num_vq_tokens = match config.get("num_vq_tokens") {
+            None | Some(Value::Null) => {
+                return Err(bad("num_vq_tokens", "missing from config.json"));
+            }
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=context).contains(n))
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    bad(
+                        "num_vq_tokens",
+                        &format!(
+                            "expected an integer in 1..={context} (the model's \
+                             max_sequence_length), found {v}"
+                        ),
+                    )
+                })?,
+        };
         Ok(MmadaPrompting {
             soi: special("<|soi|>")?,
             eoi: special("<|eoi|>")?,

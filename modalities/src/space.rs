@@ -98,7 +98,12 @@ impl TokenSpace {
                     .as_u64()
                     .and_then(|n| u32::try_from(n).ok())
                     .map(Some)
-                    .ok_or_else(|| bad(name, "expected a non-negative integer")),
+                    .ok_or_else(|| {
+                        bad(
+                            name,
+                            &format!("expected a token count in 0..={}, found {v}", u32::MAX),
+                        )
+                    }),
             }
         };
         let space = if let Some(ts) = config.get("token_space") {
@@ -115,20 +120,39 @@ impl TokenSpace {
                     .collect::<Result<_, _>>()?,
                 Some(_) => return Err(bad("token_space.audio_codes", "expected a list")),
             };
+            // A codebook of no codes is a modality the model cannot write (omit it instead).
+            if image == Some(0) {
+                return Err(bad(
+                    "token_space.image_codes",
+                    "must be at least 1, found 0",
+                ));
+            }
+            if levels.contains(&0) {
+                return Err(bad(
+                    "token_space.audio_codes",
+                    "every level needs at least 1 code, found 0",
+                ));
+            }
+            // Ranges laid end to end; a sum past u32 cannot fit any model's logits.
             let mut next = text;
-            let image = image.map(|k| {
-                let r = next..next + k;
-                next += k;
-                r
-            });
+            let mut take = |name: &str, k: u32| {
+                let end = next.checked_add(k).ok_or_else(|| {
+                    bad(
+                        name,
+                        "the ranges add up to more ids than a token id can hold",
+                    )
+                })?;
+                let r = next..end;
+                next = end;
+                Ok::<_, SpaceError>(r)
+            };
+            let image = image
+                .map(|k| take("token_space.image_codes", k))
+                .transpose()?;
             let audio = levels
                 .into_iter()
-                .map(|k| {
-                    let r = next..next + k;
-                    next += k;
-                    r
-                })
-                .collect();
+                .map(|k| take("token_space.audio_codes", k))
+                .collect::<Result<_, _>>()?;
             TokenSpace {
                 text: 0..text,
                 image,
@@ -314,6 +338,13 @@ mod tests {
             err(json!({"token_space": {"text": "x"}}), 0, 10),
             "token_space.text"
         );
+        let empty = json!({"token_space": {"text": 100, "image_codes": 0}});
+        assert_eq!(err(empty, 0, 228), "token_space.image_codes");
+        let empty = json!({"token_space": {"text": 100, "audio_codes": [32, 0]}});
+        assert_eq!(err(empty, 0, 228), "token_space.audio_codes");
+        let wraps =
+            json!({"token_space": {"text": 4_000_000_000u32, "image_codes": 4_000_000_000u32}});
+        assert_eq!(err(wraps, 0, 10), "token_space.image_codes");
         let text = TokenSpace::from_config(&json!({"vocab_size": 300}), 299, 320).unwrap();
         assert_eq!((text.text, text.image), (0..300, None));
     }

@@ -211,6 +211,7 @@ impl Engine {
         if req.codes.is_empty() {
             return Err(Error::invalid("image", "has no codes"));
         }
+        self.limits.check_text(&req.question)?;
         let tokenizer = self.tokenizer.as_ref().ok_or(Error::NoTokenizer)?;
         let question = tokenizer.encode_chat(&[ChatMessage::user(req.question.clone())])?;
         let canvas = mmada.mmu_canvas(&self.space, &req.codes, &question)?;

@@ -4,10 +4,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_args();
     if args.trains() {
         tune_malloc();
         // Training runs one shard per core, each op single-threaded: candle reads these
@@ -27,6 +25,9 @@ fn main() -> ExitCode {
             // already shows (errors that print their source inline) is not repeated.
             let mut shown = e.to_string();
             eprintln!("error: {shown}");
+            if let Some(flag) = media_limit_flag(&*e) {
+                eprintln!("  (on the command line: raise it with {flag})");
+            }
             let mut source = std::error::Error::source(&*e);
             while let Some(s) = source {
                 let text = s.to_string();
@@ -38,6 +39,35 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The flag of `tessera` that raises the media reader's limit `e` reports, if it is one
+/// (the reader's own message names its `ImageLimits`/`AudioLimits` field).
+fn media_limit_flag(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use tessera::modalities::audio::AudioError;
+    use tessera::modalities::image::ImageError;
+    let image = e.downcast_ref::<ImageError>().or(match e.downcast_ref() {
+        Some(tessera::Error::Image(i)) => Some(i),
+        _ => None,
+    });
+    let audio = e.downcast_ref::<AudioError>().or(match e.downcast_ref() {
+        Some(tessera::Error::Audio(a)) => Some(a),
+        _ => None,
+    });
+    match (image, audio) {
+        (Some(ImageError::FileTooLarge { .. }), _) => Some("--max-image-bytes"),
+        (
+            Some(
+                ImageError::TooLarge { .. }
+                | ImageError::ResizeTooLarge { .. }
+                | ImageError::AllocationLimit { .. },
+            ),
+            _,
+        ) => Some("--max-image-pixels"),
+        (_, Some(AudioError::FileTooLarge { .. })) => Some("--max-audio-bytes"),
+        (_, Some(AudioError::TooLong { .. })) => Some("--max-audio-seconds"),
+        _ => None,
     }
 }
 

@@ -294,6 +294,42 @@ pub(crate) struct WorldModel {
     pub(crate) audio_frames: usize,
 }
 
+/// The tokenizer folder `tessera.KEY` of config.json names, confined to the model folder
+/// `dir`: a relative path without `..` that resolves (links followed) inside it.
+fn subfolder(dir: &Path, t: &Value, key: &str) -> Result<Option<std::path::PathBuf>, Error> {
+    let field = format!("tessera.{key}");
+    let name = match t.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            return Err(Error::invalid(
+                &field,
+                format!("is {other} in config.json; it must be a folder name (a string)"),
+            ));
+        }
+    };
+    let refuse = |why: &str| Error::invalid(&field, format!("{name:?} in config.json {why}"));
+    let relative = Path::new(name);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if name.is_empty() || !plain {
+        return Err(refuse(
+            "must name a folder inside the model folder (no `..`, no absolute path)",
+        ));
+    }
+    let path = dir.join(relative);
+    let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(dir)) {
+        (Ok(p), Ok(root)) => p.starts_with(&root) && p != root,
+        // Missing: the tokenizer's loader names the file it did not find.
+        (Err(_), _) | (_, Err(_)) => true,
+    };
+    if !inside {
+        return Err(refuse("resolves outside the model folder"));
+    }
+    Ok(Some(path))
+}
+
 impl WorldModel {
     /// Reads the `"tessera"` object of `config` (absent: not a Tessera model → `None`).
     pub(crate) fn load(
@@ -306,14 +342,34 @@ impl WorldModel {
         };
         let tokenizer = tokenizer.ok_or(Error::NoTokenizer)?;
         let prompting = TesseraPrompting::new(tokenizer, config)?;
-        let sub = |key: &str| t.get(key).and_then(Value::as_str).map(|s| dir.join(s));
-        let image = sub("image_tokenizer")
+        let image = subfolder(dir, t, "image_tokenizer")?
             .map(|p| load_image_tokenizer(&p))
             .transpose()?;
-        let audio = sub("audio_tokenizer")
+        let audio = subfolder(dir, t, "audio_tokenizer")?
             .map(load_audio_tokenizer)
             .transpose()?;
-        let audio_frames = t.get("audio_frames").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let audio_frames = match t.get("audio_frames") {
+            None | Some(Value::Null) => 0,
+            Some(v) => {
+                // A clip's frames lie on the canvas: no more than the model's positions.
+                let most = config
+                    .get("max_sequence_length")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1 << 20);
+                v.as_u64().filter(|&n| n <= most).map_or_else(
+                    || {
+                        Err(Error::invalid(
+                            "tessera.audio_frames",
+                            format!(
+                                "is {v} in config.json; it must be a whole number of frames \
+                                 up to max_sequence_length ({most})"
+                            ),
+                        ))
+                    },
+                    |n| Ok(n as usize),
+                )?
+            }
+        };
         Ok(Some(WorldModel {
             prompting,
             image,

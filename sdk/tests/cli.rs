@@ -1,6 +1,7 @@
 //! The `tessera` CLI contract on the committed fixtures: reference outputs reproduced
 //! exactly, JSON shape, and bad input giving a clear message and a non-zero exit code.
 
+mod adversarial;
 mod common;
 
 use common::{bounded, fails_with, fixtures, ok, tessera, tessera_tiny};

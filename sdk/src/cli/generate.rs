@@ -44,6 +44,7 @@ pub(crate) struct GenerateArgs {
     /// Prompt text.
     #[arg(
         long,
+        allow_hyphen_values = true,
         conflicts_with = "prompt_ids",
         required_unless_present_any = ["prompt_ids", "image", "audio"]
     )]
@@ -62,7 +63,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long)]
     audio: Option<PathBuf>,
     /// Question asked about the picture (caption).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     question: Option<String>,
     /// Where t2i writes its PNG, t2a its WAV.
     #[arg(short, long)]
@@ -77,7 +78,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long, requires = "prompt")]
     chat: bool,
     /// Prompt as comma-separated token ids.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     prompt_ids: Option<Vec<u32>>,
     /// Decoding options (one declaration: `DecodeOptions`).
     #[command(flatten)]
@@ -140,6 +141,11 @@ impl GenerateArgs {
                 matches!(task, T2i) || (world && task == T2a),
             ),
         ];
+        if self.chat && self.prompt.is_none() {
+            return Err(
+                "`--chat` renders --prompt TEXT with the chat template, not --prompt-ids".into(),
+            );
+        }
         let model = if world { "a world model" } else { "this model" };
         let name = task
             .to_possible_value()

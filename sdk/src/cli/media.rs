@@ -1,6 +1,7 @@
 //! `tessera image encode|decode` and `tessera audio encode|decode`: the tokenizers on their
 //! own, with the JSON shapes the rest of the CLI reads back (`--codes FILE`).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -56,7 +57,7 @@ pub(crate) enum AudioCommand {
         input: PathBuf,
         /// EnCodec bandwidth in kbps (picks the number of codebooks; default: the config's
         /// lowest target bandwidth).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         bandwidth: Option<f64>,
         /// Print `{"codes": [[level 0 frames…], …], "sample_rate": SR}`.
         #[arg(long)]
@@ -176,9 +177,26 @@ fn audio_tokenizer(
     }
 }
 
+/// The most bytes of a codes file read: the codes of an 8192² picture or of ten minutes of
+/// audio are a few MB; a device such as `/dev/zero` is not read without end.
+const MAX_CODES_BYTES: u64 = 64 << 20;
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| -> CliError { format!("cannot read {}: {e}", path.display()).into() })?;
+    let cannot =
+        |e: std::io::Error| -> CliError { format!("cannot read {}: {e}", path.display()).into() };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_CODES_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_CODES_BYTES {
+        return Err(format!(
+            "{}: a codes file may have at most {MAX_CODES_BYTES} bytes",
+            path.display()
+        )
+        .into());
+    }
     serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a codes file: {e}", path.display()).into())
 }

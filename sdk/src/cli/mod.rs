@@ -13,7 +13,7 @@ mod world;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Boxed error for the binary (library errors keep their types inside).
 pub(crate) type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,7 +26,30 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+/// Options of `generate` (declared in the SDK's `DecodeOptions`) whose values may begin with
+/// `-`: `--temperature -inf` or `--segment -8:ar` is that value, refused by its own parser
+/// with the option's name, not an unknown flag `-i` or `-8`.
+const HYPHEN_VALUES: [&str; 6] = [
+    "temperature",
+    "top_p",
+    "cfg_scale",
+    "alg_temp",
+    "eps",
+    "segments",
+];
+
 impl Cli {
+    /// Parses the process's arguments (exits with clap's message and code 2 on a usage
+    /// error).
+    pub(crate) fn parse_args() -> Self {
+        let command = Self::command().mut_subcommand("generate", |c| {
+            HYPHEN_VALUES
+                .iter()
+                .fold(c, |c, id| c.mut_arg(*id, |a| a.allow_hyphen_values(true)))
+        });
+        Self::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
     /// Whether the command trains (it runs candle single-threaded per op and parallel over
     /// shards instead; see [`tessera_train::default_workers`]).
     pub(crate) fn trains(&self) -> bool {
