@@ -62,6 +62,8 @@ impl Engine {
     /// As [`Engine::load`].
     pub fn load_with(dir: impl AsRef<Path>, opts: &EngineOptions) -> Result<Self, Error> {
         let dir = &crate::resolve_model(dir)?;
+        let _span = tracing::info_span!("load", model = %dir.display()).entered();
+        let started = Instant::now();
         let backbone = Backbone::load_with(dir, opts)?;
         let tokenizer = if dir.join("tokenizer.json").exists() {
             Some(Arc::new(TextTokenizer::from_dir(dir)?))
@@ -83,6 +85,12 @@ impl Engine {
             _ => None,
         };
         let world = WorldModel::load(dir, &config, tokenizer.as_deref())?.map(Arc::new);
+        tracing::info!(
+            family = ?info.family,
+            parameters = info.parameters,
+            seconds = started.elapsed().as_secs_f64(),
+            "model loaded"
+        );
         Ok(Engine {
             backbone,
             tokenizer,

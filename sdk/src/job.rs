@@ -91,12 +91,17 @@ impl Finisher {
         Ok(Reply {
             parts: vec![part],
             ids,
-            prompt_tokens: match &self.kind {
-                Kind::MmadaImage(layout) => layout.span.start,
-                _ => self.start,
-            },
+            prompt_tokens: self.answer_start(),
             stats,
         })
+    }
+
+    /// Where the answer starts in the canvas.
+    pub fn answer_start(&self) -> usize {
+        match &self.kind {
+            Kind::MmadaImage(layout) => layout.span.start,
+            _ => self.start,
+        }
     }
 
     /// The answer's part of `canvas` (row 0 of a [`Decoding::canvas`]), still-masked

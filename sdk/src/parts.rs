@@ -70,6 +70,10 @@ pub enum Target {
 }
 
 impl Target {
+    /// Text of the model's own default length (the options' `gen_length`, or a world
+    /// model's answer length).
+    pub const TEXT: Target = Target::Text { max_len: None };
+
     /// Text of at most `max_len` tokens.
     pub fn text(max_len: usize) -> Self {
         Target::Text {

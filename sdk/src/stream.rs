@@ -39,6 +39,9 @@ pub struct StepEvent {
     pub step: usize,
     /// Steps the decoding takes at most.
     pub total_steps: usize,
+    /// Where the answer starts in the canvas: `position - answer_start` is a position's
+    /// index in the answer ([`Reply::ids`](crate::Reply)).
+    pub answer_start: usize,
     /// Tokens committed in this step (canvas positions, tokens and confidences).
     pub committed: Vec<TokenEvent>,
     /// Positions re-masked in this step.
@@ -70,6 +73,7 @@ impl StepEvent {
         StepEvent {
             step: info.step,
             total_steps: info.total_steps,
+            answer_start: finisher.answer_start(),
             committed: info.tokens,
             remasked: info.remasked,
             text: finisher.preview_text(row).filter(|_| any),

@@ -10,6 +10,8 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 #[cfg(feature = "http")]
 mod http_api;
+#[cfg(feature = "http")]
+mod playground;
 
 fn tiny() -> Engine {
     Engine::load(concat!(
@@ -222,3 +224,67 @@ fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// The official OpenAI Python client (pinned, installed from PyPI into `target/`) against
+/// `tessera serve` on a free loopback port: completions and chat, streaming included.
+#[cfg(feature = "http")]
+#[test]
+fn the_official_openai_client_talks_to_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = root.join("target/openai-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv failed");
+    }
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .arg(format!("openai=={OPENAI_VERSION}"))
+        .status()
+        .expect("pip runs");
+    assert!(
+        installed.success(),
+        "pip could not install openai=={OPENAI_VERSION}"
+    );
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera serve starts");
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_string)
+        })
+        .expect("the server prints its URL");
+    let out = Command::new(&python)
+        .arg(root.join("scripts/openai_client_test.py"))
+        .arg(&url)
+        .output()
+        .expect("the client script runs");
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+/// The client version the compatibility test pins.
+#[cfg(feature = "http")]
+const OPENAI_VERSION: &str = "3.63.0";

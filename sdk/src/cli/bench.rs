@@ -46,6 +46,9 @@ enum BenchCommand {
     Media(super::bench_media::MediaArgs),
     /// Training steps of a world-model config: one shard worker against one per core.
     Train(super::bench_train::TrainBenchArgs),
+    /// Step-level batching against one request at a time, and the HTTP server under load.
+    #[cfg(feature = "http")]
+    Serve(super::bench_serve::ServeBenchArgs),
     /// (internal) Load a model and print the peak resident memory it took, in bytes.
     #[command(hide = true)]
     LoadRss {
@@ -141,6 +144,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
         BenchCommand::Decode(a) => decode(a),
         BenchCommand::Media(a) => super::bench_media::run(a),
         BenchCommand::Train(a) => super::bench_train::run(a),
+        #[cfg(feature = "http")]
+        BenchCommand::Serve(a) => super::bench_serve::run(a),
         BenchCommand::Random { size, bf16, out } => {
             size.spec().bf16(bf16).write(&out)?;
             eprintln!("wrote {}", out.display());

@@ -36,7 +36,9 @@ pub(crate) struct EvalArgs {
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
+    let loading = super::progress::spinner("loading the model", args.json);
     let engine = Engine::load(super::model_dir(args.model.as_deref())?)?;
+    loading.finish_and_clear();
     let mut cfg = EvalConfig {
         n: args.n,
         batch: args.batch,
@@ -62,7 +64,9 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
             "| task | policy | accuracy | correct/n | forwards/token | tokens/s | revised |\n|---|---|---|---|---|---|---|"
         );
     }
+    let bar = super::progress::bar((cfg.tasks.len() * cfg.policies.len()) as u64, "eval", json);
     let rows = evaluate(&engine, &cfg, &mut |r: &EvalRow| {
+        bar.inc(1);
         if !json {
             println!(
                 "| {} | {} | {:.1} % | {}/{} | {:.3} | {:.0} | {} |",
@@ -77,6 +81,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
             );
         }
     })?;
+    bar.finish_and_clear();
     if json {
         println!("{}", serde_json::json!({ "n": cfg.n, "rows": rows }));
     }

@@ -3,11 +3,16 @@
 
 mod bench;
 mod bench_media;
+#[cfg(feature = "http")]
+mod bench_serve;
 mod bench_train;
 mod eval;
 mod generate;
 mod inspect;
 mod media;
+mod progress;
+#[cfg(feature = "http")]
+mod serve;
 mod train;
 mod world;
 
@@ -79,6 +84,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Train a Tessera world model (masked-diffusion ELBO on candle autograd).
     Train(train::TrainArgs),
+    /// Serve a model over HTTP: native and OpenAI-compatible endpoints, SSE, metrics.
+    #[cfg(feature = "http")]
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// `tessera inspect`.
@@ -92,12 +100,14 @@ pub(crate) struct InspectArgs {
     json: bool,
 }
 
-/// The model folder a command uses: `--model`, else `$TESSERA_MODEL`, else the embedded
+/// The model folder a command uses: `--model` (a folder or a Hub id in the local Hub
+/// cache), else `$TESSERA_MODEL`, else the embedded
 /// default `models/tessera-tiny` (next to the working directory, or in the source tree the
 /// binary was built from).
 pub(crate) fn model_dir(flag: Option<&std::path::Path>) -> Result<PathBuf, CliError> {
     if let Some(dir) = flag {
-        return Ok(dir.to_path_buf());
+        // A folder, or a Hugging Face Hub id found in the local Hub cache.
+        return Ok(tessera::resolve_model(dir)?);
     }
     if let Some(dir) = std::env::var_os("TESSERA_MODEL") {
         return Ok(PathBuf::from(dir));
@@ -128,5 +138,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audio(cmd) => media::run_audio(cmd),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "http")]
+        Command::Serve(args) => serve::run(*args),
     }
 }

@@ -1,7 +1,6 @@
 //! `tessera train --config FILE`: trains a Tessera world model with the masked-diffusion
 //! ELBO, writing a loadable model folder (weights, config, tokenizers, loss curve).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use tessera_train::data::{WorldData, adopt_tokenizers};
@@ -53,24 +52,14 @@ pub(crate) fn run(args: TrainArgs) -> Result<(), CliError> {
     if !same {
         std::fs::copy(&args.config, &kept)?;
     }
-    let quiet = args.quiet;
+    let bar = super::progress::bar(0, "train", args.quiet);
     let mut report = |p: &Progress| {
-        if quiet {
-            return;
-        }
-        let eta = p.eta_seconds as u64;
-        eprint!(
-            "\rstep {}/{}  loss {:.4} (avg {:.4})  {:.0} tok/s  ETA {}:{:02}:{:02}   ",
-            p.step,
-            p.total,
-            p.loss,
-            p.smoothed,
-            p.tokens_per_second,
-            eta / 3600,
-            eta / 60 % 60,
-            eta % 60
-        );
-        let _ = std::io::stderr().flush();
+        bar.set_length(p.total);
+        bar.set_position(p.step);
+        bar.set_message(format!(
+            "loss {:.4} (avg {:.4}) {:.0} tok/s",
+            p.loss, p.smoothed, p.tokens_per_second
+        ));
     };
     let start = match (&args.init_from, args.resume) {
         (Some(dir), _) => Start::InitFrom(dir.clone()),
@@ -78,9 +67,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<(), CliError> {
         (None, false) => Start::Fresh,
     };
     let summary = train(&cfg, &data, &args.out, &start, args.sitting, &mut report)?;
-    if !quiet {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     let last = summary.history.last().map_or(f32::NAN, |r| r.loss);
     println!(
         "trained {} steps ({} this sitting), {} parameters, last loss {last:.4}; model in {}",

@@ -2,11 +2,12 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /v1/generate` | the native, multimodal endpoint ([`native`] docs); SSE with `"stream": true` |
-//! | `POST /v1/completions`, `POST /v1/chat/completions` | OpenAI-compatible ([`openai`] docs), SSE with `"stream": true` |
+//! | `POST /v1/generate` | the native, multimodal endpoint (parts as JSON, base64 media); SSE with `"stream": true` |
+//! | `POST /v1/completions`, `POST /v1/chat/completions` | OpenAI-compatible (what the official clients send), SSE with `"stream": true` |
 //! | `GET /v1/models` | the served model |
 //! | `GET /health` | readiness: `{"status": "ok", …}` |
 //! | `GET /metrics` | the service's counters, Prometheus text |
+//! | `GET /` | the playground: pick a task and watch the canvas denoise step by step |
 //!
 //! Errors are JSON in OpenAI's shape with the status of [`ApiError`]'s table. The limits of
 //! [`ServerConfig`] hold before any work: the body size (413), `max_tokens`, the number of
@@ -16,6 +17,7 @@
 mod error;
 mod native;
 mod openai;
+mod playground;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -113,6 +115,9 @@ pub fn router(service: TesseraService, model: &str, config: ServerConfig) -> Rou
         config: config.clone(),
     };
     Router::new()
+        .route("/", get(playground::index))
+        .route("/playground/app.js", get(playground::app))
+        .route("/playground/style.css", get(playground::style))
         .route("/v1/generate", post(generate))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
@@ -121,6 +126,7 @@ pub fn router(service: TesseraService, model: &str, config: ServerConfig) -> Rou
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 
@@ -405,4 +411,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.service.metrics().prometheus(),
     )
         .into_response()
+}
+
+/// Logs every request's method, path, status and time to its answer's head (`tracing`).
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "http"
+    );
+    response
 }

@@ -182,6 +182,7 @@ pub(crate) fn step_json(step: &StepEvent) -> Value {
     json!({
         "step": step.step,
         "total_steps": step.total_steps,
+        "answer_start": step.answer_start,
         "committed": step.committed,
         "remasked": step.remasked,
         "text": step.text,

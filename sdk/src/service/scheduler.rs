@@ -102,6 +102,12 @@ pub(crate) fn run(
             in_flight += a.tokens;
             let Job { decoding, finisher } = a.job;
             let id = driver.join(decoding);
+            tracing::debug!(
+                request = id.0,
+                tokens = a.tokens,
+                waited_ms = a.submitted.elapsed().as_millis() as u64,
+                "admitted"
+            );
             active.insert(
                 id,
                 Active {
@@ -118,6 +124,7 @@ pub(crate) fn run(
         active.retain(|&id, a| {
             let gone = a.done.is_closed();
             if gone {
+                tracing::info!(request = id.0, "cancelled: the caller went away");
                 driver.leave(id);
                 in_flight -= a.tokens;
                 metrics.cancelled.fetch_add(1, Relaxed);
@@ -131,7 +138,14 @@ pub(crate) fn run(
         }
         let forwards = driver.forwards();
         let rows = driver.len();
+        let step_started = Instant::now();
         let events = driver.step(engine.backbone());
+        tracing::trace!(
+            requests = rows,
+            forwards = driver.forwards() - forwards,
+            ms = step_started.elapsed().as_secs_f64() * 1e3,
+            "step"
+        );
         metrics.steps.fetch_add(1, Relaxed);
         metrics
             .forwards
@@ -164,6 +178,16 @@ pub(crate) fn run(
                         metrics.nfe.fetch_add(generation.nfe() as u64, Relaxed);
                         a.finisher.reply(&generation)
                     });
+                    match &reply {
+                        Ok(r) => tracing::info!(
+                            request = id.0,
+                            tokens = r.ids.len(),
+                            nfe = r.stats.nfe,
+                            seconds = a.submitted.elapsed().as_secs_f64(),
+                            "answered"
+                        ),
+                        Err(e) => tracing::warn!(request = id.0, error = %e, "failed"),
+                    }
                     match &reply {
                         Ok(r) => {
                             metrics.completed.fetch_add(1, Relaxed);
