@@ -9,7 +9,8 @@
 use tessera::{ChatMessage, DecodeOptions, Engine, GenerateRequest, Prompt};
 
 fn main() -> Result<(), tessera::Error> {
-    let mut args = std::env::args().skip(1);
+    // Arguments that look like flags (`cargo test -- --nocapture`) are not ours.
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let dir = args
         .next()
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny").to_string());

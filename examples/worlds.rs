@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example worlds -- [OUT_DIR]
 //! ```
+//! The picture and the clip go to `OUT_DIR` (default `target/examples`).
 
 use std::path::PathBuf;
 
@@ -13,7 +14,10 @@ use tessera::modalities::image::{ImageCodes, save_png};
 use tessera::{DecodeOptions, Engine, Policy, Remask, TaskInput, TaskRequest, Unmask, WorldTask};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
+    // Arguments that look like flags (`cargo test -- --nocapture`) are not ours.
+    let out = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let out = PathBuf::from(out.unwrap_or_else(|| "target/examples".into()));
+    std::fs::create_dir_all(&out)?;
     let engine = Engine::load(concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny"))?;
     let vq = engine.image_tokenizer().ok_or("no image tokenizer")?;
     let codec = engine.audio_tokenizer().ok_or("no audio tokenizer")?;
