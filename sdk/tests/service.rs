@@ -288,3 +288,45 @@ fn the_official_openai_client_talks_to_the_server() {
 /// The client version the compatibility test pins.
 #[cfg(feature = "http")]
 const OPENAI_VERSION: &str = "3.63.0";
+
+/// The load test's short form: `tessera bench serve` on loopback — a mix of every task,
+/// plain and streamed, at 8 in flight; every answer a 200, then a burst at ten times the
+/// admission queue answered partly with 503s, and the next request served normally.
+#[cfg(feature = "http")]
+#[test]
+fn the_load_test_short_form_has_no_failures_but_intended_503s() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "bench",
+            "serve",
+            "--requests",
+            "48",
+            "--load-concurrency",
+            "8",
+        ])
+        .args(["--concurrent", "4", "--rounds", "1", "--json"])
+        .output()
+        .expect("tessera bench serve runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let load = &v["load"];
+    assert_eq!(load["statuses"], serde_json::json!({"200": 48}), "{v}");
+    let burst = &load["burst"]["statuses"];
+    assert!(
+        burst["503"].as_u64().unwrap_or(0) > 0,
+        "no 503 at 10x the queue: {v}"
+    );
+    assert_eq!(
+        burst
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["200".to_string(), "503".to_string()]),
+        "{v}"
+    );
+    assert_eq!(load["burst"]["next_request_status"], 200, "{v}");
+    assert!(v["batching"]["ratio"].as_f64().is_some_and(f64::is_finite));
+}
