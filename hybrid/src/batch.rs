@@ -12,6 +12,9 @@ pub struct PromptBatch {
     attention: Option<Vec<bool>>,
     rows: usize,
     len: usize,
+    /// What the generated span starts as in every row (infilling: given tokens with mask
+    /// ids at the blanks); `None`: all masks.
+    template: Option<Vec<u32>>,
 }
 
 impl PromptBatch {
@@ -45,6 +48,7 @@ impl PromptBatch {
             attention.extend(std::iter::repeat_n(true, p.len()));
         }
         Ok(PromptBatch {
+            template: None,
             tokens,
             attention: ragged.then_some(attention),
             rows,
@@ -82,6 +86,7 @@ impl PromptBatch {
             }
         };
         Ok(PromptBatch {
+            template: None,
             rows: rows.len(),
             len,
             tokens: rows.concat(),
@@ -119,8 +124,29 @@ impl PromptBatch {
         self.tokens.iter().copied().max().unwrap_or(0)
     }
 
-    /// The generation canvas: each row followed by `gen_length` copies of `mask_id`, and the
-    /// mask extended with `true` for the generated span.
+    /// This batch with the generated span starting as `template` in every row instead of all
+    /// masks: **infilling** — the template's mask ids are the blanks to decode, its other
+    /// tokens are given and stay (they count as prompt: visible, kept, masked out of an
+    /// unconditional pass). The decoding's `gen_length` must be the template's length.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrompt`] for an empty template.
+    pub fn with_template(mut self, template: Vec<u32>) -> Result<Self, Error> {
+        if template.is_empty() {
+            return Err(Error::InvalidPrompt("the answer template is empty".into()));
+        }
+        self.template = Some(template);
+        Ok(self)
+    }
+
+    /// The template's length, when the batch has one ([`PromptBatch::with_template`]).
+    pub fn template_len(&self) -> Option<usize> {
+        self.template.as_ref().map(Vec::len)
+    }
+
+    /// The generation canvas: each row followed by `gen_length` copies of `mask_id` (or the
+    /// template, [`PromptBatch::with_template`]), and the mask extended with `true` for the
+    /// generated span.
     pub(crate) fn canvas(&self, gen_length: usize, mask_id: u32) -> (Vec<u32>, Option<Vec<bool>>) {
         // cannot fail: both constructors refuse `len == 0` (so `chunks` gets a positive size),
         // and every caller runs after `check_canvas` bounded `rows × (len + gen_length)`.
@@ -128,7 +154,10 @@ impl PromptBatch {
         let mut tokens = Vec::with_capacity(self.rows * total);
         for r in self.tokens.chunks(self.len) {
             tokens.extend_from_slice(r);
-            tokens.extend(std::iter::repeat_n(mask_id, gen_length));
+            match self.template.as_deref().filter(|t| t.len() == gen_length) {
+                Some(t) => tokens.extend_from_slice(t),
+                None => tokens.extend(std::iter::repeat_n(mask_id, gen_length)),
+            }
         }
         let attention = self.attention.as_ref().map(|a| {
             let mut out = Vec::with_capacity(self.rows * total);

@@ -419,6 +419,22 @@ impl Engine {
         self.decoding(ids, &options, vocab)
     }
 
+    /// A steppable infilling of `template` (given ids with the mask id at the blanks) after
+    /// `prefix`, under `options` (their `gen_length` is the template's length).
+    pub(crate) fn infill_decoding(
+        &self,
+        prefix: Vec<u32>,
+        template: Vec<u32>,
+        options: &DecodeOptions,
+    ) -> Result<EngineDecoding, Error> {
+        let vocab = (self.space.image.is_some() || !self.space.audio.is_empty())
+            .then(|| self.space.text.clone());
+        let (batch, o) = self.plan(vec![prefix], options, vocab)?;
+        let batch = batch.with_template(template)?;
+        let noise: Arc<dyn NoiseSource> = Arc::new(SeededNoise::new(options.seed));
+        Ok(Decoding::new(&self.backbone, &batch, &o, noise)?)
+    }
+
     /// The prompt ids, options and vocabulary of a generate request.
     #[allow(clippy::type_complexity)]
     fn generate_plan(

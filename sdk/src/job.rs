@@ -48,6 +48,8 @@ enum Kind {
     WorldMedia(Modality, Vec<AnswerSpan>),
     /// MMaDA's picture codes.
     MmadaImage(ImageLayout),
+    /// Filled blanks: their ranges in the answer (the template after the prefix).
+    Infill(Vec<std::ops::Range<usize>>),
 }
 
 /// The symbol a still-masked position shows as in a preview.
@@ -77,6 +79,24 @@ impl Finisher {
                 let codec = self.engine.audio_tokenizer().ok_or(Error::NoTokenizer)?;
                 let codes = self.engine.audio_codes(&codes_of(&ids, answer))?;
                 Generated::Audio(codec.decode(&codes)?)
+            }
+            Kind::Infill(blanks) => {
+                let mut parts = Vec::with_capacity(blanks.len());
+                let mut filled = Vec::new();
+                for blank in blanks {
+                    let here = ids.get(blank.clone()).unwrap_or_default();
+                    filled.extend_from_slice(here);
+                    parts.push(match self.engine.tokenizer() {
+                        Some(t) => Generated::Text(t.decode(here, true)?),
+                        None => Generated::Ids(here.to_vec()),
+                    });
+                }
+                return Ok(Reply {
+                    parts,
+                    ids: filled,
+                    prompt_tokens: self.answer_start(),
+                    stats,
+                });
             }
             Kind::MmadaImage(layout) => {
                 let image = layout.response(generation, seconds);
@@ -118,7 +138,7 @@ impl Finisher {
     /// The answer of `canvas` as text, each still-masked position shown as
     /// [`MASK_SYMBOL`]; `None` for media answers or without a tokenizer.
     pub fn preview_text(&self, canvas: &[u32]) -> Option<String> {
-        if !matches!(self.kind, Kind::Text) {
+        if !matches!(self.kind, Kind::Text | Kind::Infill(_)) {
             return None;
         }
         let tokenizer = self.engine.tokenizer()?;
@@ -166,6 +186,9 @@ impl Engine {
     /// own method returns ([`Engine::generate`], [`Engine::run_task`],
     /// [`Engine::text_to_image`]), and the limits.
     pub fn job(&self, req: &Request) -> Result<Job, Error> {
+        if req.is_infill() {
+            return self.infill_job(req);
+        }
         let (given, target) = req.split()?;
         let started = Instant::now();
         let finisher = |start, kind| Finisher {
@@ -234,6 +257,91 @@ impl Engine {
                 ),
             )),
         }
+    }
+
+    /// The job of a request with blanks: the given parts' ids with a run of masks per
+    /// blank; everything from the first blank on is the answer template, decoded in place
+    /// with both sides visible (one block unless the options say otherwise; one token per
+    /// step by default).
+    fn infill_job(&self, req: &Request) -> Result<Job, Error> {
+        if self.is_world_model() {
+            return Err(Error::invalid(
+                "parts",
+                "this Tessera world model was not trained to fill blanks",
+            ));
+        }
+        let mask = self.info().mask_id;
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut blanks = Vec::new();
+        for part in &req.parts {
+            match part {
+                Part::Generate(Target::Blank { len }) => {
+                    if *len == 0 {
+                        return Err(Error::invalid("parts", "a blank has at least one token"));
+                    }
+                    let start = tokens.len();
+                    Limits::check(
+                        "max_canvas",
+                        start.saturating_add(*len),
+                        self.limits().max_canvas,
+                    )?;
+                    tokens.extend(std::iter::repeat_n(mask, *len));
+                    blanks.push(start..tokens.len());
+                }
+                Part::Text(_) | Part::Ids(_) => {
+                    tokens.extend(self.given_ids(&[part])?);
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "parts",
+                        "blanks (infilling) go with given text and ids only",
+                    ));
+                }
+            }
+        }
+        let first = blanks.first().map_or(0, |b| b.start);
+        if first == 0 {
+            return Err(Error::invalid(
+                "parts",
+                "give some text before the first blank (infilling decodes after a prompt)",
+            ));
+        }
+        let template = tokens.split_off(first);
+        let blanks: Vec<_> = blanks
+            .into_iter()
+            .map(|b| b.start - first..b.end - first)
+            .collect();
+        let masked: usize = blanks.iter().map(|b| b.len()).sum();
+        let mut options = req.options.clone();
+        if let Some(n) = options.gen_length.filter(|&n| n != template.len()) {
+            return Err(Error::invalid(
+                "gen_length",
+                format!(
+                    "is {n}, but the blanks and the text between them are {} tokens",
+                    template.len()
+                ),
+            ));
+        }
+        if options.remask.is_some() {
+            return Err(Error::invalid("remask", "does not apply to infilling yet"));
+        }
+        options.gen_length = Some(template.len());
+        options.steps = Some(options.steps.unwrap_or(masked));
+        if options.policy.is_none() && options.block_length.is_none() && options.segments.is_none()
+        {
+            options.block_length = Some(template.len());
+        }
+        let start = tokens.len();
+        let decoding = self.infill_decoding(tokens, template, &options)?;
+        Ok(Job {
+            decoding,
+            finisher: Finisher {
+                engine: self.clone(),
+                start,
+                kind: Kind::Infill(blanks),
+                started: Instant::now(),
+            },
+        })
     }
 
     /// Runs `req` to the end on the calling thread.
@@ -492,7 +600,7 @@ mod tests {
                     .text("a")
                     .generate(Target::Blank { len: 2 })
                     .text("b"),
-                "infilling",
+                "fill blanks",
             ),
             (
                 Request::new().generate(Target::text(2)).text("late"),
@@ -511,6 +619,73 @@ mod tests {
         ] {
             let err = engine.run(&req).unwrap_err().to_string();
             assert!(err.contains(needle), "{req:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_trailing_blank_is_llada_generation_and_given_text_between_blanks_stays() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/llada-tiny");
+        let engine = Engine::load(dir).unwrap();
+        // A blank at the end is what LLaDA's `generate` decodes: one block of it.
+        let reply = engine
+            .run(
+                &Request::new()
+                    .ids(vec![5, 6, 7])
+                    .generate(Target::Blank { len: 8 }),
+            )
+            .unwrap();
+        let options = DecodeOptions::new().gen_length(8).steps(8).block_length(8);
+        let want = engine
+            .generate(&GenerateRequest::new(Prompt::Ids(vec![5, 6, 7])).options(options))
+            .unwrap();
+        assert_eq!(reply.ids, want.outputs[0].ids);
+        assert_eq!(reply.stats.nfe, 8);
+
+        // Two blanks around given ids: the given ids stay, each blank is filled, one token
+        // per step, and the reply has a part per blank.
+        let req = Request::new()
+            .ids(vec![5, 6])
+            .generate(Target::Blank { len: 3 })
+            .ids(vec![9, 10, 11])
+            .generate(Target::Blank { len: 2 })
+            .ids(vec![12]);
+        let job = engine.job(&req).unwrap();
+        let generation = job.decoding.run(engine.backbone(), &mut |_| {}).unwrap();
+        let canvas = generation.canvas(0);
+        let mask = engine.info().mask_id;
+        assert_eq!(canvas.len(), 2 + 3 + 3 + 2 + 1);
+        assert_eq!(&canvas[..2], &[5, 6]);
+        assert_eq!(&canvas[5..8], &[9, 10, 11]);
+        assert_eq!(canvas[10], 12);
+        assert!(canvas.iter().all(|&t| t != mask), "{canvas:?}");
+        assert_eq!(generation.nfe(), 5);
+        let reply = job.finisher.reply(&generation).unwrap();
+        assert_eq!(reply.parts.len(), 2);
+        assert_eq!(reply.ids, [&canvas[2..5], &canvas[8..10]].concat());
+
+        for (req, needle) in [
+            (
+                Request::new()
+                    .generate(Target::Blank { len: 2 })
+                    .ids(vec![5]),
+                "before the first blank",
+            ),
+            (
+                Request::new()
+                    .ids(vec![5])
+                    .generate(Target::Blank { len: 2 })
+                    .options(DecodeOptions::new().gen_length(9)),
+                "gen_length",
+            ),
+            (
+                Request::new()
+                    .ids(vec![5])
+                    .generate(Target::Blank { len: 0 }),
+                "at least one token",
+            ),
+        ] {
+            let err = engine.run(&req).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
         }
     }
 

@@ -62,7 +62,8 @@ pub enum Target {
         seconds: Option<f64>,
     },
     /// A blank of `len` tokens inside given text, decoded with both sides visible
-    /// (fill-in-the-blank). Not supported yet: such a request is refused by name.
+    /// (fill-in-the-blank): `[text, Blank, text, Blank, …]`; the reply has one text part per
+    /// blank. Text models (LLaDA, Dream, MMaDA) only; the first part must be given.
     Blank {
         /// The blank's length in tokens.
         len: usize,
@@ -140,6 +141,13 @@ impl Request {
         self
     }
 
+    /// Whether the request asks to fill blanks ([`Target::Blank`]).
+    pub(crate) fn is_infill(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Generate(Target::Blank { .. })))
+    }
+
     /// The given parts and the one target, or the error naming `parts`.
     pub(crate) fn split(&self) -> Result<(Vec<&Part>, Target), crate::Error> {
         let mut given = Vec::new();
@@ -153,7 +161,7 @@ impl Request {
         if targets.iter().any(|t| matches!(t, Target::Blank { .. })) {
             return Err(crate::Error::invalid(
                 "parts",
-                "blanks inside given text (infilling) are not supported yet",
+                "blanks (infilling) go with given text and ids only, not with other targets",
             ));
         }
         match targets.as_slice() {

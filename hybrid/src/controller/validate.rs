@@ -292,6 +292,23 @@ impl ControllerOptions {
 /// groups, and `rows × positions` (doubled under CFG) must be allocatable. Checked before
 /// anything proportional to the request is allocated; an SDK's limits are far tighter.
 pub(super) fn check_canvas(prompts: &PromptBatch, opts: &ControllerOptions) -> Result<(), Error> {
+    if let Some(n) = prompts.template_len() {
+        if n != opts.gen_length {
+            return Err(Error::option(
+                "gen-length",
+                format!(
+                    "is {} but the answer template (infilling) is {n} long",
+                    opts.gen_length
+                ),
+            ));
+        }
+        if opts.expand || opts.insert.is_some() {
+            return Err(Error::option(
+                if opts.expand { "expand" } else { "insert" },
+                "does not apply to infilling: the blanks have their lengths",
+            ));
+        }
+    }
     let longest = opts.longest_generation();
     let halves = if opts.cfg_scale > 0.0 { 2 } else { 1 };
     // `rows × halves` cannot overflow: the batch already holds `rows` non-empty prompts.
