@@ -1,6 +1,5 @@
 //! `tessera generate`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -256,22 +255,24 @@ pub(crate) fn run(args: GenerateArgs) -> Result<(), CliError> {
         ..args
     };
     let request = GenerateRequest::new(args.prompt()).options(args.options());
-    let interactive = std::io::stderr().is_terminal() && !args.json;
+    // A bar only to a terminal, without --json (hidden otherwise), and only once a
+    // generation takes more than a moment.
+    let mut bar = None;
     let start = Instant::now();
-    let mut shown = false;
     let mut steps = Vec::new();
     let response = engine.generate_with_progress(&request, &mut |s| {
-        // Progress only when it takes more than a moment, and only to a terminal.
-        if interactive && start.elapsed().as_millis() > 300 {
-            eprint!("\rstep {}/{}", s.step, s.total_steps);
-            shown = true;
+        if start.elapsed().as_millis() > 300 {
+            let bar = bar.get_or_insert_with(|| {
+                super::progress::bar(s.total_steps as u64, "generate", args.json)
+            });
+            bar.set_position(s.step as u64);
         }
         if args.events {
             steps.push(s);
         }
     })?;
-    if shown {
-        eprintln!();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     // cannot fail: one prompt gives one output.
     let output = &response.outputs[0];

@@ -380,3 +380,30 @@ async fn an_overloaded_server_answers_503_and_then_serves_normally() {
     let text = to_bytes(metrics.into_body(), usize::MAX).await.unwrap();
     assert!(String::from_utf8_lossy(&text).contains("tessera_requests_completed_total"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blanks_are_filled_over_http_on_a_text_model() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/llada-tiny");
+    let engine = tessera::Engine::load(dir).unwrap();
+    let service = TesseraService::new(engine.clone(), ServiceOptions::default()).unwrap();
+    let app = router(service, "llada-tiny", ServerConfig::default());
+    let (status, v) = json_call(
+        &app,
+        "/v1/generate",
+        json!({"parts": [{"ids": [5, 6]}, {"blank": 3}, {"ids": [9, 10]}, {"blank": 2}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["parts"].as_array().map(Vec::len), Some(2), "{v}");
+    let want = engine
+        .run(
+            &Request::new()
+                .ids(vec![5, 6])
+                .generate(Target::Blank { len: 3 })
+                .ids(vec![9, 10])
+                .generate(Target::Blank { len: 2 }),
+        )
+        .unwrap();
+    assert_eq!(v["ids"], json!(want.ids));
+    assert_eq!(want.ids.len(), 5);
+}
