@@ -822,7 +822,7 @@
     let task = q.get('task') || 'text';
     task = ALIASES[task] || task;
     if (task === 'infill') {
-      showError('Infilling is not supported yet.');
+      showError('Infilling is available through the API on text models ({"blank": N} parts), not in this page yet.');
       task = 'text';
     }
     if (!TASKS[task]) {
