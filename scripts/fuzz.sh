@@ -14,7 +14,8 @@ bin=target/afl/release/tessera-fuzz-afl
 
 # The corpus kept for a target: afl-cmin's minimisation of the queue, or where afl-cmin
 # cannot run ("no instrumentation output detected" under cargo-afl 0.18 here), the seeds plus
-# the queue entries that added coverage (+cov), the smallest 300.
+# the queue entries that added coverage (+cov), the smallest 300. Files are named by their
+# content's hash, so a later campaign adds to what earlier ones kept instead of overwriting.
 collect() {
     local t=$1 out=$2
     if TESSERA_FUZZ_TARGET=$t cargo afl cmin -i "$out/default/queue" -o "target/afl-cmin/$t" \
@@ -24,12 +25,12 @@ collect() {
     else
         find "$out/default/queue" -maxdepth 1 -type f -name 'id:*+cov*' -printf '%s %p\n' \
             | sort -n | head -300 | while read -r _ f; do
-                cp "$f" "fuzz/corpus/$t/q$(basename "$f" | cut -d, -f1 | tr -d 'id:')"
+                cp "$f" "fuzz/corpus/$t/q$(sha1sum "$f" | cut -c1-12)"
             done
     fi
     for f in "$out"/default/crashes/id* "$out"/default/hangs/id*; do
         if [ -f "$f" ]; then
-            cp "$f" "fuzz/crashes/$t/afl-$(basename "$f" | cut -d, -f1 | tr -d 'id:')"
+            cp "$f" "fuzz/crashes/$t/afl-$(sha1sum "$f" | cut -c1-12)"
         fi
     done
 }

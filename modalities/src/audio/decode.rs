@@ -341,6 +341,12 @@ fn decode_stream(
     if let Some(i) = mono.iter().position(|s| !s.is_finite()) {
         return Err(AudioError::Corrupt(format!("sample {i} is not finite")));
     }
+    // Float formats may hold samples past full scale; a player clips them, and so does this
+    // (a `Pcm` is in [-1, 1]; values near f32::MAX made the resampler's FFT overflow — found
+    // by fuzzing).
+    for s in &mut mono {
+        *s = s.clamp(-1.0, 1.0);
+    }
     Ok(Pcm {
         samples: mono,
         sample_rate: rate,

@@ -76,11 +76,29 @@ pub fn resample_with(pcm: &Pcm, target_rate: u32, limits: &AudioLimits) -> Resul
     )
     .map_err(|e| err(e.to_string()))?;
     let input = InterleavedSlice::new(&pcm.samples[..], 1, len).map_err(|e| err(e.to_string()))?;
-    let out = resampler
-        .process_all(&input, len, None)
+    // rubato unwraps its FFT's results: a panic there is bad input, not the caller's bug.
+    let out = crate::contain::contain(|| resampler.process_all(&input, len, None))
+        .map_err(|panic| err(format!("the resampler failed ({panic})")))?
         .map_err(|e| err(e.to_string()))?;
     Ok(Pcm {
         samples: out.take_data(),
         sample_rate: target_rate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_past_full_scale_are_an_error_or_a_result_never_a_panic() {
+        // Found by fuzzing: f32 values near f32::MAX overflow rubato's FFT, which unwraps.
+        let loud = Pcm {
+            samples: (0..4000)
+                .map(|i| if i % 2 == 0 { 3e38 } else { -3e38 })
+                .collect(),
+            sample_rate: 73_536,
+        };
+        let _ = resample_with(&loud, 16_000, &AudioLimits::default());
+    }
 }
