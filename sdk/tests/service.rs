@@ -230,8 +230,7 @@ fn rss_kib() -> u64 {
 #[cfg(feature = "http")]
 #[test]
 fn the_official_openai_client_talks_to_the_server() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let venv = root.join("target/openai-venv");
@@ -254,21 +253,7 @@ fn the_official_openai_client_talks_to_the_server() {
         "pip could not install openai=={OPENAI_VERSION}"
     );
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tessera serve starts");
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .map(str::to_string)
-        })
-        .expect("the server prints its URL");
+    let (mut server, url) = start_server();
     let out = Command::new(&python)
         .arg(root.join("scripts/openai_client_test.py"))
         .arg(&url)
@@ -284,6 +269,80 @@ fn the_official_openai_client_talks_to_the_server() {
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
+
+/// The official OpenAI JavaScript client (pinned, installed from npm into `target/`) against
+/// `tessera serve`: completions and chat, streaming included.
+#[cfg(feature = "http")]
+#[test]
+fn the_official_openai_js_client_talks_to_the_server() {
+    use std::process::Command;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let prefix = root.join("target/openai-js");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let installed = Command::new("npm")
+        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .arg(format!("openai@{OPENAI_JS_VERSION}"))
+        .status()
+        .expect("npm runs");
+    assert!(
+        installed.success(),
+        "npm could not install openai@{OPENAI_JS_VERSION}"
+    );
+    // The script runs from the install folder so that `import "openai"` finds it.
+    let script = prefix.join("openai_client_test.mjs");
+    std::fs::copy(root.join("scripts/openai_client_test.mjs"), &script).unwrap();
+    let (mut server, url) = start_server();
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&url)
+        .output()
+        .expect("node runs");
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+/// `tessera serve` on a free loopback port, and the URL it prints.
+#[cfg(feature = "http")]
+fn start_server() -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera serve starts");
+    let stderr = server.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep reading (and dropping) the log after the URL, so the server never blocks on a
+    // full pipe.
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                let _ = tx.send(url.to_string());
+                sent = true;
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the server prints its URL");
+    (server, url)
+}
+
+/// The JavaScript client version the compatibility test pins.
+#[cfg(feature = "http")]
+const OPENAI_JS_VERSION: &str = "7.60.0";
 
 /// The client version the compatibility test pins.
 #[cfg(feature = "http")]
