@@ -122,6 +122,7 @@ impl Completion {
         } else {
             match map.remove("prompt") {
                 Some(Value::String(s)) => Part::Text(s),
+                // `a[0]` and `remove(0)` cannot fail: the guard checked `a.len() == 1`.
                 Some(Value::Array(mut a)) if a.len() == 1 && a[0].is_string() => {
                     Part::Text(a.remove(0).as_str().unwrap_or_default().to_string())
                 }

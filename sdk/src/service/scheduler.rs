@@ -126,6 +126,8 @@ pub(crate) fn run(
             if gone {
                 tracing::info!(request = id.0, "cancelled: the caller went away");
                 driver.leave(id);
+                // cannot underflow: `in_flight` is the sum over admitted requests, this one's
+                // included.
                 in_flight -= a.tokens;
                 metrics.cancelled.fetch_add(1, Relaxed);
             }
