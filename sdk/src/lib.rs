@@ -41,7 +41,9 @@ mod world;
 
 pub use engine::{Engine, EngineDecoding, EngineOptions};
 pub use error::Error;
-pub use hub::{hub_cache, resolve_model, resolve_model_in};
+pub use hub::{
+    DEFAULT_ENDPOINT, ModelDownload, download_model, hub_cache, resolve_model, resolve_model_in,
+};
 pub use job::{Finisher, Job, MASK_SYMBOL};
 pub use limits::{AudioReadLimits, ImageReadLimits, Limits};
 pub use options::{DecodeOptions, OptionSpec, SamplerKind};

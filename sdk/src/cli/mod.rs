@@ -6,6 +6,7 @@ mod bench_media;
 #[cfg(feature = "http")]
 mod bench_serve;
 mod bench_train;
+mod download;
 mod eval;
 mod generate;
 mod inspect;
@@ -72,6 +73,9 @@ enum Command {
     Generate(Box<generate::GenerateArgs>),
     /// Describe a model folder.
     Inspect(InspectArgs),
+    /// Fetch a model from the Hugging Face Hub into the local Hub cache (builds with the
+    /// `hub` feature).
+    Download(download::DownloadArgs),
     /// Benchmarks (forward passes and sampler throughput on random models).
     Bench(bench::BenchArgs),
     /// Image tokenizers: pictures to codes and back.
@@ -133,6 +137,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Generate(args) => generate::run(*args),
         Command::Inspect(args) => inspect::run(&model_dir(args.model.as_deref())?, args.json),
+        Command::Download(args) => download::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Image(cmd) => media::run_image(cmd),
         Command::Audio(cmd) => media::run_audio(cmd),
