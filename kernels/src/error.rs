@@ -10,4 +10,20 @@ pub enum KernelError {
     /// The tensor library reported an error (device creation, allocation).
     #[error("tensor backend error: {0}")]
     Backend(#[from] candle_core::Error),
+    /// A buffer handed to a matrix kernel is not as long as the shape it came with says.
+    ///
+    /// `expected` saturates at `usize::MAX` when the shape's product overflows (no slice
+    /// can be that long, so the lengths still disagree).
+    #[error("{operand} has {actual} elements, but its shape needs {expected}")]
+    ShapeMismatch {
+        /// Which operand is wrong: `"weight"`, `"x"`, `"bias"` or `"out"`.
+        operand: &'static str,
+        /// The length the shape implies.
+        expected: usize,
+        /// The length that was passed.
+        actual: usize,
+    },
+    /// Operands of a fused kernel whose shapes do not agree (the message says which).
+    #[error("{0}")]
+    Shape(String),
 }

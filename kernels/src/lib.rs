@@ -7,12 +7,27 @@
 //! - `device`: [`Device`], the runtime device choice (`cpu`, `cuda:N`) and its candle
 //!   device. Opening a CUDA device needs the `cuda` feature; without it the same types exist
 //!   and asking for CUDA is a typed [`KernelError::CudaNotCompiled`], never a missing symbol.
+//! - [`activation`]: a vectorisable `exp` and SwiGLU built on it.
+//! - `attention`: [`attention`], fused bidirectional multi-head attention (scores, bias,
+//!   softmax, weighted values) over strided [`Strided`] views, written in merged-heads layout.
+//! - [`ceiling`]: this machine's measured FMA peak and read bandwidth, which benchmarks
+//!   report their ops against.
+//! - `gemm`: [`matmul_packed`], an `f32` GEMM for linear layers (`out = x · Wᵀ + bias`)
+//!   against a weight packed once at load time as [`PackedWeights`]; an AVX2 + FMA
+//!   micro-kernel chosen at run time (plain Rust elsewhere), cache-blocked and threaded
+//!   over the current rayon pool.
 //! - `error`: [`KernelError`], the crate's error type.
 
+pub mod activation;
+mod attention;
+pub mod ceiling;
 mod device;
 mod error;
+mod gemm;
 mod row;
 
+pub use attention::{AttentionBias, AttentionShape, Strided, attention};
 pub use device::Device;
 pub use error::KernelError;
+pub use gemm::{PackedWeights, matmul_packed};
 pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
