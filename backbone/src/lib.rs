@@ -22,13 +22,16 @@
 //! # Ok::<(), tessera_backbone::LoadError>(())
 //! ```
 
+mod attention;
 mod config;
+mod dense;
 pub mod dream;
 mod error;
 mod fields;
 pub mod llada;
 mod model;
 pub mod places;
+pub mod profile;
 pub mod random;
 mod safetensors;
 mod spec;

@@ -8,11 +8,12 @@
 //! only those rows (a 126k vocabulary times a whole canvas per step would dominate memory).
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module};
 
 use tessera_hybrid::DenoiseInput;
 
+use crate::dense::Dense;
 use crate::error::Stage;
+use crate::profile::{matmul_cost, timed, traffic};
 use crate::safetensors::Checkpoint;
 use crate::spec::Spec;
 use crate::{ForwardError, LoadError};
@@ -61,17 +62,25 @@ pub trait TensorNames {
 
 #[derive(Debug)]
 struct Block {
-    /// q, k and v stacked into one `[d + 2·kv, d]` matrix: one larger GEMM instead of three.
-    qkv: Linear,
-    /// Views of `qkv` for the last block, whose queries cover fewer rows than its keys.
-    q: Linear,
-    kv: Linear,
-    o: Linear,
+    qkv: Qkv,
+    o: Dense,
     /// Gate and up stacked (`[2·m, d]`), split by `swiglu`.
-    gate_up: Linear,
-    down: Linear,
+    gate_up: Dense,
+    down: Dense,
     attn_norm: Tensor,
     mlp_norm: Tensor,
+}
+
+/// A block's query, key and value projections.
+#[derive(Debug)]
+enum Qkv {
+    /// q, k and v stacked into one `[d + 2·kv, d]` matrix (one larger GEMM instead of
+    /// three), with views of its query and key/value rows for the last block, whose queries
+    /// cover fewer rows than its keys.
+    Stacked { qkv: Dense, q: Dense, kv: Dense },
+    /// Packed for the CPU kernel, which keeps every row busy at either width: queries, and
+    /// keys with values.
+    Split { q: Dense, kv: Dense },
 }
 
 /// A loaded transformer.
@@ -83,7 +92,7 @@ pub(crate) struct Transformer {
     place: Option<Tensor>,
     blocks: Vec<Block>,
     final_norm: Tensor,
-    head: Tensor,
+    head: Dense,
     inv_freq: Vec<f32>,
     device: Device,
     dtype: DType,
@@ -138,29 +147,41 @@ impl Transformer {
                 t.as_ref().map(|t| t.narrow(0, start, len)).transpose()
             };
             let m = spec.intermediate;
+            let q = Dense::new(qkv_w.narrow(0, 0, d)?, part(&qkv_b, 0, d)?)?;
+            let kv = Dense::new(qkv_w.narrow(0, d, 2 * kv)?, part(&qkv_b, d, 2 * kv)?)?;
+            let qkv = match (&q, &kv) {
+                // Packed apart: packing copies, so one stacked pack would double the memory.
+                (Dense::Packed { .. }, Dense::Packed { .. }) => Qkv::Split { q, kv },
+                _ => Qkv::Stacked {
+                    qkv: Dense::new(qkv_w, qkv_b)?,
+                    q,
+                    kv,
+                },
+            };
             blocks.push(Block {
-                q: Linear::new(qkv_w.narrow(0, 0, d)?, part(&qkv_b, 0, d)?),
-                kv: Linear::new(qkv_w.narrow(0, d, 2 * kv)?, part(&qkv_b, d, 2 * kv)?),
-                qkv: Linear::new(qkv_w, qkv_b),
-                o: Linear::new(get(n(Part::O), &[d, d])?, None),
-                gate_up: Linear::new(
+                qkv,
+                o: Dense::new(get(n(Part::O), &[d, d])?, None)?,
+                gate_up: Dense::new(
                     Tensor::cat(
                         &[get(n(Part::Gate), &[m, d])?, get(n(Part::Up), &[m, d])?],
                         0,
                     )?,
                     None,
-                ),
-                down: Linear::new(get(n(Part::Down), &[d, m])?, None),
+                )?,
+                down: Dense::new(get(n(Part::Down), &[d, m])?, None)?,
                 attn_norm: get(n(Part::AttnNorm), &[d])?,
                 mlp_norm: get(n(Part::MlpNorm), &[d])?,
             });
         }
         let final_norm = get(names.final_norm(), &[d])?;
-        let head = if spec.tied_head {
-            embed.clone()
-        } else {
-            get(names.head(), &[spec.embed_rows, d])?
-        };
+        let head = Dense::new(
+            if spec.tied_head {
+                embed.clone()
+            } else {
+                get(names.head(), &[spec.embed_rows, d])?
+            },
+            None,
+        )?;
         // inv_freq_j = 1 / θ^(2j/d), in f32 as the reference implementations compute it.
         let inv_freq = (0..hd / 2)
             .map(|j| 1.0 / (spec.rope_theta as f32).powf((2 * j) as f32 / hd as f32))
@@ -263,7 +284,11 @@ impl Transformer {
             .flat_map(|r| r[first..end].iter().copied())
             .collect();
         let ids = Tensor::from_vec(ids, rows * n, dev)?;
-        let mut h = self.embed.index_select(&ids, 0)?;
+        let embedded = traffic(rows * n * s.hidden, rows * n * s.hidden);
+        let rows_of = |a: usize| move || format!("[{a}×{}]", s.hidden);
+        let mut h = timed("embedding", rows_of(rows * n), embedded, || {
+            self.embed.index_select(&ids, 0)
+        })?;
         if let (Some((pe, mask)), Some(table)) = (&s.places, &self.place) {
             // Places depend on the whole row (runs end to the right), so they are counted on
             // the full canvas and then cut to the computed rows.
@@ -273,10 +298,14 @@ impl Transformer {
                 .flat_map(|r| r[first..end].iter().copied())
                 .collect();
             let cut = Tensor::from_vec(cut, rows * n, dev)?;
-            h = (h + table.index_select(&cut, 0)?)?;
+            h = timed("place embedding", rows_of(rows * n), embedded, || {
+                h + table.index_select(&cut, 0)?
+            })?;
         }
         let mut h = h.reshape((rows, n, s.hidden))?;
-        let (cos, sin) = self.rotary(rows, len, attention)?;
+        let (cos, sin) = timed("rotary tables", rows_of(rows * len), (0.0, 0.0), || {
+            self.rotary(rows, len, attention)
+        })?;
         let (cos, sin) = if n == len {
             (cos, sin)
         } else {
@@ -285,13 +314,24 @@ impl Transformer {
                 sin.narrow(1, first, n)?.contiguous()?,
             )
         };
-        let bias = attention_bias(input, rows, first..end, keys, dev)?;
+        let bias = timed("attention mask", rows_of(rows * n), (0.0, 0.0), || {
+            attention_bias(input, rows, first..end, keys, dev)
+        })?;
         let last = self.blocks.len().saturating_sub(1);
         let mut appended = Vec::new();
         // Each stage's output summed: a NaN or an infinity anywhere makes the sum non-finite.
         // Read back only when the logits are non-finite, to name the first stage that was.
         let mut probes = Vec::with_capacity(self.blocks.len() + 1);
-        probes.push(probe(&h)?);
+        let probed = |h: &Tensor| {
+            let len = h.elem_count();
+            timed(
+                "finiteness probe",
+                rows_of(len / s.hidden),
+                traffic(len, 1),
+                || probe(h),
+            )
+        };
+        probes.push(probed(&h)?);
         for (i, block) in self.blocks.iter().enumerate() {
             let only = (i == last).then_some(&sources);
             let kv = match &mut mode {
@@ -312,12 +352,24 @@ impl Transformer {
                 },
             };
             h = self.block(block, &h, &cos, &sin, bias.as_ref(), only, kv)?;
-            probes.push(probe(&h)?);
+            probes.push(probed(&h)?);
         }
         let p = positions.len();
-        let x = candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)?;
-        let logits = x.reshape((rows * p, s.hidden))?.matmul(&self.head.t()?)?;
-        let data: Vec<f32> = logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let normed = traffic(rows * p * s.hidden, rows * p * s.hidden);
+        let x = timed("rms_norm", rows_of(rows * p), normed, || {
+            candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)
+        })?;
+        let (m, v) = (rows * p, s.embed_rows);
+        let head_shape = move || format!("[{m}×{}]·[{}×{v}]", s.hidden, s.hidden);
+        let logits = timed("lm head", head_shape, matmul_cost(m, s.hidden, v), || {
+            self.head.forward(&x.reshape((m, s.hidden))?)
+        })?;
+        let data: Vec<f32> = timed(
+            "logits to host",
+            move || format!("[{m}×{v}]"),
+            traffic(m * v, m * v),
+            || logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1(),
+        )?;
         if let Some(at) = data.iter().position(|v| !v.is_finite()) {
             // Before the cache bookkeeping: a failed pass leaves a block cache as it was.
             return Err(non_finite(&data, at, positions, s.embed_rows, &probes)?);
@@ -481,17 +533,24 @@ impl Transformer {
         kv_use: KvUse<'_>,
     ) -> Result<Tensor, ForwardError> {
         let s = &self.spec;
-        let (rows, len, _) = h.dims3()?;
+        let (rows, len, d) = h.dims3()?;
         let hd = s.head_dim();
-        let rep = s.heads / s.kv_heads;
-        let x = candle_nn::ops::rms_norm(h, &b.attn_norm, s.norm_eps as f32)?;
+        let dims = |a: usize, b: usize| move || format!("[{a}×{b}]");
+        let x = timed(
+            "rms_norm",
+            dims(rows * len, d),
+            traffic(rows * len * d, rows * len * d),
+            || candle_nn::ops::rms_norm(h, &b.attn_norm, s.norm_eps as f32),
+        )?;
         let (xq, residual, cos_q, sin_q) = match only {
-            Some(idx) => (
-                x.index_select(idx, 1)?,
-                h.index_select(idx, 1)?,
-                cos.index_select(idx, 1)?,
-                sin.index_select(idx, 1)?,
-            ),
+            Some(idx) => timed("gather rows", dims(rows, idx.dim(0)?), (0.0, 0.0), || {
+                Ok::<_, candle_core::Error>((
+                    x.index_select(idx, 1)?,
+                    h.index_select(idx, 1)?,
+                    cos.index_select(idx, 1)?,
+                    sin.index_select(idx, 1)?,
+                ))
+            })?,
             None => (x.clone(), h.clone(), cos.clone(), sin.clone()),
         };
         let lq = xq.dim(1)?;
@@ -502,21 +561,43 @@ impl Transformer {
                 .contiguous()
         };
         let kv_dim = s.kv_heads * hd;
-        let (q, kv) = match only {
-            Some(_) => (b.q.forward(&xq)?, b.kv.forward(&x)?),
-            None => {
-                let qkv = b.qkv.forward(&x)?;
+        let (q, kv) = match (&b.qkv, only) {
+            (Qkv::Stacked { qkv, .. }, None) => {
+                let qkv = linear("matmul qkv", qkv, &x)?;
                 (
                     qkv.narrow(2, 0, s.hidden)?,
                     qkv.narrow(2, s.hidden, 2 * kv_dim)?,
                 )
             }
+            (Qkv::Stacked { q, kv, .. } | Qkv::Split { q, kv }, _) => {
+                (linear("matmul q", q, &xq)?, linear("matmul kv", kv, &x)?)
+            }
         };
-        let q = heads(q, s.heads, lq)?;
-        let k = heads(kv.narrow(2, 0, kv_dim)?, s.kv_heads, len)?;
-        let v = heads(kv.narrow(2, kv_dim, kv_dim)?, s.kv_heads, len)?;
-        let q = candle_nn::rotary_emb::rope(&q, &cos_q.contiguous()?, &sin_q.contiguous()?)?;
-        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let moved = rows * (lq * s.hidden + 2 * len * kv_dim);
+        let (q, k, v) = timed(
+            "split heads",
+            dims(rows, lq + 2 * len),
+            traffic(moved, moved),
+            || {
+                Ok::<_, candle_core::Error>((
+                    heads(q, s.heads, lq)?,
+                    heads(kv.narrow(2, 0, kv_dim)?, s.kv_heads, len)?,
+                    heads(kv.narrow(2, kv_dim, kv_dim)?, s.kv_heads, len)?,
+                ))
+            },
+        )?;
+        let roped = rows * (lq * s.hidden + len * kv_dim);
+        let (q, k) = timed(
+            "rope",
+            dims(rows, lq + len),
+            traffic(2 * roped, roped),
+            || {
+                Ok::<_, candle_core::Error>((
+                    candle_nn::rotary_emb::rope(&q, &cos_q.contiguous()?, &sin_q.contiguous()?)?,
+                    candle_nn::rotary_emb::rope(&k, cos, sin)?,
+                ))
+            },
+        )?;
         let (k, v) = match kv_use {
             KvUse::None => (k, v),
             KvUse::Store(store) => {
@@ -542,39 +623,49 @@ impl Transformer {
                 (k, v)
             }
         };
-        // Grouped-query attention without copying K/V: query head h uses KV head h / rep, so
-        // the `rep` query heads of a group stack into one (rep·lq)-row matrix per KV head.
-        let q = q.reshape((rows, s.kv_heads, rep * lq, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?)? * scale)?;
-        if let Some(bias) = bias {
-            // A per-query bias follows the queries the last block keeps; GQA stacks the
-            // `rep` query heads of a group along the query axis.
-            let bias = match only {
-                Some(idx) if bias.dim(2)? > 1 => bias.index_select(idx, 2)?,
-                _ => bias.clone(),
-            };
-            let bias = if rep > 1 && bias.dim(2)? > 1 {
-                bias.repeat((1, 1, rep, 1))?
-            } else {
-                bias
-            };
-            scores = scores.broadcast_add(&bias)?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let attn = probs
-            .matmul(&v)?
-            .reshape((rows, s.heads, lq, hd))?
-            .transpose(1, 2)?
-            .reshape((rows, lq, s.hidden))?
-            .to_dtype(self.dtype)?;
-        let h = (residual + b.o.forward(&attn)?)?;
-        let x = candle_nn::ops::rms_norm(&h, &b.mlp_norm, s.norm_eps as f32)?;
-        let mlp = b
-            .down
-            .forward(&candle_nn::ops::swiglu(&b.gate_up.forward(&x)?)?)?;
-        Ok((h + mlp)?)
+        let attn = crate::attention::attend(&q, &k, &v, bias, only, s, self.dtype)?;
+        let merged = rows * lq * s.hidden;
+        let o = linear("matmul o", &b.o, &attn)?;
+        let h = timed(
+            "residual add",
+            dims(rows * lq, d),
+            traffic(2 * merged, merged),
+            || residual + o,
+        )?;
+        let x = timed(
+            "rms_norm",
+            dims(rows * lq, d),
+            traffic(merged, merged),
+            || candle_nn::ops::rms_norm(&h, &b.mlp_norm, s.norm_eps as f32),
+        )?;
+        let gate_up = linear("matmul gate_up", &b.gate_up, &x)?;
+        let m = s.intermediate;
+        let act = timed(
+            "swiglu",
+            dims(rows * lq, 2 * m),
+            traffic(2 * rows * lq * m, rows * lq * m),
+            || crate::dense::swiglu(&gate_up),
+        )?;
+        let mlp = linear("matmul down", &b.down, &act)?;
+        Ok(timed(
+            "residual add",
+            dims(rows * lq, d),
+            traffic(2 * merged, merged),
+            || h + mlp,
+        )?)
     }
+}
+
+/// `layer.forward(x)`, timed as `op` when profiling.
+fn linear(op: &'static str, layer: &Dense, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, k) = layer.dims()?;
+    let m = x.elem_count() / k.max(1);
+    timed(
+        op,
+        || format!("[{m}×{k}]·[{k}×{n}]"),
+        matmul_cost(m, k, n),
+        || layer.forward(x),
+    )
 }
 
 /// Which rows a forward computes (see [`Transformer::forward`]).

@@ -133,6 +133,13 @@ struct ForwardArgs {
     /// Skip the sampler run (it takes 128 forward passes per model).
     #[arg(long)]
     no_sampler: bool,
+    /// Print where a forward pass at canvas `--canvas` spends its time, op by op, against
+    /// this machine's ceilings measured in the same run, instead of the timing rows.
+    #[arg(long)]
+    breakdown: bool,
+    /// Canvas length of `--breakdown`.
+    #[arg(long, default_value_t = 160)]
+    canvas: usize,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -183,6 +190,18 @@ struct Row {
 }
 
 fn forward(args: ForwardArgs) -> Result<(), CliError> {
+    if args.breakdown {
+        if args.json {
+            return Err("--breakdown prints a table; it has no --json form".into());
+        }
+        let ceilings = super::bench_profile::Ceilings::measure()?;
+        ceilings.print();
+        on_models(&args.sizes, args.model.as_deref(), |name, dir, _| {
+            let model = Backbone::load(dir)?;
+            super::bench_profile::breakdown(name, &model, args.canvas, args.repeat, &ceilings)
+        })?;
+        return Ok(());
+    }
     let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
         bench_model(name, dir, &args, rows)
     })?;

@@ -1,0 +1,151 @@
+//! A linear layer `x · Wᵀ (+ b)` whose weight is prepared once, at load, for the device it
+//! runs on.
+//!
+//! On the CPU in `f32` the weight is packed into the GEMM micro-kernel's panel layout
+//! ([`tessera_kernels::PackedWeights`]) and the tensor it came from is dropped: each call
+//! packs nothing but reads the activations in place, with both cores busy even for the few
+//! dozen rows of a decoding block. Elsewhere (CUDA, `bf16`/`f16` weights) it is candle's
+//! matmul on the weight as loaded.
+
+use candle_core::{DType, Device, Storage, Tensor};
+use candle_nn::Module;
+use tessera_kernels::{PackedWeights, matmul_packed};
+
+/// A linear layer (see the module docs).
+#[derive(Debug)]
+pub(crate) enum Dense {
+    /// Packed `f32` weight (and bias) for the CPU kernel.
+    Packed {
+        /// The packed `[n, k]` weight.
+        w: PackedWeights,
+        /// The bias, `n` values.
+        bias: Option<Vec<f32>>,
+    },
+    /// The weight as loaded, through candle.
+    Tensor(candle_nn::Linear),
+}
+
+impl Dense {
+    /// The layer of weight `w` (`[n, k]`) and `bias` (`[n]`), packed when both are `f32` on
+    /// the CPU.
+    pub(crate) fn new(w: Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        if !matches!(w.device(), Device::Cpu) || w.dtype() != DType::F32 {
+            return Ok(Dense::Tensor(candle_nn::Linear::new(w, bias)));
+        }
+        let (n, k) = w.dims2()?;
+        let w = w.contiguous()?;
+        let packed = with_f32(&w, |data| PackedWeights::from_rows(data, n, k))?
+            .map_err(candle_core::Error::wrap)?;
+        let bias = bias
+            .map(|b| b.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+            .transpose()?;
+        Ok(Dense::Packed { w: packed, bias })
+    }
+
+    /// `(n, k)`: outputs and inputs.
+    pub(crate) fn dims(&self) -> candle_core::Result<(usize, usize)> {
+        match self {
+            Dense::Packed { w, .. } => Ok((w.n(), w.k())),
+            Dense::Tensor(l) => l.weight().dims2(),
+        }
+    }
+
+    /// `x · Wᵀ (+ b)` over the last dimension of `x`.
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (w, bias) = match self {
+            Dense::Tensor(l) => return l.forward(x),
+            Dense::Packed { w, bias } => (w, bias),
+        };
+        let mut dims = x.dims().to_vec();
+        let Some(last) = dims.last_mut() else {
+            candle_core::bail!("a linear layer needs at least one dimension");
+        };
+        if *last != w.k() {
+            candle_core::bail!(
+                "linear layer of {} inputs given {} values per row",
+                w.k(),
+                *last
+            );
+        }
+        *last = w.n();
+        let m = x.elem_count() / w.k().max(1);
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        let mut out = vec![0.0f32; m * w.n()];
+        with_f32(&x, |x| matmul_packed(x, m, w, bias.as_deref(), &mut out))?
+            .map_err(candle_core::Error::wrap)?;
+        Tensor::from_vec(out, dims, &Device::Cpu)
+    }
+}
+
+/// SwiGLU over the last dimension of `gate_up` (`[…, 2·m]`: gate, then up) → `[…, m]`:
+/// the vectorised kernel ([`tessera_kernels::activation::swiglu`]) for `f32` on the CPU,
+/// candle's op elsewhere.
+pub(crate) fn swiglu(gate_up: &Tensor) -> candle_core::Result<Tensor> {
+    if !matches!(gate_up.device(), Device::Cpu) || gate_up.dtype() != DType::F32 {
+        return candle_nn::ops::swiglu(gate_up);
+    }
+    let mut dims = gate_up.dims().to_vec();
+    let Some(last) = dims.last_mut().filter(|l| **l % 2 == 0 && **l > 0) else {
+        candle_core::bail!("swiglu needs an even, non-zero last dimension");
+    };
+    *last /= 2;
+    let width = *last;
+    let gate_up = gate_up.contiguous()?;
+    let mut out = vec![0.0f32; gate_up.elem_count() / 2];
+    with_f32(&gate_up, |g| {
+        tessera_kernels::activation::swiglu(g, width, &mut out)
+    })?
+    .map_err(candle_core::Error::wrap)?;
+    Tensor::from_vec(out, dims, &Device::Cpu)
+}
+
+/// Runs `f` on the `f32` values of contiguous CPU tensor `t`, without copying them.
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("expected a CPU tensor");
+    };
+    let data = cpu.as_slice::<f32>()?;
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("expected a contiguous tensor");
+    };
+    Ok(f(&data[start..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_and_tensor_layers_agree() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (37, 19), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 37, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 19), &dev).unwrap();
+        let packed = Dense::new(w.clone(), Some(b.clone())).unwrap();
+        assert!(matches!(packed, Dense::Packed { .. }));
+        assert_eq!(packed.dims().unwrap(), (37, 19));
+        let plain = Dense::Tensor(candle_nn::Linear::new(w, Some(b)));
+        let (a, p) = (packed.forward(&x).unwrap(), plain.forward(&x).unwrap());
+        assert_eq!(a.dims(), &[2, 5, 37]);
+        let diff = (a - p).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+        let wrong = Tensor::zeros((3, 7), DType::F32, &dev).unwrap();
+        assert!(packed.forward(&wrong).is_err());
+    }
+
+    #[test]
+    fn swiglu_matches_candle() {
+        let x = Tensor::randn(0f32, 3.0, (2, 3, 8), &Device::Cpu).unwrap();
+        let diff = (swiglu(&x).unwrap() - candle_nn::ops::swiglu(&x).unwrap()).unwrap();
+        let max = diff
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(max < 1e-5, "{max}");
+        assert!(swiglu(&Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap()).is_err());
+    }
+}
