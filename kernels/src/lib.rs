@@ -10,6 +10,8 @@
 //! - [`activation`]: a vectorisable `exp` and SwiGLU built on it.
 //! - `attention`: [`attention`], fused bidirectional multi-head attention (scores, bias,
 //!   softmax, weighted values) over strided [`Strided`] views, written in merged-heads layout.
+//! - `layout`: [`split_heads`] (heads out of a projection, rotary embedding on the way) and
+//!   [`add_rms_norm`] (residual add and RMSNorm in one sweep).
 //! - [`ceiling`]: this machine's measured FMA peak and read bandwidth, which benchmarks
 //!   report their ops against.
 //! - `gemm`: [`matmul_packed`], an `f32` GEMM for linear layers (`out = x · Wᵀ + bias`)
@@ -24,10 +26,12 @@ pub mod ceiling;
 mod device;
 mod error;
 mod gemm;
+mod layout;
 mod row;
 
 pub use attention::{AttentionBias, AttentionShape, Strided, attention};
 pub use device::Device;
 pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};
+pub use layout::{Rotary, add_rms_norm, split_heads};
 pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
