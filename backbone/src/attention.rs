@@ -16,7 +16,8 @@ use crate::spec::Spec;
 /// Attention of `q` `(rows, heads, lq, hd)` over `k`, `v` `(rows, kv_heads, keys, hd)`, all
 /// `f32`, with the additive `bias` `(rows|1, 1, 1|queries, keys)` whose queries `only`
 /// selects (the last block keeps fewer queries than keys). Returns `(rows, lq, hidden)` in
-/// `dtype`.
+/// `dtype`. `kernels: false` keeps the tensor ops on the CPU too.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
@@ -25,6 +26,7 @@ pub(crate) fn attend(
     only: Option<&Tensor>,
     s: &Spec,
     dtype: DType,
+    kernels: bool,
 ) -> candle_core::Result<Tensor> {
     let (rows, heads, lq, hd) = q.dims4()?;
     let keys = k.dim(2)?;
@@ -44,7 +46,7 @@ pub(crate) fn attend(
     let moved = rows * heads * lq * (keys + hd) + 2 * rows * s.kv_heads * keys * hd;
     let cost = (flops, traffic(moved, 0).1);
     let label = || format!("{rows}×{heads}×[{lq}×{hd}] over {keys} keys");
-    if matches!(q.device(), Device::Cpu) {
+    if kernels && matches!(q.device(), Device::Cpu) {
         let out = timed("attention (fused)", label, cost, || {
             fused(q, k, v, bias.as_ref(), shape)
         })?;

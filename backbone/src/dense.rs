@@ -77,28 +77,6 @@ impl Dense {
     }
 }
 
-/// SwiGLU over the last dimension of `gate_up` (`[…, 2·m]`: gate, then up) → `[…, m]`:
-/// the vectorised kernel ([`tessera_kernels::activation::swiglu`]) for `f32` on the CPU,
-/// candle's op elsewhere.
-pub(crate) fn swiglu(gate_up: &Tensor) -> candle_core::Result<Tensor> {
-    if !matches!(gate_up.device(), Device::Cpu) || gate_up.dtype() != DType::F32 {
-        return candle_nn::ops::swiglu(gate_up);
-    }
-    let mut dims = gate_up.dims().to_vec();
-    let Some(last) = dims.last_mut().filter(|l| **l % 2 == 0 && **l > 0) else {
-        candle_core::bail!("swiglu needs an even, non-zero last dimension");
-    };
-    *last /= 2;
-    let width = *last;
-    let gate_up = gate_up.contiguous()?;
-    let mut out = vec![0.0f32; gate_up.elem_count() / 2];
-    with_f32(&gate_up, |g| {
-        tessera_kernels::activation::swiglu(g, width, &mut out)
-    })?
-    .map_err(candle_core::Error::wrap)?;
-    Tensor::from_vec(out, dims, &Device::Cpu)
-}
-
 /// Runs `f` on the `f32` values of contiguous CPU tensor `t`, without copying them.
 pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();
@@ -132,20 +110,5 @@ mod tests {
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
         let wrong = Tensor::zeros((3, 7), DType::F32, &dev).unwrap();
         assert!(packed.forward(&wrong).is_err());
-    }
-
-    #[test]
-    fn swiglu_matches_candle() {
-        let x = Tensor::randn(0f32, 3.0, (2, 3, 8), &Device::Cpu).unwrap();
-        let diff = (swiglu(&x).unwrap() - candle_nn::ops::swiglu(&x).unwrap()).unwrap();
-        let max = diff
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(max < 1e-5, "{max}");
-        assert!(swiglu(&Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap()).is_err());
     }
 }

@@ -28,6 +28,7 @@ mod dense;
 pub mod dream;
 mod error;
 mod fields;
+mod fused;
 pub mod llada;
 mod model;
 pub mod places;

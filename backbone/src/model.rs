@@ -75,6 +75,10 @@ pub struct LoadOptions {
     pub dtype: Option<Dtype>,
     /// Device to load onto.
     pub device: Device,
+    /// Run every op through candle, even where Tessera's CPU kernels apply (packed GEMM,
+    /// fused attention, vectorised SwiGLU): the baseline `tessera bench forward
+    /// --compare-candle` measures them against.
+    pub candle_only: bool,
 }
 
 impl LoadOptions {
@@ -87,6 +91,12 @@ impl LoadOptions {
     /// Sets the device.
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
+        self
+    }
+
+    /// Sets [`LoadOptions::candle_only`].
+    pub fn candle_only(mut self, yes: bool) -> Self {
+        self.candle_only = yes;
         self
     }
 }
@@ -229,7 +239,8 @@ impl Backbone {
             checkpoint_bytes: ck.data_bytes(),
             attention: spec.attention,
         };
-        let transformer = Transformer::load(&ck, names, spec, dtype.candle(), &device)?;
+        let transformer =
+            Transformer::load(&ck, names, spec, dtype.candle(), &device, !opts.candle_only)?;
         drop(ck);
         Ok(Backbone {
             inner: Arc::new(Inner {

@@ -13,6 +13,7 @@ use tessera_hybrid::DenoiseInput;
 
 use crate::dense::Dense;
 use crate::error::Stage;
+use crate::fused;
 use crate::profile::{matmul_cost, timed, traffic};
 use crate::safetensors::Checkpoint;
 use crate::spec::Spec;
@@ -96,6 +97,8 @@ pub(crate) struct Transformer {
     inv_freq: Vec<f32>,
     device: Device,
     dtype: DType,
+    /// Whether the CPU kernels run where they apply (see `LoadOptions::candle_only`).
+    kernels: bool,
 }
 
 impl Transformer {
@@ -105,7 +108,15 @@ impl Transformer {
         spec: Spec,
         dtype: DType,
         device: &Device,
+        kernels: bool,
     ) -> Result<Self, LoadError> {
+        let dense = |w: Tensor, b: Option<Tensor>| {
+            if kernels {
+                Dense::new(w, b)
+            } else {
+                Ok(Dense::Tensor(candle_nn::Linear::new(w, b)))
+            }
+        };
         let (d, hd) = (spec.hidden, spec.head_dim());
         let kv = spec.kv_heads * hd;
         let get = |name: String, shape: &[usize]| ck.tensor(&name, shape, dtype, device);
@@ -147,34 +158,34 @@ impl Transformer {
                 t.as_ref().map(|t| t.narrow(0, start, len)).transpose()
             };
             let m = spec.intermediate;
-            let q = Dense::new(qkv_w.narrow(0, 0, d)?, part(&qkv_b, 0, d)?)?;
-            let kv = Dense::new(qkv_w.narrow(0, d, 2 * kv)?, part(&qkv_b, d, 2 * kv)?)?;
+            let q = dense(qkv_w.narrow(0, 0, d)?, part(&qkv_b, 0, d)?)?;
+            let kv = dense(qkv_w.narrow(0, d, 2 * kv)?, part(&qkv_b, d, 2 * kv)?)?;
             let qkv = match (&q, &kv) {
                 // Packed apart: packing copies, so one stacked pack would double the memory.
                 (Dense::Packed { .. }, Dense::Packed { .. }) => Qkv::Split { q, kv },
                 _ => Qkv::Stacked {
-                    qkv: Dense::new(qkv_w, qkv_b)?,
+                    qkv: dense(qkv_w, qkv_b)?,
                     q,
                     kv,
                 },
             };
             blocks.push(Block {
                 qkv,
-                o: Dense::new(get(n(Part::O), &[d, d])?, None)?,
-                gate_up: Dense::new(
+                o: dense(get(n(Part::O), &[d, d])?, None)?,
+                gate_up: dense(
                     Tensor::cat(
                         &[get(n(Part::Gate), &[m, d])?, get(n(Part::Up), &[m, d])?],
                         0,
                     )?,
                     None,
                 )?,
-                down: Dense::new(get(n(Part::Down), &[d, m])?, None)?,
+                down: dense(get(n(Part::Down), &[d, m])?, None)?,
                 attn_norm: get(n(Part::AttnNorm), &[d])?,
                 mlp_norm: get(n(Part::MlpNorm), &[d])?,
             });
         }
         let final_norm = get(names.final_norm(), &[d])?;
-        let head = Dense::new(
+        let head = dense(
             if spec.tied_head {
                 embed.clone()
             } else {
@@ -196,6 +207,7 @@ impl Transformer {
             inv_freq,
             device: device.clone(),
             dtype,
+            kernels,
         })
     }
 
@@ -554,12 +566,6 @@ impl Transformer {
             None => (x.clone(), h.clone(), cos.clone(), sin.clone()),
         };
         let lq = xq.dim(1)?;
-        let heads = |t: Tensor, n: usize, l: usize| -> candle_core::Result<Tensor> {
-            t.reshape((rows, l, n, hd))?
-                .transpose(1, 2)?
-                .to_dtype(DType::F32)?
-                .contiguous()
-        };
         let kv_dim = s.kv_heads * hd;
         let (q, kv) = match (&b.qkv, only) {
             (Qkv::Stacked { qkv, .. }, None) => {
@@ -574,27 +580,16 @@ impl Transformer {
             }
         };
         let moved = rows * (lq * s.hidden + 2 * len * kv_dim);
+        let kernels = self.kernels;
         let (q, k, v) = timed(
-            "split heads",
+            "split heads + rope",
             dims(rows, lq + 2 * len),
             traffic(moved, moved),
             || {
                 Ok::<_, candle_core::Error>((
-                    heads(q, s.heads, lq)?,
-                    heads(kv.narrow(2, 0, kv_dim)?, s.kv_heads, len)?,
-                    heads(kv.narrow(2, kv_dim, kv_dim)?, s.kv_heads, len)?,
-                ))
-            },
-        )?;
-        let roped = rows * (lq * s.hidden + len * kv_dim);
-        let (q, k) = timed(
-            "rope",
-            dims(rows, lq + len),
-            traffic(2 * roped, roped),
-            || {
-                Ok::<_, candle_core::Error>((
-                    candle_nn::rotary_emb::rope(&q, &cos_q.contiguous()?, &sin_q.contiguous()?)?,
-                    candle_nn::rotary_emb::rope(&k, cos, sin)?,
+                    fused::heads(kernels, &q, 0, s.heads, hd, Some((&cos_q, &sin_q)))?,
+                    fused::heads(kernels, &kv, 0, s.kv_heads, hd, Some((cos, sin)))?,
+                    fused::heads(kernels, &kv, kv_dim, s.kv_heads, hd, None)?,
                 ))
             },
         )?;
@@ -623,20 +618,14 @@ impl Transformer {
                 (k, v)
             }
         };
-        let attn = crate::attention::attend(&q, &k, &v, bias, only, s, self.dtype)?;
+        let attn = crate::attention::attend(&q, &k, &v, bias, only, s, self.dtype, self.kernels)?;
         let merged = rows * lq * s.hidden;
         let o = linear("matmul o", &b.o, &attn)?;
-        let h = timed(
-            "residual add",
+        let (h, x) = timed(
+            "residual add + rms_norm",
             dims(rows * lq, d),
-            traffic(2 * merged, merged),
-            || residual + o,
-        )?;
-        let x = timed(
-            "rms_norm",
-            dims(rows * lq, d),
-            traffic(merged, merged),
-            || candle_nn::ops::rms_norm(&h, &b.mlp_norm, s.norm_eps as f32),
+            traffic(2 * merged, 2 * merged),
+            || fused::add_norm(kernels, &residual, &o, &b.mlp_norm, s.norm_eps as f32),
         )?;
         let gate_up = linear("matmul gate_up", &b.gate_up, &x)?;
         let m = s.intermediate;
@@ -644,7 +633,7 @@ impl Transformer {
             "swiglu",
             dims(rows * lq, 2 * m),
             traffic(2 * rows * lq * m, rows * lq * m),
-            || crate::dense::swiglu(&gate_up),
+            || fused::swiglu(kernels, &gate_up),
         )?;
         let mlp = linear("matmul down", &b.down, &act)?;
         Ok(timed(

@@ -137,9 +137,13 @@ struct ForwardArgs {
     /// this machine's ceilings measured in the same run, instead of the timing rows.
     #[arg(long)]
     breakdown: bool,
-    /// Canvas length of `--breakdown`.
+    /// Canvas length of `--breakdown` and `--compare-candle`.
     #[arg(long, default_value_t = 160)]
     canvas: usize,
+    /// Instead of the timing rows, time a forward pass and a sampler step with Tessera's CPU
+    /// kernels against the same model run through candle's ops alone, interleaved in one run.
+    #[arg(long)]
+    compare_candle: bool,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -190,6 +194,19 @@ struct Row {
 }
 
 fn forward(args: ForwardArgs) -> Result<(), CliError> {
+    if args.compare_candle {
+        let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
+            let both = super::bench_profile::compare_candle(dir, args.canvas, args.repeat)?;
+            let (params, both) = both;
+            let push = row_pusher(name, params);
+            for (measure, value, unit) in both {
+                push(rows, measure, value, unit);
+            }
+            Ok(())
+        })?;
+        print_rows(&rows, args.json);
+        return Ok(());
+    }
     if args.breakdown {
         if args.json {
             return Err("--breakdown prints a table; it has no --json form".into());

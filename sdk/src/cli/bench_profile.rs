@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use tessera_backbone::Backbone;
 use tessera_backbone::profile::{OpTime, profiled};
+use tessera_backbone::{Backbone, LoadOptions};
 use tessera_hybrid::DenoiseInput;
+use tessera_hybrid::llada::{self, LladaOptions};
+use tessera_hybrid::{PromptBatch, SeededNoise};
 use tessera_kernels::ceiling;
 
 use super::CliError;
@@ -153,4 +155,95 @@ pub(crate) fn breakdown(
     );
     println!();
     Ok(())
+}
+
+/// Rows comparing Tessera's CPU kernels with candle's ops on the model in `dir`: a forward
+/// pass at canvas `canvas` (all logits) and a step of the LLaDA sampler (prompt 32, gen 128,
+/// block 32, 32 steps), each the median of `repeat` interleaved runs, and the speed-ups.
+/// Returns the model's parameter count and `(measure, value, unit)` rows.
+#[allow(clippy::type_complexity)]
+pub(crate) fn compare_candle(
+    dir: &std::path::Path,
+    canvas: usize,
+    repeat: usize,
+) -> Result<(u64, Vec<(String, f64, &'static str)>), CliError> {
+    let fast = Backbone::load(dir)?;
+    let slow = Backbone::load_with(dir, &LoadOptions::default().candle_only(true))?;
+    let info = fast.info().clone();
+    let vocab = (info.embedding_size as u32).saturating_sub(2).max(1);
+    let tokens: Vec<u32> = (0..canvas as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761u32) % vocab)
+        .collect();
+    let positions: Vec<usize> = (0..canvas).collect();
+    let input = DenoiseInput::new(&tokens, canvas, &positions);
+    let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
+    let batch = PromptBatch::left_padded(vec![prompt], 0)?;
+    let opts = LladaOptions::new(info.mask_id)
+        .gen_length(128)
+        .steps(32)
+        .block_length(32);
+    let step = |m: &Backbone| -> Result<f64, CliError> {
+        let start = Instant::now();
+        let out = llada::generate(m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+        Ok(start.elapsed().as_secs_f64() / out.nfe().max(1) as f64)
+    };
+    let (mut f_fast, mut f_slow, mut s_fast, mut s_slow) = (vec![], vec![], vec![], vec![]);
+    fast.logits(&input)?;
+    slow.logits(&input)?;
+    let same = {
+        let a = llada::generate(&fast, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+        let b = llada::generate(&slow, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+        a.canvas(0) == b.canvas(0)
+    };
+    for _ in 0..repeat.max(1) {
+        for (m, times) in [(&fast, &mut f_fast), (&slow, &mut f_slow)] {
+            let start = Instant::now();
+            m.logits(&input)?;
+            times.push(start.elapsed().as_secs_f64());
+        }
+        s_fast.push(step(&fast)?);
+        s_slow.push(step(&slow)?);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ff, fs, sf, ss) = (
+        median(f_fast),
+        median(f_slow),
+        median(s_fast),
+        median(s_slow),
+    );
+    Ok((
+        info.parameters,
+        vec![
+            (
+                format!("forward canvas {canvas}, Tessera kernels"),
+                ff * 1e3,
+                "ms",
+            ),
+            (
+                format!("forward canvas {canvas}, candle ops"),
+                fs * 1e3,
+                "ms",
+            ),
+            ("  speed-up".into(), fs / ff, "x"),
+            (
+                "LLaDA step (gen 128/block 32), Tessera kernels".into(),
+                sf * 1e3,
+                "ms",
+            ),
+            (
+                "LLaDA step (gen 128/block 32), candle ops".into(),
+                ss * 1e3,
+                "ms",
+            ),
+            ("  speed-up".into(), ss / sf, "x"),
+            (
+                "  same tokens as candle ops (1 = yes)".into(),
+                f64::from(u8::from(same)),
+                "",
+            ),
+        ],
+    ))
 }
