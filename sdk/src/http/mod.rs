@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /v1/generate` | the native, multimodal endpoint (parts as JSON, base64 media); SSE with `"stream": true` |
 //! | `POST /v1/completions`, `POST /v1/chat/completions` | OpenAI-compatible (what the official clients send), SSE with `"stream": true` |
-//! | `GET /v1/models` | the served model |
+//! | `GET /v1/models` | the served model; beside OpenAI's fields, `"infill"`: whether it fills `{"blank": N}` parts |
 //! | `GET /health` | readiness: `{"status": "ok", …}` |
 //! | `GET /metrics` | the service's counters, Prometheus text |
 //! | `GET /` | the playground: pick a task and watch the canvas denoise step by step |
@@ -379,6 +379,10 @@ fn rand_suffix() -> u32 {
     NEXT.fetch_add(1, Relaxed)
 }
 
+/// `GET /v1/models`: OpenAI's list with the served model, plus what it can do beyond
+/// OpenAI's endpoints: `infill`, whether `{"blank": N}` parts are filled (text models such as
+/// LLaDA and Dream; Tessera world models were not trained for it and refuse them). The
+/// playground reads it to offer its Infill task.
 async fn models(State(state): State<AppState>) -> Response {
     axum::Json(json!({
         "object": "list",
@@ -387,6 +391,7 @@ async fn models(State(state): State<AppState>) -> Response {
             "object": "model",
             "created": 0,
             "owned_by": "tessera",
+            "infill": !state.service.engine().is_world_model(),
         }],
     }))
     .into_response()

@@ -7,10 +7,13 @@
 //! | `GET /playground/app.js` | the page's script |
 //! | `GET /playground/style.css` | its style |
 //!
-//! The page takes its form from URL parameters (`task`, `prompt`, `policy`, `steps`,
-//! `block_length`, `threshold`, `refine`, `fraction`, `temperature`, `seed`, `sample`) and
-//! runs at once with `autorun=1`; it records its state on `<body>` (`data-steps`,
-//! `data-done`, `data-errors`) for headless tests.
+//! The page learns the model from `GET /v1/models`: its id, and whether it fills blanks
+//! (`"infill"`), which enables the Infill task (text with `[___]` blanks, sent as
+//! `{"text"}` and `{"blank": N}` parts); on a model that cannot, the task stays disabled and
+//! says why. It takes its form from URL parameters (`task`, `prompt`, `blank`, `policy`,
+//! `steps`, `block_length`, `threshold`, `refine`, `fraction`, `temperature`, `seed`,
+//! `sample`) and runs at once with `autorun=1`; it records its state on `<body>`
+//! (`data-steps`, `data-done`, `data-errors`) for headless tests.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

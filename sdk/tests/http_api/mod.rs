@@ -42,6 +42,17 @@ async fn json_call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, 
     (status, serde_json::from_slice(&bytes).expect("a JSON body"))
 }
 
+/// `GET path`, its JSON body.
+async fn get_json(app: &axum::Router, path: &str) -> Value {
+    let response = app
+        .clone()
+        .oneshot(HttpRequest::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap()
+}
+
 /// The `data:` payloads of an SSE body, with their event names.
 fn sse(bytes: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(bytes);
@@ -205,14 +216,10 @@ async fn the_openai_endpoints_answer_in_openai_shape() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["choices"][0]["text"], "1 3");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    let models = app
-        .clone()
-        .oneshot(HttpRequest::get("/v1/models").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let v: Value =
-        serde_json::from_slice(&to_bytes(models.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let v = get_json(&app, "/v1/models").await;
     assert_eq!(v["data"][0]["id"], "tessera-tiny");
+    // A world model was not trained to fill blanks, and says so (the playground reads it).
+    assert_eq!(v["data"][0]["infill"], false, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,6 +394,12 @@ async fn blanks_are_filled_over_http_on_a_text_model() {
     let engine = tessera::Engine::load(dir).unwrap();
     let service = TesseraService::new(engine.clone(), ServiceOptions::default()).unwrap();
     let app = router(service, "llada-tiny", ServerConfig::default());
+    let v = get_json(&app, "/v1/models").await;
+    assert_eq!(
+        (&v["data"][0]["id"], &v["data"][0]["infill"]),
+        (&json!("llada-tiny"), &json!(true)),
+        "{v}"
+    );
     let (status, v) = json_call(
         &app,
         "/v1/generate",

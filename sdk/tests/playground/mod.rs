@@ -2,7 +2,8 @@
 //! on a free loopback port, the page run from URL parameters (`autorun=1`), and the DOM it
 //! leaves (`--dump-dom`, after `--virtual-time-budget`) read back. The page records its state
 //! on `<body>`: `data-steps` (step events drawn), `data-done`, `data-errors` (page errors and
-//! `console.error` calls). Screenshots go to `target/playground/`.
+//! `console.error` calls). Screenshots go to `target/playground/`. The Infill task runs on
+//! the llada-tiny fixture (a text model) and is refused on tessera-tiny (a world model).
 //!
 //! Chromium is Debian's `chromium`, installed with `apt-get` when it is not on `PATH`.
 
@@ -138,6 +139,9 @@ fn chromium() -> PathBuf {
     on_path("chromium").expect("apt-get installed chromium, yet it is not on PATH")
 }
 
+/// A tiny random LLaDA checkpoint with its tokenizer: a text model that fills blanks.
+const LLADA_TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/llada-tiny");
+
 /// `tessera serve --port 0`, killed when dropped (a failed assertion included).
 struct Server {
     child: Child,
@@ -145,9 +149,11 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    /// Serves tessera-tiny, or the model of `args` (`["--model", DIR]`).
+    fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["serve", "--port", "0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -232,22 +238,10 @@ fn text_of<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
 
 /// The text of the page's error box (`#error`, tags dropped), or "nothing".
 fn shown_error(dom: &str) -> String {
-    let Some(tag) = tag_with_id(dom, "error").filter(|t| !t.contains(" hidden")) else {
+    if tag_with_id(dom, "error").is_none_or(|t| t.contains(" hidden")) {
         return "nothing".into();
-    };
-    let start = dom.find(tag).unwrap_or(0) + tag.len();
-    let inner = &dom[start..start + dom[start..].find("</div>").unwrap_or(0)];
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in inner.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
     }
-    text
+    plain_text_of(dom, "error", "</div>")
 }
 
 /// What the page recorded on `<body>` after a run.
@@ -278,6 +272,38 @@ fn page_state(dom: &str, url: &str) -> PageState {
         errors: number("data-errors"),
         state: attribute(tag, "data-state").unwrap_or_default().to_string(),
     }
+}
+
+/// The texts of the `<mark class="filled">` elements (an infill's filled blanks) in `dom`.
+fn filled_marks(dom: &str) -> Vec<&str> {
+    let mut marks = Vec::new();
+    let mut rest = dom;
+    while let Some(at) = rest.find("<mark class=\"filled") {
+        rest = &rest[at..];
+        let start = rest.find('>').expect("a closed start tag") + 1;
+        let len = rest[start..].find("</mark>").expect("a closed mark");
+        marks.push(&rest[start..start + len]);
+        rest = &rest[start + len..];
+    }
+    marks
+}
+
+/// The element with `id` with its tags dropped (entities kept), up to its closing `</TAG>`.
+fn plain_text_of(dom: &str, id: &str, closing: &str) -> String {
+    let tag = tag_with_id(dom, id).unwrap_or_else(|| panic!("no #{id}"));
+    let start = dom.find(tag).unwrap() + tag.len();
+    let inner = &dom[start..start + dom[start..].find(closing).unwrap_or(0)];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// Runs the page at `query` to its end: the DOM, checked for a finished, error-free run.
@@ -327,7 +353,7 @@ fn artefacts() -> PathBuf {
 fn the_playground_denoises_live_in_headless_chromium() {
     let started = Instant::now();
     let chromium = chromium();
-    let server = Server::start();
+    let server = Server::start(&[]);
     let profile = artefacts().join("chromium-profile");
     let _ = std::fs::remove_dir_all(&profile);
     let base = server.url.as_str();
@@ -337,6 +363,24 @@ fn the_playground_denoises_live_in_headless_chromium() {
     let dom = run_page(&chromium, &profile, base, text, "text");
     assert_eq!(text_of(&dom, "output-text"), Some("168"), "text output");
     assert!(dom.contains("class=\"cell"), "the canvas has no cells");
+    // tessera-tiny was not trained to fill blanks: the Infill task stays disabled, says why,
+    // and asking for it from the URL shows that instead of running anything.
+    let radio = tag_with_id(&dom, "task-infill").expect("an Infill radio");
+    assert!(radio.contains(" disabled"), "Infill is offered: {radio}");
+    let label = tag_with_id(&dom, "infill-label").expect("the Infill label");
+    assert!(
+        attribute(label, "title").is_some_and(|t| t.contains("not trained for infilling")),
+        "{label}"
+    );
+    let url = format!("{base}?task=infill&prompt=The+cat+%5B___%5D+sat.&autorun=1");
+    let dom = chromium_run(&chromium, &profile, &["--dump-dom"], &url).stdout;
+    let state = page_state(&dom, &url);
+    assert!(
+        state.steps == 0 && state.state == "error" && state.errors == 0,
+        "{state:?}"
+    );
+    let said = shown_error(&dom);
+    assert!(said.contains("not trained for infilling"), "{said}");
 
     // Text to image, one position per step: previews resolve the picture.
     let t2i = "task=t2i&prompt=a+large+red+circle+at+the+top+left&policy=diffusion&autorun=1";
@@ -388,4 +432,54 @@ fn the_playground_denoises_live_in_headless_chromium() {
         started.elapsed(),
         artefacts().display()
     );
+}
+
+#[test]
+fn the_playground_fills_blanks_on_a_text_model() {
+    let chromium = chromium();
+    let server = Server::start(&["--model", LLADA_TINY]);
+    let profile = artefacts().join("chromium-profile-infill");
+    let _ = std::fs::remove_dir_all(&profile);
+    let base = server.url.as_str();
+
+    // Two blanks of 4 tokens in given text. The random model writes gibberish: what is
+    // checked is the structure (the given text kept, each blank filled, nothing masked).
+    let infill = "task=infill&prompt=The+cat+%5B___%5D+on+the+mat%2C+and+the+dog+___+in+the+sun.\
+                  &blank=4&autorun=1";
+    let dom = run_page(&chromium, &profile, base, infill, "infill");
+    let radio = tag_with_id(&dom, "task-infill").expect("an Infill radio");
+    assert!(
+        !radio.contains(" disabled"),
+        "Infill is not offered: {radio}"
+    );
+    let state = page_state(&dom, base);
+    assert!(state.steps >= 2, "{state:?}");
+    let fills = filled_marks(&dom);
+    assert_eq!(fills.len(), 2, "two filled blanks in the output");
+    for fill in &fills {
+        assert!(
+            !fill.is_empty() && !fill.contains('▒'),
+            "a blank filled with {fill:?}"
+        );
+    }
+    let output = plain_text_of(&dom, "output-text", "</div>");
+    let given = ["The cat ", " on the mat, and the dog ", " in the sun."];
+    let want = format!(
+        "{}{}{}{}{}",
+        given[0], fills[0], given[1], fills[1], given[2]
+    );
+    assert_eq!(output, want, "the given text around the fills");
+    let answer = plain_text_of(&dom, "text-view", "</div>");
+    assert!(
+        answer.starts_with("The cat ") && !answer.contains('▒'),
+        "the denoising view ends with {answer:?}"
+    );
+    assert!(
+        dom.contains("cell given"),
+        "no given positions on the canvas"
+    );
+
+    screenshot(&chromium, &profile, base, infill, "infill");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&profile);
 }

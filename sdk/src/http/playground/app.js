@@ -1,6 +1,7 @@
 // Tessera playground: runs POST /v1/generate with "stream": true and draws each SSE step.
 //
-// No build step and no dependencies. State for tests lives on <body>: data-steps (step
+// No build step and no dependencies. What the model can do comes from GET /v1/models (its
+// "infill" flag enables the Infill task). State for tests lives on <body>: data-steps (step
 // events drawn), data-done ("1" once the final event arrived), data-state (idle, running,
 // done, error, stopped) and data-errors (kept by the inline script in index.html).
 'use strict';
@@ -35,6 +36,17 @@
       examples: ['C4 E4 G4', 'G4 E4 C4', 'C5 A4 F4'],
     },
     transcribe: { target: { generate: 'text' }, input: 'audio' },
+    // Blanks inside given text: the parts come from the prompt (see infillParts).
+    infill: {
+      input: 'prompt',
+      infill: true,
+      prompt: 'The cat [___] on the mat, and the dog [___] in the sun.',
+      examples: [
+        'The cat [___] on the mat, and the dog [___] in the sun.',
+        'The capital of France is [___] and the capital of Italy is [___].',
+        'def add(a, b):\n    return [___]',
+      ],
+    },
   };
   const ALIASES = {
     'text-to-image': 't2i',
@@ -43,7 +55,26 @@
     audio: 't2a',
     transcription: 'transcribe',
     captioning: 'caption',
+    blanks: 'infill',
   };
+  /** URL parameter → form field, for sharing a run and for taking one from the URL. */
+  const FIELDS = {
+    policy: 'policy',
+    threshold: 'threshold',
+    refine: 'refine',
+    fraction: 'fraction',
+    steps: 'steps',
+    block_length: 'block-length',
+    temperature: 'temperature',
+    seed: 'seed',
+    blank: 'blank-tokens',
+  };
+  /** A blank in the Infill task's text: `[___]` or three or more underscores. */
+  const BLANK = /\[_+\]|_{3,}/g;
+  const NO_INFILL = 'this model was not trained for infilling; text models such as LLaDA can';
+
+  /** The served model (GET /v1/models): its id and whether it fills blanks. */
+  const model = { id: null, infill: false, why: 'asking the server what this model can do…' };
 
   /** A problem with what the user asked, shown on the page (not a page error). */
   class UserError extends Error {}
@@ -58,7 +89,7 @@
   let currentTask = 'text';
 
   function selectTask(name) {
-    if (!TASKS[name]) return;
+    if (!TASKS[name] || (TASKS[name].infill && !model.infill)) return;
     if (TASKS[currentTask].input === 'prompt') prompts[currentTask] = $('prompt').value;
     currentTask = name;
     const task = TASKS[name];
@@ -68,6 +99,9 @@
     $('prompt-box').hidden = task.input !== 'prompt';
     $('image-box').hidden = task.input !== 'image';
     $('audio-box').hidden = task.input !== 'audio';
+    $('blank-box').hidden = !task.infill;
+    const label = $('prompt-box').querySelector('label');
+    label.textContent = task.infill ? 'Text with blanks' : 'Prompt';
     if (task.input === 'prompt') $('prompt').value = prompts[name];
     const chips = $('examples');
     chips.replaceChildren();
@@ -115,9 +149,39 @@
     return o;
   }
 
+  /**
+   * The parts of a text with blanks: [{text: before}, {blank: n}, {text: between}, …]. The
+   * server decodes after a prompt, so some text must come before the first blank.
+   */
+  function infillParts(text, n) {
+    const parts = [];
+    let at = 0;
+    for (const m of text.matchAll(BLANK)) {
+      if (m.index > at) parts.push({ text: text.slice(at, m.index) });
+      parts.push({ blank: n });
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) parts.push({ text: text.slice(at) });
+    if (!parts.some((p) => p.blank)) {
+      throw new UserError('Mark at least one blank with [___] in the text.');
+    }
+    if (parts[0].blank) {
+      throw new UserError(
+        'Write some text before the first blank (infilling decodes after a prompt).',
+      );
+    }
+    return parts;
+  }
+
   function buildRequest() {
     const task = TASKS[currentTask];
     const parts = [];
+    if (task.infill) {
+      const text = $('prompt').value.trim();
+      if (!text) throw new UserError('Type a text with blanks first.');
+      parts.push(...infillParts(text, number('blank-tokens') ?? 4));
+      return { parts, options: options(), stream: true };
+    }
     if (task.input === 'prompt') {
       const text = $('prompt').value.trim();
       if (!text) throw new UserError('Type a prompt first.');
@@ -150,17 +214,7 @@
     const q = new URLSearchParams();
     q.set('task', currentTask);
     if (TASKS[currentTask].input === 'prompt') q.set('prompt', $('prompt').value.trim());
-    const fields = {
-      policy: 'policy',
-      threshold: 'threshold',
-      refine: 'refine',
-      fraction: 'fraction',
-      steps: 'steps',
-      block_length: 'block-length',
-      temperature: 'temperature',
-      seed: 'seed',
-    };
-    for (const [key, id] of Object.entries(fields)) {
+    for (const [key, id] of Object.entries(FIELDS)) {
       const value = $(id).value.trim();
       if (value !== '' && value !== $(id).defaultValue) q.set(key, value);
     }
@@ -318,11 +372,15 @@
     min: Infinity,
     max: -Infinity,
     square: false,
+    // Infilling: positions never committed between the blanks are the given text (known
+    // once the answer is in; until then they look masked).
+    given: false,
     reset(square) {
       this.cells.clear();
       this.min = Infinity;
       this.max = -Infinity;
       this.square = square;
+      this.given = false;
       $('grid').replaceChildren();
     },
     cell(position) {
@@ -389,8 +447,15 @@
       grid.style.setProperty('--side', String(side));
       for (let i = 0; i < n; i++) {
         const position = this.min + i;
-        const c = this.cells.get(position) || { token: null, confidence: 0, mark: '' };
         const span = grid.children[i];
+        if (this.given && !this.cells.has(position)) {
+          span.className = 'cell given';
+          span.textContent = '·';
+          span.style.removeProperty('--confidence');
+          span.title = `position ${position}: given text`;
+          continue;
+        }
+        const c = this.cells.get(position) || { token: null, confidence: 0, mark: '' };
         const masked = c.token === null;
         span.className = `cell${masked ? ' masked' : ''}${c.mark ? ` ${c.mark}` : ''}`;
         span.textContent = masked ? MASK : String(c.token);
@@ -514,6 +579,17 @@
   let steps = 0;
   let started = 0;
   let firstStep = 0;
+  /** An infill run's parts (its text and blanks), else null. */
+  let infill = null;
+
+  /** The given text before the first blank: the step previews start at that blank. */
+  const beforeBlanks = (parts) => {
+    const first = parts.findIndex((p) => p.blank);
+    return parts
+      .slice(0, first)
+      .map((p) => p.text)
+      .join('');
+  };
 
   function setState(state) {
     body.dataset.state = state;
@@ -531,7 +607,9 @@
     if (counts.remasked) label += ` · ${counts.remasked} re-masked`;
     if (counts.revised) label += ` · ${counts.revised} revised`;
     $('step-label').textContent = label;
-    if (typeof step.text === 'string') showText(step.text);
+    if (typeof step.text === 'string') {
+      showText(infill ? beforeBlanks(infill) + step.text : step.text);
+    }
     if (step.image) {
       $('preview').src = `data:image/png;base64,${step.image}`;
       $('image-panel').hidden = false;
@@ -540,9 +618,38 @@
 
   const fixed = (v, digits) => (typeof v === 'number' ? v.toFixed(digits) : '–');
 
-  function onDone(answer) {
-    const wall = (performance.now() - started) / 1000;
-    for (const part of answer.parts || []) {
+  /**
+   * The text with its blanks filled (the answer has a part per blank), each fill a
+   * highlighted <mark>; answers the text as a string.
+   */
+  function showFilled(parts, fills) {
+    const out = $('output-text');
+    out.replaceChildren();
+    let whole = '';
+    let k = 0;
+    for (const part of parts) {
+      if (!part.blank) {
+        out.append(part.text);
+        whole += part.text;
+        continue;
+      }
+      const fill = fills[k] || {};
+      k += 1;
+      const text = typeof fill.text === 'string' ? fill.text : JSON.stringify(fill);
+      const mark = document.createElement('mark');
+      mark.className = text ? 'filled' : 'filled empty';
+      mark.title = `blank ${k}: ${part.blank} tokens`;
+      if (!text) mark.title += ', all special (nothing to show)';
+      mark.textContent = text;
+      out.append(mark);
+      whole += text;
+    }
+    return whole;
+  }
+
+  /** The answer's parts: text, a picture (with its preview), a sound, or JSON. */
+  function showParts(parts) {
+    for (const part of parts) {
       if (typeof part.text === 'string') {
         $('output-text').textContent = part.text;
         if (!$('text-panel').hidden && part.text !== previousText) showText(part.text);
@@ -562,6 +669,18 @@
         $('output-other').textContent = JSON.stringify(part);
         $('output-other').hidden = false;
       }
+    }
+  }
+
+  function onDone(answer) {
+    const wall = (performance.now() - started) / 1000;
+    if (infill) {
+      const whole = showFilled(infill, answer.parts || []);
+      if (!$('text-panel').hidden && whole !== previousText) showText(whole);
+      canvas.given = true;
+      canvas.render();
+    } else {
+      showParts(answer.parts || []);
     }
     $('output').hidden = false;
     if (Array.isArray(answer.ids)) canvas.finish(answer.ids);
@@ -705,6 +824,7 @@
       return;
     }
     resetView();
+    infill = TASKS[currentTask].infill ? request.parts : null;
     $('request').textContent = shown(request);
     history.replaceState(null, '', shareUrl());
     setState('running');
@@ -796,52 +916,61 @@
     });
   upload($('image-file'), setImage);
   upload($('audio-file'), setAudio);
-  $('caption-it').addEventListener('click', () => {
-    setImage($('output-image').src);
-    selectTask('caption');
-    run();
-  });
-  $('transcribe-it').addEventListener('click', () => {
-    setAudio($('output-audio').src);
-    selectTask('transcribe');
-    run();
-  });
-
-  fetch('/health')
-    .then((r) => (r.ok ? r.json() : null))
-    .then((h) => {
-      $('model-name').textContent = h && h.model ? h.model : 'unknown';
-    })
-    .catch(() => {
-      $('model-name').textContent = 'unreachable';
+  /** "Caption this picture", "Transcribe this audio": the output, fed to the next task. */
+  const chain = (button, output, set, task) =>
+    $(button).addEventListener('click', () => {
+      set($(output).src);
+      selectTask(task);
+      run();
     });
+  chain('caption-it', 'output-image', setImage, 'caption');
+  chain('transcribe-it', 'output-audio', setAudio, 'transcribe');
 
-  /** The form from the URL: task, prompt, options, sample; autorun=1 runs at once. */
+  /** Offers the Infill task when the model fills blanks, else says why not. */
+  function offerInfill(can, why) {
+    model.infill = can;
+    model.why = why;
+    $('task-infill').disabled = !can;
+    $('infill-label').classList.toggle('disabled', !can);
+    $('infill-label').title = can
+      ? 'Write text with [___] blanks; the model fills each, seeing the text on both sides'
+      : `Not available: ${why}`;
+    $('infill-note').textContent = can ? '(fill [___] blanks)' : '(text models only)';
+  }
+
+  /** The served model from GET /v1/models: its name and what it can do. */
+  async function learnModel() {
+    try {
+      const response = await fetch('/v1/models');
+      const list = response.ok ? await response.json() : {};
+      const entry = (list.data && list.data[0]) || {};
+      model.id = entry.id || null;
+      $('model-name').textContent = model.id || 'unknown';
+      offerInfill(entry.infill === true, NO_INFILL);
+    } catch {
+      $('model-name').textContent = 'unreachable';
+      offerInfill(false, 'the server did not say what this model can do');
+    }
+  }
+
+  /**
+   * The form from the URL: task, prompt, options (FIELDS), sample; autorun=1 runs at once.
+   * Runs once the model is known (whether it fills blanks decides the Infill task).
+   */
   function fromUrl() {
     const q = new URLSearchParams(location.search);
     let task = q.get('task') || 'text';
     task = ALIASES[task] || task;
-    if (task === 'infill') {
-      showError('Infilling is available through the API on text models ({"blank": N} parts), not in this page yet.');
-      task = 'text';
-    }
     if (!TASKS[task]) {
-      showError(`Unknown task “${task}” (text, t2i, caption, t2a, transcribe).`);
+      showError(`Unknown task “${task}” (text, t2i, caption, t2a, transcribe, infill).`);
+      task = 'text';
+    } else if (TASKS[task].infill && !model.infill) {
+      showError(`Infill is not available: ${model.why}.`);
       task = 'text';
     }
     selectTask(task);
     if (q.has('prompt') && TASKS[task].input === 'prompt') $('prompt').value = q.get('prompt');
-    const fields = {
-      policy: 'policy',
-      threshold: 'threshold',
-      refine: 'refine',
-      fraction: 'fraction',
-      steps: 'steps',
-      block_length: 'block-length',
-      temperature: 'temperature',
-      seed: 'seed',
-    };
-    for (const [key, id] of Object.entries(fields)) {
+    for (const [key, id] of Object.entries(FIELDS)) {
       if (q.has(key)) $(id).value = q.get(key);
     }
     if (q.get('slow') === '1') $('slow').checked = true;
@@ -860,5 +989,5 @@
     if (q.get('autorun') === '1' && body.dataset.state !== 'error') run();
   }
 
-  fromUrl();
+  learnModel().then(fromUrl);
 })();
