@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 
 use crate::KernelError;
+use outer::Rows;
 
 /// Queries computed per task (a block shares its key and value reads).
 const QUERY_BLOCK: usize = 8;
@@ -206,6 +207,8 @@ fn attention_on(
 
 /// Keys scored per vector.
 const LANES: usize = 8;
+// The inner product (`outer.rs`) is eight queries by eight lanes.
+const _: () = assert!(QUERY_BLOCK == 8 && LANES == 8);
 
 /// What every task reads.
 struct Job<'a> {
@@ -241,9 +244,9 @@ impl Job<'_> {
     }
 
     /// Queries `first..` of row `r` (as many as `out` holds, at most [`QUERY_BLOCK`]), every
-    /// head; `FMA` fuses multiply-adds (one rounding instead of two).
+    /// head; `SIMD` is the AVX2+FMA build (fused multiply-adds: one rounding instead of two).
     #[inline(always)]
-    fn block<const FMA: bool>(&self, r: usize, first: usize, out: &mut [f32]) {
+    fn block<const SIMD: bool>(&self, r: usize, first: usize, out: &mut [f32]) {
         let AttentionShape {
             heads,
             queries,
@@ -258,6 +261,7 @@ impl Job<'_> {
         let mut p = vec![0.0f32; QUERY_BLOCK * padded];
         // The block's queries of one head, transposed: `qt[c][i]`.
         let mut qt = vec![[0.0f32; QUERY_BLOCK]; hd];
+        let mut pt = vec![[0.0f32; QUERY_BLOCK]; keys];
         for h in 0..heads {
             let kvh = h / self.rep;
             let kt = &self.kt[(r * self.shape.kv_heads + kvh) * hd * padded..][..hd * padded];
@@ -270,17 +274,12 @@ impl Job<'_> {
                 }
             }
             for jb in (0..padded).step_by(LANES) {
-                let mut scores = [[0.0f32; LANES]; QUERY_BLOCK];
-                for (c, qc) in qt.iter().enumerate() {
-                    let kc: &[f32; LANES] = kt[c * padded + jb..][..LANES]
-                        .try_into()
-                        .unwrap_or(&[0.0; LANES]);
-                    for (acc, &x) in scores.iter_mut().zip(qc) {
-                        for l in 0..LANES {
-                            acc[l] = madd::<FMA>(x, kc[l], acc[l]);
-                        }
-                    }
-                }
+                let rows = Rows {
+                    data: kt,
+                    offset: jb,
+                    stride: padded,
+                };
+                let scores = outer::outer(SIMD, &qt, rows);
                 for (i, acc) in scores.iter().enumerate().take(n) {
                     p[i * padded + jb..][..LANES].copy_from_slice(acc);
                 }
@@ -312,22 +311,35 @@ impl Job<'_> {
                 row.iter_mut().for_each(|e| *e /= sum);
             }
             // Σ p·v, eight values of the head at a time for the whole block of queries.
+            // The block's probabilities transposed, `pt[j][i]`, for the weighted values.
+            for (j, col) in pt.iter_mut().enumerate() {
+                for (i, x) in col.iter_mut().enumerate() {
+                    *x = p[i * padded + j];
+                }
+            }
+            let base = r * self.v.row + kvh * self.v.head;
             for cb in (0..hd).step_by(LANES) {
                 let w = LANES.min(hd - cb);
-                let mut acc = [[0.0f32; LANES]; QUERY_BLOCK];
-                for j in 0..keys {
-                    let src = &self.v.at(r, kvh, j, hd)[cb..cb + w];
-                    let vj: [f32; LANES] = match src.try_into() {
-                        Ok(full) => full,
-                        Err(_) => std::array::from_fn(|l| src.get(l).copied().unwrap_or(0.0)),
+                let acc = if w == LANES {
+                    let rows = Rows {
+                        data: self.v.data,
+                        offset: base + cb,
+                        stride: self.v.pos,
                     };
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        let x = p[i * padded + j];
-                        for l in 0..LANES {
-                            a[l] = madd::<FMA>(x, vj[l], a[l]);
+                    outer::outer(SIMD, &pt, rows)
+                } else {
+                    // A head size that is not a multiple of eight: its last lanes one by one.
+                    let mut acc = [[0.0f32; LANES]; QUERY_BLOCK];
+                    for (j, pj) in pt.iter().enumerate() {
+                        let v = &self.v.at(r, kvh, j, hd)[cb..cb + w];
+                        for (a, &x) in acc.iter_mut().zip(pj) {
+                            for (a, &y) in a.iter_mut().zip(v) {
+                                *a = madd::<SIMD>(x, y, *a);
+                            }
                         }
                     }
-                }
+                    acc
+                };
                 for (i, a) in acc.iter().enumerate().take(n) {
                     out[i * width + h * hd + cb..][..w].copy_from_slice(&a[..w]);
                 }
@@ -356,5 +368,6 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
+mod outer;
 #[cfg(test)]
 mod tests;

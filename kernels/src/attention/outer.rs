@@ -1,0 +1,77 @@
+//! The attention kernel's inner product: for eight rows at once, `acc[i] += a[s][i] · b[s]`
+//! over steps `s`, where `b[s]` is eight consecutive floats at `offset + s·stride` of a slice
+//! — scores (`a` = the block's queries transposed, `b` = transposed keys) and the weighted
+//! values (`a` = the block's probabilities transposed, `b` = value rows) are both this shape.
+//! The AVX2 build keeps the eight accumulators in registers (written with intrinsics: the
+//! compiler's own vectorisation of the plain loop spilled one to the stack every step).
+
+/// Eight floats.
+pub(super) type Lanes = [f32; 8];
+
+/// `b`: eight floats at `offset + s·stride` of `data`, for each step `s`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rows<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) offset: usize,
+    pub(super) stride: usize,
+}
+
+impl Rows<'_> {
+    /// Whether `steps` rows of eight floats lie inside `data`.
+    fn fits(&self, steps: usize) -> bool {
+        steps == 0
+            || (steps - 1)
+                .checked_mul(self.stride)
+                .and_then(|x| x.checked_add(self.offset)?.checked_add(8))
+                .is_some_and(|end| end <= self.data.len())
+    }
+}
+
+/// `Σ_s a[s][i] · b[s]` for `i` in `0..8`; `simd` selects the AVX2+FMA build (the caller
+/// has checked the CPU). Rows of `b` past `data` count as zeros.
+pub(super) fn outer(simd: bool, a: &[Lanes], b: Rows<'_>) -> [Lanes; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if simd && b.fits(a.len()) {
+        // SAFETY: `simd` is set only when the CPU has AVX2 and FMA, and `fits` checked
+        // that every row read lies inside `b.data`.
+        return unsafe { outer_avx2(a, b) };
+    }
+    let _ = simd;
+    let mut acc = [[0.0f32; 8]; 8];
+    for (s, ai) in a.iter().enumerate() {
+        let start = b.offset + s * b.stride;
+        let row: Lanes = std::array::from_fn(|l| b.data.get(start + l).copied().unwrap_or(0.0));
+        for (acc, &x) in acc.iter_mut().zip(ai) {
+            for l in 0..8 {
+                acc[l] += x * row[l];
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_avx2(a: &[Lanes], b: Rows<'_>) -> [Lanes; 8] {
+    use std::arch::x86_64::*;
+    let mut c = [_mm256_setzero_ps(); 8];
+    let base = b.data.as_ptr();
+    for (s, ai) in a.iter().enumerate() {
+        // SAFETY: the caller checked that row `s` (eight floats) lies inside `b.data`.
+        let row = unsafe { _mm256_loadu_ps(base.add(b.offset + s * b.stride)) };
+        c[0] = _mm256_fmadd_ps(_mm256_set1_ps(ai[0]), row, c[0]);
+        c[1] = _mm256_fmadd_ps(_mm256_set1_ps(ai[1]), row, c[1]);
+        c[2] = _mm256_fmadd_ps(_mm256_set1_ps(ai[2]), row, c[2]);
+        c[3] = _mm256_fmadd_ps(_mm256_set1_ps(ai[3]), row, c[3]);
+        c[4] = _mm256_fmadd_ps(_mm256_set1_ps(ai[4]), row, c[4]);
+        c[5] = _mm256_fmadd_ps(_mm256_set1_ps(ai[5]), row, c[5]);
+        c[6] = _mm256_fmadd_ps(_mm256_set1_ps(ai[6]), row, c[6]);
+        c[7] = _mm256_fmadd_ps(_mm256_set1_ps(ai[7]), row, c[7]);
+    }
+    let mut out = [[0.0f32; 8]; 8];
+    for (o, v) in out.iter_mut().zip(c) {
+        // SAFETY: `o` holds exactly the eight floats of one 256-bit vector.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+    }
+    out
+}
