@@ -18,6 +18,9 @@
 //!   against a weight packed once at load time as [`PackedWeights`]; an AVX2 + FMA
 //!   micro-kernel chosen at run time (plain Rust elsewhere), cache-blocked and threaded
 //!   over the current rayon pool.
+//! - `sample`: [`sample_rows`], one fused sampling pass over many masked positions' logits
+//!   (restriction, temperature, top-p/top-k, then token, probability, margin and entropy
+//!   as [`Sampled`]) in the reference samplers' arithmetic or a fast one.
 //! - `error`: [`KernelError`], the crate's error type.
 
 pub mod activation;
@@ -28,6 +31,7 @@ mod error;
 mod gemm;
 mod layout;
 mod row;
+mod sample;
 
 pub use attention::{AttentionBias, AttentionShape, Strided, attention};
 pub use device::Device;
@@ -35,3 +39,4 @@ pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};
 pub use layout::{Rotary, add_rms_norm, split_heads};
 pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
+pub use sample::{Arithmetic, Draw, SampleSpec, Sampled, sample_rows};
