@@ -107,17 +107,21 @@ pub fn attention(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     #[cfg(target_arch = "x86_64")]
-    let simd = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    let (simd, wide) = {
+        let simd = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        (simd, simd && is_x86_feature_detected!("avx512f"))
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let simd = false;
-    attention_on(simd, q, k, v, shape, scale, bias, out)
+    let (simd, wide) = (false, false);
+    attention_on((simd, wide), q, k, v, shape, scale, bias, out)
 }
 
-/// [`attention`], with the AVX2+FMA build of the inner loops when `simd` (which the caller
-/// has checked the CPU supports) and the baseline build otherwise.
+/// [`attention`], with the AVX2+FMA build of the inner loops when `simd`, their AVX-512
+/// steps when also `wide` (which the caller has checked the CPU supports), and the baseline
+/// build otherwise.
 #[allow(clippy::too_many_arguments)]
 fn attention_on(
-    simd: bool,
+    (simd, wide): (bool, bool),
     q: Strided<'_>,
     k: Strided<'_>,
     v: Strided<'_>,
@@ -172,7 +176,7 @@ fn attention_on(
     let rep = heads / kv_heads;
     // Keys transposed once per call, `[rows][kv_heads][head_dim][padded keys]`, so a block
     // of queries scores eight keys per vector with no horizontal sums.
-    let padded = keys.div_ceil(LANES) * LANES;
+    let padded = keys.div_ceil(2 * LANES) * 2 * LANES;
     let mut kt = vec![0.0f32; rows * kv_heads * hd * padded];
     kt.par_chunks_mut(hd * padded)
         .enumerate()
@@ -188,6 +192,7 @@ fn attention_on(
         q,
         kt: &kt,
         padded,
+        wide,
         v,
         shape,
         scale,
@@ -216,6 +221,8 @@ struct Job<'a> {
     /// Transposed keys (see [`attention`]).
     kt: &'a [f32],
     padded: usize,
+    /// Whether the AVX-512 steps run (sixteen lanes at once).
+    wide: bool,
     v: Strided<'a>,
     shape: AttentionShape,
     scale: f32,
@@ -273,15 +280,15 @@ impl Job<'_> {
                     qt[c][i] = x;
                 }
             }
-            for jb in (0..padded).step_by(LANES) {
+            for jb in (0..padded).step_by(2 * LANES) {
                 let rows = Rows {
                     data: kt,
                     offset: jb,
                     stride: padded,
                 };
-                let scores = outer::outer(SIMD, &qt, rows);
+                let scores = outer::outer16(SIMD, self.wide, &qt, rows);
                 for (i, acc) in scores.iter().enumerate().take(n) {
-                    p[i * padded + jb..][..LANES].copy_from_slice(acc);
+                    p[i * padded + jb..][..2 * LANES].copy_from_slice(acc);
                 }
             }
             for i in 0..n {
@@ -318,7 +325,20 @@ impl Job<'_> {
                 }
             }
             let base = r * self.v.row + kvh * self.v.head;
-            for cb in (0..hd).step_by(LANES) {
+            let mut cb = 0;
+            while cb + 2 * LANES <= hd {
+                let rows = Rows {
+                    data: self.v.data,
+                    offset: base + cb,
+                    stride: self.v.pos,
+                };
+                let acc = outer::outer16(SIMD, self.wide, &pt, rows);
+                for (i, a) in acc.iter().enumerate().take(n) {
+                    out[i * width + h * hd + cb..][..2 * LANES].copy_from_slice(a);
+                }
+                cb += 2 * LANES;
+            }
+            for cb in (cb..hd).step_by(LANES) {
                 let w = LANES.min(hd - cb);
                 let acc = if w == LANES {
                     let rows = Rows {

@@ -17,12 +17,12 @@ pub(super) struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// Whether `steps` rows of eight floats lie inside `data`.
-    fn fits(&self, steps: usize) -> bool {
+    /// Whether `steps` rows of `width` floats lie inside `data`.
+    fn fits(&self, steps: usize, width: usize) -> bool {
         steps == 0
             || (steps - 1)
                 .checked_mul(self.stride)
-                .and_then(|x| x.checked_add(self.offset)?.checked_add(8))
+                .and_then(|x| x.checked_add(self.offset)?.checked_add(width))
                 .is_some_and(|end| end <= self.data.len())
     }
 }
@@ -31,7 +31,7 @@ impl Rows<'_> {
 /// has checked the CPU). Rows of `b` past `data` count as zeros.
 pub(super) fn outer(simd: bool, a: &[Lanes], b: Rows<'_>) -> [Lanes; 8] {
     #[cfg(target_arch = "x86_64")]
-    if simd && b.fits(a.len()) {
+    if simd && b.fits(a.len(), 8) {
         // SAFETY: `simd` is set only when the CPU has AVX2 and FMA, and `fits` checked
         // that every row read lies inside `b.data`.
         return unsafe { outer_avx2(a, b) };
@@ -72,6 +72,57 @@ unsafe fn outer_avx2(a: &[Lanes], b: Rows<'_>) -> [Lanes; 8] {
     for (o, v) in out.iter_mut().zip(c) {
         // SAFETY: `o` holds exactly the eight floats of one 256-bit vector.
         unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+    }
+    out
+}
+
+/// Sixteen floats.
+pub(super) type Wide = [f32; 16];
+
+/// As [`outer`] over sixteen lanes (`b`'s rows are sixteen floats): one AVX-512 step when
+/// `wide` (the caller has checked the CPU), else two eight-lane halves.
+pub(super) fn outer16(simd: bool, wide: bool, a: &[Lanes], b: Rows<'_>) -> [Wide; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if wide && b.fits(a.len(), 16) {
+        // SAFETY: `wide` is set only when the CPU has AVX-512F, and `fits` checked that
+        // every sixteen-float row read lies inside `b.data`.
+        return unsafe { outer_avx512(a, b) };
+    }
+    let _ = wide;
+    let lo = outer(simd, a, b);
+    let hi = outer(
+        simd,
+        a,
+        Rows {
+            offset: b.offset + 8,
+            ..b
+        },
+    );
+    std::array::from_fn(|i| std::array::from_fn(|l| if l < 8 { lo[i][l] } else { hi[i][l - 8] }))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn outer_avx512(a: &[Lanes], b: Rows<'_>) -> [Wide; 8] {
+    use std::arch::x86_64::*;
+    let mut c = [_mm512_setzero_ps(); 8];
+    let base = b.data.as_ptr();
+    for (s, ai) in a.iter().enumerate() {
+        // SAFETY: the caller checked that row `s` (sixteen floats) lies inside `b.data`.
+        let row = unsafe { _mm512_loadu_ps(base.add(b.offset + s * b.stride)) };
+        c[0] = _mm512_fmadd_ps(_mm512_set1_ps(ai[0]), row, c[0]);
+        c[1] = _mm512_fmadd_ps(_mm512_set1_ps(ai[1]), row, c[1]);
+        c[2] = _mm512_fmadd_ps(_mm512_set1_ps(ai[2]), row, c[2]);
+        c[3] = _mm512_fmadd_ps(_mm512_set1_ps(ai[3]), row, c[3]);
+        c[4] = _mm512_fmadd_ps(_mm512_set1_ps(ai[4]), row, c[4]);
+        c[5] = _mm512_fmadd_ps(_mm512_set1_ps(ai[5]), row, c[5]);
+        c[6] = _mm512_fmadd_ps(_mm512_set1_ps(ai[6]), row, c[6]);
+        c[7] = _mm512_fmadd_ps(_mm512_set1_ps(ai[7]), row, c[7]);
+    }
+    let mut out = [[0.0f32; 16]; 8];
+    for (o, v) in out.iter_mut().zip(c) {
+        // SAFETY: `o` holds exactly the sixteen floats of one 512-bit vector.
+        unsafe { _mm512_storeu_ps(o.as_mut_ptr(), v) };
     }
     out
 }

@@ -80,23 +80,35 @@ fn check(s: AttentionShape, bias: Option<(bool, bool)>) {
             per_query: *per_query,
         });
     let scale = 1.0 / (s.head_dim as f32).sqrt();
-    let mut out = vec![f32::NAN; s.rows * s.queries * s.heads * s.head_dim];
-    attention(
-        Strided::heads_major(&q, s.heads, s.queries, s.head_dim),
-        Strided::heads_major(&k, s.kv_heads, s.keys, s.head_dim),
-        Strided::heads_major(&v, s.kv_heads, s.keys, s.head_dim),
-        s,
-        scale,
-        bias,
-        &mut out,
-    )
-    .unwrap();
     let want = reference(&q, &k, &v, s, scale, bias);
-    for (i, (a, b)) in out.iter().zip(&want).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-5 + 1e-5 * b.abs(),
-            "{s:?} at {i}: {a} vs {b}"
-        );
+    // The baseline build, the AVX2+FMA one and its AVX-512 steps where the CPU has them.
+    #[cfg(target_arch = "x86_64")]
+    let builds = {
+        let simd = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        let wide = simd && is_x86_feature_detected!("avx512f");
+        [(false, false), (simd, false), (simd, wide)]
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let builds = [(false, false)];
+    for build in builds {
+        let mut out = vec![f32::NAN; s.rows * s.queries * s.heads * s.head_dim];
+        attention_on(
+            build,
+            Strided::heads_major(&q, s.heads, s.queries, s.head_dim),
+            Strided::heads_major(&k, s.kv_heads, s.keys, s.head_dim),
+            Strided::heads_major(&v, s.kv_heads, s.keys, s.head_dim),
+            s,
+            scale,
+            bias,
+            &mut out,
+        )
+        .unwrap();
+        for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 + 1e-5 * b.abs(),
+                "{s:?} build {build:?} at {i}: {a} vs {b}"
+            );
+        }
     }
 }
 
@@ -127,6 +139,10 @@ fn matches_the_definition() {
     // Grouped-query attention, fewer queries than keys (the last block), odd head size.
     check(shape(2, 6, 2, 3, 33, 7), Some((true, false)));
     check(shape(1, 1, 1, 1, 1, 1), None);
+    // Head sizes of 16, 24 and 48: sixteen-lane steps with and without an eight-lane rest.
+    check(shape(2, 2, 2, 19, 19, 16), Some((true, false)));
+    check(shape(1, 2, 1, 9, 40, 24), None);
+    check(shape(1, 2, 2, 8, 17, 48), Some((false, true)));
 }
 
 #[test]
