@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use tessera::Engine;
-use tessera::http::{ServerConfig, router, serve, shutdown_signal};
+use tessera::http::{ServerConfig, listen, router, serve, shutdown_signal};
 use tessera::service::{ServiceOptions, TesseraService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,7 +37,7 @@ async fn run(port: u16, oneshot: bool) -> Result<(), BoxError> {
     let engine = Engine::load(concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny"))?;
     let service = TesseraService::new(engine, ServiceOptions::default())?;
     let app = router(service, "tessera-tiny", ServerConfig::default());
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = listen(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     println!("serving tessera-tiny on http://{addr}");
     if !oneshot {

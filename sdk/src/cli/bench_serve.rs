@@ -128,7 +128,7 @@ async fn load_test(engine: &Engine, args: &ServeBenchArgs) -> Result<serde_json:
     let capacity = options.queue_capacity;
     let service = TesseraService::new(engine.clone(), options)?;
     let app = router(service, "bench", ServerConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = tessera::http::listen("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
@@ -245,7 +245,10 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> Result<u16,
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await?;
+    stream
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| format!("POST {path}: no answer ({e})"))?;
     let line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
     String::from_utf8_lossy(line)
         .split_whitespace()

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tessera::http::{ServerConfig, router, serve, shutdown_signal};
+use tessera::http::{ServerConfig, listen, router, serve, shutdown_signal};
 use tessera::service::{ServiceOptions, TesseraService};
 use tessera::{Engine, Limits};
 
@@ -133,7 +133,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
         .build()?;
     runtime.block_on(async move {
         let service = TesseraService::new(engine, scheduler)?;
-        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        let listener = listen((args.host.as_str(), args.port))
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
         let addr = listener.local_addr()?;

@@ -131,7 +131,8 @@ pub fn router(service: TesseraService, model: &str, config: ServerConfig) -> Rou
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish for at most `grace`.
+/// finish for at most `grace`. Make the listener with [`listen`] (a deep accept queue) so
+/// that overload is answered with 503s rather than connection resets.
 ///
 /// # Errors
 /// The listener's I/O errors.
@@ -153,6 +154,45 @@ pub async fn serve(
             tokio::time::sleep(grace).await;
         } => Ok(()),
     }
+}
+
+/// Connections the kernel queues for `accept` on a [`listen`]ed socket.
+pub const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` (the first of its addresses that binds) with a deep accept queue
+/// ([`ACCEPT_BACKLOG`]): under a burst of connections, each waits its turn to be answered —
+/// with a 503 when the admission queue is full — instead of being reset by the kernel while
+/// the accept loop catches up, which a default-sized queue let happen on a busy machine.
+///
+/// # Errors
+/// The last address's bind or listen error, or the resolver's.
+pub async fn listen(
+    addr: impl tokio::net::ToSocketAddrs,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std's `TcpListener::bind` does on Unix: a restarted server can rebind at once.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(ACCEPT_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
