@@ -49,7 +49,8 @@ enum BenchCommand {
     /// Step-level batching against one request at a time, and the HTTP server under load.
     #[cfg(feature = "http")]
     Serve(super::bench_serve::ServeBenchArgs),
-    /// (internal) Load a model and print the peak resident memory it took, in bytes.
+    /// (internal) Load a model and print the peak resident memory it took, the checkpoint's
+    /// size and the peak while it then decodes (LLaDA sampler, gen 128, 8 steps), in bytes.
     #[command(hide = true)]
     LoadRss {
         /// Model folder.
@@ -166,10 +167,20 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
             let before = status_kib("VmRSS:")?;
             let m = Backbone::load(&model)?;
             let peak = status_kib("VmHWM:")?;
+            let vocab = (m.info().embedding_size as u32).saturating_sub(2).max(1);
+            let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
+            let opts = LladaOptions::new(m.info().mask_id)
+                .gen_length(128)
+                .steps(8)
+                .block_length(32);
+            let batch = PromptBatch::left_padded(vec![prompt], 0)?;
+            llada::generate(&m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+            let decode_peak = status_kib("VmHWM:")?;
             println!(
-                "{} {}",
+                "{} {} {}",
                 (peak.saturating_sub(before)) * 1024,
-                m.info().checkpoint_bytes
+                m.info().checkpoint_bytes,
+                (decode_peak.saturating_sub(before)) * 1024
             );
             Ok(())
         }
@@ -311,11 +322,17 @@ fn bench_model(
     let info = model.info().clone();
     let push = row_pusher(name, info.parameters);
     push(rows, "load time".into(), load_s, "s");
-    if let [peak, bytes] = nums[..] {
+    if let [peak, bytes, decode] = nums[..] {
         push(
             rows,
             "load peak RSS / safetensors size".into(),
             peak / bytes,
+            "x",
+        );
+        push(
+            rows,
+            "decode peak RSS / safetensors size".into(),
+            decode / bytes,
             "x",
         );
     }
