@@ -70,7 +70,10 @@ fn serve(stream: TcpStream, files: &HashMap<String, Vec<u8>>, log: &Seen) {
     log.lock().unwrap().push((target.clone(), auth));
     let mut out = stream;
     let Some(body) = files.get(target.trim_start_matches('/')) else {
-        let _ = out.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        // `connection: close` as on every answer: the server closes after one request, and
+        // a client that pooled the connection would otherwise reuse it into a reset.
+        let _ = out
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         return;
     };
     // `bytes=START-` or `bytes=START-END`, as the client sends them.
