@@ -7,8 +7,10 @@
 //! `softmax(q·kᵀ·scale + bias)·v`.
 
 use candle_core::{DType, Device, Tensor};
+use tessera_hybrid::DenoiseInput;
 use tessera_kernels::{AttentionBias, AttentionShape, Strided};
 
+use crate::ForwardError;
 use crate::dense::with_f32;
 use crate::profile::{matmul_cost, timed, traffic};
 use crate::spec::Spec;
@@ -109,6 +111,45 @@ fn fused(
         })?
     })??;
     Ok(out)
+}
+
+/// The additive attention bias of queries `queries` (canvas positions) over keys `0..keys`:
+/// `−∞` on padded keys and on keys in a later attention group. A query always sees itself, so
+/// a padded query under causal attention still has one key. `(rows|1, 1, 1|queries, keys)`,
+/// or `None` when nothing is masked.
+pub(crate) fn attention_bias(
+    input: &DenoiseInput<'_>,
+    rows: usize,
+    queries: std::ops::Range<usize>,
+    keys: usize,
+    dev: &Device,
+) -> Result<Option<Tensor>, ForwardError> {
+    let len = input.len;
+    let bias = |ok: bool| if ok { 0.0 } else { f32::NEG_INFINITY };
+    Ok(match (input.groups, input.attention) {
+        (None, None) => None,
+        // `check_input` made the mask `rows × len` long, and `keys ≤ len`.
+        (None, Some(a)) => {
+            let v: Vec<f32> = (0..rows)
+                .flat_map(|r| a[r * len..r * len + keys].iter().map(|&ok| bias(ok)))
+                .collect();
+            Some(Tensor::from_vec(v, (rows, 1, 1, keys), dev)?)
+        }
+        (Some(g), a) => {
+            let bias_rows = if a.is_some() { rows } else { 1 };
+            let nq = queries.len();
+            let mut v = Vec::with_capacity(bias_rows * nq * keys);
+            for r in 0..bias_rows {
+                for q in queries.clone() {
+                    v.extend((0..keys).map(|k| {
+                        let real = a.is_none_or(|a| a[r * len + k]);
+                        bias(k == q || (real && tessera_hybrid::visible(g, q, k)))
+                    }));
+                }
+            }
+            Some(Tensor::from_vec(v, (bias_rows, 1, nq, keys), dev)?)
+        }
+    })
 }
 
 /// The same attention as tensor ops.

@@ -163,37 +163,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
             eprintln!("wrote {}", out.display());
             Ok(())
         }
-        BenchCommand::LoadRss { model } => {
-            let before = status_kib("VmRSS:")?;
-            let m = Backbone::load(&model)?;
-            let peak = status_kib("VmHWM:")?;
-            let vocab = (m.info().embedding_size as u32).saturating_sub(2).max(1);
-            let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
-            let opts = LladaOptions::new(m.info().mask_id)
-                .gen_length(128)
-                .steps(8)
-                .block_length(32);
-            let batch = PromptBatch::left_padded(vec![prompt], 0)?;
-            llada::generate(&m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
-            let decode_peak = status_kib("VmHWM:")?;
-            println!(
-                "{} {} {}",
-                (peak.saturating_sub(before)) * 1024,
-                m.info().checkpoint_bytes,
-                (decode_peak.saturating_sub(before)) * 1024
-            );
-            Ok(())
-        }
+        BenchCommand::LoadRss { model } => super::bench_memory::load_rss(&model),
     }
-}
-
-fn status_kib(field: &str) -> Result<u64, CliError> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("{field} not found in /proc/self/status").into())
 }
 
 struct Row {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_media;
+mod bench_memory;
 mod bench_profile;
 #[cfg(feature = "http")]
 mod bench_serve;

@@ -1,0 +1,44 @@
+//! `tessera bench load-rss` (internal, run in a fresh process by `bench forward`): the peak
+//! resident memory of loading a model, and of decoding with it afterwards.
+
+use std::path::Path;
+
+use tessera::backbone::Backbone;
+use tessera::hybrid::llada::{self, LladaOptions};
+use tessera::hybrid::{PromptBatch, SeededNoise};
+
+use super::CliError;
+
+/// Loads `model`, then decodes (LLaDA sampler, gen 128, 8 steps), and prints the load peak,
+/// the checkpoint's size and the decode peak, in bytes.
+pub(crate) fn load_rss(model: &Path) -> Result<(), CliError> {
+    let before = status_kib("VmRSS:")?;
+    let m = Backbone::load(model)?;
+    let peak = status_kib("VmHWM:")?;
+    let vocab = (m.info().embedding_size as u32).saturating_sub(2).max(1);
+    let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
+    let opts = LladaOptions::new(m.info().mask_id)
+        .gen_length(128)
+        .steps(8)
+        .block_length(32);
+    let batch = PromptBatch::left_padded(vec![prompt], 0)?;
+    llada::generate(&m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
+    let decode_peak = status_kib("VmHWM:")?;
+    println!(
+        "{} {} {}",
+        (peak.saturating_sub(before)) * 1024,
+        m.info().checkpoint_bytes,
+        (decode_peak.saturating_sub(before)) * 1024
+    );
+    Ok(())
+}
+
+/// A `/proc/self/status` field in KiB.
+fn status_kib(field: &str) -> Result<u64, CliError> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("{field} not found in /proc/self/status").into())
+}
