@@ -2,6 +2,10 @@
 //! with renamed weights and an all-visible mask), recorded by `scripts/make_fixtures.py`.
 
 mod common;
+#[path = "parity_logits/gguf.rs"]
+mod gguf;
+#[path = "parity_logits/quantized.rs"]
+mod quantized;
 
 use candle_core::Tensor;
 use common::{fixture, ids, reference_mask, reference_tensors};

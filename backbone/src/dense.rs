@@ -5,9 +5,13 @@
 //! ([`tessera_kernels::PackedWeights`]) and the tensor it came from is dropped: each call
 //! packs nothing but reads the activations in place, with both cores busy even for the few
 //! dozen rows of a decoding block. Elsewhere (CUDA, `bf16`/`f16` weights) it is candle's
-//! matmul on the weight as loaded.
+//! matmul on the weight as loaded. A block-quantized weight (`q8_0`, `q4k`, …) is a
+//! candle [`QMatMul`], whose CPU kernels quantize the activations and work in integers.
 
-use candle_core::{DType, Device, Storage, Tensor};
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{D, DType, Device, Storage, Tensor};
 use candle_nn::Module;
 use tessera_kernels::{PackedWeights, matmul_packed};
 
@@ -23,6 +27,19 @@ pub(crate) enum Dense {
     },
     /// The weight as loaded, through candle.
     Tensor(candle_nn::Linear),
+    /// A block-quantized weight.
+    Quantized {
+        /// The weight, `[n, k]`.
+        w: QMatMul,
+        /// `(n, k)`.
+        dims: (usize, usize),
+        /// The bias, `[n]`, `f32`.
+        bias: Option<Tensor>,
+    },
+    /// Layers over the same input whose outputs are laid side by side: a stacked weight
+    /// whose parts are stored in different formats (a GGUF file's `Q4_K` keys beside its
+    /// `Q6_K` values), which no single kernel can run.
+    Concat(Vec<Dense>),
 }
 
 impl Dense {
@@ -42,11 +59,27 @@ impl Dense {
         Ok(Dense::Packed { w: packed, bias })
     }
 
+    /// The layer of block-quantized weight `w` (`[n, k]`) and `bias` (`[n]`).
+    pub(crate) fn quantized(w: Arc<QTensor>, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        let dims = w.shape().dims2()?;
+        let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
+        Ok(Dense::Quantized {
+            w: QMatMul::from_arc(w)?,
+            dims,
+            bias,
+        })
+    }
+
     /// `(n, k)`: outputs and inputs.
     pub(crate) fn dims(&self) -> candle_core::Result<(usize, usize)> {
         match self {
             Dense::Packed { w, .. } => Ok((w.n(), w.k())),
             Dense::Tensor(l) => l.weight().dims2(),
+            Dense::Quantized { dims, .. } => Ok(*dims),
+            Dense::Concat(parts) => parts.iter().try_fold((0, 0), |(n, _), p| {
+                let (pn, pk) = p.dims()?;
+                Ok((n + pn, pk))
+            }),
         }
     }
 
@@ -54,6 +87,20 @@ impl Dense {
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (w, bias) = match self {
             Dense::Tensor(l) => return l.forward(x),
+            Dense::Quantized { w, bias, .. } => {
+                let y = w.forward(&x.to_dtype(DType::F32)?.contiguous()?)?;
+                return match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                };
+            }
+            Dense::Concat(parts) => {
+                let outs = parts
+                    .iter()
+                    .map(|p| p.forward(x))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                return Tensor::cat(&outs, D::Minus1);
+            }
             Dense::Packed { w, bias } => (w, bias),
         };
         let mut dims = x.dims().to_vec();

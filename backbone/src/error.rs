@@ -57,6 +57,15 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// A GGUF file is malformed (bad magic, a header that overruns the file, a tensor whose
+    /// bytes lie outside it), or holds what Tessera does not run.
+    #[error("{path}: {reason}")]
+    Gguf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A safetensors file is shorter than its header says.
     #[error(
         "{path} is truncated: tensor `{tensor}` needs bytes up to {needed}, the file has {available}"
@@ -201,7 +210,9 @@ pub enum LoadError {
         found: Vec<usize>,
     },
     /// A tensor is stored in a dtype this loader does not read.
-    #[error("tensor `{name}` has unsupported dtype {dtype} (supported: F32, BF16, F16)")]
+    #[error(
+        "tensor `{name}` has unsupported dtype {dtype} (supported: F32, BF16, F16; GGUF files also the llama.cpp block formats)"
+    )]
     Dtype {
         /// The tensor.
         name: String,

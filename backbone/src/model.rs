@@ -1,5 +1,6 @@
 //! A loaded backbone: config + weights of one family, serving the [`Denoiser`] seam.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -7,65 +8,16 @@ use candle_core::DType;
 use tessera_hybrid::{Attention, DenoiseError, DenoiseInput, Denoiser, Logits, Span};
 use tessera_kernels::Device;
 
+use crate::Dtype;
 use crate::config::{Family, GenerationIds, ModelConfig};
 use crate::dream::DreamNames;
+use crate::gguf::{GgufFile, GgufNames};
 use crate::llada::LladaNames;
 use crate::safetensors::Checkpoint;
 use crate::spec::Spec;
 use crate::transformer::{KvCache, Mode, TensorNames, Transformer};
+use crate::weights::{Matrices, Quantize, Source};
 use crate::{ForwardError, LoadError};
-
-/// Weight precision to compute in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Dtype {
-    /// 32-bit float.
-    F32,
-    /// bfloat16 (what the public 7–8B checkpoints ship).
-    Bf16,
-    /// IEEE half.
-    F16,
-}
-
-impl Dtype {
-    fn candle(self) -> DType {
-        match self {
-            Dtype::F32 => DType::F32,
-            Dtype::Bf16 => DType::BF16,
-            Dtype::F16 => DType::F16,
-        }
-    }
-
-    fn from_stored(s: &str) -> Option<Self> {
-        match s {
-            "F32" => Some(Dtype::F32),
-            "BF16" => Some(Dtype::Bf16),
-            "F16" => Some(Dtype::F16),
-            _ => None,
-        }
-    }
-
-    /// Parses `f32`, `bf16` or `f16`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" | "float32" => Some(Dtype::F32),
-            "bf16" | "bfloat16" => Some(Dtype::Bf16),
-            "f16" | "float16" => Some(Dtype::F16),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Dtype {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Dtype::F32 => "f32",
-            Dtype::Bf16 => "bf16",
-            Dtype::F16 => "f16",
-        })
-    }
-}
 
 /// How to load a checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,6 +93,40 @@ pub struct ModelInfo {
     pub checkpoint_bytes: u64,
     /// The attention structure the model was trained with.
     pub attention: Attention,
+    /// The file format the weights came from.
+    pub format: Format,
+    /// How many tensors the checkpoint stores in each format, by the format's name
+    /// (`F32`, `BF16`, llama.cpp's `Q4_K`, …).
+    pub tensor_types: BTreeMap<String, usize>,
+}
+
+/// A checkpoint's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Format {
+    /// A Hugging Face folder: `config.json` and safetensors (one file or shards).
+    Safetensors,
+    /// A llama.cpp GGUF file.
+    Gguf,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Safetensors => "safetensors",
+            Format::Gguf => "gguf",
+        })
+    }
+}
+
+/// What a checkpoint says about its stored weights.
+struct Stored {
+    /// The precision of (most of) its matrices.
+    dtype: Dtype,
+    bytes: u64,
+    types: BTreeMap<String, usize>,
+    format: Format,
 }
 
 #[derive(Debug)]
@@ -159,28 +145,78 @@ pub struct Backbone {
 }
 
 impl Backbone {
-    /// Loads the model in `dir` with default options (checkpoint precision, CPU).
+    /// Loads the model at `path` with default options (checkpoint precision, CPU): a
+    /// Hugging Face folder (`config.json` + safetensors) or a GGUF file (its folder may
+    /// hold the tokenizer and `generation_config.json`).
     ///
     /// # Errors
     /// Any [`LoadError`]: unreadable or malformed config, unknown family, missing or
     /// truncated weights, a tensor of the wrong shape (named, with both shapes).
-    pub fn load(dir: impl AsRef<Path>) -> Result<Self, LoadError> {
-        Self::load_with(dir, &LoadOptions::default())
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        Self::load_with(path, &LoadOptions::default())
     }
 
-    /// Loads the model in `dir` with `opts`.
+    /// Loads the model at `path` (as [`Backbone::load`]) with `opts`.
     ///
     /// # Errors
     /// As [`Backbone::load`], plus device errors.
-    pub fn load_with(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self, LoadError> {
-        let dir = dir.as_ref();
-        let config = ModelConfig::from_dir(dir)?;
+    pub fn load_with(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self, LoadError> {
+        let path = path.as_ref();
+        if crate::gguf::is_gguf(path) {
+            let mut file = GgufFile::open(path)?;
+            let config = file.config()?;
+            let stored = Stored {
+                dtype: file.stored_dtype()?,
+                bytes: file.data_bytes(),
+                types: file.tensor_types(),
+                format: Format::Gguf,
+            };
+            let folder = path.parent().unwrap_or(Path::new("."));
+            return Self::assemble(path, folder, config, &file, &GgufNames, stored, opts);
+        }
+        if path.is_file() {
+            return Err(LoadError::Gguf {
+                path: path.to_path_buf(),
+                reason: "not a GGUF file (no `GGUF` magic) and not a model folder".into(),
+            });
+        }
+        let config = ModelConfig::from_dir(path)?;
+        let ck = Checkpoint::open(path)?;
+        let names: &dyn TensorNames = match &config {
+            ModelConfig::Llada(_) | ModelConfig::Mmada(_) => &LladaNames,
+            ModelConfig::Dream(_) => &DreamNames,
+        };
+        let embed_name = names.embedding();
+        let stored = ck
+            .dtype_of(&embed_name)
+            .ok_or_else(|| LoadError::MissingTensor(embed_name.clone()))?;
+        let stored = Stored {
+            dtype: Dtype::from_stored(stored).ok_or_else(|| LoadError::Dtype {
+                name: embed_name.clone(),
+                dtype: stored.to_string(),
+            })?,
+            bytes: ck.data_bytes(),
+            types: ck.tensor_types(),
+            format: Format::Safetensors,
+        };
+        Self::assemble(path, path, config, &ck, names, stored, opts)
+    }
+
+    /// Builds the model of `config` from `source`; `folder` may hold
+    /// `generation_config.json`.
+    fn assemble(
+        path: &Path,
+        folder: &Path,
+        config: ModelConfig,
+        source: &dyn Source,
+        names: &dyn TensorNames,
+        stored: Stored,
+        opts: &LoadOptions,
+    ) -> Result<Self, LoadError> {
         let device = opts.device.to_candle()?;
-        let ck = Checkpoint::open(dir)?;
-        let (spec, names, ids): (Spec, &dyn TensorNames, _) = match &config {
+        let (spec, ids): (Spec, _) = match &config {
             ModelConfig::Llada(c) | ModelConfig::Mmada(c) => (
                 c.spec(),
-                &LladaNames,
                 (
                     c.vocab_size,
                     c.max_sequence_length,
@@ -192,7 +228,6 @@ impl Backbone {
             ),
             ModelConfig::Dream(c) => (
                 c.spec(),
-                &DreamNames,
                 (
                     c.vocab_size,
                     c.max_position_embeddings,
@@ -203,22 +238,27 @@ impl Backbone {
                 ),
             ),
         };
-        let embed_name = names.embedding();
-        let stored = ck
-            .dtype_of(&embed_name)
-            .ok_or_else(|| LoadError::MissingTensor(embed_name.clone()))?;
-        let stored_dtype = Dtype::from_stored(stored).ok_or_else(|| LoadError::Dtype {
-            name: embed_name.clone(),
-            dtype: stored.to_string(),
-        })?;
-        let dtype = opts.dtype.unwrap_or(stored_dtype);
+        let dtype = opts.dtype.unwrap_or(stored.dtype);
         let (vocab_size, max_length, mask_id, eos_id, pad_id, bos_id) = ids;
-        let generation = GenerationIds::from_dir(dir, spec.embed_rows)?;
+        let generation = GenerationIds::from_dir(folder, spec.embed_rows)?;
         let (eos_id, pad_id, bos_id) = (
             eos_id.or(generation.eos),
             pad_id.or(generation.pad),
             bos_id.or(generation.bos),
         );
+        let quantize = match (opts.dtype, dtype.ggml()) {
+            // A quantized file loaded in its own precision keeps every tensor's format.
+            (None, Some(_)) => Quantize::AsStored,
+            (_, Some(g)) => Quantize::To(g),
+            (_, None) => Quantize::No,
+        };
+        let matrices = Matrices {
+            source,
+            device: &device,
+            dtype: dtype.candle(),
+            quantize,
+            kernels: !opts.candle_only,
+        };
         let info = ModelInfo {
             family: config.family(),
             parameters: spec.parameters(),
@@ -234,17 +274,17 @@ impl Backbone {
             eos_id,
             pad_id,
             bos_id,
-            stored_dtype,
+            stored_dtype: stored.dtype,
             dtype,
-            checkpoint_bytes: ck.data_bytes(),
+            checkpoint_bytes: stored.bytes,
             attention: spec.attention,
+            format: stored.format,
+            tensor_types: stored.types,
         };
-        let transformer =
-            Transformer::load(&ck, names, spec, dtype.candle(), &device, !opts.candle_only)?;
-        drop(ck);
+        let transformer = Transformer::load(&matrices, names, spec)?;
         Ok(Backbone {
             inner: Arc::new(Inner {
-                dir: dir.to_path_buf(),
+                dir: path.to_path_buf(),
                 config,
                 info,
                 transformer,
@@ -262,7 +302,7 @@ impl Backbone {
         &self.inner.config
     }
 
-    /// The folder the model was loaded from.
+    /// The folder (or GGUF file) the model was loaded from.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }

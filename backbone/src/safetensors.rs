@@ -110,6 +110,15 @@ impl Checkpoint {
         self.entries.get(name).map(|e| e.dtype.as_str())
     }
 
+    /// How many tensors are stored in each dtype.
+    pub(crate) fn tensor_types(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for e in self.entries.values() {
+            *counts.entry(e.dtype.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Total bytes of tensor data.
     pub(crate) fn data_bytes(&self) -> u64 {
         self.entries
@@ -117,10 +126,12 @@ impl Checkpoint {
             .map(|e| (e.end - e.start) as u64)
             .sum()
     }
+}
 
+impl crate::weights::Source for Checkpoint {
     /// Reads `name`, checks it has `shape`, converts it to `dtype` on `device`, and
     /// releases its mapped pages.
-    pub(crate) fn tensor(
+    fn tensor(
         &self,
         name: &str,
         shape: &[usize],
@@ -182,6 +193,15 @@ impl Checkpoint {
         };
         release(&file.mmap, e.start, e.end);
         Ok(t.to_dtype(dtype)?)
+    }
+
+    /// Safetensors stores floats only.
+    fn quantized(
+        &self,
+        _name: &str,
+        _shape: &[usize],
+    ) -> Result<Option<candle_core::quantized::QTensor>, LoadError> {
+        Ok(None)
     }
 }
 

@@ -15,8 +15,8 @@ use crate::dense::Dense;
 use crate::error::Stage;
 use crate::fused;
 use crate::profile::{matmul_cost, timed, traffic};
-use crate::safetensors::Checkpoint;
 use crate::spec::Spec;
+use crate::weights::{Embedding, Matrices};
 use crate::{ForwardError, LoadError};
 
 /// The pieces of one block, for [`TensorNames::layer`].
@@ -88,7 +88,7 @@ enum Qkv {
 #[derive(Debug)]
 pub(crate) struct Transformer {
     spec: Spec,
-    embed: Tensor,
+    embed: Embedding,
     /// The digit-place embedding `[places, hidden]` (see [`crate::places`]).
     place: Option<Tensor>,
     blocks: Vec<Block>,
@@ -103,28 +103,17 @@ pub(crate) struct Transformer {
 
 impl Transformer {
     pub(crate) fn load(
-        ck: &Checkpoint,
+        m: &Matrices<'_>,
         names: &dyn TensorNames,
         spec: Spec,
-        dtype: DType,
-        device: &Device,
-        kernels: bool,
     ) -> Result<Self, LoadError> {
-        let dense = |w: Tensor, b: Option<Tensor>| {
-            if kernels {
-                Dense::new(w, b)
-            } else {
-                Ok(Dense::Tensor(candle_nn::Linear::new(w, b)))
-            }
-        };
         let (d, hd) = (spec.hidden, spec.head_dim());
         let kv = spec.kv_heads * hd;
-        let get = |name: String, shape: &[usize]| ck.tensor(&name, shape, dtype, device);
-        let embed = get(names.embedding(), &[spec.embed_rows, d])?;
+        let embed = m.embedding(&names.embedding(), spec.embed_rows, d)?;
         let place = spec
             .places
             .as_ref()
-            .map(|(pe, _)| get(crate::places::PLACE_TENSOR.into(), &[pe.places, d]))
+            .map(|(pe, _)| m.tensor(crate::places::PLACE_TENSOR, &[pe.places, d]))
             .transpose()?;
         // Not `with_capacity(spec.layers)`: the count comes from the config, and a missing
         // tensor should end an absurd one, not an allocation.
@@ -133,66 +122,59 @@ impl Transformer {
             let n = |p| names.layer(i, p);
             let bias = |p, len| -> Result<Option<Tensor>, LoadError> {
                 if spec.qkv_bias {
-                    Ok(Some(get(n(p), &[len])?))
+                    Ok(Some(m.tensor(&n(p), &[len])?))
                 } else {
                     Ok(None)
                 }
             };
-            let qkv_w = Tensor::cat(
-                &[
-                    get(n(Part::Q), &[d, d])?,
-                    get(n(Part::K), &[kv, d])?,
-                    get(n(Part::V), &[kv, d])?,
-                ],
-                0,
-            )?;
-            let qkv_b = match (
+            let (qb, kb, vb) = (
                 bias(Part::QBias, d)?,
                 bias(Part::KBias, kv)?,
                 bias(Part::VBias, kv)?,
-            ) {
-                (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[q, k, v], 0)?),
-                _ => None,
+            );
+            let (q_part, k_part, v_part) = ((n(Part::Q), d), (n(Part::K), kv), (n(Part::V), kv));
+            let qkv = if m.splits() {
+                let kv_bias = match (kb, vb) {
+                    (Some(k), Some(v)) => Some(Tensor::cat(&[k, v], 0)?),
+                    _ => None,
+                };
+                Qkv::Split {
+                    q: m.layer(&[q_part], d, qb)?,
+                    kv: m.layer(&[k_part, v_part], d, kv_bias)?,
+                }
+            } else {
+                // One stacked weight; the query and key/value layers are views of it.
+                let w = m.stacked(&[q_part, k_part, v_part], d)?;
+                let b = match (qb, kb, vb) {
+                    (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[q, k, v], 0)?),
+                    _ => None,
+                };
+                let part = |start, len| -> Result<Dense, LoadError> {
+                    let b = b.as_ref().map(|t| t.narrow(0, start, len)).transpose()?;
+                    m.dense(w.narrow(0, start, len)?, b)
+                };
+                Qkv::Stacked {
+                    q: part(0, d)?,
+                    kv: part(d, 2 * kv)?,
+                    qkv: m.dense(w, b)?,
+                }
             };
-            let part = |t: &Option<Tensor>, start, len| {
-                t.as_ref().map(|t| t.narrow(0, start, len)).transpose()
-            };
-            let m = spec.intermediate;
-            let q = dense(qkv_w.narrow(0, 0, d)?, part(&qkv_b, 0, d)?)?;
-            let kv = dense(qkv_w.narrow(0, d, 2 * kv)?, part(&qkv_b, d, 2 * kv)?)?;
-            let qkv = match (&q, &kv) {
-                // Packed apart: packing copies, so one stacked pack would double the memory.
-                (Dense::Packed { .. }, Dense::Packed { .. }) => Qkv::Split { q, kv },
-                _ => Qkv::Stacked {
-                    qkv: dense(qkv_w, qkv_b)?,
-                    q,
-                    kv,
-                },
-            };
+            let mlp = spec.intermediate;
             blocks.push(Block {
                 qkv,
-                o: dense(get(n(Part::O), &[d, d])?, None)?,
-                gate_up: dense(
-                    Tensor::cat(
-                        &[get(n(Part::Gate), &[m, d])?, get(n(Part::Up), &[m, d])?],
-                        0,
-                    )?,
-                    None,
-                )?,
-                down: dense(get(n(Part::Down), &[d, m])?, None)?,
-                attn_norm: get(n(Part::AttnNorm), &[d])?,
-                mlp_norm: get(n(Part::MlpNorm), &[d])?,
+                o: m.layer(&[(n(Part::O), d)], d, None)?,
+                gate_up: m.layer(&[(n(Part::Gate), mlp), (n(Part::Up), mlp)], d, None)?,
+                down: m.layer(&[(n(Part::Down), d)], mlp, None)?,
+                attn_norm: m.tensor(&n(Part::AttnNorm), &[d])?,
+                mlp_norm: m.tensor(&n(Part::MlpNorm), &[d])?,
             });
         }
-        let final_norm = get(names.final_norm(), &[d])?;
-        let head = dense(
-            if spec.tied_head {
-                embed.clone()
-            } else {
-                get(names.head(), &[spec.embed_rows, d])?
-            },
-            None,
-        )?;
+        let final_norm = m.tensor(&names.final_norm(), &[d])?;
+        let head = if spec.tied_head {
+            embed.tied_head(m)?
+        } else {
+            m.layer(&[(names.head(), spec.embed_rows)], d, None)?
+        };
         // inv_freq_j = 1 / θ^(2j/d), in f32 as the reference implementations compute it.
         let inv_freq = (0..hd / 2)
             .map(|j| 1.0 / (spec.rope_theta as f32).powf((2 * j) as f32 / hd as f32))
@@ -205,9 +187,9 @@ impl Transformer {
             final_norm,
             head,
             inv_freq,
-            device: device.clone(),
-            dtype,
-            kernels,
+            device: m.device.clone(),
+            dtype: m.dtype,
+            kernels: m.kernels,
         })
     }
 
@@ -299,7 +281,7 @@ impl Transformer {
         let embedded = traffic(rows * n * s.hidden, rows * n * s.hidden);
         let rows_of = |a: usize| move || format!("[{a}×{}]", s.hidden);
         let mut h = timed("embedding", rows_of(rows * n), embedded, || {
-            self.embed.index_select(&ids, 0)
+            self.embed.lookup(&ids)?.to_dtype(self.dtype)
         })?;
         if let (Some((pe, mask)), Some(table)) = (&s.places, &self.place) {
             // Places depend on the whole row (runs end to the right), so they are counted on

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tessera_backbone::{Backbone, Family, LoadOptions, ModelInfo};
+use tessera_backbone::{Backbone, Family, Format, LoadOptions, ModelInfo};
 use tessera_hybrid::maskgit::{MaskGitOptions, SpanCanvas};
 use tessera_hybrid::{
     ControllerOptions, Decoding, NoiseSource, PromptBatch, SeededNoise, StepInfo,
@@ -45,8 +45,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads the model folder `dir` (checkpoint precision, CPU); `dir` may also be a Hugging
-    /// Face Hub id (`GSAI-ML/LLaDA-8B-Instruct[@REVISION]`) found in the local Hub cache
+    /// Loads the model folder `dir` (checkpoint precision, CPU); `dir` may also be a GGUF
+    /// file (LLaDA or Dream, as llama.cpp converts them; the tokenizer is read from
+    /// `tokenizer.json` beside it) or a Hugging Face Hub id
+    /// (`GSAI-ML/LLaDA-8B-Instruct[@REVISION]`) found in the local Hub cache
     /// ([`resolve_model`](crate::resolve_model)).
     ///
     /// # Errors
@@ -61,10 +63,15 @@ impl Engine {
     /// # Errors
     /// As [`Engine::load`].
     pub fn load_with(dir: impl AsRef<Path>, opts: &EngineOptions) -> Result<Self, Error> {
-        let dir = &crate::resolve_model(dir)?;
-        let _span = tracing::info_span!("load", model = %dir.display()).entered();
+        let path = &crate::resolve_model(dir)?;
+        let _span = tracing::info_span!("load", model = %path.display()).entered();
         let started = Instant::now();
-        let backbone = Backbone::load_with(dir, opts)?;
+        let backbone = Backbone::load_with(path, opts)?;
+        // A GGUF file's tokenizer and configs are read from the folder holding it.
+        let dir = match backbone.info().format {
+            Format::Gguf => path.parent().unwrap_or(Path::new(".")),
+            _ => path.as_path(),
+        };
         let tokenizer = if dir.join("tokenizer.json").exists() {
             Some(Arc::new(TextTokenizer::from_dir(dir)?))
         } else {

@@ -41,7 +41,7 @@ pub fn resolve_model(name: impl AsRef<Path>) -> Result<PathBuf, Error> {
 /// As [`resolve_model`].
 pub fn resolve_model_in(name: impl AsRef<Path>, cache: &Path) -> Result<PathBuf, Error> {
     let path = name.as_ref();
-    if path.is_dir() {
+    if path.is_dir() || path.is_file() {
         return Ok(path.to_path_buf());
     }
     let text = path.to_string_lossy();

@@ -85,7 +85,8 @@ pub(crate) struct GenerateArgs {
     /// Resource limits of the request.
     #[command(flatten)]
     limits: Limits,
-    /// Compute precision: f32, bf16 or f16 (default: the checkpoint's).
+    /// Compute precision: f32, bf16, f16, or quantized q8_0, q4_0, q4k, q6k (default: the
+    /// checkpoint's; a GGUF file keeps each tensor's stored format).
     #[arg(long, value_parser = parse_dtype)]
     dtype: Option<Dtype>,
     /// Device: cpu, cuda or cuda:N.
@@ -100,7 +101,8 @@ pub(crate) struct GenerateArgs {
 }
 
 fn parse_dtype(s: &str) -> Result<Dtype, String> {
-    Dtype::parse(s).ok_or_else(|| format!("unknown dtype {s:?} (f32, bf16, f16)"))
+    Dtype::parse(s)
+        .ok_or_else(|| format!("unknown dtype {s:?} (f32, bf16, f16, q8_0, q4_0, q4k, q6k)"))
 }
 
 fn parse_device(s: &str) -> Result<Device, String> {

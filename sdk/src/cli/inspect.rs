@@ -53,6 +53,12 @@ pub(crate) fn run(model: &Path, json: bool) -> Result<(), CliError> {
         "dtype           {} (stored {})",
         info.dtype, info.stored_dtype
     );
+    let types: Vec<String> = info
+        .tensor_types
+        .iter()
+        .map(|(t, n)| format!("{t} ×{n}"))
+        .collect();
+    println!("weights         {}: {}", info.format, types.join(", "));
     println!("chat template   {}", if chat { "yes" } else { "no" });
     Ok(())
 }

@@ -1,0 +1,465 @@
+//! GGUF files — llama.cpp's single-file format — of the LLaDA and Dream architectures, as
+//! its `convert_hf_to_gguf.py` and `llama-quantize` write them.
+//!
+//! The header is read by candle's reader (which bounds every length by the file's size);
+//! the metadata is mapped onto the family's `config.json` fields and validated by the same
+//! parser, with errors naming the GGUF key. Tensors are read one at a time as they are
+//! loaded, in the format stored: block-quantized ones stay quantized unless another
+//! precision is asked for ([`crate::weights::Quantize`]).
+//!
+//! Two things the conversion changed are undone here:
+//! - **LLaDA's query and key rows are permuted.** llama.cpp rotates adjacent pairs
+//!   (its "normal" RoPE) where the checkpoint rotates halves (`rotate_half`), so
+//!   `LLaDAModel.modify_tensors` reorders each head's rows from `[half 0 | half 1]` to
+//!   interleaved: GGUF row `h·hd + 2j + t` holds checkpoint row `h·hd + t·hd/2 + j`. The
+//!   loader puts them back ([`unpermute`]); rows never share a block, so this is a copy of
+//!   whole rows in any format. Dream (NEOX RoPE, like Qwen2) is stored as is.
+//! - **Names**: `token_embd`, `blk.N.attn_q`, …, `output_norm`, `output` ([`GgufNames`]);
+//!   no `output.weight` means the head is tied to the embedding.
+//!
+//! The tokenizer is not read from the file: `Engine` takes `tokenizer.json` from the
+//! folder holding it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::{DType, Device, Tensor};
+use serde_json::{Map, json};
+
+use crate::config::ModelConfig;
+use crate::transformer::{Part, TensorNames};
+use crate::weights::Source;
+use crate::{Dtype, LoadError};
+
+/// An open GGUF file.
+#[derive(Debug)]
+pub(crate) struct GgufFile {
+    path: PathBuf,
+    file: File,
+    content: Content,
+    /// `(heads, kv_heads)` whose query and key rows are stored permuted (LLaDA).
+    permuted: Option<(usize, usize)>,
+}
+
+/// The tensor names llama.cpp gives both families.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GgufNames;
+
+impl TensorNames for GgufNames {
+    fn embedding(&self) -> String {
+        "token_embd.weight".into()
+    }
+    fn final_norm(&self) -> String {
+        "output_norm.weight".into()
+    }
+    fn head(&self) -> String {
+        "output.weight".into()
+    }
+    fn layer(&self, i: usize, part: Part) -> String {
+        let leaf = match part {
+            Part::Q => "attn_q.weight",
+            Part::K => "attn_k.weight",
+            Part::V => "attn_v.weight",
+            Part::QBias => "attn_q.bias",
+            Part::KBias => "attn_k.bias",
+            Part::VBias => "attn_v.bias",
+            Part::O => "attn_output.weight",
+            Part::Gate => "ffn_gate.weight",
+            Part::Up => "ffn_up.weight",
+            Part::Down => "ffn_down.weight",
+            Part::AttnNorm => "attn_norm.weight",
+            Part::MlpNorm => "ffn_norm.weight",
+        };
+        format!("blk.{i}.{leaf}")
+    }
+}
+
+/// Whether `path` is a GGUF file (by its magic bytes, whatever its name).
+pub(crate) fn is_gguf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && &magic == b"GGUF"
+}
+
+impl GgufFile {
+    /// Opens `path` and reads its header.
+    pub(crate) fn open(path: &Path) -> Result<Self, LoadError> {
+        let file = File::open(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let content = Content::read(&mut &file).map_err(|e| LoadError::Gguf {
+            path: path.to_path_buf(),
+            reason: format!("unreadable header: {e}"),
+        })?;
+        Ok(GgufFile {
+            path: path.to_path_buf(),
+            file,
+            content,
+            permuted: None,
+        })
+    }
+
+    fn err(&self, reason: impl Into<String>) -> LoadError {
+        LoadError::Gguf {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// `general.architecture`.
+    fn architecture(&self) -> Result<&str, LoadError> {
+        match self.content.metadata.get("general.architecture") {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(self.err("`general.architecture` is not a string")),
+            None => Err(self.err("`general.architecture` is missing")),
+        }
+    }
+
+    /// The model's config, from the metadata (see the module docs); records the query/key
+    /// permutation for the tensors read afterwards.
+    pub(crate) fn config(&mut self) -> Result<ModelConfig, LoadError> {
+        let arch = self.architecture()?.to_string();
+        let md = &self.content.metadata;
+        let key = |k: &str| format!("{arch}.{k}");
+        let embed_rows = self
+            .content
+            .tensor_infos
+            .get(&GgufNames.embedding())
+            .map(|t| t.shape.dims().first().copied().unwrap_or(0));
+        // (config.json field, GGUF key), per family.
+        let fields: Vec<(&str, String)> = match arch.as_str() {
+            "llada" => vec![
+                ("d_model", key("embedding_length")),
+                ("n_layers", key("block_count")),
+                ("n_heads", key("attention.head_count")),
+                ("n_kv_heads", key("attention.head_count_kv")),
+                ("mlp_hidden_size", key("feed_forward_length")),
+                ("vocab_size", key("vocab_size")),
+                ("max_sequence_length", key("context_length")),
+                ("rope_theta", key("rope.freq_base")),
+                ("rms_norm_eps", key("attention.layer_norm_rms_epsilon")),
+            ],
+            "dream" => vec![
+                ("hidden_size", key("embedding_length")),
+                ("num_hidden_layers", key("block_count")),
+                ("num_attention_heads", key("attention.head_count")),
+                ("num_key_value_heads", key("attention.head_count_kv")),
+                ("intermediate_size", key("feed_forward_length")),
+                ("max_position_embeddings", key("context_length")),
+                ("rope_theta", key("rope.freq_base")),
+                ("rms_norm_eps", key("attention.layer_norm_rms_epsilon")),
+            ],
+            _ => {
+                return Err(LoadError::UnknownFamily {
+                    path: self.path.clone(),
+                    model_type: Some(arch),
+                    architectures: Vec::new(),
+                });
+            }
+        };
+        let ids = [
+            ("mask_token_id", "tokenizer.ggml.mask_token_id"),
+            ("eos_token_id", "tokenizer.ggml.eos_token_id"),
+            ("pad_token_id", "tokenizer.ggml.padding_token_id"),
+            ("bos_token_id", "tokenizer.ggml.bos_token_id"),
+        ];
+        let mut obj = Map::new();
+        let mut names: Vec<(String, String)> = Vec::new();
+        for (field, gguf_key) in fields
+            .iter()
+            .map(|(f, k)| (*f, k.as_str()))
+            .chain(ids.iter().copied())
+        {
+            names.push((field.to_string(), gguf_key.to_string()));
+            if let Some(v) = md.get(gguf_key) {
+                obj.insert(field.to_string(), to_json(v));
+            }
+        }
+        let tied = !self.content.tensor_infos.contains_key(&GgufNames.head());
+        // `diffusion.shift_logits`: llama.cpp shifts unless told otherwise (Dream writes
+        // nothing, LLaDA writes `false`).
+        let shift = match md.get("diffusion.shift_logits") {
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(self.err("`diffusion.shift_logits` is not a boolean")),
+            None => true,
+        };
+        let causal = matches!(md.get(&key("attention.causal")), Some(Value::Bool(true)));
+        match arch.as_str() {
+            "llada" => {
+                obj.insert("model_type".into(), json!("llada"));
+                obj.insert("weight_tying".into(), json!(tied));
+                if let Some(rows) = embed_rows {
+                    obj.insert("embedding_size".into(), json!(rows));
+                    obj.entry("vocab_size").or_insert(json!(rows));
+                }
+                if causal {
+                    obj.insert("attention".into(), json!("causal"));
+                }
+                if shift {
+                    return Err(self.err(
+                        "`diffusion.shift_logits` is true: LLaDA predicts each position's own token",
+                    ));
+                }
+            }
+            _ => {
+                obj.insert("model_type".into(), json!("Dream"));
+                obj.insert("tie_word_embeddings".into(), json!(tied));
+                if let Some(rows) = embed_rows {
+                    obj.insert("vocab_size".into(), json!(rows));
+                }
+                if !shift {
+                    return Err(self.err(
+                        "`diffusion.shift_logits` is false: Dream's logits are shifted by one",
+                    ));
+                }
+                if causal {
+                    return Err(self.err(format!(
+                        "`{}` is true: Dream attends both ways",
+                        key("attention.causal")
+                    )));
+                }
+            }
+        }
+        let text = serde_json::Value::Object(obj).to_string();
+        let config = ModelConfig::from_json(&text, &self.path).map_err(|e| match e {
+            // Name the GGUF key the field came from.
+            LoadError::Config {
+                path,
+                field,
+                reason,
+            } => {
+                let field = names
+                    .iter()
+                    .find(|(f, _)| *f == field)
+                    .map_or(field, |(f, k)| format!("{k} (as {f})"));
+                LoadError::Config {
+                    path,
+                    field,
+                    reason,
+                }
+            }
+            other => other,
+        })?;
+        if arch == "llada" {
+            let spec = match &config {
+                ModelConfig::Llada(c) | ModelConfig::Mmada(c) => c.spec(),
+                ModelConfig::Dream(c) => c.spec(),
+            };
+            self.permuted = Some((spec.heads, spec.kv_heads));
+        }
+        Ok(config)
+    }
+
+    /// How many tensors are stored in each format, e.g. `{"F32": 17, "Q4_K": 96, "Q6_K": 17}`.
+    pub(crate) fn tensor_types(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for t in self.content.tensor_infos.values() {
+            *counts.entry(type_name(t.ggml_dtype)).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Bytes of tensor data.
+    pub(crate) fn data_bytes(&self) -> u64 {
+        self.content
+            .tensor_infos
+            .values()
+            .map(|t| {
+                let g = t.ggml_dtype;
+                (t.shape.elem_count() / g.block_size() * g.type_size()) as u64
+            })
+            .sum()
+    }
+
+    /// The precision most of the matrices' weights are stored in (by element count), for
+    /// reporting and as the default compute precision.
+    pub(crate) fn stored_dtype(&self) -> Result<Dtype, LoadError> {
+        let mut by_type: BTreeMap<String, (usize, GgmlDType)> = BTreeMap::new();
+        for t in self.content.tensor_infos.values() {
+            if t.shape.rank() == 2 {
+                let e = by_type
+                    .entry(type_name(t.ggml_dtype))
+                    .or_insert((0, t.ggml_dtype));
+                e.0 = e.0.saturating_add(t.shape.elem_count());
+            }
+        }
+        let (_, (_, g)) = by_type
+            .into_iter()
+            .max_by_key(|(_, (n, _))| *n)
+            .ok_or_else(|| self.err("holds no matrices"))?;
+        Dtype::from_ggml(g).ok_or_else(|| {
+            self.err(format!(
+                "its matrices are mostly {}, a format Tessera does not compute in \
+                 (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
+                type_name(g)
+            ))
+        })
+    }
+
+    /// Reads `name` as stored, checked against `shape`, with LLaDA's query/key rows put back.
+    fn read(&self, name: &str, shape: &[usize]) -> Result<QTensor, LoadError> {
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
+        if info.shape.dims() != shape {
+            return Err(LoadError::Shape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: info.shape.dims().to_vec(),
+            });
+        }
+        let q = info
+            .read(
+                &mut &self.file,
+                self.content.tensor_data_offset,
+                &Device::Cpu,
+            )
+            .map_err(|e| self.err(format!("tensor `{name}`: {e}")))?;
+        let heads = match self.permuted {
+            Some((heads, _)) if name.ends_with(".attn_q.weight") => Some(heads),
+            Some((_, kv_heads)) if name.ends_with(".attn_k.weight") => Some(kv_heads),
+            _ => None,
+        };
+        match heads {
+            Some(h) => unpermute(&q, h),
+            None => Ok(q),
+        }
+    }
+}
+
+impl Source for GgufFile {
+    fn tensor(
+        &self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor, LoadError> {
+        let q = self.read(name, shape)?;
+        let t = match q.dtype() {
+            // Exact: the stored values, widened only where the dtype asks.
+            GgmlDType::F16 if dtype == DType::F16 => q.dequantize_f16(&Device::Cpu)?,
+            _ => q.dequantize(&Device::Cpu)?,
+        };
+        Ok(t.to_dtype(dtype)?.to_device(device)?)
+    }
+
+    fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QTensor>, LoadError> {
+        let stored = self
+            .content
+            .tensor_infos
+            .get(name)
+            .map(|t| t.ggml_dtype)
+            .ok_or_else(|| LoadError::MissingTensor(name.to_string()))?;
+        if matches!(stored, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
+            return Ok(None);
+        }
+        self.read(name, shape).map(Some)
+    }
+}
+
+/// llama.cpp's spelling of a tensor type (`Q4_K`, not candle's `Q4K`).
+fn type_name(g: GgmlDType) -> String {
+    let s = format!("{g:?}");
+    match s.strip_suffix('K') {
+        Some(base) if s.len() == 3 => format!("{base}_K"),
+        _ => s,
+    }
+}
+
+/// A metadata value as JSON (numbers, booleans, strings, arrays of them).
+fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::U8(x) => json!(x),
+        Value::I8(x) => json!(x),
+        Value::U16(x) => json!(x),
+        Value::I16(x) => json!(x),
+        Value::U32(x) => json!(x),
+        Value::I32(x) => json!(x),
+        Value::U64(x) => json!(x),
+        Value::I64(x) => json!(x),
+        Value::F32(x) => json!(f64::from(*x)),
+        Value::F64(x) => json!(x),
+        Value::Bool(x) => json!(x),
+        Value::String(x) => json!(x),
+        Value::Array(xs) => xs.iter().map(to_json).collect(),
+    }
+}
+
+/// Undoes llama.cpp's query/key row permutation for LLaDA (see the module docs) on a
+/// `[heads·hd, k]` matrix in any format.
+pub(crate) fn unpermute(q: &QTensor, heads: usize) -> Result<QTensor, LoadError> {
+    let (rows, k) = q.shape().dims2()?;
+    let hd = rows / heads.max(1);
+    let half = hd / 2;
+    if heads == 0 || rows != heads * hd || hd != 2 * half {
+        return Err(LoadError::Shape {
+            name: "attention rows".into(),
+            expected: vec![heads, 2, half, k],
+            found: vec![rows, k],
+        });
+    }
+    let data = q.data()?;
+    let row = data.len() / rows.max(1);
+    let mut out = vec![0u8; data.len()];
+    for h in 0..heads {
+        for t in 0..2 {
+            for j in 0..half {
+                let (ours, theirs) = (h * hd + t * half + j, h * hd + 2 * j + t);
+                out[ours * row..(ours + 1) * row]
+                    .copy_from_slice(&data[theirs * row..(theirs + 1) * row]);
+            }
+        }
+    }
+    let storage = QStorage::from_data(Cow::Owned(out), &Device::Cpu, q.dtype())?;
+    Ok(QTensor::new(storage, (rows, k))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_the_conversion() {
+        // convert_hf_to_gguf's permute: reshape(heads, 2, hd/2, k).swapaxes(1, 2).
+        let (heads, hd, k) = (2, 6, 4);
+        let rows = heads * hd;
+        let hf: Vec<f32> = (0..rows * k).map(|i| i as f32).collect();
+        let mut gguf = vec![0f32; rows * k];
+        for h in 0..heads {
+            for t in 0..2 {
+                for j in 0..hd / 2 {
+                    let (src, dst) = (h * hd + t * hd / 2 + j, h * hd + 2 * j + t);
+                    gguf[dst * k..(dst + 1) * k].copy_from_slice(&hf[src * k..(src + 1) * k]);
+                }
+            }
+        }
+        let t = Tensor::from_vec(gguf, (rows, k), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, GgmlDType::F32).unwrap();
+        let back = unpermute(&q, heads)
+            .unwrap()
+            .dequantize(&Device::Cpu)
+            .unwrap();
+        assert_eq!(back.flatten_all().unwrap().to_vec1::<f32>().unwrap(), hf);
+        assert!(unpermute(&q, 5).is_err());
+    }
+
+    #[test]
+    fn type_names_follow_llama_cpp() {
+        assert_eq!(type_name(GgmlDType::Q4K), "Q4_K");
+        assert_eq!(type_name(GgmlDType::Q8_0), "Q8_0");
+        assert_eq!(type_name(GgmlDType::F32), "F32");
+        assert_eq!(type_name(GgmlDType::BF16), "BF16");
+    }
+}

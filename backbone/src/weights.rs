@@ -1,0 +1,220 @@
+//! Where a transformer's tensors come from ([`Source`]: a safetensors checkpoint, a GGUF
+//! file) and how each matrix becomes a layer in the precision asked for ([`Matrices`]).
+//!
+//! The precision decides per matrix, never per file: a GGUF `Q4_K_M` file stores most
+//! matrices as `Q4_K` and some as `Q6_K`, and a stacked layer (keys with values, gate with
+//! up) whose parts differ is kept as the parts side by side ([`Dense::Concat`]) rather than
+//! re-quantized — a second rounding the file's author did not choose.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::{DType, Device, Tensor};
+
+use crate::LoadError;
+use crate::dense::Dense;
+
+/// A store of named tensors.
+pub(crate) trait Source {
+    /// Reads `name`, checks it has `shape`, and converts it to `dtype` on `device`
+    /// (dequantizing a block-quantized tensor).
+    fn tensor(
+        &self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor, LoadError>;
+
+    /// `name` as stored, if it is stored block-quantized (checked against `shape`); `None`
+    /// for a tensor stored as floats.
+    fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QTensor>, LoadError>;
+}
+
+/// What becomes of the matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quantize {
+    /// Dense, in the transformer's dtype (quantized ones dequantized).
+    No,
+    /// Quantized to this format (from floats; a matrix already stored in it is kept).
+    To(GgmlDType),
+    /// As stored: quantized ones kept, float ones dense.
+    AsStored,
+}
+
+/// Builds a transformer's matrices from a [`Source`] (see the module docs).
+pub(crate) struct Matrices<'a> {
+    pub(crate) source: &'a dyn Source,
+    pub(crate) device: &'a Device,
+    /// The dtype of everything dense.
+    pub(crate) dtype: DType,
+    pub(crate) quantize: Quantize,
+    /// Whether the CPU kernels run where they apply (packed `f32` GEMM).
+    pub(crate) kernels: bool,
+}
+
+/// One part of a stacked matrix: its name and rows.
+pub(crate) type PartName = (String, usize);
+
+impl Matrices<'_> {
+    /// Dense tensor `name` of `shape` in the transformer's dtype.
+    pub(crate) fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor, LoadError> {
+        self.source.tensor(name, shape, self.dtype, self.device)
+    }
+
+    /// Whether dense `f32` matrices are packed for the CPU kernel, or any is quantized:
+    /// then each projection is its own layer, and nothing is gained by stacking q, k and v.
+    pub(crate) fn splits(&self) -> bool {
+        self.quantize != Quantize::No
+            || (self.kernels && matches!(self.device, Device::Cpu) && self.dtype == DType::F32)
+    }
+
+    /// The rows `parts` stacked into one dense `[Σ rows, k]` tensor.
+    pub(crate) fn stacked(&self, parts: &[PartName], k: usize) -> Result<Tensor, LoadError> {
+        let tensors = parts
+            .iter()
+            .map(|(name, rows)| self.tensor(name, &[*rows, k]))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match tensors.len() {
+            1 => tensors.into_iter().next().expect("one tensor"),
+            _ => Tensor::cat(&tensors, 0)?,
+        })
+    }
+
+    /// A dense layer of weight `w`: packed for the CPU kernel where it applies.
+    pub(crate) fn dense(&self, w: Tensor, bias: Option<Tensor>) -> Result<Dense, LoadError> {
+        Ok(if self.kernels {
+            Dense::new(w, bias)?
+        } else {
+            Dense::Tensor(candle_nn::Linear::new(w, bias))
+        })
+    }
+
+    /// One layer whose weight is `parts` stacked (each `[rows, k]`), with `bias`.
+    pub(crate) fn layer(
+        &self,
+        parts: &[PartName],
+        k: usize,
+        bias: Option<Tensor>,
+    ) -> Result<Dense, LoadError> {
+        if self.quantize == Quantize::No {
+            return self.dense(self.stacked(parts, k)?, bias);
+        }
+        let mut quantized = Vec::new();
+        for part in parts {
+            match self.matrix(part, k)? {
+                Some(q) => quantized.push(q),
+                // One part stays dense (rows of no whole block): all of them do.
+                None => return self.dense(self.stacked(parts, k)?, bias),
+            }
+        }
+        let first = quantized[0].dtype();
+        if quantized.iter().all(|q| q.dtype() == first) {
+            return Ok(Dense::quantized(
+                Arc::new(concat_rows(quantized, self.device)?),
+                bias,
+            )?);
+        }
+        // Parts in different formats: one layer each, the bias cut to match.
+        let mut layers = Vec::new();
+        let mut start = 0;
+        for q in quantized {
+            let rows = q.shape().dims2()?.0;
+            let b = bias
+                .as_ref()
+                .map(|b| b.narrow(0, start, rows))
+                .transpose()?;
+            layers.push(Dense::quantized(Arc::new(q), b)?);
+            start += rows;
+        }
+        Ok(Dense::Concat(layers))
+    }
+
+    /// The token embedding `[rows, k]`.
+    pub(crate) fn embedding(
+        &self,
+        name: &str,
+        rows: usize,
+        k: usize,
+    ) -> Result<Embedding, LoadError> {
+        if self.quantize != Quantize::No
+            && let Some(q) = self.matrix(&(name.to_string(), rows), k)?
+        {
+            return Ok(Embedding::Quantized(Arc::new(q)));
+        }
+        Ok(Embedding::Dense(self.tensor(name, &[rows, k])?))
+    }
+
+    /// Matrix `name` quantized as asked, or `None` where it stays dense.
+    fn matrix(&self, (name, rows): &PartName, k: usize) -> Result<Option<QTensor>, LoadError> {
+        let shape = [*rows, k];
+        let stored = self.source.quantized(name, &shape)?;
+        match (self.quantize, stored) {
+            (Quantize::No, _) => Ok(None),
+            (Quantize::AsStored, stored) => Ok(stored),
+            (Quantize::To(g), Some(q)) if q.dtype() == g => Ok(Some(q)),
+            (Quantize::To(g), _) => {
+                let Some(g) = fitting(g, k) else {
+                    return Ok(None);
+                };
+                let w = self.source.tensor(name, &shape, DType::F32, &Device::Cpu)?;
+                Ok(Some(QTensor::quantize_onto(&w, g, self.device)?))
+            }
+        }
+    }
+}
+
+/// `g` if rows of `k` values split into whole blocks of it, else `Q8_0` if they split into
+/// blocks of 32, else none (the matrix stays dense) — llama.cpp's fallback.
+fn fitting(g: GgmlDType, k: usize) -> Option<GgmlDType> {
+    [g, GgmlDType::Q8_0]
+        .into_iter()
+        .find(|g| k.is_multiple_of(g.block_size()))
+}
+
+/// The rows of `parts` (same format, same row length) as one quantized matrix: blocks never
+/// straddle rows, so stacking is concatenating the bytes.
+fn concat_rows(parts: Vec<QTensor>, device: &Device) -> Result<QTensor, LoadError> {
+    if parts.len() == 1 {
+        return Ok(parts.into_iter().next().expect("one part"));
+    }
+    let dtype = parts[0].dtype();
+    let k = parts[0].shape().dims2()?.1;
+    let mut bytes = Vec::new();
+    let mut rows = 0;
+    for p in &parts {
+        bytes.extend_from_slice(&p.data()?);
+        rows += p.shape().dims2()?.0;
+    }
+    let storage = QStorage::from_data(Cow::Owned(bytes), device, dtype)?;
+    Ok(QTensor::new(storage, (rows, k))?)
+}
+
+/// The token embedding: a dense table, or a quantized one whose rows are dequantized as they
+/// are looked up (a quantized model holds no `f32` copy).
+#[derive(Debug)]
+pub(crate) enum Embedding {
+    /// Dense rows.
+    Dense(Tensor),
+    /// Quantized rows.
+    Quantized(Arc<QTensor>),
+}
+
+impl Embedding {
+    /// The rows `ids` (a `u32` vector), `[ids, k]`.
+    pub(crate) fn lookup(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Embedding::Dense(t) => t.index_select(ids, 0),
+            Embedding::Quantized(q) => q.embedding(ids),
+        }
+    }
+
+    /// The LM head tied to this embedding.
+    pub(crate) fn tied_head(&self, m: &Matrices<'_>) -> Result<Dense, LoadError> {
+        match self {
+            Embedding::Dense(t) => m.dense(t.clone(), None),
+            Embedding::Quantized(q) => Ok(Dense::quantized(q.clone(), None)?),
+        }
+    }
+}
