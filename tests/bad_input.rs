@@ -264,3 +264,71 @@ fn generation_config_fills_missing_ids_and_is_validated() {
         other => panic!("expected a config error, got {other:?}"),
     }
 }
+
+/// A copy of GGUF fixture `file` with `edit` applied to its bytes.
+fn gguf_with(dir: &TempDir, file: &str, edit: impl FnOnce(&mut Vec<u8>)) -> std::path::PathBuf {
+    let mut bytes = fs::read(fixture("llada-tiny-gguf").join(file)).unwrap();
+    edit(&mut bytes);
+    let path = dir.0.join(file);
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Replaces the first occurrence of `from` by `to` (same length).
+fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{} not in the file", String::from_utf8_lossy(from)));
+    bytes[at..at + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn broken_gguf_files_are_typed_errors_naming_what_is_wrong() {
+    let dir = TempDir::new("gguf");
+    let reason = |r: Result<Backbone, LoadError>| match r {
+        Err(LoadError::Gguf { reason, .. }) => reason,
+        other => panic!("expected a GGUF error, got {other:?}"),
+    };
+    // Cut in the tensor data: the tensor that runs past the end is named.
+    let cut = gguf_with(&dir, "model-q8_0.gguf", |b| b.truncate(b.len() - 3000));
+    let why = reason(Backbone::load(&cut));
+    assert!(
+        why.contains("tensor `") && why.contains("remaining"),
+        "{why}"
+    );
+    // Cut in the header.
+    let cut = gguf_with(&dir, "model-f16.gguf", |b| b.truncate(900));
+    assert!(reason(Backbone::load(&cut)).contains("header"));
+    // A file that is not GGUF at all.
+    let path = dir.0.join("not.gguf");
+    fs::write(&path, b"GGML and then nothing").unwrap();
+    assert!(reason(Backbone::load(&path)).contains("not a GGUF file"));
+    // An architecture Tessera does not run.
+    let other = gguf_with(&dir, "model-f32.gguf", |b| {
+        patch(b, b"llada\x0c", b"llama\x0c")
+    });
+    assert!(
+        matches!(Backbone::load(&other), Err(LoadError::UnknownFamily { model_type: Some(t), .. }) if t == "llama")
+    );
+    // A missing key is named by its GGUF spelling.
+    let missing = gguf_with(&dir, "model-f32.gguf", |b| {
+        patch(b, b"llada.block_count", b"llada.block_cnnnt")
+    });
+    match Backbone::load(&missing) {
+        Err(LoadError::Config { field, reason, .. }) => {
+            assert_eq!(field, "llada.block_count (as n_layers)", "{reason}")
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    // A missing tensor is named.
+    let gone = gguf_with(&dir, "model-q8_0.gguf", |b| {
+        patch(b, b"blk.1.ffn_up.weight", b"blk.1.ffn_xx.weight")
+    });
+    assert!(
+        matches!(Backbone::load(&gone), Err(LoadError::MissingTensor(n)) if n == "blk.1.ffn_up.weight")
+    );
+    // Through the SDK the same errors arrive as load errors, not panics.
+    assert!(tessera::Engine::load(&cut).is_err());
+}

@@ -83,6 +83,22 @@ impl Dense {
         }
     }
 
+    /// Bytes the weight and bias occupy (the views of a stacked weight count in full).
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Dense::Packed { w, bias } => w.bytes() + bias.as_ref().map_or(0, |b| b.len() * 4),
+            Dense::Tensor(l) => tensor_bytes(l.weight()) + l.bias().map_or(0, tensor_bytes),
+            Dense::Quantized { w, bias, .. } => {
+                let weight = match w {
+                    QMatMul::QTensor(q) => q.storage_size_in_bytes(),
+                    QMatMul::Tensor(t) | QMatMul::TensorF16(t) => tensor_bytes(t),
+                };
+                weight + bias.as_ref().map_or(0, tensor_bytes)
+            }
+            Dense::Concat(parts) => parts.iter().map(Dense::bytes).sum(),
+        }
+    }
+
     /// `x · Wᵀ (+ b)` over the last dimension of `x`.
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (w, bias) = match self {
@@ -122,6 +138,11 @@ impl Dense {
             .map_err(candle_core::Error::wrap)?;
         Tensor::from_vec(out, dims, &Device::Cpu)
     }
+}
+
+/// Bytes of `t`'s elements.
+pub(crate) fn tensor_bytes(t: &Tensor) -> usize {
+    t.elem_count() * t.dtype().size_in_bytes()
 }
 
 /// Runs `f` on the `f32` values of contiguous CPU tensor `t`, without copying them.

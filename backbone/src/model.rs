@@ -394,6 +394,12 @@ impl Backbone {
             .ok_or_else(|| ForwardError::Input("logits have an unexpected size".into()))
     }
 
+    /// Bytes the loaded weights occupy in memory: packed, quantized or as loaded (compare
+    /// [`ModelInfo::checkpoint_bytes`], the file's).
+    pub fn weight_bytes(&self) -> u64 {
+        self.inner.transformer.weight_bytes()
+    }
+
     /// The candle dtype weights are held in.
     pub fn candle_dtype(&self) -> DType {
         self.inner.transformer.dtype()

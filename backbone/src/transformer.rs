@@ -201,6 +201,36 @@ impl Transformer {
         self.dtype
     }
 
+    /// Bytes the loaded weights occupy in memory (a view sharing a stacked weight's storage
+    /// is counted once; a head tied to the embedding is counted again only if it holds its
+    /// own copy, as a packed one does).
+    pub(crate) fn weight_bytes(&self) -> u64 {
+        let t = crate::dense::tensor_bytes;
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                let qkv = match &b.qkv {
+                    Qkv::Stacked { qkv, .. } => qkv.bytes(),
+                    Qkv::Split { q, kv } => q.bytes() + kv.bytes(),
+                };
+                qkv + b.o.bytes()
+                    + b.gate_up.bytes()
+                    + b.down.bytes()
+                    + t(&b.attn_norm)
+                    + t(&b.mlp_norm)
+            })
+            .sum();
+        let shared_head =
+            self.spec.tied_head && matches!(self.head, Dense::Tensor(_) | Dense::Quantized { .. });
+        let head = if shared_head { 0 } else { self.head.bytes() };
+        (blocks
+            + self.embed.bytes()
+            + head
+            + t(&self.final_norm)
+            + self.place.as_ref().map_or(0, t)) as u64
+    }
+
     /// Logits `[rows][positions][embed_rows]` predicting the tokens at `input.positions`.
     ///
     /// `mode` says which rows are computed: all of them ([`Mode::Full`]), all of them while

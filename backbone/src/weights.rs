@@ -210,6 +210,14 @@ impl Embedding {
         }
     }
 
+    /// Bytes the table occupies.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Embedding::Dense(t) => crate::dense::tensor_bytes(t),
+            Embedding::Quantized(q) => q.storage_size_in_bytes(),
+        }
+    }
+
     /// The LM head tied to this embedding.
     pub(crate) fn tied_head(&self, m: &Matrices<'_>) -> Result<Dense, LoadError> {
         match self {

@@ -186,6 +186,57 @@ fn inspect_reports_the_model() {
 }
 
 #[test]
+fn inspect_shows_a_gguf_files_quantization_and_generate_runs_it() {
+    let file = fixtures().join("llada-tiny-gguf/model-q8_0.gguf");
+    let file = file.to_str().unwrap();
+    let v = json_ok(&["inspect", "--model", file, "--json"]);
+    assert_eq!(v["format"], "gguf");
+    assert_eq!(v["stored_dtype"], "q8_0");
+    assert_eq!(v["tensor_types"], serde_json::json!({"F32": 5, "Q8_0": 16}));
+    assert_eq!(v["mask_id"], 299);
+    assert_eq!(
+        v["tokenizer_vocab_size"], 300,
+        "tokenizer.json beside the file"
+    );
+    let text = tessera(&["inspect", "--model", file]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("weights         gguf: F32 ×5, Q8_0 ×16"),
+        "{text}"
+    );
+    let out = json_ok(&[
+        "generate",
+        "--model",
+        file,
+        "--prompt",
+        "Hello",
+        "--gen-length",
+        "8",
+        "--steps",
+        "8",
+        "--json",
+    ]);
+    assert_eq!(out["ids"].as_array().map(Vec::len), Some(8), "{out}");
+    // Quantizing a safetensors model as it loads, and a dtype that does not exist.
+    let llada = fixtures().join("llada-tiny");
+    let llada = llada.to_str().unwrap();
+    let q = [
+        "generate",
+        "--model",
+        llada,
+        "--prompt-ids",
+        "5,6",
+        "--gen-length",
+        "8",
+    ];
+    let out = json_ok(&[&q[..], &["--steps", "8", "--dtype", "q8_0", "--json"]].concat());
+    assert_eq!(out["ids"].as_array().map(Vec::len), Some(8), "{out}");
+    let bad = tessera(&[&q[..], &["--dtype", "q5k"]].concat());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("q4k"));
+}
+
+#[test]
 fn bad_input_is_a_clear_error_with_nonzero_exit() {
     let llada = fixtures().join("llada-tiny");
     let llada = llada.to_str().unwrap();

@@ -88,6 +88,11 @@ impl PackedWeights {
         self.k
     }
 
+    /// Bytes the packed weight occupies.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(self.rows.as_slice())
+    }
+
     /// Number of `NR`-wide panels, `⌈n / NR⌉`.
     pub(super) fn panels(&self) -> usize {
         self.n.div_ceil(NR)

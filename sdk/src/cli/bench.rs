@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Subcommand, ValueEnum};
 use tessera::backbone::random::RandomLlada;
-use tessera::backbone::{Backbone, BackboneCache, Family, ModelInfo};
+use tessera::backbone::{Backbone, BackboneCache, Family};
 use tessera::hybrid::llada::LladaOptions;
 use tessera::hybrid::unmask::Unmask;
 use tessera::hybrid::{Attention, CacheMode, DenoiseInput, PromptBatch, SeededNoise, Span, llada};
@@ -25,7 +25,7 @@ pub(crate) struct BenchArgs {
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Forward time at canvas 160 and 512, GFLOP/s, LLaDA sampler tokens/s, load peak RSS.
-    Forward(ForwardArgs),
+    Forward(super::bench_forward::ForwardArgs),
     /// Write a random LLaDA-format model folder (for trying the CLI and benchmarks).
     Random {
         /// Size of the model.
@@ -56,11 +56,14 @@ enum BenchCommand {
         /// Model folder.
         #[arg(long)]
         model: PathBuf,
+        /// Precision to load in (default: the checkpoint's).
+        #[arg(long, value_parser = super::generate::parse_dtype)]
+        dtype: Option<tessera::backbone::Dtype>,
     },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Size {
+pub(super) enum Size {
     /// ≈30M parameters (d_model 512, 8 layers, vocabulary 8192).
     Small,
     /// ≈239M parameters (d_model 1024, 16 layers, vocabulary 16384).
@@ -120,39 +123,9 @@ struct DecodeArgs {
     json: bool,
 }
 
-#[derive(Debug, clap::Args)]
-struct ForwardArgs {
-    /// Model sizes to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Size::Small, Size::Medium])]
-    sizes: Vec<Size>,
-    /// Use this model folder instead of random models.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Timed repetitions per forward measurement (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
-    /// Skip the sampler run (it takes 128 forward passes per model).
-    #[arg(long)]
-    no_sampler: bool,
-    /// Print where a forward pass at canvas `--canvas` spends its time, op by op, against
-    /// this machine's ceilings measured in the same run, instead of the timing rows.
-    #[arg(long)]
-    breakdown: bool,
-    /// Canvas length of `--breakdown` and `--compare-candle`.
-    #[arg(long, default_value_t = 160)]
-    canvas: usize,
-    /// Instead of the timing rows, time a forward pass and a sampler step with Tessera's CPU
-    /// kernels against the same model run through candle's ops alone, interleaved in one run.
-    #[arg(long)]
-    compare_candle: bool,
-    /// Print JSON lines instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
 pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
-        BenchCommand::Forward(a) => forward(a),
+        BenchCommand::Forward(a) => super::bench_forward::run(a),
         BenchCommand::Decode(a) => decode(a),
         BenchCommand::Media(a) => super::bench_media::run(a),
         BenchCommand::Train(a) => super::bench_train::run(a),
@@ -163,54 +136,21 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
             eprintln!("wrote {}", out.display());
             Ok(())
         }
-        BenchCommand::LoadRss { model } => super::bench_memory::load_rss(&model),
+        BenchCommand::LoadRss { model, dtype } => super::bench_memory::load_rss(&model, dtype),
     }
 }
 
-struct Row {
+pub(super) struct Row {
     model: String,
-    params: u64,
+    pub(super) params: u64,
     measure: String,
     value: f64,
     unit: &'static str,
 }
 
-fn forward(args: ForwardArgs) -> Result<(), CliError> {
-    if args.compare_candle {
-        let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
-            let both = super::bench_profile::compare_candle(dir, args.canvas, args.repeat)?;
-            let (params, both) = both;
-            let push = row_pusher(name, params);
-            for (measure, value, unit) in both {
-                push(rows, measure, value, unit);
-            }
-            Ok(())
-        })?;
-        print_rows(&rows, args.json);
-        return Ok(());
-    }
-    if args.breakdown {
-        if args.json {
-            return Err("--breakdown prints a table; it has no --json form".into());
-        }
-        let ceilings = super::bench_profile::Ceilings::measure()?;
-        ceilings.print();
-        on_models(&args.sizes, args.model.as_deref(), |name, dir, _| {
-            let model = Backbone::load(dir)?;
-            super::bench_profile::breakdown(name, &model, args.canvas, args.repeat, &ceilings)
-        })?;
-        return Ok(());
-    }
-    let rows = on_models(&args.sizes, args.model.as_deref(), |name, dir, rows| {
-        bench_model(name, dir, &args, rows)
-    })?;
-    print_rows(&rows, args.json);
-    Ok(())
-}
-
 /// Runs `f` on each model: `model` if given, else a random model of each size (written to a
 /// temporary folder and removed afterwards).
-fn on_models(
+pub(super) fn on_models(
     sizes: &[Size],
     model: Option<&Path>,
     mut f: impl FnMut(&str, &Path, &mut Vec<Row>) -> Result<(), CliError>,
@@ -233,7 +173,10 @@ fn on_models(
 }
 
 /// A closure that appends a measurement of model `name` (with `params` parameters) to the rows.
-fn row_pusher(name: &str, params: u64) -> impl Fn(&mut Vec<Row>, String, f64, &'static str) + '_ {
+pub(super) fn row_pusher(
+    name: &str,
+    params: u64,
+) -> impl Fn(&mut Vec<Row>, String, f64, &'static str) + '_ {
     move |rows, measure, value, unit| {
         rows.push(Row {
             model: name.to_string(),
@@ -245,7 +188,7 @@ fn row_pusher(name: &str, params: u64) -> impl Fn(&mut Vec<Row>, String, f64, &'
     }
 }
 
-fn print_rows(rows: &[Row], json: bool) {
+pub(super) fn print_rows(rows: &[Row], json: bool) {
     if json {
         for r in rows {
             println!(
@@ -256,12 +199,12 @@ fn print_rows(rows: &[Row], json: bool) {
         return;
     }
     println!(
-        "{:<14} {:>8}  {:<52} {:>12}",
+        "{:<19} {:>8}  {:<52} {:>12}",
         "model", "params", "measure", "value"
     );
     for r in rows {
         println!(
-            "{:<14} {:>7.1}M  {:<52} {:>9.2} {}",
+            "{:<19} {:>7.1}M  {:<52} {:>9.2} {}",
             r.model,
             r.params as f64 / 1e6,
             r.measure,
@@ -269,102 +212,6 @@ fn print_rows(rows: &[Row], json: bool) {
             r.unit
         );
     }
-}
-
-fn bench_model(
-    name: &str,
-    dir: &Path,
-    args: &ForwardArgs,
-    rows: &mut Vec<Row>,
-) -> Result<(), CliError> {
-    // Peak memory of loading, measured in a fresh process so nothing else counts.
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .args(["bench", "load-rss", "--model"])
-        .arg(dir)
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let nums: Vec<f64> = text
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let start = Instant::now();
-    let model = Backbone::load(dir)?;
-    let load_s = start.elapsed().as_secs_f64();
-    let info = model.info().clone();
-    let push = row_pusher(name, info.parameters);
-    push(rows, "load time".into(), load_s, "s");
-    if let [peak, bytes, decode] = nums[..] {
-        push(
-            rows,
-            "load peak RSS / safetensors size".into(),
-            peak / bytes,
-            "x",
-        );
-        push(
-            rows,
-            "decode peak RSS / safetensors size".into(),
-            decode / bytes,
-            "x",
-        );
-    }
-    // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
-    let vocab = info.embedding_size as u32;
-    let (spread1, spread2) = (
-        vocab.saturating_sub(1).max(1),
-        vocab.saturating_sub(2).max(1),
-    );
-    for canvas in [160usize, 512] {
-        let tokens: Vec<u32> = (0..canvas as u32)
-            .map(|i| i.wrapping_mul(2_654_435_761u32) % spread1)
-            .collect();
-        for (label, positions) in [
-            ("all logits", (0..canvas).collect::<Vec<_>>()),
-            ("32 logits", (canvas - 32..canvas).collect()),
-        ] {
-            let secs = median_time(args.repeat, || {
-                model
-                    .logits(&DenoiseInput::new(&tokens, canvas, &positions))
-                    .map(|_| ())
-            })?;
-            let gflops = flops(&info, canvas, positions.len()) / secs / 1e9;
-            push(
-                rows,
-                format!("forward canvas {canvas}, {label}"),
-                secs * 1e3,
-                "ms",
-            );
-            push(
-                rows,
-                format!("  achieved, canvas {canvas}, {label}"),
-                gflops,
-                "GFLOP/s",
-            );
-        }
-    }
-    if !args.no_sampler {
-        let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % spread2).collect();
-        let batch = PromptBatch::left_padded(vec![prompt], 0)?;
-        let opts = LladaOptions::new(info.mask_id)
-            .gen_length(128)
-            .steps(128)
-            .block_length(32);
-        let start = Instant::now();
-        let out = llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
-        let secs = start.elapsed().as_secs_f64();
-        push(
-            rows,
-            "LLaDA sampler gen 128/block 32/128 steps".into(),
-            128.0 / secs,
-            "tok/s",
-        );
-        push(
-            rows,
-            "  time per step".into(),
-            secs / out.nfe() as f64 * 1e3,
-            "ms",
-        );
-    }
-    Ok(())
 }
 
 const PROMPT: usize = 64;
@@ -754,7 +601,7 @@ impl Drop for BlockCausalCopy {
     }
 }
 
-fn median_time(
+pub(super) fn median_time(
     repeat: usize,
     mut f: impl FnMut() -> Result<(), tessera::backbone::ForwardError>,
 ) -> Result<f64, CliError> {
@@ -768,17 +615,4 @@ fn median_time(
     times.sort_by(f64::total_cmp);
     // cannot fail: the loop above ran at least once.
     Ok(times[times.len() / 2])
-}
-
-/// Multiply-add FLOPs of one forward over `canvas` tokens with logits at `p` positions (the
-/// last block runs queries and MLP at those `p` rows only).
-fn flops(info: &ModelInfo, canvas: usize, p: usize) -> f64 {
-    let (l, p) = (canvas as f64, p as f64);
-    let d = info.hidden_size as f64;
-    let kv = d / info.heads as f64 * info.kv_heads as f64;
-    let m = info.intermediate_size as f64;
-    let full = 2.0 * l * (2.0 * d * d + 2.0 * d * kv + 3.0 * d * m) + 4.0 * l * l * d;
-    let last = 2.0 * l * 2.0 * d * kv + 2.0 * p * (2.0 * d * d + 3.0 * d * m) + 4.0 * p * l * d;
-    let head = 2.0 * p * d * info.embedding_size as f64;
-    full * (info.layers as f64 - 1.0) + last + head
 }

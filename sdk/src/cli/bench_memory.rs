@@ -3,17 +3,22 @@
 
 use std::path::Path;
 
-use tessera::backbone::Backbone;
+use tessera::backbone::{Backbone, Dtype, LoadOptions};
 use tessera::hybrid::llada::{self, LladaOptions};
 use tessera::hybrid::{PromptBatch, SeededNoise};
 
 use super::CliError;
 
-/// Loads `model`, then decodes (LLaDA sampler, gen 128, 8 steps), and prints the load peak,
-/// the checkpoint's size and the decode peak, in bytes.
-pub(crate) fn load_rss(model: &Path) -> Result<(), CliError> {
+/// Loads `model` (in `dtype`, if given), then decodes (LLaDA sampler, gen 128, 8 steps), and
+/// prints the load peak, the checkpoint's size, the decode peak and the bytes the loaded
+/// weights occupy, in bytes.
+pub(crate) fn load_rss(model: &Path, dtype: Option<Dtype>) -> Result<(), CliError> {
     let before = status_kib("VmRSS:")?;
-    let m = Backbone::load(model)?;
+    let mut opts = LoadOptions::default();
+    if let Some(d) = dtype {
+        opts = opts.dtype(d);
+    }
+    let m = Backbone::load_with(model, &opts)?;
     let peak = status_kib("VmHWM:")?;
     let vocab = (m.info().embedding_size as u32).saturating_sub(2).max(1);
     let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
@@ -25,10 +30,11 @@ pub(crate) fn load_rss(model: &Path) -> Result<(), CliError> {
     llada::generate(&m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
     let decode_peak = status_kib("VmHWM:")?;
     println!(
-        "{} {} {}",
+        "{} {} {} {}",
         (peak.saturating_sub(before)) * 1024,
         m.info().checkpoint_bytes,
-        (decode_peak.saturating_sub(before)) * 1024
+        (decode_peak.saturating_sub(before)) * 1024,
+        m.weight_bytes()
     );
     Ok(())
 }

@@ -100,7 +100,7 @@ pub(crate) struct GenerateArgs {
     events: bool,
 }
 
-fn parse_dtype(s: &str) -> Result<Dtype, String> {
+pub(crate) fn parse_dtype(s: &str) -> Result<Dtype, String> {
     Dtype::parse(s)
         .ok_or_else(|| format!("unknown dtype {s:?} (f32, bf16, f16, q8_0, q4_0, q4k, q6k)"))
 }

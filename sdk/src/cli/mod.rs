@@ -2,6 +2,7 @@
 //! that the SDK cannot do.
 
 mod bench;
+mod bench_forward;
 mod bench_media;
 mod bench_memory;
 mod bench_profile;
