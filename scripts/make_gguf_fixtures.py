@@ -6,8 +6,9 @@ Converts
     tests/fixtures/llada-tiny/  ->  tests/fixtures/llada-tiny-gguf/   (arch "llada")
     tests/fixtures/dream-tiny/  ->  tests/fixtures/dream-tiny-gguf/   (arch "dream")
 
-each into ``model-f32.gguf``, ``model-f16.gguf``, ``model-q8_0.gguf`` and
-``model-q4_0.gguf``, and copies the tokenizer files beside them
+each into ``model-f32.gguf``, ``model-f16.gguf``, ``model-q8_0.gguf``,
+``model-q4_0.gguf`` and ``model-mixed.gguf`` (formats mixed per tensor, as
+``llama-quantize``'s Q4_K_M mix does; see ``stored_type``), and copies the tokenizer files beside them
 (``tokenizer.json``, ``tokenizer_config.json``; for Dream also
 ``generation_config.json``).
 
@@ -111,7 +112,25 @@ FILE_TYPES = [
     ("model-f16.gguf", gguf.LlamaFileType.MOSTLY_F16, gguf.GGMLQuantizationType.F16),
     ("model-q8_0.gguf", gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0),
     ("model-q4_0.gguf", gguf.LlamaFileType.MOSTLY_Q4_0, gguf.GGMLQuantizationType.Q4_0),
+    ("model-mixed.gguf", gguf.LlamaFileType.MOSTLY_Q8_0, "mixed"),
 ]
+
+
+def stored_type(qtype, name: str) -> gguf.GGMLQuantizationType:
+    """The type of 2-D weight ``name`` in a file of ``qtype``.
+
+    ``"mixed"`` imitates what ``llama-quantize``'s mixes (Q4_K_M: Q6_K for ``attn_v``, some
+    ``ffn_down`` and ``output``, Q4_K elsewhere) do to a loader, with the types gguf-py can
+    write: Q8_0 by default, Q4_0 for every ``attn_v`` and block 0's ``ffn_up``, F16 for block
+    1's ``ffn_gate`` — so keys and values, and gate and up, are stored in different formats.
+    """
+    if qtype != "mixed":
+        return qtype
+    if ".attn_v." in name or name.startswith("blk.0.ffn_up."):
+        return gguf.GGMLQuantizationType.Q4_0
+    if name.startswith("blk.1.ffn_gate."):
+        return gguf.GGMLQuantizationType.F16
+    return gguf.GGMLQuantizationType.Q8_0
 
 # Largest relative error (Frobenius norm) of a stored 2-D weight, per type.
 TOLERANCE = {
@@ -341,7 +360,7 @@ def convert(arch: Arch, ftype: gguf.LlamaFileType, qtype: gguf.GGMLQuantizationT
         if data.ndim <= 1 or new_name.endswith("_norm.weight") or not new_name.endswith(".weight"):
             data_qtype = gguf.GGMLQuantizationType.F32
         else:
-            data_qtype = qtype
+            data_qtype = stored_type(qtype, new_name)
         w.add_tensor(new_name, gguf.quants.quantize(data, data_qtype), raw_dtype=data_qtype)
 
     # prepare_metadata (ModelBase, then TextModel's set_vocab)
@@ -409,7 +428,8 @@ def check(arch: Arch, out_dir: Path) -> list[str]:
             failures.append(f"{path}: general.file_type != {ftype.name}")
         for t in r.tensors:
             src = source[source_of[t.name]]
-            expect_type = gguf.GGMLQuantizationType.F32 if src.ndim <= 1 or t.name.endswith("_norm.weight") else qtype
+            expect_type = (gguf.GGMLQuantizationType.F32 if src.ndim <= 1 or t.name.endswith("_norm.weight")
+                           else stored_type(qtype, t.name))
             if t.tensor_type != expect_type:
                 failures.append(f"{path}: {t.name} is {t.tensor_type.name}, expected {expect_type.name}")
                 continue

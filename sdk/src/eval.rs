@@ -195,7 +195,8 @@ pub struct EvalConfig {
     pub policies: Vec<EvalPolicy>,
     /// Held-out examples per task (indices `0..n` of the eval split).
     pub n: usize,
-    /// Examples decoded together.
+    /// Examples decoded together (at most the engine's
+    /// [`Limits::max_prompts`](crate::Limits::max_prompts); a larger batch is split).
     pub batch: usize,
 }
 
@@ -209,7 +210,7 @@ impl Default for EvalConfig {
                 .map(|p| EvalPolicy::parse(p).expect("default policies parse"))
                 .collect(),
             n: 200,
-            batch: 100,
+            batch: 64,
         }
     }
 }
@@ -267,6 +268,9 @@ pub fn evaluate(
     if cfg.batch == 0 {
         return Err(Error::invalid("batch", "must be at least 1"));
     }
+    // A batch the engine's limits refuse is split further (the limits guard a server; an
+    // evaluation is the same work in more passes).
+    let batch = cfg.batch.min(engine.limits().max_prompts.max(1));
     let mut rows = Vec::new();
     for &task in &cfg.tasks {
         let examples: Vec<Example> = (0..cfg.n as u64)
@@ -280,7 +284,7 @@ pub fn evaluate(
             let (mut correct, mut nfe, mut tokens, mut revised) = (0, 0usize, 0usize, 0);
             let mut generated_rows = 0usize;
             let start = Instant::now();
-            for (chunk, exs) in inputs.chunks(cfg.batch).zip(examples.chunks(cfg.batch)) {
+            for (chunk, exs) in inputs.chunks(batch).zip(examples.chunks(batch)) {
                 let probe = engine.run_task(
                     &TaskRequest::batch(world_task(task), chunk.to_vec())
                         .options(policy.options(answer_length(engine, task)?, 0)),
@@ -297,7 +301,7 @@ pub fn evaluate(
             }
             let seconds = start.elapsed().as_secs_f64();
             let per_row_tokens = tokens as f64 / generated_rows.max(1) as f64;
-            let batches = cfg.n.div_ceil(cfg.batch);
+            let batches = cfg.n.div_ceil(batch);
             let row = EvalRow {
                 task: task.name().to_string(),
                 policy: policy.name.clone(),

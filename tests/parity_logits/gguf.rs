@@ -85,9 +85,16 @@ fn quantized_ggufs_stay_near_their_dequantized_weights() {
             ("q8_0", Dtype::Q8_0, 0.04),
             ("q4_0", Dtype::Q4_0, 0.04),
             ("f16", Dtype::F16, 0.01),
+            // Keys and values (and gate and up) in different formats, as llama-quantize's
+            // mixes store them: one layer per part, nothing re-quantized.
+            ("mixed", Dtype::Q8_0, 0.04),
         ] {
             let m = Backbone::load(gguf(family, kind)).unwrap();
             assert_eq!(m.info().stored_dtype, dtype);
+            if kind == "mixed" {
+                let types: Vec<&str> = m.info().tensor_types.keys().map(String::as_str).collect();
+                assert_eq!(types, ["F16", "F32", "Q4_0", "Q8_0"]);
+            }
             assert_eq!(m.info().dtype, dtype);
             let deq = Backbone::load_with(
                 gguf(family, kind),

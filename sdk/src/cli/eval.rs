@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use tessera::Engine;
 use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, evaluate};
+use tessera::{Dtype, Engine, EngineOptions};
 use tessera_worlds::Task;
 
 use super::CliError;
@@ -27,9 +27,12 @@ pub(crate) struct EvalArgs {
     /// Held-out examples per task.
     #[arg(long, default_value_t = 200)]
     n: usize,
-    /// Examples decoded together.
-    #[arg(long, default_value_t = 100)]
+    /// Examples decoded together (at most the engine's `max_prompts`, 64).
+    #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Compute precision (f32, bf16, f16, q8_0, q4_0, q4k, q6k; default: the checkpoint's).
+    #[arg(long, value_parser = super::generate::parse_dtype)]
+    dtype: Option<Dtype>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -37,7 +40,11 @@ pub(crate) struct EvalArgs {
 
 pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
     let loading = super::progress::spinner("loading the model", args.json);
-    let engine = Engine::load(super::model_dir(args.model.as_deref())?)?;
+    let mut opts = EngineOptions::default();
+    if let Some(d) = args.dtype {
+        opts = opts.dtype(d);
+    }
+    let engine = Engine::load_with(super::model_dir(args.model.as_deref())?, &opts)?;
     loading.finish_and_clear();
     let mut cfg = EvalConfig {
         n: args.n,
