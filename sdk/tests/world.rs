@@ -205,6 +205,19 @@ fn a_short_evaluation_covers_every_task() {
     for r in &rows {
         assert!(r.correct >= 3, "{r:?}");
     }
+    // A batch over the engine's `max_prompts` is split, not refused (a bare `tessera eval`
+    // once failed on exactly that).
+    let mut limits = tessera::Limits::default();
+    limits.max_prompts = 2;
+    let small = e.clone().with_limits(limits);
+    let cfg = EvalConfig {
+        tasks: vec![Task::ALL[0]],
+        n: 5,
+        batch: 100,
+        ..cfg
+    };
+    let rows = evaluate(&small, &cfg, &mut |_| {}).unwrap();
+    assert_eq!(rows[0].n, 5);
 }
 
 #[test]
