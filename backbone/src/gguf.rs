@@ -326,9 +326,10 @@ impl GgufFile {
                 &Device::Cpu,
             )
             .map_err(|e| self.err(format!("tensor `{name}`: {e}")))?;
+        // The converter permutes the biases' rows with their weights'.
         let heads = match self.permuted {
-            Some((heads, _)) if name.ends_with(".attn_q.weight") => Some(heads),
-            Some((_, kv_heads)) if name.ends_with(".attn_k.weight") => Some(kv_heads),
+            Some((heads, _)) if name.contains(".attn_q.") => Some(heads),
+            Some((_, kv_heads)) if name.contains(".attn_k.") => Some(kv_heads),
             _ => None,
         };
         match heads {
@@ -398,9 +399,11 @@ fn to_json(v: &Value) -> serde_json::Value {
 }
 
 /// Undoes llama.cpp's query/key row permutation for LLaDA (see the module docs) on a
-/// `[heads·hd, k]` matrix in any format.
+/// `[heads·hd, k]` matrix or a `[heads·hd]` bias, in any format.
 pub(crate) fn unpermute(q: &QTensor, heads: usize) -> Result<QTensor, LoadError> {
-    let (rows, k) = q.shape().dims2()?;
+    let dims = q.shape().dims();
+    let rows = dims.first().copied().unwrap_or(0);
+    let k: usize = dims.iter().skip(1).product();
     let hd = rows / heads.max(1);
     let half = hd / 2;
     if heads == 0 || rows != heads * hd || hd != 2 * half {
@@ -423,7 +426,7 @@ pub(crate) fn unpermute(q: &QTensor, heads: usize) -> Result<QTensor, LoadError>
         }
     }
     let storage = QStorage::from_data(Cow::Owned(out), &Device::Cpu, q.dtype())?;
-    Ok(QTensor::new(storage, (rows, k))?)
+    Ok(QTensor::new(storage, q.shape().clone())?)
 }
 
 #[cfg(test)]
@@ -453,6 +456,38 @@ mod tests {
             .unwrap();
         assert_eq!(back.flatten_all().unwrap().to_vec1::<f32>().unwrap(), hf);
         assert!(unpermute(&q, 5).is_err());
+        // A bias: one value per row.
+        let column = Tensor::from_vec(
+            (0..rows)
+                .map(|r| {
+                    back.get(r)
+                        .unwrap()
+                        .get(0)
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>(),
+            rows,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let stored = q
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .narrow(1, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let bias = QTensor::quantize(&stored, GgmlDType::F32).unwrap();
+        let back_bias = unpermute(&bias, heads)
+            .unwrap()
+            .dequantize(&Device::Cpu)
+            .unwrap();
+        assert_eq!(
+            back_bias.to_vec1::<f32>().unwrap(),
+            column.to_vec1::<f32>().unwrap()
+        );
     }
 
     #[test]
