@@ -17,8 +17,8 @@
 //! - **Names**: `token_embd`, `blk.N.attn_q`, …, `output_norm`, `output` ([`GgufNames`]);
 //!   no `output.weight` means the head is tied to the embedding.
 //!
-//! The tokenizer is not read from the file: `Engine` takes `tokenizer.json` from the
-//! folder holding it.
+//! The tokenizer: `Engine` takes `tokenizer.json` from the folder holding the file, and
+//! otherwise rebuilds the one the file carries ([`crate::gguf_vocab`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -28,23 +28,35 @@ impl TextTokenizer {
             path: path.clone(),
             source,
         })?;
+        let mut tokenizer = Self::from_json(&bytes, None, &path)?;
+        let config_path = dir.join("tokenizer_config.json");
+        if config_path.exists() {
+            tokenizer.chat = load_chat(&config_path)?;
+        }
+        Ok(tokenizer)
+    }
+
+    /// A tokenizer from `tokenizer.json` text and an optional chat template; `origin` names
+    /// where the text came from in errors (a GGUF file's rebuilt vocabulary, say).
+    ///
+    /// # Errors
+    /// [`TextError::Tokenizer`] if the `tokenizers` crate cannot read the text.
+    pub fn from_json(
+        json: &[u8],
+        chat: Option<ChatTemplate>,
+        origin: &Path,
+    ) -> Result<Self, TextError> {
         // The `tokenizers` crate panics on some malformed files (an `unwrap` while
         // deserializing decoders, found by fuzzing): a panic there is a bad file, not a bug
         // of the caller's, so it becomes the same typed error.
-        let parsed = crate::contain::contain(|| Tokenizer::from_bytes(&bytes))
+        let parsed = crate::contain::contain(|| Tokenizer::from_bytes(json))
             .map_err(|panic| format!("the tokenizers crate could not read it: {panic}"))
             .and_then(|parsed| parsed.map_err(|e| e.to_string()));
         let tokenizer = parsed.map_err(|reason| TextError::Tokenizer {
-            path: path.clone(),
+            path: origin.to_path_buf(),
             reason,
         })?;
         let vocab = tokenizer.get_vocab_size(true);
-        let config_path = dir.join("tokenizer_config.json");
-        let chat = if config_path.exists() {
-            load_chat(&config_path)?
-        } else {
-            None
-        };
         Ok(TextTokenizer {
             tokenizer,
             chat,

@@ -10,7 +10,7 @@ use tessera_hybrid::{
     ControllerOptions, Decoding, NoiseSource, PromptBatch, SeededNoise, StepInfo,
 };
 use tessera_modalities::mmada::MmadaPrompting;
-use tessera_modalities::{ChatMessage, TextTokenizer, TokenSpace};
+use tessera_modalities::{ChatMessage, ChatTemplate, TextTokenizer, TokenSpace};
 
 use crate::world::{WorldModel, coarse_to_fine, split_levels};
 use crate::{
@@ -47,7 +47,7 @@ pub struct Engine {
 impl Engine {
     /// Loads the model folder `dir` (checkpoint precision, CPU); `dir` may also be a GGUF
     /// file (LLaDA or Dream, as llama.cpp converts them; the tokenizer is read from
-    /// `tokenizer.json` beside it) or a Hugging Face Hub id
+    /// `tokenizer.json` beside it, else rebuilt from the file's own) or a Hugging Face Hub id
     /// (`GSAI-ML/LLaDA-8B-Instruct[@REVISION]`) found in the local Hub cache
     /// ([`resolve_model`](crate::resolve_model)).
     ///
@@ -74,6 +74,8 @@ impl Engine {
         };
         let tokenizer = if dir.join("tokenizer.json").exists() {
             Some(Arc::new(TextTokenizer::from_dir(dir)?))
+        } else if backbone.info().format == Format::Gguf {
+            gguf_text_tokenizer(path)?.map(Arc::new)
         } else {
             None
         };
@@ -706,4 +708,28 @@ pub(crate) fn generation_stats(generation: &tessera_hybrid::Generation, seconds:
         tokens_per_forward: generated as f64 / generation.nfe().max(1) as f64,
         revised: generation.revised(),
     }
+}
+
+/// The tokenizer a GGUF file carries, when no `tokenizer.json` lies beside it. A vocabulary
+/// Tessera cannot rebuild (an unknown pre-tokenizer) leaves the engine without a tokenizer,
+/// as a folder without one does: ids still work, text says why it cannot.
+fn gguf_text_tokenizer(path: &Path) -> Result<Option<TextTokenizer>, Error> {
+    let vocab = match tessera_backbone::gguf_tokenizer(path) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "no tokenizer: the GGUF file's cannot be rebuilt");
+            return Ok(None);
+        }
+    };
+    let chat = vocab
+        .chat_template
+        .as_deref()
+        .map(|t| ChatTemplate::new(t, vocab.bos_token.clone(), vocab.eos_token.clone()))
+        .transpose()?;
+    Ok(Some(TextTokenizer::from_json(
+        vocab.json.as_bytes(),
+        chat,
+        path,
+    )?))
 }

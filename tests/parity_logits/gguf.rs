@@ -112,3 +112,61 @@ fn quantized_ggufs_stay_near_their_dequantized_weights() {
         }
     }
 }
+
+/// A GGUF file alone in a folder (as GGUF-only Hub repositories ship): the tokenizer it
+/// carries is rebuilt, and tokenizes like the model's own `tokenizer.json`.
+#[test]
+fn a_lone_gguf_file_brings_its_own_tokenizer() {
+    let texts = [
+        "Hello world! This is a tiny tokenizer for testing.",
+        "  spaces,\ttabs\nand 12345 digits — ünïcödé",
+    ];
+    for family in ["llada", "dream"] {
+        let own = Engine::load(fixture(&format!("{family}-tiny"))).unwrap();
+        let own = own.tokenizer().unwrap();
+        let dir = crate::common::TempDir::new(&format!("lone-gguf-{family}"));
+        let bytes = std::fs::read(gguf(family, "q8_0")).unwrap();
+        for (pre, rebuilt) in [("gpt-2", true), ("qwen2", true), ("nope!", false)] {
+            let mut patched = bytes.clone();
+            let at = patched
+                .windows(5)
+                .position(|w| w == b"gpt-2")
+                .expect("the fixture's pre-tokenizer");
+            patched[at..at + 5].copy_from_slice(pre.as_bytes());
+            let file = dir.0.join(format!("{family}-{pre}.gguf"));
+            std::fs::write(&file, patched).unwrap();
+            let engine = Engine::load(&file).unwrap();
+            let Some(t) = engine.tokenizer() else {
+                assert!(!rebuilt, "{family} {pre}: no tokenizer");
+                // Ids still decode; text says why it cannot.
+                let err = engine
+                    .generate(&GenerateRequest::new(Prompt::Text("Hello".into())))
+                    .unwrap_err();
+                assert!(err.to_string().contains("tokenizer"), "{err}");
+                continue;
+            };
+            assert!(rebuilt, "{family} {pre}: an unknown rule was rebuilt");
+            assert_eq!(t.vocab_size(), own.vocab_size(), "{family}");
+            // ASCII words split alike under GPT-2's and Qwen2's rules.
+            let cases: &[&str] = if pre == "gpt-2" { &texts } else { &texts[..1] };
+            for text in cases {
+                assert_eq!(
+                    t.encode(text).unwrap(),
+                    own.encode(text).unwrap(),
+                    "{family} {pre} {text:?}"
+                );
+            }
+            let ids = own.encode(texts[0]).unwrap();
+            assert_eq!(
+                t.decode(&ids, true).unwrap(),
+                own.decode(&ids, true).unwrap()
+            );
+            let chat = [tessera::ChatMessage::user("Hi")];
+            assert_eq!(
+                t.encode_chat(&chat).unwrap(),
+                own.encode_chat(&chat).unwrap(),
+                "{family}"
+            );
+        }
+    }
+}
