@@ -10,8 +10,7 @@ Tessera's speed as a multiple of PyTorch's (> 1 is faster). Needs `torch` and
     cargo build --release -p tessera
     python scripts/bench_compare.py [--sizes small,medium] [--rounds 2] [--tessera target/release/tessera]
 
-llama.cpp's rows need GGUF files, which Tessera does not load yet (issue 18, part 3); when
-that lands, this script gains them.
+llama.cpp's rows, on GGUF files of the same models, come from `scripts/bench_llamacpp.py`.
 """
 import argparse
 import json
