@@ -89,6 +89,48 @@ pub(crate) fn is_gguf(path: &Path) -> bool {
         && &magic == b"GGUF"
 }
 
+/// The one GGUF file of folder `dir` when the folder has no `config.json` (a GGUF-only
+/// download); `None` for anything else.
+///
+/// # Errors
+/// [`LoadError::Gguf`] when the folder holds several GGUF files (which one is meant is not
+/// for the loader to guess); [`LoadError::Io`] when it cannot be listed.
+pub(crate) fn only_gguf_in(dir: &Path) -> Result<Option<PathBuf>, LoadError> {
+    if !dir.is_dir() || dir.join("config.json").exists() {
+        return Ok(None);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+                && is_gguf(p)
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(LoadError::Gguf {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "no config.json and {} GGUF files ({}): name the file to load",
+                found.len(),
+                found
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
 impl GgufFile {
     /// Opens `path` and reads its header.
     pub(crate) fn open(path: &Path) -> Result<Self, LoadError> {

@@ -146,8 +146,9 @@ pub struct Backbone {
 
 impl Backbone {
     /// Loads the model at `path` with default options (checkpoint precision, CPU): a
-    /// Hugging Face folder (`config.json` + safetensors) or a GGUF file (its folder may
-    /// hold the tokenizer and `generation_config.json`).
+    /// Hugging Face folder (`config.json` + safetensors), a GGUF file (its folder may
+    /// hold the tokenizer and `generation_config.json`), or a folder without `config.json`
+    /// holding exactly one GGUF file.
     ///
     /// # Errors
     /// Any [`LoadError`]: unreadable or malformed config, unknown family, missing or
@@ -162,6 +163,14 @@ impl Backbone {
     /// As [`Backbone::load`], plus device errors.
     pub fn load_with(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self, LoadError> {
         let path = path.as_ref();
+        let found;
+        let path = match crate::gguf::only_gguf_in(path)? {
+            Some(file) => {
+                found = file;
+                found.as_path()
+            }
+            None => path,
+        };
         if crate::gguf::is_gguf(path) {
             let mut file = GgufFile::open(path)?;
             let config = file.config()?;

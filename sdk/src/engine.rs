@@ -69,13 +69,13 @@ impl Engine {
         let backbone = Backbone::load_with(path, opts)?;
         // A GGUF file's tokenizer and configs are read from the folder holding it.
         let dir = match backbone.info().format {
-            Format::Gguf => path.parent().unwrap_or(Path::new(".")),
+            Format::Gguf if path.is_file() => path.parent().unwrap_or(Path::new(".")),
             _ => path.as_path(),
         };
         let tokenizer = if dir.join("tokenizer.json").exists() {
             Some(Arc::new(TextTokenizer::from_dir(dir)?))
         } else if backbone.info().format == Format::Gguf {
-            gguf_text_tokenizer(path)?.map(Arc::new)
+            gguf_text_tokenizer(backbone.dir())?.map(Arc::new)
         } else {
             None
         };

@@ -168,5 +168,21 @@ fn a_lone_gguf_file_brings_its_own_tokenizer() {
                 "{family}"
             );
         }
+        // The folder itself: three GGUF files and no config.json — which one is not guessed.
+        match Backbone::load(&dir.0) {
+            Err(tessera_backbone::LoadError::Gguf { reason, .. }) => {
+                assert!(reason.contains("name the file"), "{reason}")
+            }
+            other => panic!("expected a GGUF error, got {other:?}"),
+        }
+        // A folder holding one GGUF file and nothing else loads as that file.
+        let single = crate::common::TempDir::new(&format!("one-gguf-{family}"));
+        std::fs::write(single.0.join("model.gguf"), &bytes).unwrap();
+        let engine = Engine::load(&single.0).unwrap();
+        assert_eq!(engine.info().format, Format::Gguf);
+        assert_eq!(
+            engine.tokenizer().unwrap().encode(texts[0]).unwrap(),
+            own.encode(texts[0]).unwrap()
+        );
     }
 }
