@@ -76,6 +76,14 @@ impl Dense {
         })
     }
 
+    /// The layer of an already packed weight `w` and `bias` (`[n]`).
+    pub(crate) fn packed(w: PackedWeights, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        let bias = bias
+            .map(|b| b.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+            .transpose()?;
+        Ok(Dense::Packed { w, bias })
+    }
+
     /// `(n, k)`: outputs and inputs.
     pub(crate) fn dims(&self) -> candle_core::Result<(usize, usize)> {
         match self {

@@ -195,6 +195,36 @@ impl crate::weights::Source for Checkpoint {
         Ok(t.to_dtype(dtype)?)
     }
 
+    fn f32_bytes(&self, name: &str, shape: &[usize]) -> Result<Option<&[u8]>, LoadError> {
+        let Some(e) = self.entries.get(name) else {
+            return Err(LoadError::MissingTensor(name.to_string()));
+        };
+        if e.shape != shape {
+            return Err(LoadError::Shape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: e.shape.clone(),
+            });
+        }
+        if e.dtype != "F32" {
+            return Ok(None);
+        }
+        let file = &self.files[e.file];
+        file.mmap
+            .get(e.start..e.end)
+            .map(Some)
+            .ok_or_else(|| LoadError::Safetensors {
+                path: file.path.clone(),
+                reason: format!("tensor `{name}` lies outside the file"),
+            })
+    }
+
+    fn release(&self, name: &str) {
+        if let Some(e) = self.entries.get(name) {
+            release(&self.files[e.file].mmap, e.start, e.end);
+        }
+    }
+
     /// Safetensors stores floats only.
     fn quantized(
         &self,

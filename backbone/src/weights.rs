@@ -12,6 +12,8 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
 
+use tessera_kernels::PackedWeights;
+
 use crate::LoadError;
 use crate::dense::Dense;
 
@@ -30,6 +32,16 @@ pub(crate) trait Source {
     /// `name` as stored, if it is stored block-quantized (checked against `shape`); `None`
     /// for a tensor stored as floats.
     fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QTensor>, LoadError>;
+
+    /// The little-endian bytes of `name` (checked against `shape`) if it is stored as `f32`
+    /// in memory this source maps, for packing without an intermediate copy; `None`
+    /// otherwise. [`Source::release`] afterwards.
+    fn f32_bytes(&self, _name: &str, _shape: &[usize]) -> Result<Option<&[u8]>, LoadError> {
+        Ok(None)
+    }
+
+    /// Drops the memory [`Source::f32_bytes`] touched for `name`.
+    fn release(&self, _name: &str) {}
 }
 
 /// What becomes of the matrices.
@@ -99,6 +111,9 @@ impl Matrices<'_> {
         bias: Option<Tensor>,
     ) -> Result<Dense, LoadError> {
         if self.quantize == Quantize::No {
+            if let Some(w) = self.packed_in_place(parts, k)? {
+                return Ok(Dense::packed(w, bias)?);
+            }
             return self.dense(self.stacked(parts, k)?, bias);
         }
         let mut quantized = Vec::new();
@@ -129,6 +144,42 @@ impl Matrices<'_> {
             start += rows;
         }
         Ok(Dense::Concat(layers))
+    }
+
+    /// `parts` packed for the CPU kernel straight from the source's mapped `f32` bytes (no
+    /// loaded copy, no stacked copy: the load's peak memory is the packed weight alone), if
+    /// the kernel applies and every part is stored that way.
+    fn packed_in_place(
+        &self,
+        parts: &[PartName],
+        k: usize,
+    ) -> Result<Option<PackedWeights>, LoadError> {
+        if !(self.kernels && matches!(self.device, Device::Cpu) && self.dtype == DType::F32) {
+            return Ok(None);
+        }
+        let mut sources = Vec::with_capacity(parts.len());
+        let mut start = 0;
+        for (name, rows) in parts {
+            match self.source.f32_bytes(name, &[*rows, k])? {
+                Some(bytes) => sources.push((start, bytes)),
+                None => return Ok(None),
+            }
+            start += rows;
+        }
+        let packed = PackedWeights::from_fn(start, k, |row, k0, out| {
+            // The part holding `row`: the last one starting at or before it.
+            let i = sources.partition_point(|(s, _)| *s <= row) - 1;
+            let (s, bytes) = sources[i];
+            let at = ((row - s) * k + k0) * 4;
+            for (o, b) in out.iter_mut().zip(bytes[at..].chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        })
+        .map_err(candle_core::Error::wrap)?;
+        for (name, _) in parts {
+            self.source.release(name);
+        }
+        Ok(Some(packed))
     }
 
     /// The token embedding `[rows, k]`.

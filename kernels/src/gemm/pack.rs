@@ -57,19 +57,44 @@ impl PackedWeights {
                 actual: w.len(),
             });
         }
+        Self::from_fn(n, k, |feature, k0, out| {
+            out.copy_from_slice(&w[feature * k + k0..feature * k + k0 + out.len()]);
+        })
+    }
+
+    /// Packs an `[n, k]` weight read piece by piece: `read(j, k0, out)` fills `out` with
+    /// `W[j][k0..k0 + out.len()]`. For weights that are not one `f32` slice — rows spread
+    /// over several stored tensors, or little-endian bytes straight from a mapped file — so
+    /// that no unpacked copy is ever made.
+    ///
+    /// # Errors
+    /// [`KernelError::ShapeMismatch`] (operand `"weight"`) if `n · k` overflows.
+    pub fn from_fn(
+        n: usize,
+        k: usize,
+        read: impl Fn(usize, usize, &mut [f32]) + Sync,
+    ) -> Result<Self, KernelError> {
         let panels = n.div_ceil(NR);
-        let mut rows = vec![PanelRow::default(); panels * k];
+        let Some(len) = panels.checked_mul(NR).and_then(|p| p.checked_mul(k)) else {
+            return Err(KernelError::ShapeMismatch {
+                operand: "weight",
+                expected: usize::MAX,
+                actual: 0,
+            });
+        };
+        let mut rows = vec![PanelRow::default(); len / NR];
         // Packing a vocabulary-sized weight is gigabytes of strided reads: use every core.
         // (`max(1)`: an empty weight has no rows, and a chunk size may not be zero.)
         rows.par_chunks_mut((KC * panels).max(1))
             .enumerate()
-            .for_each(|(block, dst)| {
+            .for_each_init(Vec::new, |segment, (block, dst)| {
                 let k0 = block * KC;
                 let kc = dst.len() / panels;
+                segment.resize(kc, 0.0);
                 for (p, panel) in dst.chunks_mut(kc).enumerate() {
                     for (j, feature) in (p * NR..n.min(p * NR + NR)).enumerate() {
-                        let src = &w[feature * k + k0..feature * k + k0 + kc];
-                        for (row, &v) in panel.iter_mut().zip(src) {
+                        read(feature, k0, segment);
+                        for (row, &v) in panel.iter_mut().zip(segment.iter()) {
                             row.0[j] = v;
                         }
                     }
