@@ -2,8 +2,7 @@
 //! over steps `s`, where `b[s]` is eight consecutive floats at `offset + s·stride` of a slice
 //! — scores (`a` = the block's queries transposed, `b` = transposed keys) and the weighted
 //! values (`a` = the block's probabilities transposed, `b` = value rows) are both this shape.
-//! The AVX2 build keeps the eight accumulators in registers (written with intrinsics: the
-//! compiler's own vectorisation of the plain loop spilled one to the stack every step).
+//! The AVX2 and AVX-512 builds keep the eight accumulators in registers (`outer_simd!`).
 
 /// Eight floats.
 pub(super) type Lanes = [f32; 8];
@@ -50,32 +49,6 @@ pub(super) fn outer(simd: bool, a: &[Lanes], b: Rows<'_>) -> [Lanes; 8] {
     acc
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn outer_avx2(a: &[Lanes], b: Rows<'_>) -> [Lanes; 8] {
-    use std::arch::x86_64::*;
-    let mut c = [_mm256_setzero_ps(); 8];
-    let base = b.data.as_ptr();
-    for (s, ai) in a.iter().enumerate() {
-        // SAFETY: the caller checked that row `s` (eight floats) lies inside `b.data`.
-        let row = unsafe { _mm256_loadu_ps(base.add(b.offset + s * b.stride)) };
-        c[0] = _mm256_fmadd_ps(_mm256_set1_ps(ai[0]), row, c[0]);
-        c[1] = _mm256_fmadd_ps(_mm256_set1_ps(ai[1]), row, c[1]);
-        c[2] = _mm256_fmadd_ps(_mm256_set1_ps(ai[2]), row, c[2]);
-        c[3] = _mm256_fmadd_ps(_mm256_set1_ps(ai[3]), row, c[3]);
-        c[4] = _mm256_fmadd_ps(_mm256_set1_ps(ai[4]), row, c[4]);
-        c[5] = _mm256_fmadd_ps(_mm256_set1_ps(ai[5]), row, c[5]);
-        c[6] = _mm256_fmadd_ps(_mm256_set1_ps(ai[6]), row, c[6]);
-        c[7] = _mm256_fmadd_ps(_mm256_set1_ps(ai[7]), row, c[7]);
-    }
-    let mut out = [[0.0f32; 8]; 8];
-    for (o, v) in out.iter_mut().zip(c) {
-        // SAFETY: `o` holds exactly the eight floats of one 256-bit vector.
-        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
-    }
-    out
-}
-
 /// Sixteen floats.
 pub(super) type Wide = [f32; 16];
 
@@ -101,28 +74,58 @@ pub(super) fn outer16(simd: bool, wide: bool, a: &[Lanes], b: Rows<'_>) -> [Wide
     std::array::from_fn(|i| std::array::from_fn(|l| if l < 8 { lo[i][l] } else { hi[i][l - 8] }))
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn outer_avx512(a: &[Lanes], b: Rows<'_>) -> [Wide; 8] {
-    use std::arch::x86_64::*;
-    let mut c = [_mm512_setzero_ps(); 8];
-    let base = b.data.as_ptr();
-    for (s, ai) in a.iter().enumerate() {
-        // SAFETY: the caller checked that row `s` (sixteen floats) lies inside `b.data`.
-        let row = unsafe { _mm512_loadu_ps(base.add(b.offset + s * b.stride)) };
-        c[0] = _mm512_fmadd_ps(_mm512_set1_ps(ai[0]), row, c[0]);
-        c[1] = _mm512_fmadd_ps(_mm512_set1_ps(ai[1]), row, c[1]);
-        c[2] = _mm512_fmadd_ps(_mm512_set1_ps(ai[2]), row, c[2]);
-        c[3] = _mm512_fmadd_ps(_mm512_set1_ps(ai[3]), row, c[3]);
-        c[4] = _mm512_fmadd_ps(_mm512_set1_ps(ai[4]), row, c[4]);
-        c[5] = _mm512_fmadd_ps(_mm512_set1_ps(ai[5]), row, c[5]);
-        c[6] = _mm512_fmadd_ps(_mm512_set1_ps(ai[6]), row, c[6]);
-        c[7] = _mm512_fmadd_ps(_mm512_set1_ps(ai[7]), row, c[7]);
-    }
-    let mut out = [[0.0f32; 16]; 8];
-    for (o, v) in out.iter_mut().zip(c) {
-        // SAFETY: `o` holds exactly the sixteen floats of one 512-bit vector.
-        unsafe { _mm512_storeu_ps(o.as_mut_ptr(), v) };
-    }
-    out
+/// One register-blocked inner product per instruction set: eight accumulators of one vector
+/// each, stepped by one fused multiply-add per row of `a` (written out: the compiler's own
+/// vectorisation of the plain loop spilled one accumulator to the stack every step).
+macro_rules! outer_simd {
+    ($name:ident, $feature:literal, $width:literal, $zero:ident, $load:ident, $set1:ident,
+     $fmadd:ident, $store:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(a: &[Lanes], b: Rows<'_>) -> [[f32; $width]; 8] {
+            use std::arch::x86_64::*;
+            let mut c = [$zero(); 8];
+            let base = b.data.as_ptr();
+            for (s, ai) in a.iter().enumerate() {
+                // SAFETY: the caller checked that row `s` (one vector of floats) lies inside
+                // `b.data`.
+                let row = unsafe { $load(base.add(b.offset + s * b.stride)) };
+                c[0] = $fmadd($set1(ai[0]), row, c[0]);
+                c[1] = $fmadd($set1(ai[1]), row, c[1]);
+                c[2] = $fmadd($set1(ai[2]), row, c[2]);
+                c[3] = $fmadd($set1(ai[3]), row, c[3]);
+                c[4] = $fmadd($set1(ai[4]), row, c[4]);
+                c[5] = $fmadd($set1(ai[5]), row, c[5]);
+                c[6] = $fmadd($set1(ai[6]), row, c[6]);
+                c[7] = $fmadd($set1(ai[7]), row, c[7]);
+            }
+            let mut out = [[0.0f32; $width]; 8];
+            for (o, v) in out.iter_mut().zip(c) {
+                // SAFETY: `o` holds exactly the floats of one vector.
+                unsafe { $store(o.as_mut_ptr(), v) };
+            }
+            out
+        }
+    };
 }
+
+outer_simd!(
+    outer_avx2,
+    "avx2,fma",
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
+outer_simd!(
+    outer_avx512,
+    "avx512f",
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
