@@ -56,8 +56,7 @@ import gguf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_gguf_fixtures import (  # noqa: E402
-    base_parameters, llada_hparams, llada_modify, llada_parameters, load_json, read_tensors,
-    unpermute)
+    ARCHS, convert, llada_hparams, load_json, read_tensors, unpermute)
 
 # llama-diffusion-cli always formats the prompt with the model's chat template (ChatML when the
 # file has none, which would add ~50 byte tokens); this one passes the text through unchanged.
@@ -118,31 +117,8 @@ def prompt_text(n: int, vocab_size: int) -> str:
     return "".join(f"<t{i}>" for i in prompt_ids(n, vocab_size))
 
 
-def convert_f32(dir_model: Path, out: Path) -> None:
-    """make_gguf_fixtures.convert for an f32 LLaDA folder, with the synthetic vocabulary."""
-    hp = llada_hparams(load_json(dir_model / "config.json"))
-    block_count = hp["n_layers"]
-    tensor_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLADA, block_count)
-    w = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLADA])
-    for name, data in read_tensors(dir_model):
-        data = llada_modify(hp, name, data).astype(np.float32)
-        new_name = tensor_map.get_name(name, try_suffixes=(".weight", ".bias"))
-        if new_name is None:
-            raise ValueError(f"Can not map tensor {name!r}")
-        w.add_tensor(new_name, data, raw_dtype=gguf.GGMLQuantizationType.F32)
-
-    total, shared, expert, n_expert = w.get_total_parameter_count()
-    meta = gguf.Metadata.load(None, dir_model, None, total)
-    if meta.name is None:
-        meta.name = dir_model.name
-    if meta.size_label is None and total > 0:
-        meta.size_label = gguf.size_label(total, shared, expert, n_expert)
-    w.add_type(gguf.GGUFType.MODEL)
-    meta.set_gguf_meta_model(w)
-    base_parameters(w, hp, block_count, gguf.LlamaFileType.ALL_F32)
-    llada_parameters(w, hp)
-    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
-
+def set_synthetic_vocab(w: gguf.GGUFWriter, hp: dict) -> None:
+    """The vocabulary of the module docs, in place of convert's ``_set_vocab_gpt2``."""
     tokens, types = synthetic_vocab(hp)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")
@@ -156,10 +132,12 @@ def convert_f32(dir_model: Path, out: Path) -> None:
     w.add_add_bos_token(False)
     w.add_chat_template(CHAT_TEMPLATE)
 
-    w.write_header_to_file(path=out)
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+
+def convert_f32(dir_model: Path, out: Path) -> None:
+    """make_gguf_fixtures.convert for an f32 LLaDA folder, with the synthetic vocabulary."""
+    llada = next(a for a in ARCHS if a.model_arch == gguf.MODEL_ARCH.LLADA)
+    convert(llada, gguf.LlamaFileType.ALL_F32, gguf.GGMLQuantizationType.F32, out,
+            dir_model=dir_model, set_vocab=set_synthetic_vocab)
 
 
 def check_f32(dir_model: Path, path: Path) -> None:

@@ -343,9 +343,13 @@ ARCHS = [
 # --------------------------------------------------------------------------- writing
 
 
-def convert(arch: Arch, ftype: gguf.LlamaFileType, qtype: gguf.GGMLQuantizationType, out: Path) -> None:
-    """ModelBase.write for one output type."""
-    dir_model = FIXTURES / arch.name
+def convert(arch: Arch, ftype: gguf.LlamaFileType, qtype: gguf.GGMLQuantizationType, out: Path,
+            dir_model: Path | None = None,
+            set_vocab: Callable[[gguf.GGUFWriter, dict], None] | None = None) -> None:
+    """ModelBase.write for one output type. ``dir_model`` defaults to the fixture's folder;
+    ``set_vocab(writer, hparams)`` replaces the vocabulary read from its tokenizer files
+    (``make_bench_gguf.py``'s synthetic one for tokenizer-less random models)."""
+    dir_model = dir_model or FIXTURES / arch.name
     hp = arch.prepare_hparams(load_json(dir_model / "config.json"))
     block_count = next(hp[k] for k in ("n_layers", "num_hidden_layers", "n_layer", "num_layers") if k in hp)
     tensor_map = gguf.get_tensor_name_map(arch.model_arch, block_count)
@@ -375,8 +379,11 @@ def convert(arch: Arch, ftype: gguf.LlamaFileType, qtype: gguf.GGMLQuantizationT
     base_parameters(w, hp, block_count, ftype)
     arch.set_parameters(w, hp)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    set_vocab_gpt2(w, dir_model, hp["vocab_size"])
-    arch.set_vocab_extra(w)
+    if set_vocab is None:
+        set_vocab_gpt2(w, dir_model, hp["vocab_size"])
+        arch.set_vocab_extra(w)
+    else:
+        set_vocab(w, hp)
 
     w.write_header_to_file(path=out)
     w.write_kv_data_to_file()
