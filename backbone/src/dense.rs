@@ -53,10 +53,7 @@ impl Dense {
         let w = w.contiguous()?;
         let packed = with_f32(&w, |data| PackedWeights::from_rows(data, n, k))?
             .map_err(candle_core::Error::wrap)?;
-        let bias = bias
-            .map(|b| b.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
-            .transpose()?;
-        Ok(Dense::Packed { w: packed, bias })
+        Self::packed(packed, bias)
     }
 
     /// The layer of block-quantized weight `w` (`[n, k]`) and `bias` (`[n]`).
@@ -163,7 +160,7 @@ const TILE_ROWS: usize = 16;
 /// `w` with zero rows appended up to a multiple of [`TILE_ROWS`] where that lets candle's
 /// fast CPU kernels take it (see [`Dense::quantized`]); `w` itself otherwise.
 fn pad_rows(w: Arc<QTensor>) -> candle_core::Result<Arc<QTensor>> {
-    use candle_core::quantized::{GgmlDType, QStorage};
+    use candle_core::quantized::GgmlDType;
     let (n, k) = w.shape().dims2()?;
     let fast = matches!(w.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K);
     if !fast || n.is_multiple_of(TILE_ROWS) || !k.is_multiple_of(256) || !w.device().is_cpu() {
@@ -173,8 +170,28 @@ fn pad_rows(w: Arc<QTensor>) -> candle_core::Result<Arc<QTensor>> {
     let mut bytes = w.data()?.into_owned();
     // All-zero blocks: scale 0, so every value of the padding rows is 0.
     bytes.resize(bytes.len() / n * rows, 0);
-    let storage = QStorage::from_data(std::borrow::Cow::Owned(bytes), &Device::Cpu, w.dtype())?;
-    Ok(Arc::new(QTensor::new(storage, (rows, k))?))
+    Ok(Arc::new(quantized_from_bytes(
+        &bytes,
+        w.dtype(),
+        (rows, k),
+        &Device::Cpu,
+    )?))
+}
+
+/// A quantized tensor of `shape` whose blocks are `bytes` (rows of whole blocks laid end to
+/// end, as `QTensor::data` gives them), on `device`.
+pub(crate) fn quantized_from_bytes(
+    bytes: &[u8],
+    dtype: candle_core::quantized::GgmlDType,
+    shape: impl Into<candle_core::Shape>,
+    device: &Device,
+) -> candle_core::Result<QTensor> {
+    let storage = candle_core::quantized::QStorage::from_data(
+        std::borrow::Cow::Borrowed(bytes),
+        device,
+        dtype,
+    )?;
+    QTensor::new(storage, shape)
 }
 
 /// Bytes of `t`'s elements.

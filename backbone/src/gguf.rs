@@ -20,17 +20,17 @@
 //! The tokenizer: `Engine` takes `tokenizer.json` from the folder holding the file, and
 //! otherwise rebuilds the one the file carries ([`crate::gguf_vocab`]).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{Map, json};
 
 use crate::config::ModelConfig;
+use crate::dense::quantized_from_bytes;
 use crate::transformer::{Part, TensorNames};
 use crate::weights::Source;
 use crate::{Dtype, LoadError};
@@ -177,29 +177,9 @@ impl GgufFile {
             .tensor_infos
             .get(&GgufNames.embedding())
             .map(|t| t.shape.dims().first().copied().unwrap_or(0));
-        // (config.json field, GGUF key), per family.
-        let fields: Vec<(&str, String)> = match arch.as_str() {
-            "llada" => vec![
-                ("d_model", key("embedding_length")),
-                ("n_layers", key("block_count")),
-                ("n_heads", key("attention.head_count")),
-                ("n_kv_heads", key("attention.head_count_kv")),
-                ("mlp_hidden_size", key("feed_forward_length")),
-                ("vocab_size", key("vocab_size")),
-                ("max_sequence_length", key("context_length")),
-                ("rope_theta", key("rope.freq_base")),
-                ("rms_norm_eps", key("attention.layer_norm_rms_epsilon")),
-            ],
-            "dream" => vec![
-                ("hidden_size", key("embedding_length")),
-                ("num_hidden_layers", key("block_count")),
-                ("num_attention_heads", key("attention.head_count")),
-                ("num_key_value_heads", key("attention.head_count_kv")),
-                ("intermediate_size", key("feed_forward_length")),
-                ("max_position_embeddings", key("context_length")),
-                ("rope_theta", key("rope.freq_base")),
-                ("rms_norm_eps", key("attention.layer_norm_rms_epsilon")),
-            ],
+        let llada = match arch.as_str() {
+            "llada" => true,
+            "dream" => false,
             _ => {
                 return Err(LoadError::UnknownFamily {
                     path: self.path.clone(),
@@ -208,20 +188,51 @@ impl GgufFile {
                 });
             }
         };
-        let ids = [
-            ("mask_token_id", "tokenizer.ggml.mask_token_id"),
-            ("eos_token_id", "tokenizer.ggml.eos_token_id"),
-            ("pad_token_id", "tokenizer.ggml.padding_token_id"),
-            ("bos_token_id", "tokenizer.ggml.bos_token_id"),
+        // (GGUF key, config.json field): the architecture's keys under the family's names
+        // (LLaDA's OLMo-style, Dream's Qwen2-style), then the tokenizer's special ids.
+        let family_fields: [(&str, &str, Option<&str>); 9] = [
+            ("embedding_length", "d_model", Some("hidden_size")),
+            ("block_count", "n_layers", Some("num_hidden_layers")),
+            (
+                "attention.head_count",
+                "n_heads",
+                Some("num_attention_heads"),
+            ),
+            (
+                "attention.head_count_kv",
+                "n_kv_heads",
+                Some("num_key_value_heads"),
+            ),
+            (
+                "feed_forward_length",
+                "mlp_hidden_size",
+                Some("intermediate_size"),
+            ),
+            ("vocab_size", "vocab_size", None),
+            (
+                "context_length",
+                "max_sequence_length",
+                Some("max_position_embeddings"),
+            ),
+            ("rope.freq_base", "rope_theta", Some("rope_theta")),
+            (
+                "attention.layer_norm_rms_epsilon",
+                "rms_norm_eps",
+                Some("rms_norm_eps"),
+            ),
         ];
-        let mut obj = Map::new();
-        let mut names: Vec<(String, String)> = Vec::new();
-        for (field, gguf_key) in fields
+        let names: Vec<(String, &str)> = family_fields
             .iter()
-            .map(|(f, k)| (*f, k.as_str()))
-            .chain(ids.iter().copied())
-        {
-            names.push((field.to_string(), gguf_key.to_string()));
+            .filter_map(|&(k, l, d)| Some((key(k), if llada { l } else { d? })))
+            .chain([
+                ("tokenizer.ggml.mask_token_id".into(), "mask_token_id"),
+                ("tokenizer.ggml.eos_token_id".into(), "eos_token_id"),
+                ("tokenizer.ggml.padding_token_id".into(), "pad_token_id"),
+                ("tokenizer.ggml.bos_token_id".into(), "bos_token_id"),
+            ])
+            .collect();
+        let mut obj = Map::new();
+        for (gguf_key, field) in &names {
             if let Some(v) = md.get(gguf_key) {
                 obj.insert(field.to_string(), to_json(v));
             }
@@ -235,40 +246,36 @@ impl GgufFile {
             None => true,
         };
         let causal = matches!(md.get(&key("attention.causal")), Some(Value::Bool(true)));
-        match arch.as_str() {
-            "llada" => {
-                obj.insert("model_type".into(), json!("llada"));
-                obj.insert("weight_tying".into(), json!(tied));
-                if let Some(rows) = embed_rows {
-                    obj.insert("embedding_size".into(), json!(rows));
-                    obj.entry("vocab_size").or_insert(json!(rows));
-                }
-                if causal {
-                    obj.insert("attention".into(), json!("causal"));
-                }
-                if shift {
-                    return Err(self.err(
-                        "`diffusion.shift_logits` is true: LLaDA predicts each position's own token",
-                    ));
-                }
+        if llada {
+            obj.insert("model_type".into(), json!("llada"));
+            obj.insert("weight_tying".into(), json!(tied));
+            if let Some(rows) = embed_rows {
+                obj.insert("embedding_size".into(), json!(rows));
+                obj.entry("vocab_size").or_insert(json!(rows));
             }
-            _ => {
-                obj.insert("model_type".into(), json!("Dream"));
-                obj.insert("tie_word_embeddings".into(), json!(tied));
-                if let Some(rows) = embed_rows {
-                    obj.insert("vocab_size".into(), json!(rows));
-                }
-                if !shift {
-                    return Err(self.err(
-                        "`diffusion.shift_logits` is false: Dream's logits are shifted by one",
-                    ));
-                }
-                if causal {
-                    return Err(self.err(format!(
-                        "`{}` is true: Dream attends both ways",
-                        key("attention.causal")
-                    )));
-                }
+            if causal {
+                obj.insert("attention".into(), json!("causal"));
+            }
+            if shift {
+                return Err(self.err(
+                    "`diffusion.shift_logits` is true: LLaDA predicts each position's own token",
+                ));
+            }
+        } else {
+            obj.insert("model_type".into(), json!("Dream"));
+            obj.insert("tie_word_embeddings".into(), json!(tied));
+            if let Some(rows) = embed_rows {
+                obj.insert("vocab_size".into(), json!(rows));
+            }
+            if !shift {
+                return Err(self
+                    .err("`diffusion.shift_logits` is false: Dream's logits are shifted by one"));
+            }
+            if causal {
+                return Err(self.err(format!(
+                    "`{}` is true: Dream attends both ways",
+                    key("attention.causal")
+                )));
             }
         }
         let text = serde_json::Value::Object(obj).to_string();
@@ -281,8 +288,8 @@ impl GgufFile {
             } => {
                 let field = names
                     .iter()
-                    .find(|(f, _)| *f == field)
-                    .map_or(field, |(f, k)| format!("{k} (as {f})"));
+                    .find(|(_, f)| *f == field)
+                    .map_or(field, |(k, f)| format!("{k} (as {f})"));
                 LoadError::Config {
                     path,
                     field,
@@ -291,12 +298,8 @@ impl GgufFile {
             }
             other => other,
         })?;
-        if arch == "llada" {
-            let spec = match &config {
-                ModelConfig::Llada(c) | ModelConfig::Mmada(c) => c.spec(),
-                ModelConfig::Dream(c) => c.spec(),
-            };
-            self.permuted = Some((spec.heads, spec.kv_heads));
+        if let ModelConfig::Llada(c) = &config {
+            self.permuted = Some((c.n_heads, c.n_kv_heads));
         }
         Ok(config)
     }
@@ -422,7 +425,7 @@ fn type_name(g: GgmlDType) -> String {
 }
 
 /// A metadata value as JSON (numbers, booleans, strings, arrays of them).
-fn to_json(v: &Value) -> serde_json::Value {
+pub(crate) fn to_json(v: &Value) -> serde_json::Value {
     match v {
         Value::U8(x) => json!(x),
         Value::I8(x) => json!(x),
@@ -467,8 +470,12 @@ pub(crate) fn unpermute(q: &QTensor, heads: usize) -> Result<QTensor, LoadError>
             }
         }
     }
-    let storage = QStorage::from_data(Cow::Owned(out), &Device::Cpu, q.dtype())?;
-    Ok(QTensor::new(storage, q.shape().clone())?)
+    Ok(quantized_from_bytes(
+        &out,
+        q.dtype(),
+        q.shape().clone(),
+        &Device::Cpu,
+    )?)
 }
 
 #[cfg(test)]

@@ -160,15 +160,5 @@ pub fn gguf_tokenizer(path: &Path) -> Result<Option<GgufTokenizer>, LoadError> {
 
 /// An integer metadata value.
 fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::U8(x) => Some(i64::from(*x)),
-        Value::I8(x) => Some(i64::from(*x)),
-        Value::U16(x) => Some(i64::from(*x)),
-        Value::I16(x) => Some(i64::from(*x)),
-        Value::U32(x) => Some(i64::from(*x)),
-        Value::I32(x) => Some(i64::from(*x)),
-        Value::U64(x) => i64::try_from(*x).ok(),
-        Value::I64(x) => Some(*x),
-        _ => None,
-    }
+    crate::gguf::to_json(v).as_i64()
 }

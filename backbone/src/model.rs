@@ -163,14 +163,7 @@ impl Backbone {
     /// As [`Backbone::load`], plus device errors.
     pub fn load_with(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self, LoadError> {
         let path = path.as_ref();
-        let found;
-        let path = match crate::gguf::only_gguf_in(path)? {
-            Some(file) => {
-                found = file;
-                found.as_path()
-            }
-            None => path,
-        };
+        let path = &crate::gguf::only_gguf_in(path)?.unwrap_or_else(|| path.to_path_buf());
         if crate::gguf::is_gguf(path) {
             let mut file = GgufFile::open(path)?;
             let config = file.config()?;

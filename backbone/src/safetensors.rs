@@ -128,16 +128,9 @@ impl Checkpoint {
     }
 }
 
-impl crate::weights::Source for Checkpoint {
-    /// Reads `name`, checks it has `shape`, converts it to `dtype` on `device`, and
-    /// releases its mapped pages.
-    fn tensor(
-        &self,
-        name: &str,
-        shape: &[usize],
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Tensor, LoadError> {
+impl Checkpoint {
+    /// The entry of `name`, checked to have `shape`, and its bytes in the mapping.
+    fn mapped(&self, name: &str, shape: &[usize]) -> Result<(&Entry, &[u8]), LoadError> {
         let e = self
             .entries
             .get(name)
@@ -161,6 +154,21 @@ impl crate::weights::Source for Checkpoint {
                 path: file.path.clone(),
                 reason: format!("tensor `{name}` lies outside the file"),
             })?;
+        Ok((e, bytes))
+    }
+}
+
+impl crate::weights::Source for Checkpoint {
+    /// Reads `name`, checks it has `shape`, converts it to `dtype` on `device`, and
+    /// releases its mapped pages.
+    fn tensor(
+        &self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor, LoadError> {
+        let (e, bytes) = self.mapped(name, shape)?;
         // `chunks_exact(n)` yields chunks of exactly `n` bytes, so the indexing below holds.
         let t = match e.dtype.as_str() {
             "F32" => {
@@ -191,32 +199,13 @@ impl crate::weights::Source for Checkpoint {
                 });
             }
         };
-        release(&file.mmap, e.start, e.end);
+        self.release(name);
         Ok(t.to_dtype(dtype)?)
     }
 
     fn f32_bytes(&self, name: &str, shape: &[usize]) -> Result<Option<&[u8]>, LoadError> {
-        let Some(e) = self.entries.get(name) else {
-            return Err(LoadError::MissingTensor(name.to_string()));
-        };
-        if e.shape != shape {
-            return Err(LoadError::Shape {
-                name: name.to_string(),
-                expected: shape.to_vec(),
-                found: e.shape.clone(),
-            });
-        }
-        if e.dtype != "F32" {
-            return Ok(None);
-        }
-        let file = &self.files[e.file];
-        file.mmap
-            .get(e.start..e.end)
-            .map(Some)
-            .ok_or_else(|| LoadError::Safetensors {
-                path: file.path.clone(),
-                reason: format!("tensor `{name}` lies outside the file"),
-            })
+        let (e, bytes) = self.mapped(name, shape)?;
+        Ok((e.dtype == "F32").then_some(bytes))
     }
 
     fn release(&self, name: &str) {

@@ -6,16 +6,15 @@
 //! up) whose parts differ is kept as the parts side by side ([`Dense::Concat`]) rather than
 //! re-quantized — a second rounding the file's author did not choose.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use tessera_kernels::PackedWeights;
 
 use crate::LoadError;
-use crate::dense::Dense;
+use crate::dense::{Dense, quantized_from_bytes};
 
 /// A store of named tensors.
 pub(crate) trait Source {
@@ -75,11 +74,15 @@ impl Matrices<'_> {
         self.source.tensor(name, shape, self.dtype, self.device)
     }
 
+    /// Whether dense matrices are packed for the CPU kernel (`f32` on the CPU, kernels on).
+    fn packs(&self) -> bool {
+        self.kernels && matches!(self.device, Device::Cpu) && self.dtype == DType::F32
+    }
+
     /// Whether dense `f32` matrices are packed for the CPU kernel, or any is quantized:
     /// then each projection is its own layer, and nothing is gained by stacking q, k and v.
     pub(crate) fn splits(&self) -> bool {
-        self.quantize != Quantize::No
-            || (self.kernels && matches!(self.device, Device::Cpu) && self.dtype == DType::F32)
+        self.quantize != Quantize::No || self.packs()
     }
 
     /// The rows `parts` stacked into one dense `[Σ rows, k]` tensor.
@@ -154,7 +157,7 @@ impl Matrices<'_> {
         parts: &[PartName],
         k: usize,
     ) -> Result<Option<PackedWeights>, LoadError> {
-        if !(self.kernels && matches!(self.device, Device::Cpu) && self.dtype == DType::F32) {
+        if !self.packs() {
             return Ok(None);
         }
         let mut sources = Vec::with_capacity(parts.len());
@@ -238,8 +241,7 @@ fn concat_rows(parts: Vec<QTensor>, device: &Device) -> Result<QTensor, LoadErro
         bytes.extend_from_slice(&p.data()?);
         rows += p.shape().dims2()?.0;
     }
-    let storage = QStorage::from_data(Cow::Owned(bytes), device, dtype)?;
-    Ok(QTensor::new(storage, (rows, k))?)
+    Ok(quantized_from_bytes(&bytes, dtype, (rows, k), device)?)
 }
 
 /// The token embedding: a dense table, or a quantized one whose rows are dequantized as they

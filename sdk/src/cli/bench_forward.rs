@@ -131,9 +131,7 @@ fn bench_model(
         .collect();
     let start = Instant::now();
     let mut opts = LoadOptions::default();
-    if let Some(d) = dtype {
-        opts = opts.dtype(d);
-    }
+    opts.dtype = dtype;
     let model = Backbone::load_with(dir, &opts)?;
     let load_s = start.elapsed().as_secs_f64();
     let info = model.info().clone();

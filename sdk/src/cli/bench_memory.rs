@@ -15,9 +15,7 @@ use super::CliError;
 pub(crate) fn load_rss(model: &Path, dtype: Option<Dtype>) -> Result<(), CliError> {
     let before = status_kib("VmRSS:")?;
     let mut opts = LoadOptions::default();
-    if let Some(d) = dtype {
-        opts = opts.dtype(d);
-    }
+    opts.dtype = dtype;
     let m = Backbone::load_with(model, &opts)?;
     let peak = status_kib("VmHWM:")?;
     let vocab = (m.info().embedding_size as u32).saturating_sub(2).max(1);

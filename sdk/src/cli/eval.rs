@@ -41,9 +41,7 @@ pub(crate) struct EvalArgs {
 pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
     let loading = super::progress::spinner("loading the model", args.json);
     let mut opts = EngineOptions::default();
-    if let Some(d) = args.dtype {
-        opts = opts.dtype(d);
-    }
+    opts.dtype = args.dtype;
     let engine = Engine::load_with(super::model_dir(args.model.as_deref())?, &opts)?;
     loading.finish_and_clear();
     let mut cfg = EvalConfig {
