@@ -140,6 +140,22 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), CliError> {
     }
 }
 
+/// The LLaDA sampler run the forward, memory and candle benches time: a 32-token prompt
+/// spread over the vocabulary (never the last two ids), gen 128, block 32, `steps` steps.
+pub(super) fn llada_bench_run(
+    info: &tessera::backbone::ModelInfo,
+    steps: usize,
+) -> Result<(PromptBatch, LladaOptions), CliError> {
+    // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
+    let spread = (info.embedding_size as u32).saturating_sub(2).max(1);
+    let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % spread).collect();
+    let opts = LladaOptions::new(info.mask_id)
+        .gen_length(128)
+        .steps(steps)
+        .block_length(32);
+    Ok((PromptBatch::left_padded(vec![prompt], 0)?, opts))
+}
+
 pub(super) struct Row {
     model: String,
     pub(super) params: u64,

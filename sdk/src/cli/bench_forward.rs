@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tessera::backbone::{Backbone, Dtype, LoadOptions, ModelInfo};
-use tessera::hybrid::llada::{self, LladaOptions};
-use tessera::hybrid::{DenoiseInput, PromptBatch, SeededNoise};
+use tessera::hybrid::llada;
+use tessera::hybrid::{DenoiseInput, SeededNoise};
 
 use super::CliError;
 use super::bench::{Row, Size, median_time, on_models, print_rows, row_pusher};
@@ -153,11 +153,7 @@ fn bench_model(
         );
     }
     // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
-    let vocab = info.embedding_size as u32;
-    let (spread1, spread2) = (
-        vocab.saturating_sub(1).max(1),
-        vocab.saturating_sub(2).max(1),
-    );
+    let spread1 = (info.embedding_size as u32).saturating_sub(1).max(1);
     for canvas in [160usize, 512] {
         let tokens: Vec<u32> = (0..canvas as u32)
             .map(|i| i.wrapping_mul(2_654_435_761u32) % spread1)
@@ -189,12 +185,7 @@ fn bench_model(
     if args.no_sampler {
         return Ok(None);
     }
-    let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % spread2).collect();
-    let batch = PromptBatch::left_padded(vec![prompt], 0)?;
-    let opts = LladaOptions::new(info.mask_id)
-        .gen_length(128)
-        .steps(128)
-        .block_length(32);
+    let (batch, opts) = super::bench::llada_bench_run(&info, 128)?;
     let start = Instant::now();
     let out = llada::generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
     let secs = start.elapsed().as_secs_f64();

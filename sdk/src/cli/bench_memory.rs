@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use tessera::backbone::{Backbone, Dtype, LoadOptions};
-use tessera::hybrid::llada::{self, LladaOptions};
-use tessera::hybrid::{PromptBatch, SeededNoise};
+use tessera::hybrid::SeededNoise;
+use tessera::hybrid::llada;
 
 use super::CliError;
 
@@ -18,13 +18,7 @@ pub(crate) fn load_rss(model: &Path, dtype: Option<Dtype>) -> Result<(), CliErro
     opts.dtype = dtype;
     let m = Backbone::load_with(model, &opts)?;
     let peak = status_kib("VmHWM:")?;
-    let vocab = (m.info().embedding_size as u32).saturating_sub(2).max(1);
-    let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
-    let opts = LladaOptions::new(m.info().mask_id)
-        .gen_length(128)
-        .steps(8)
-        .block_length(32);
-    let batch = PromptBatch::left_padded(vec![prompt], 0)?;
+    let (batch, opts) = super::bench::llada_bench_run(m.info(), 8)?;
     llada::generate(&m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
     let decode_peak = status_kib("VmHWM:")?;
     println!(

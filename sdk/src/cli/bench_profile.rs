@@ -7,8 +7,8 @@ use candle_core::{Device, Tensor};
 use tessera_backbone::profile::{OpTime, profiled};
 use tessera_backbone::{Backbone, LoadOptions};
 use tessera_hybrid::DenoiseInput;
-use tessera_hybrid::llada::{self, LladaOptions};
-use tessera_hybrid::{PromptBatch, SeededNoise};
+use tessera_hybrid::SeededNoise;
+use tessera_hybrid::llada;
 use tessera_kernels::ceiling;
 
 use super::CliError;
@@ -176,12 +176,7 @@ pub(crate) fn compare_candle(
         .collect();
     let positions: Vec<usize> = (0..canvas).collect();
     let input = DenoiseInput::new(&tokens, canvas, &positions);
-    let prompt: Vec<u32> = (0..32u32).map(|i| (i * 7919) % vocab).collect();
-    let batch = PromptBatch::left_padded(vec![prompt], 0)?;
-    let opts = LladaOptions::new(info.mask_id)
-        .gen_length(128)
-        .steps(32)
-        .block_length(32);
+    let (batch, opts) = super::bench::llada_bench_run(&info, 32)?;
     let step = |m: &Backbone| -> Result<f64, CliError> {
         let start = Instant::now();
         let out = llada::generate(m, &batch, &opts, &SeededNoise::new(0), &mut |_| {})?;
