@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::KernelError;
 
+mod simd;
 #[cfg(test)]
 mod tests;
 
@@ -275,33 +276,42 @@ fn sample_row_plain(x: &[f32], spec: &SampleSpec, u: &[f64], s: &mut Scratch) ->
     if spec.draw == Draw::Categorical && spec.temperature > 0.0 {
         let t = spec.temperature as f32;
         if fast {
-            row_with(x, move |v| v / t, crate::activation::exp, true, spec, u, s)
+            row_with(
+                x,
+                move |v| v / t,
+                crate::activation::exp,
+                Some(t),
+                spec,
+                u,
+                s,
+            )
         } else {
-            row_with(x, move |v| v / t, f32::exp, false, spec, u, s)
+            row_with(x, move |v| v / t, f32::exp, None, spec, u, s)
         }
     } else if fast {
-        row_with(x, |v| v, crate::activation::exp, true, spec, u, s)
+        row_with(x, |v| v, crate::activation::exp, Some(1.0), spec, u, s)
     } else {
-        row_with(x, |v| v, f32::exp, false, spec, u, s)
+        row_with(x, |v| v, f32::exp, None, spec, u, s)
     }
 }
 
-/// The whole per-row algorithm over the values `sc(xᵢ)` with exponential `exp`.
+/// The whole per-row algorithm over the values `sc(xᵢ)` with exponential `exp`; `fast` is
+/// `Some(t)` in the fast arithmetic, where `sc(v)` is `v / t`.
 #[inline(always)]
 fn row_with(
     x: &[f32],
     sc: impl Fn(f32) -> f32 + Copy,
     exp: impl Fn(f32) -> f32 + Copy,
-    fast: bool,
+    fast: Option<f32>,
     spec: &SampleSpec,
     u: &[f64],
     s: &mut Scratch,
 ) -> Sampled {
-    let st = if fast {
-        sweep::<true>(x, sc)
-    } else {
-        sweep::<false>(x, sc)
+    let st = match fast {
+        Some(t) => simd::sweep(x, t).unwrap_or_else(|| sweep::<true>(x, sc)),
+        None => sweep::<false>(x, sc),
     };
+    let fast = fast.is_some();
     let (m, argmax) = (st.max, st.argmax);
     let top_p = spec.top_p.filter(|&p| p < 1.0);
     let top_k = spec.top_k.filter(|&k| k < x.len());

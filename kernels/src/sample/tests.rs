@@ -258,3 +258,47 @@ fn bad_arguments_name_the_field() {
     let cat = SampleSpec::new(1.0).with_draw(Draw::Categorical);
     assert!(err(cat, 4, &[0.5; 1], &mut out).starts_with("noise"));
 }
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn vector_sweeps_match_the_plain_fast_sweep() {
+    let mut rng = Rng(11);
+    // Lengths around the block and vector sizes, rows with -inf, a NaN and a late maximum.
+    for len in [1, 7, 8, 17, 2047, 2048, 2049, 5003, 3 * BLOCK + 5] {
+        let mut row = random_rows(&mut rng, 3, len);
+        row[len - 1] = 40.0;
+        if len > 3 {
+            row[len + 2] = f32::NAN;
+        }
+        for x in row.chunks(len) {
+            for t in [1.0f32, 0.7] {
+                let plain = sweep::<true>(x, |v| v / t);
+                let mut got = vec![];
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: checked just above.
+                    got.push(unsafe { simd::sweep_avx2(x, t, t != 1.0) });
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: checked just above.
+                    got.push(unsafe { simd::sweep_avx512(x, t, t != 1.0) });
+                }
+                for g in got {
+                    let what = format!("len {len} t {t}");
+                    assert_eq!(g.max.to_bits(), plain.max.to_bits(), "{what}");
+                    assert_eq!(g.argmax, plain.argmax, "{what}");
+                    assert_eq!(g.second.to_bits(), plain.second.to_bits(), "{what}");
+                    if plain.sum.is_nan() {
+                        assert!(g.sum.is_nan(), "{what}");
+                        continue;
+                    }
+                    close_to(g.sum, plain.sum, 2e-6, &what);
+                    let (a, b) = (g.tsum / g.sum as f64, plain.tsum / plain.sum as f64);
+                    assert!(
+                        (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                        "{what}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
