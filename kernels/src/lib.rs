@@ -18,6 +18,9 @@
 //!   against a weight packed once at load time as [`PackedWeights`]; an AVX2 + FMA
 //!   micro-kernel chosen at run time (plain Rust elsewhere), cache-blocked and threaded
 //!   over the current rayon pool.
+//! - `conv`: [`conv2d`], a 2-D convolution as an implicit GEMM on the same micro-kernel,
+//!   reading the padded channels-last input in place, with its weight packed once as
+//!   [`PackedConv`].
 //! - `sample`: [`sample_rows`], one fused sampling pass over many masked positions' logits
 //!   (restriction, temperature, top-p/top-k, then token, probability, margin and entropy
 //!   as [`Sampled`]) in the reference samplers' arithmetic or a fast one.
@@ -26,6 +29,7 @@
 pub mod activation;
 mod attention;
 pub mod ceiling;
+mod conv;
 mod device;
 mod error;
 mod gemm;
@@ -34,6 +38,7 @@ mod row;
 mod sample;
 
 pub use attention::{AttentionBias, AttentionShape, Strided, attention};
+pub use conv::{ConvGeometry, PackedConv, conv2d};
 pub use device::Device;
 pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};

@@ -9,9 +9,11 @@
 //!
 //! Activations are read in place (six row streams per tile): packing them into the classic
 //! interleaved panel would cost a pass over `x` as large as the whole multiply when `n` is a
-//! few hundred. Two cases copy a k-block of rows (a plain `memcpy` per row) into a
-//! zero-padded buffer instead: a last row panel of fewer than `MR` rows, and every row when
-//! `k` is a multiple of 1024, where six rows `k` floats apart would share one L1 set.
+//! few hundred. A row panel's k-block is copied (a plain `memcpy` per row) into a
+//! zero-padded buffer instead when its rows are not evenly spaced ([`Activations::tile`]
+//! says so): a last row panel of fewer than `MR` rows, every row of a matrix whose `k` is a
+//! multiple of 1024 (six rows `k` floats apart would share one L1 set), a convolution's
+//! pixels that straddle two output rows.
 //!
 //! Threads: every task is one row block × one run of weight panels, writing a disjoint
 //! rectangle of `out`. Tall problems (at least two row blocks per thread) split rows only;
@@ -49,17 +51,51 @@ const LDA_COPY: usize = KC + 16;
 /// Below this many flops a call runs on the calling thread (fork/join costs ~10 µs).
 const PARALLEL_MIN_FLOPS: usize = 500_000;
 
-/// `out[m, n] = x[m, k] · Wᵀ + bias` with validated shapes, `m, n, k > 0`, and `bias`
-/// already padded to `panels · NR` (zeros when the caller gave none).
+/// The activations `A` of one call, split along `k` into segments, segment `s` multiplied
+/// by weight `s` (`C = Σₛ Aₛ · Wₛᵀ`): one segment for a linear layer, one per kernel row for
+/// a convolution read straight from its padded input.
+pub(crate) trait Activations: Sync {
+    /// In-place view of the `MR` rows `r0..r0 + MR` of segment `seg`: the address of row
+    /// `r0`'s first float of the segment and the distance between consecutive rows, when
+    /// they are evenly spaced in memory (else `None`, and the rows are copied through
+    /// [`Activations::row`]). Every row it covers must be readable for the segment's length.
+    fn tile(&self, seg: usize, r0: usize) -> Option<(*const f32, usize)>;
+    /// Row `r` of segment `seg`: the weight's `k` floats.
+    fn row(&self, seg: usize, r: usize) -> &[f32];
+}
+
+/// A row-major `[m, k]` matrix as one segment.
+pub(super) struct Matrix<'a> {
+    pub(super) x: &'a [f32],
+    pub(super) k: usize,
+}
+
+impl Activations for Matrix<'_> {
+    fn tile(&self, _seg: usize, r0: usize) -> Option<(*const f32, usize)> {
+        // Rows `k` floats apart with `k` a multiple of 1024 all fall in one L1 set: copy
+        // them to a buffer with a staggered stride instead of reading in place.
+        let fits = (r0 + MR) * self.k <= self.x.len();
+        (fits && !self.k.is_multiple_of(1024)).then(|| (self.x[r0 * self.k..].as_ptr(), self.k))
+    }
+
+    fn row(&self, _seg: usize, r: usize) -> &[f32] {
+        &self.x[r * self.k..(r + 1) * self.k]
+    }
+}
+
+/// `out[m, n] = Σₛ Aₛ · Wₛᵀ + bias` with validated shapes: every weight has the same `n`,
+/// `m, n > 0`, every segment's `k > 0`, and `bias` already padded to `panels · NR` (zeros
+/// when the caller gave none).
 pub(super) fn run(
     kernel: MicroKernel,
-    x: &[f32],
+    a: &impl Activations,
     m: usize,
-    w: &PackedWeights,
+    ws: &[&PackedWeights],
     bias: &[f32],
     out: &mut [f32],
 ) {
-    let (n, k, panels) = (w.n(), w.k(), w.panels());
+    let (n, panels) = (ws[0].n(), ws[0].panels());
+    let k: usize = ws.iter().map(|w| w.k()).sum();
     let threads = rayon::current_num_threads();
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let parallel = threads > 1 && flops >= PARALLEL_MIN_FLOPS;
@@ -79,7 +115,7 @@ pub(super) fn run(
     let per_run = panels.div_ceil(runs);
     let runs = panels.div_ceil(per_run);
 
-    let tile = Tile { kernel, w, bias };
+    let tile = Tile { kernel, ws, bias };
     let c = SharedOut(out.as_mut_ptr());
     let task = |t: usize| {
         let (block, run) = (t / runs, t % runs);
@@ -90,7 +126,7 @@ pub(super) fn run(
         // SAFETY: `c` points at `out`, `m × n` floats that outlive every task; task `t`
         // writes only rows `r0..r0 + rows` and the columns of panels `cols`, and no two tasks
         // share both a row block and a panel run.
-        unsafe { tile.block(&x[r0 * k..(r0 + rows) * k], rows, cols, c.get().add(r0 * n)) };
+        unsafe { tile.block(a, r0, rows, cols, c.get().add(r0 * n)) };
     };
     if blocks * runs > 1 && parallel {
         (0..blocks * runs).into_par_iter().for_each(task);
@@ -112,87 +148,122 @@ impl SharedOut {
     }
 }
 
+/// Where a row panel's current k-block is read.
+#[derive(Clone, Copy)]
+enum Src {
+    /// In place: the first row's k-block start and the row stride.
+    InPlace(*const f32, usize),
+    /// Copied into the block's buffer at this offset (stride `LDA_COPY`).
+    Copied(usize),
+}
+
 /// What every tile of one call shares.
 #[derive(Clone, Copy)]
 struct Tile<'a> {
     kernel: MicroKernel,
-    w: &'a PackedWeights,
+    ws: &'a [&'a PackedWeights],
     bias: &'a [f32],
 }
 
 impl Tile<'_> {
-    /// Computes rows `0..rows` of `c` (row stride `n`) for the columns of weight panels
-    /// `panels` from the row-major activations `a` (`rows × k`).
+    /// Computes rows `r0..r0 + rows` of the product into `c` (row `r0`'s first float; row
+    /// stride `n`) for the columns of weight panels `panels`.
     ///
     /// # Safety
     /// `c` addresses `rows × n` floats, and no one else touches the columns of `panels` in
     /// them during the call.
-    unsafe fn block(&self, a: &[f32], rows: usize, panels: Range<usize>, c: *mut f32) {
-        let k = self.w.k();
-        debug_assert!(a.len() == rows * k && panels.end <= self.w.panels());
-        let full = rows / MR;
-        // Rows `k` floats apart with `k` a multiple of 1024 all fall in one L1 set: copy
-        // each k-block to a buffer with a staggered stride instead of reading in place.
-        let copy_from = if k.is_multiple_of(1024) { 0 } else { full };
-        let mut buf = vec![0.0f32; (rows.div_ceil(MR) - copy_from) * MR * LDA_COPY];
+    unsafe fn block(
+        &self,
+        a: &impl Activations,
+        r0: usize,
+        rows: usize,
+        panels: Range<usize>,
+        c: *mut f32,
+    ) {
+        let row_panels = rows.div_ceil(MR);
+        // Per row panel of the current k-block: where its rows are read (in place, or the
+        // copy in `buf` at that offset) and at which stride.
+        let mut src = vec![Src::Copied(0); row_panels];
+        let mut buf: Vec<f32> = Vec::new();
         for jc in panels.clone().step_by(NC_PANELS) {
             let jc_end = panels.end.min(jc + NC_PANELS);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
-                for (i, dst) in buf.chunks_exact_mut(LDA_COPY).enumerate() {
-                    match a.get((copy_from * MR + i) * k..) {
-                        Some(src) if !src.is_empty() => {
-                            dst[..kc].copy_from_slice(&src[pc..pc + kc]);
-                        }
-                        _ => dst[..kc].fill(0.0),
+            for (seg, w) in self.ws.iter().enumerate() {
+                for pc in (0..w.k()).step_by(KC) {
+                    let kc = KC.min(w.k() - pc);
+                    let mut copies = 0;
+                    for (ir, s) in src.iter_mut().enumerate() {
+                        let first = r0 + ir * MR;
+                        let live = MR.min(rows - ir * MR);
+                        *s = match a.tile(seg, first).filter(|_| live == MR) {
+                            // SAFETY: the activations promised `k` readable floats per row.
+                            Some((p, lda)) => Src::InPlace(unsafe { p.add(pc) }, lda),
+                            None => {
+                                let at = copies * MR * LDA_COPY;
+                                copies += 1;
+                                buf.resize(buf.len().max(at + MR * LDA_COPY), 0.0);
+                                for (i, dst) in buf[at..].chunks_mut(LDA_COPY).take(MR).enumerate()
+                                {
+                                    if i < live {
+                                        dst[..kc]
+                                            .copy_from_slice(&a.row(seg, first + i)[pc..pc + kc]);
+                                    } else {
+                                        dst[..kc].fill(0.0);
+                                    }
+                                }
+                                Src::Copied(at)
+                            }
+                        };
                     }
-                }
-                for jr in jc..jc_end {
-                    // SAFETY: `jr` is one of this block's panels and `buf` holds k-block
-                    // `pc`; the rest is this function's own contract.
-                    unsafe { self.panel(a, &buf, copy_from, rows, jr, pc, c) };
+                    let first_block = seg == 0 && pc == 0;
+                    for jr in jc..jc_end {
+                        // SAFETY: `jr` is one of this block's panels; `src` describes k-block
+                        // `pc` of segment `seg` for every row panel; the rest is this
+                        // function's own contract.
+                        unsafe { self.panel(&src, &buf, rows, w, jr, pc, first_block, c) };
+                    }
                 }
             }
         }
     }
 
-    /// Weight panel `jr`'s k-block `pc` against every row panel of the block: `a` read in
-    /// place for row panels before `copy_from`, the copied k-block `buf` after.
+    /// Weight panel `jr`'s k-block `pc` of weight `w` against every row panel of the block,
+    /// each read where `src` says.
     ///
     /// # Safety
-    /// As [`Tile::block`], with `jr` one of its panels and `buf` filled for k-block `pc`.
+    /// As [`Tile::block`], with `jr` one of its panels and `src`/`buf` filled for k-block
+    /// `pc` of `w`.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     unsafe fn panel(
         &self,
-        a: &[f32],
+        src: &[Src],
         buf: &[f32],
-        copy_from: usize,
         rows: usize,
+        w: &PackedWeights,
         jr: usize,
         pc: usize,
+        first_block: bool,
         c: *mut f32,
     ) {
-        let (n, k) = (self.w.n(), self.w.k());
-        let kc = KC.min(k - pc);
-        let b = self.w.panel_ptr(jr, pc);
+        let n = w.n();
+        let kc = KC.min(w.k() - pc);
+        let b = w.panel_ptr(jr, pc);
         let cols = NR.min(n - jr * NR);
-        let init = if pc == 0 {
+        let init = if first_block {
             self.bias[jr * NR..].as_ptr()
         } else {
             std::ptr::null()
         };
-        for ir in 0..rows.div_ceil(MR) {
-            let (a_tile, lda) = if ir < copy_from {
-                (a[ir * MR * k + pc..].as_ptr(), k)
-            } else {
-                (buf[(ir - copy_from) * MR * LDA_COPY..].as_ptr(), LDA_COPY)
+        for (ir, &s) in src.iter().enumerate() {
+            let (a_tile, lda) = match s {
+                Src::InPlace(p, lda) => (p, lda),
+                Src::Copied(at) => (buf[at..].as_ptr(), LDA_COPY),
             };
             let live = MR.min(rows - ir * MR);
             // SAFETY: tile (ir, jr) starts inside `c` (`ir·MR < rows`, `jr·NR < n`);
-            // `a_tile` is MR rows of `kc` floats at stride `lda` (whole rows of `a`, or the
-            // zero-padded copy); `b` is k-block `pc` of panel `jr`; `init` is null or the
-            // panel's NR bias floats.
+            // `a_tile` is MR rows of `kc` floats at stride `lda` (in place, as the
+            // activations promised, or the zero-padded copy); `b` is k-block `pc` of panel
+            // `jr`; `init` is null or the panel's NR bias floats.
             unsafe {
                 let c_tile = c.add(ir * MR * n + jr * NR);
                 self.tile((kc, a_tile, lda, b, init), c_tile, n, live, cols);

@@ -27,10 +27,12 @@ mod tests;
 
 pub use pack::PackedWeights;
 
+pub(crate) use driver::Activations;
+
 use crate::KernelError;
 
 /// Rows of the micro-kernel tile (activation rows per packed panel).
-const MR: usize = 6;
+pub(crate) const MR: usize = 6;
 /// Columns of the micro-kernel tile (output features per weight panel).
 const NR: usize = 16;
 /// k-block length, in the packed weight's layout and the driver's loop: one weight panel's
@@ -117,7 +119,33 @@ fn matmul_with(
         }
         return Ok(());
     }
-    let mut padded = vec![0.0; w.panels() * NR];
+    segments_with(isa, &driver::Matrix { x, k }, m, &[w], bias, out);
+    Ok(())
+}
+
+/// `out[m, n] = Σₛ Aₛ · Wₛᵀ (+ bias)` on the best micro-kernel, for callers inside the crate
+/// whose activations are not one matrix (the convolution). Shapes are the caller's to
+/// check: every weight has `bias`'s and `out`'s `n`, every segment `k > 0`, `m > 0`.
+pub(crate) fn run_segments(
+    a: &impl Activations,
+    m: usize,
+    ws: &[&PackedWeights],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    segments_with(Isa::detect(), a, m, ws, bias, out);
+}
+
+fn segments_with(
+    isa: Isa,
+    a: &impl Activations,
+    m: usize,
+    ws: &[&PackedWeights],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let n = ws[0].n();
+    let mut padded = vec![0.0; ws[0].panels() * NR];
     if let Some(bias) = bias {
         padded[..n].copy_from_slice(bias);
     }
@@ -133,8 +161,7 @@ fn matmul_with(
         }
         Isa::Portable => portable::kernel,
     };
-    driver::run(kernel, x, m, w, &padded, out);
-    Ok(())
+    driver::run(kernel, a, m, ws, &padded, out);
 }
 
 fn check(operand: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {

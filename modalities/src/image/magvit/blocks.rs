@@ -9,11 +9,10 @@
 use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 
-use super::config::{NORM_EPS, NORM_GROUPS};
-use super::cpu_ops::{GroupNormSwish, Im2Col};
+use tessera_kernels::{ConvGeometry, PackedConv};
 
-/// Budget of one im2col band, in f32 elements (32 MiB).
-const IM2COL_BAND: usize = 8 << 20;
+use super::config::{NORM_EPS, NORM_GROUPS};
+use super::cpu_ops::{GroupNormSwish, PackedConvOp};
 
 /// GroupNorm(32 groups, eps 1e-6) with affine; [`Norm::forward_swish`] fuses the swish
 /// (`x·σ(x)`, the reference's `nonlinearity`) that always follows it except in attention.
@@ -71,18 +70,14 @@ impl Norm {
 #[derive(Debug, Clone)]
 pub(crate) struct Conv {
     kernel: ConvKernel,
-    k: usize,
-    stride: usize,
-    /// top, left, bottom, right
-    pad: [usize; 4],
-    upsample: usize,
+    geometry: ConvGeometry,
 }
 
 /// How the convolution runs; only one copy of the weights is kept.
 #[derive(Debug, Clone)]
 enum ConvKernel {
-    /// CPU: `[weight | bias]` as `(C_out, C_in·k·k + 1)` for the im2col GEMM.
-    Im2Col(Tensor),
+    /// CPU: the weight packed once for `tessera_kernels::conv2d`, and the bias.
+    Packed(std::sync::Arc<PackedConv>, Vec<f32>),
     /// Other devices: candle's convolution.
     Candle(candle_nn::Conv2d),
 }
@@ -110,29 +105,32 @@ impl Conv {
         pad: [usize; 4],
         upsample: usize,
         vb: VarBuilder,
-        im2col: bool,
+        packed: bool,
     ) -> Result<Self> {
         let cfg = Conv2dConfig {
             stride,
             ..Default::default()
         };
         let conv = candle_nn::conv2d(cin, cout, k, cfg, vb)?;
-        let kernel = if im2col {
+        let kernel = if packed {
             let bias = match conv.bias() {
-                Some(b) => b.reshape((cout, 1))?,
+                Some(b) => b.to_vec1::<f32>()?,
                 None => candle_core::bail!("convolution without bias"),
             };
-            let weight = conv.weight().reshape((cout, cin * k * k))?;
-            ConvKernel::Im2Col(Tensor::cat(&[weight, bias], 1)?)
+            let weight = conv.weight().flatten_all()?.to_vec1::<f32>()?;
+            let packed = PackedConv::from_oihw(&weight, cout, cin, k, k)
+                .map_err(candle_core::Error::wrap)?;
+            ConvKernel::Packed(std::sync::Arc::new(packed), bias)
         } else {
             ConvKernel::Candle(conv)
         };
         Ok(Conv {
             kernel,
-            k,
-            stride,
-            pad,
-            upsample,
+            geometry: ConvGeometry {
+                stride,
+                pad,
+                upsample,
+            },
         })
     }
 
@@ -144,70 +142,27 @@ impl Conv {
 
     fn forward_candle(&self, conv: &candle_nn::Conv2d, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
-        if self.upsample > 1 {
+        let up = self.geometry.upsample;
+        if up > 1 {
             let (_, _, h, w) = x.dims4()?;
-            x = x.upsample_nearest2d(h * self.upsample, w * self.upsample)?;
+            x = x.upsample_nearest2d(h * up, w * up)?;
         }
-        let [t, l, b, r] = self.pad;
+        let [t, l, b, r] = self.geometry.pad;
         x = x
             .pad_with_zeros(D::Minus2, t, b)?
             .pad_with_zeros(D::Minus1, l, r)?;
         conv.forward(&x)
-    }
-
-    fn forward_im2col(&self, w_flat: &Tensor, x: &Tensor) -> Result<Tensor> {
-        if !x.device().is_cpu() {
-            candle_core::bail!("the im2col convolution runs on the CPU only");
-        }
-        let x = x.contiguous()?;
-        let (batch, c, h, w) = x.dims4()?;
-        let [t, l, b, r] = self.pad;
-        let (k, s) = (self.k, self.stride);
-        let (vh, vw) = (h * self.upsample + t + b, w * self.upsample + l + r);
-        if vh < k || vw < k {
-            candle_core::bail!("input {h}x{w} smaller than the {k}x{k} kernel");
-        }
-        let (out_h, out_w) = ((vh - k) / s + 1, (vw - k) / s + 1);
-        let cout = w_flat.dim(0)?;
-        let band_rows = (IM2COL_BAND / ((c * k * k + 1) * out_w)).clamp(1, out_h);
-        let mut pictures = Vec::with_capacity(batch);
-        for i in 0..batch {
-            let xi = x.narrow(0, i, 1)?;
-            let mut bands = Vec::with_capacity(out_h.div_ceil(band_rows));
-            let mut row = 0;
-            while row < out_h {
-                let rows = band_rows.min(out_h - row);
-                let col = xi.apply_op1_no_bwd(&Im2Col {
-                    k,
-                    stride: s,
-                    pad_top: t,
-                    pad_left: l,
-                    upsample: self.upsample,
-                    out_w,
-                    row_start: row,
-                    rows,
-                })?;
-                bands.push(w_flat.matmul(&col)?.reshape((cout, rows, out_w))?);
-                row += rows;
-            }
-            pictures.push(if bands.len() == 1 {
-                bands.swap_remove(0)
-            } else {
-                Tensor::cat(&bands, 1)?
-            });
-        }
-        if pictures.len() == 1 {
-            pictures.swap_remove(0).unsqueeze(0)
-        } else {
-            Tensor::stack(&pictures, 0)
-        }
     }
 }
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.kernel {
-            ConvKernel::Im2Col(w_flat) => self.forward_im2col(w_flat, x),
+            ConvKernel::Packed(conv, bias) => x.contiguous()?.apply_op1_no_bwd(&PackedConvOp {
+                conv: conv.clone(),
+                bias: bias.clone(),
+                geometry: self.geometry,
+            }),
             ConvKernel::Candle(conv) => self.forward_candle(conv, x),
         }
     }
@@ -363,7 +318,7 @@ mod tests {
     }
 
     /// The CPU kernels agree with candle's generic ops (the path other devices take) for
-    /// every convolution shape the model uses, on odd sizes and across im2col bands.
+    /// every convolution shape the model uses, on odd sizes and a tall picture.
     #[test]
     fn cpu_kernels_match_generic_ops() {
         let x = Tensor::randn(0f32, 1.0, (2, 32, 7, 9), &Device::Cpu).unwrap();
@@ -376,8 +331,8 @@ mod tests {
         ];
         let pair = |(cin, cout, k, s, pad, up): (usize, usize, usize, usize, [usize; 4], usize)| {
             let name = format!("c{cin}_{cout}_{k}_{s}_{up}");
-            let make = |im2col| {
-                Conv::with_kernel(cin, cout, k, s, pad, up, vb().pp(&name), im2col).unwrap()
+            let make = |packed| {
+                Conv::with_kernel(cin, cout, k, s, pad, up, vb().pp(&name), packed).unwrap()
             };
             (make(true), make(false))
         };
@@ -389,7 +344,7 @@ mod tests {
         // Down: (7+1-3)/2+1 = 3, (9+1-3)/2+1 = 4; up: 14×18.
         assert_eq!(convs[2].0.forward(&x).unwrap().dims(), [2, 32, 3, 4]);
         assert_eq!(convs[3].0.forward(&x).unwrap().dims(), [2, 32, 14, 18]);
-        // Many bands: a tall picture with a wide receptive field.
+        // A tall picture.
         let tall = Tensor::randn(0f32, 1.0, (1, 32, 300, 120), &Device::Cpu).unwrap();
         let (fast, generic) = &convs[0];
         let (a, b) = (

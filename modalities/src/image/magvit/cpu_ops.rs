@@ -5,17 +5,19 @@
 //! map), and its GroupNorm and SiLU are separate single-threaded passes. These ops keep
 //! the work in one large GEMM and one memory pass:
 //!
-//! - [`Im2Col`] lays out the receptive fields of a band of output rows as a
-//!   `(C·k·k + 1, rows·W_out)` matrix with a final row of ones, so that
-//!   `[weight | bias] · col` is the convolution with its bias. It handles zero padding on
-//!   any side, stride, and an optional nearest-neighbour upsampling of the input (fusing
-//!   `Upsample`'s interpolate into its convolution).
+//! - [`PackedConvOp`] runs `tessera_kernels::conv2d`: an implicit GEMM on the packed-weight
+//!   micro-kernel, reading the padded channels-last input in place (no im2col matrix), with
+//!   zero padding on any side, stride, and an optional nearest-neighbour upsampling of the
+//!   input (fusing `Upsample`'s interpolate into its convolution).
 //! - [`GroupNormSwish`] normalises, applies the affine and (optionally) swish in one pass
 //!   per group, spread over the available cores.
 //!
 //! On other devices the model uses candle's own ops.
 
+use std::sync::Arc;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape};
+use tessera_kernels::{ConvGeometry, PackedConv, conv2d};
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -25,109 +27,47 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
     }
 }
 
-/// im2col of one picture `(1, C, H, W)` for output rows `row_start..row_start + rows`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Im2Col {
-    /// Kernel side.
-    pub(crate) k: usize,
-    pub(crate) stride: usize,
-    /// Zero padding above / left of the (upsampled) input; below / right is implied by
-    /// `out_h` / `out_w` (positions past the input read as zero).
-    pub(crate) pad_top: usize,
-    pub(crate) pad_left: usize,
-    /// Nearest-neighbour upsampling factor applied to the input first (1 = none).
-    pub(crate) upsample: usize,
-    pub(crate) out_w: usize,
-    pub(crate) row_start: usize,
-    pub(crate) rows: usize,
+/// One convolution on CPU storage: every picture of a contiguous `(B, C, H, W)` f32
+/// tensor through `tessera_kernels::conv2d` (zero padding, stride and nearest-neighbour
+/// upsampling included).
+#[derive(Debug, Clone)]
+pub(crate) struct PackedConvOp {
+    pub(crate) conv: Arc<PackedConv>,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) geometry: ConvGeometry,
 }
 
-impl CustomOp1 for Im2Col {
+impl CustomOp1 for PackedConvOp {
     fn name(&self) -> &'static str {
-        "tessera-im2col"
+        "tessera-conv2d"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = layout.shape().dims4()?;
-        if b != 1 {
-            candle_core::bail!("im2col: batch of {b}, expected 1");
+        if c != self.conv.cin() {
+            candle_core::bail!(
+                "conv2d: {c} input channels, the weight has {}",
+                self.conv.cin()
+            );
         }
-        let x = f32_slice(storage, layout, "im2col")?;
-        let (k, out_w, rows) = (self.k, self.out_w, self.rows);
-        let n = rows * out_w;
-        let kk = c * k * k;
-        let mut col = vec![0f32; (kk + 1) * n];
-        if kk * n == 0 {
-            candle_core::bail!("im2col: empty input or output");
-        }
-        // One channel fills k·k consecutive rows of `col`. Single-threaded on purpose: the
-        // GEMM right after runs on candle's rayon pool, whose spinning workers make extra
-        // threads here slower, not faster (measured).
-        for (ci, dst) in col[..kk * n].chunks_exact_mut(k * k * n).enumerate() {
-            self.fill_channel(&x[ci * h * w..(ci + 1) * h * w], h, w, dst);
-        }
-        col[kk * n..].fill(1.0);
-        Ok((CpuStorage::F32(col), Shape::from((kk + 1, n))))
-    }
-}
-
-impl Im2Col {
-    /// The `k·k` rows of `col` (each `rows · out_w` long) that come from one input plane.
-    fn fill_channel(&self, plane: &[f32], h: usize, w: usize, dst: &mut [f32]) {
-        let Im2Col {
-            k,
-            stride,
-            pad_top,
-            pad_left,
-            upsample,
-            out_w,
-            row_start,
-            rows,
-        } = *self;
-        let (vh, vw) = (h * upsample, w * upsample); // virtual (upsampled) input size
-        let n = rows * out_w;
-        for kh in 0..k {
-            for kw in 0..k {
-                let dst_row = &mut dst[(kh * k + kw) * n..][..n];
-                // Output columns whose input column is inside [0, vw).
-                let first = pad_left.saturating_sub(kw).div_ceil(stride);
-                let end = if vw + pad_left > kw {
-                    (vw + pad_left - kw).div_ceil(stride).min(out_w)
-                } else {
-                    0
-                };
-                if first >= end {
-                    continue; // stays zero
-                }
-                let vx0 = first * stride + kw - pad_left;
-                for (dy, dst) in dst_row.chunks_exact_mut(out_w).enumerate() {
-                    let vy = ((row_start + dy) * stride + kh) as isize - pad_top as isize;
-                    if vy < 0 || vy as usize >= vh {
-                        continue; // stays zero
-                    }
-                    let src = &plane[(vy as usize / upsample) * w..][..w];
-                    let dst = &mut dst[first..end];
-                    match (stride, upsample) {
-                        (1, 1) => dst.copy_from_slice(&src[vx0..vx0 + dst.len()]),
-                        (_, 1) => {
-                            for (d, &v) in dst.iter_mut().zip(src[vx0..].iter().step_by(stride)) {
-                                *d = v;
-                            }
-                        }
-                        (1, 2) => {
-                            for (i, d) in dst.iter_mut().enumerate() {
-                                *d = src[(vx0 + i) >> 1];
-                            }
-                        }
-                        _ => {
-                            for (i, d) in dst.iter_mut().enumerate() {
-                                *d = src[(vx0 + i * stride) / upsample];
-                            }
-                        }
-                    }
-                }
+        let x = f32_slice(storage, layout, "conv2d")?;
+        let mut out = Vec::new();
+        let (mut oh, mut ow) = (0, 0);
+        for picture in x.chunks_exact(c * h * w).take(b) {
+            let (y, h2, w2) = conv2d(picture, h, w, &self.conv, Some(&self.bias), self.geometry)
+                .map_err(candle_core::Error::wrap)?;
+            (oh, ow) = (h2, w2);
+            if out.is_empty() {
+                out = y;
+                out.reserve((b - 1) * out.len());
+            } else {
+                out.extend_from_slice(&y);
             }
         }
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((b, self.conv.cout(), oh, ow)),
+        ))
     }
 }
 

@@ -1,0 +1,312 @@
+//! 2-D convolution as an implicit GEMM on the packed-weight micro-kernel: no im2col matrix.
+//!
+//! The input is copied once into a zero-padded channels-last buffer (`[vh][vw][cin]`, the
+//! optional nearest-neighbour upsampling applied on the way). In that layout the receptive
+//! field of output pixel `(oy, ox)` under kernel row `ky` is one contiguous run of
+//! `kw · cin` floats, starting at `((oy·s + ky)·vw + ox·s)·cin`, and neighbouring pixels of
+//! an output row start `s · cin` floats apart. So the convolution is
+//! `C[pixel, cout] = Σ_ky A_ky · W_kyᵀ`, a GEMM with one k-segment per kernel row whose
+//! activations the micro-kernel reads straight from the padded input (six pixels at stride
+//! `s · cin`); only the few row panels that straddle two output rows are copied. The weight
+//! is packed once, per kernel row, in `(kx, ci)` order ([`PackedConv`]); the channels-last
+//! product is transposed back to channels-first at the end.
+//!
+//! Against im2col + GEMM this saves writing and re-reading a matrix `kh · kw` times the
+//! input (302 MB for a 3×3 convolution over a 128-channel 256×256 map).
+
+use rayon::prelude::*;
+
+use crate::KernelError;
+use crate::gemm::{Activations, MR, PackedWeights, run_segments};
+
+/// A convolution weight packed for [`conv2d`]: PyTorch's `(cout, cin, kh, kw)` weight as
+/// one [`PackedWeights`] per kernel row, each `[cout, kw · cin]` in `(kx, ci)` order.
+#[derive(Debug, Clone)]
+pub struct PackedConv {
+    rows: Vec<PackedWeights>,
+    cout: usize,
+    cin: usize,
+    kw: usize,
+}
+
+impl PackedConv {
+    /// Packs the `(cout, cin, kh, kw)` weight `w` (row-major, as `nn.Conv2d` stores it).
+    ///
+    /// # Errors
+    /// [`KernelError::ShapeMismatch`] (operand `"weight"`) if `w.len() != cout·cin·kh·kw`;
+    /// [`KernelError::Shape`] if a dimension is 0.
+    pub fn from_oihw(
+        w: &[f32],
+        cout: usize,
+        cin: usize,
+        kh: usize,
+        kw: usize,
+    ) -> Result<Self, KernelError> {
+        if cout * cin * kh * kw == 0 {
+            return Err(KernelError::Shape(format!(
+                "convolution weight ({cout}, {cin}, {kh}, {kw}) has a zero dimension"
+            )));
+        }
+        let expected = [cout, cin, kh, kw]
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(usize::MAX);
+        if w.len() != expected {
+            return Err(KernelError::ShapeMismatch {
+                operand: "weight",
+                expected,
+                actual: w.len(),
+            });
+        }
+        let rows = (0..kh)
+            .map(|ky| {
+                PackedWeights::from_fn(cout, kw * cin, |o, k0, out| {
+                    for (j, v) in out.iter_mut().enumerate() {
+                        let (kx, ci) = ((k0 + j) / cin, (k0 + j) % cin);
+                        *v = w[((o * cin + ci) * kh + ky) * kw + kx];
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(PackedConv {
+            rows,
+            cout,
+            cin,
+            kw,
+        })
+    }
+
+    /// Output channels.
+    pub fn cout(&self) -> usize {
+        self.cout
+    }
+
+    /// Input channels.
+    pub fn cin(&self) -> usize {
+        self.cin
+    }
+
+    /// Kernel height and width.
+    pub fn kernel(&self) -> (usize, usize) {
+        (self.rows.len(), self.kw)
+    }
+
+    /// Bytes the packed weight occupies.
+    pub fn bytes(&self) -> usize {
+        self.rows.iter().map(PackedWeights::bytes).sum()
+    }
+}
+
+/// Where a [`conv2d`] reads its input: stride, zero padding and nearest-neighbour
+/// upsampling (applied first, as `Upsample` then `Conv2d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Step between output pixels, in (upsampled, padded) input pixels; at least 1.
+    pub stride: usize,
+    /// Zero padding `[top, left, bottom, right]` around the upsampled input.
+    pub pad: [usize; 4],
+    /// Nearest-neighbour upsampling factor of the input (1: none); at least 1.
+    pub upsample: usize,
+}
+
+impl ConvGeometry {
+    /// Stride 1, `p` zeros on every side, no upsampling ("same" for a `2p + 1` kernel).
+    pub fn same(p: usize) -> Self {
+        ConvGeometry {
+            stride: 1,
+            pad: [p; 4],
+            upsample: 1,
+        }
+    }
+}
+
+/// One picture's convolution: `x` is `(cin, h, w)` channels-first, the result
+/// `(cout, oh, ow)` channels-first with `bias` added, returned with `(oh, ow)`. Runs on the
+/// current rayon pool.
+///
+/// # Errors
+/// [`KernelError::ShapeMismatch`] naming `"x"` or `"bias"` when a length disagrees with
+/// `cin · h · w` or `cout`; [`KernelError::Shape`] when the stride or upsampling factor is
+/// 0 or the padded input is smaller than the kernel.
+///
+/// # Example
+/// ```
+/// use tessera_kernels::{ConvGeometry, PackedConv, conv2d};
+/// // One 3×3 box filter over a 1-channel 3×3 picture, "same" padding.
+/// let conv = PackedConv::from_oihw(&[1.0; 9], 1, 1, 3, 3)?;
+/// let x = [1.0f32; 9];
+/// let (y, oh, ow) = conv2d(&x, 3, 3, &conv, Some(&[0.5]), ConvGeometry::same(1))?;
+/// assert_eq!((oh, ow), (3, 3));
+/// assert_eq!(y, [4.5, 6.5, 4.5, 6.5, 9.5, 6.5, 4.5, 6.5, 4.5]);
+/// # Ok::<(), tessera_kernels::KernelError>(())
+/// ```
+pub fn conv2d(
+    x: &[f32],
+    h: usize,
+    w: usize,
+    conv: &PackedConv,
+    bias: Option<&[f32]>,
+    g: ConvGeometry,
+) -> Result<(Vec<f32>, usize, usize), KernelError> {
+    let (cin, cout) = (conv.cin, conv.cout);
+    let (kh, kw) = conv.kernel();
+    let expected = cin.saturating_mul(h).saturating_mul(w);
+    if x.len() != expected {
+        return Err(KernelError::ShapeMismatch {
+            operand: "x",
+            expected,
+            actual: x.len(),
+        });
+    }
+    if let Some(b) = bias.filter(|b| b.len() != cout) {
+        return Err(KernelError::ShapeMismatch {
+            operand: "bias",
+            expected: cout,
+            actual: b.len(),
+        });
+    }
+    let [t, l, b, r] = g.pad;
+    if g.stride == 0 || g.upsample == 0 {
+        return Err(KernelError::Shape(format!(
+            "convolution stride {} / upsample {}: both must be at least 1",
+            g.stride, g.upsample
+        )));
+    }
+    let (vh, vw) = (h * g.upsample + t + b, w * g.upsample + l + r);
+    if vh < kh || vw < kw || h * w == 0 {
+        return Err(KernelError::Shape(format!(
+            "convolution input {h}×{w} (padded {vh}×{vw}) smaller than the {kh}×{kw} kernel"
+        )));
+    }
+    let (oh, ow) = ((vh - kh) / g.stride + 1, (vw - kw) / g.stride + 1);
+    SCRATCH.with_borrow_mut(|(padded, product)| {
+        pad_channels_last(x, cin, (h, w), (vh, vw), g, padded);
+        let m = oh * ow;
+        product.resize(m * cout, 0.0);
+        let rows = ConvRows {
+            x: padded,
+            cin,
+            vw,
+            ow,
+            stride: g.stride,
+            kw,
+        };
+        let ws: Vec<&PackedWeights> = conv.rows.iter().collect();
+        run_segments(&rows, m, &ws, bias, &mut product[..m * cout]);
+        let mut out = vec![0.0f32; cout * m];
+        transpose(&product[..m * cout], m, cout, &mut out);
+        Ok((out, oh, ow))
+    })
+}
+
+thread_local! {
+    /// The padded input and the channels-last product of the calling thread's last
+    /// convolution, kept for the next: buffers of tens of megabytes allocated afresh each
+    /// call cost a page fault per 4 KiB on first touch (a fifth of a 3×3 convolution over a
+    /// 128-channel 256×256 map, measured).
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// The zero-padded, upsampled, channels-last copy `[vh][vw][cin]` of the channels-first
+/// `x` into `padded`, built one padded row per task.
+fn pad_channels_last(
+    x: &[f32],
+    cin: usize,
+    (h, w): (usize, usize),
+    (vh, vw): (usize, usize),
+    g: ConvGeometry,
+    padded: &mut Vec<f32>,
+) {
+    let [t, l, ..] = g.pad;
+    let up = g.upsample;
+    // Stale values from the last call are overwritten: every row is either padding (zeroed)
+    // or zeroed at its sides and written in between.
+    padded.resize(vh * vw * cin, 0.0);
+    padded
+        .par_chunks_mut(vw * cin)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let Some(sy) = y.checked_sub(t).map(|v| v / up).filter(|&sy| sy < h) else {
+                row.fill(0.0);
+                return;
+            };
+            row[..l * cin].fill(0.0);
+            row[(l + w * up) * cin..].fill(0.0);
+            // Sixty-four source pixels at a time: each plane's run is read whole, and the
+            // destination pixels it scatters to (at most `64 · up · cin` floats) stay cached.
+            for sx0 in (0..w).step_by(64) {
+                let n = 64.min(w - sx0);
+                let dst = &mut row[(l + sx0 * up) * cin..][..n * up * cin];
+                for ci in 0..cin {
+                    let src = &x[(ci * h + sy) * w + sx0..][..n];
+                    for (j, &v) in src.iter().enumerate() {
+                        for u in 0..up {
+                            dst[(j * up + u) * cin + ci] = v;
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// The convolution's activations: pixel `r = oy·ow + ox`, k-segment `ky`.
+struct ConvRows<'a> {
+    x: &'a [f32],
+    cin: usize,
+    vw: usize,
+    ow: usize,
+    stride: usize,
+    kw: usize,
+}
+
+impl ConvRows<'_> {
+    /// Offset of pixel `r`'s receptive field under kernel row `ky`.
+    fn start(&self, ky: usize, r: usize) -> usize {
+        let (oy, ox) = (r / self.ow, r % self.ow);
+        ((oy * self.stride + ky) * self.vw + ox * self.stride) * self.cin
+    }
+}
+
+impl Activations for ConvRows<'_> {
+    fn tile(&self, ky: usize, r0: usize) -> Option<(*const f32, usize)> {
+        let lda = self.stride * self.cin;
+        // Evenly spaced: six pixels of one output row, or any six when the output rows are
+        // the padded input's rows (a 1×1 stride-1 convolution without side padding).
+        let one_row = r0 % self.ow + MR <= self.ow || (self.stride == 1 && self.vw == self.ow);
+        let last = self.start(ky, r0 + MR - 1) + self.kw * self.cin;
+        // Rows a multiple of 1024 floats apart share one L1 set: copy those.
+        (one_row && last <= self.x.len() && !lda.is_multiple_of(1024))
+            .then(|| (self.x[self.start(ky, r0)..].as_ptr(), lda))
+    }
+
+    fn row(&self, ky: usize, r: usize) -> &[f32] {
+        &self.x[self.start(ky, r)..][..self.kw * self.cin]
+    }
+}
+
+/// `out[c][p] = src[p][c]` for a `rows × cols` row-major `src`, by tiles of 64 × 64: each
+/// output row's 64 floats written in one run, the 64 source rows they come from in L1.
+fn transpose(src: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    const TILE: usize = 64;
+    out.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(cb, dst)| {
+            let c0 = cb * TILE;
+            let nc = dst.len() / rows;
+            for p0 in (0..rows).step_by(TILE) {
+                let np = TILE.min(rows - p0);
+                let block = &src[p0 * cols + c0..];
+                for c in 0..nc {
+                    let d = &mut dst[c * rows + p0..][..np];
+                    for (i, v) in d.iter_mut().enumerate() {
+                        *v = block[i * cols + c];
+                    }
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests;
