@@ -95,9 +95,67 @@ fn swiglu_row_plain(gate_up: &[f32], out: &mut [f32]) {
     }
 }
 
+/// ELU in place: `x` where `x > 0`, else `alpha · (eˣ − 1)` (with [`exp`], so within a few
+/// `f32` ulps of `alpha` absolute near 0, where `torch`'s `expm1` is exact), spread over
+/// the cores for long slices.
+pub fn elu_in_place(x: &mut [f32], alpha: f32) {
+    const CHUNK: usize = 1 << 15;
+    if x.len() <= CHUNK {
+        elu_chunk(x, alpha);
+    } else {
+        x.par_chunks_mut(CHUNK).for_each(|c| elu_chunk(c, alpha));
+    }
+}
+
+/// One chunk of [`elu_in_place`], in the AVX2 build where the CPU has it.
+fn elu_chunk(x: &mut [f32], alpha: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { elu_chunk_avx2(x, alpha) };
+        return;
+    }
+    elu_chunk_plain(x, alpha);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn elu_chunk_avx2(x: &mut [f32], alpha: f32) {
+    elu_chunk_plain(x, alpha);
+}
+
+#[inline(always)]
+fn elu_chunk_plain(x: &mut [f32], alpha: f32) {
+    for v in x {
+        let e = alpha * (exp(*v) - 1.0);
+        *v = if *v > 0.0 { *v } else { e };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elu_matches_the_definition() {
+        let mut x: Vec<f32> = (0..100_000).map(|i| (i as f32 - 50_000.0) * 1e-3).collect();
+        x.extend([f32::NEG_INFINITY, -100.0, 0.0, -0.0, 1e-30, -1e-30]);
+        let want: Vec<f32> = x
+            .iter()
+            .map(|&v| {
+                if v > 0.0 {
+                    v
+                } else {
+                    1.5 * (f64::from(v).exp_m1() as f32)
+                }
+            })
+            .collect();
+        elu_in_place(&mut x, 1.5);
+        for (a, b) in x.iter().zip(&want) {
+            assert!((a - b).abs() <= 4e-7 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        assert_eq!(x[x.len() - 6], -1.5);
+    }
 
     fn ulps(a: f32, b: f32) -> u32 {
         (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32

@@ -183,20 +183,96 @@ pub fn conv2d(
         pad_channels_last(x, cin, (h, w), (vh, vw), g, padded);
         let m = oh * ow;
         product.resize(m * cout, 0.0);
-        let rows = ConvRows {
-            x: padded,
-            cin,
-            vw,
-            ow,
-            stride: g.stride,
-            kw,
-        };
-        let ws: Vec<&PackedWeights> = conv.rows.iter().collect();
-        run_segments(&rows, m, &ws, bias, &mut product[..m * cout]);
+        product_into(
+            padded,
+            (vh, vw),
+            conv,
+            bias,
+            g.stride,
+            &mut product[..m * cout],
+        );
         let mut out = vec![0.0f32; cout * m];
         transpose(&product[..m * cout], m, cout, &mut out);
         Ok((out, oh, ow))
     })
+}
+
+/// The convolution of a channels-last picture `x` `(h, w, cin)` that is already padded (no
+/// zero padding or upsampling is added): the result is `(oh, ow, cout)` channels-last, with
+/// `bias` added, returned with `(oh, ow)`. `x` is read in place, nothing is copied: the
+/// layout for a model that stays channels-last from one convolution to the next (a 1-D
+/// signal as `(1, len, cin)`: time-major).
+///
+/// # Errors
+/// As [`conv2d`].
+///
+/// # Example
+/// ```
+/// use tessera_kernels::{PackedConv, conv2d_channels_last};
+/// // Two channels in, one out, kernel 1×2 summing both channels of two neighbours.
+/// let conv = PackedConv::from_oihw(&[1.0; 4], 1, 2, 1, 2)?;
+/// let x = [1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0]; // (1, 3, 2): time-major
+/// let (y, oh, ow) = conv2d_channels_last(&x, 1, 3, &conv, None, 1)?;
+/// assert_eq!((oh, ow, y), (1, 2, vec![33.0, 55.0]));
+/// # Ok::<(), tessera_kernels::KernelError>(())
+/// ```
+pub fn conv2d_channels_last(
+    x: &[f32],
+    h: usize,
+    w: usize,
+    conv: &PackedConv,
+    bias: Option<&[f32]>,
+    stride: usize,
+) -> Result<(Vec<f32>, usize, usize), KernelError> {
+    let (kh, kw) = conv.kernel();
+    let expected = conv.cin.saturating_mul(h).saturating_mul(w);
+    if x.len() != expected {
+        return Err(KernelError::ShapeMismatch {
+            operand: "x",
+            expected,
+            actual: x.len(),
+        });
+    }
+    if let Some(b) = bias.filter(|b| b.len() != conv.cout) {
+        return Err(KernelError::ShapeMismatch {
+            operand: "bias",
+            expected: conv.cout,
+            actual: b.len(),
+        });
+    }
+    if stride == 0 || h < kh || w < kw {
+        return Err(KernelError::Shape(format!(
+            "convolution input {h}×{w} smaller than the {kh}×{kw} kernel, or stride 0"
+        )));
+    }
+    let (oh, ow) = ((h - kh) / stride + 1, (w - kw) / stride + 1);
+    let mut out = vec![0.0f32; oh * ow * conv.cout];
+    product_into(x, (h, w), conv, bias, stride, &mut out);
+    Ok((out, oh, ow))
+}
+
+/// The channels-last product `(oh, ow, cout)` of the padded channels-last `x` (`vh × vw`)
+/// into `out`, whose length the caller made `oh · ow · cout`.
+fn product_into(
+    x: &[f32],
+    (vh, vw): (usize, usize),
+    conv: &PackedConv,
+    bias: Option<&[f32]>,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let (kh, kw) = conv.kernel();
+    let (oh, ow) = ((vh - kh) / stride + 1, (vw - kw) / stride + 1);
+    let rows = ConvRows {
+        x,
+        cin: conv.cin,
+        vw,
+        ow,
+        stride,
+        kw,
+    };
+    let ws: Vec<&PackedWeights> = conv.rows.iter().collect();
+    run_segments(&rows, oh * ow, &ws, bias, out);
 }
 
 thread_local! {

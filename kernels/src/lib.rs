@@ -38,7 +38,7 @@ mod row;
 mod sample;
 
 pub use attention::{AttentionBias, AttentionShape, Strided, attention};
-pub use conv::{ConvGeometry, PackedConv, conv2d};
+pub use conv::{ConvGeometry, PackedConv, conv2d, conv2d_channels_last};
 pub use device::Device;
 pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};

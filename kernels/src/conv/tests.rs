@@ -141,3 +141,33 @@ fn bad_shapes_are_errors() {
     assert!(PackedConv::from_oihw(&[1.0; 17], 2, 1, 3, 3).is_err());
     assert!(PackedConv::from_oihw(&[], 0, 1, 3, 3).is_err());
 }
+
+#[test]
+fn channels_last_is_the_padded_transposed_convolution() {
+    let (cin, cout, h, w, k, stride) = (6, 9, 5, 23, 3, 2);
+    let x = values(cin * h * w, 3);
+    let wt = values(cout * cin * k * k, 4);
+    let bias = values(cout, 5);
+    let conv = PackedConv::from_oihw(&wt, cout, cin, k, k).unwrap();
+    let g = ConvGeometry {
+        stride,
+        pad: [0; 4],
+        upsample: 1,
+    };
+    let (want, oh, ow) = conv2d(&x, h, w, &conv, Some(&bias), g).unwrap();
+    let mut xl = vec![0.0; x.len()];
+    for c in 0..cin {
+        for p in 0..h * w {
+            xl[p * cin + c] = x[c * h * w + p];
+        }
+    }
+    let (got, gh, gw) = conv2d_channels_last(&xl, h, w, &conv, Some(&bias), stride).unwrap();
+    assert_eq!((gh, gw), (oh, ow));
+    for c in 0..cout {
+        for p in 0..oh * ow {
+            assert_eq!(got[p * cout + c].to_bits(), want[c * oh * ow + p].to_bits());
+        }
+    }
+    assert!(conv2d_channels_last(&xl, h, w, &conv, None, 0).is_err());
+    assert!(conv2d_channels_last(&xl[1..], h, w, &conv, None, 1).is_err());
+}

@@ -1,8 +1,13 @@
 //! EnCodec's building blocks (SEANet convolutions, residual blocks, LSTM), written from the
 //! `transformers` EnCodec model (`modeling_encodec.py`) and the paper (Défossez et al. 2022,
-//! "High Fidelity Neural Audio Compression"). Tensors are `(batch, channels, time)`.
+//! "High Fidelity Neural Audio Compression"). Tensors are time-major, `(1, time, channels)`
+//! (channels-last): every convolution reads its padded input in place as an implicit GEMM
+//! (`tessera_kernels::conv2d_channels_last`) and writes the next one's layout, the LSTM
+//! steps along rows, and no layer transposes.
 
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
+use tessera_kernels::activation::elu_in_place;
+use tessera_kernels::{PackedConv, PackedWeights, conv2d_channels_last, matmul_packed};
 
 use super::config::{EncodecConfig, PadMode};
 use crate::audio::AudioError;
@@ -29,7 +34,7 @@ fn weight_norm(w: &WeightStore, prefix: &str, shape: [usize; 3]) -> Result<Tenso
     Ok(v.broadcast_mul(&g.broadcast_div(&norm)?)?)
 }
 
-/// Pads the last axis of `x` by `(left, right)` in `mode`.
+/// Pads the time axis (1) of `x` `(1, time, channels)` by `(left, right)` in `mode`.
 ///
 /// Reflect padding of a signal no longer than the pad first appends zeros so the reflection
 /// exists, then drops them again, as `transformers`' `EncodecConv1d._pad1d` does.
@@ -38,13 +43,13 @@ fn pad1d(x: &Tensor, left: usize, right: usize, mode: PadMode) -> Result<Tensor,
         return Ok(x.clone());
     }
     Ok(match mode {
-        PadMode::Constant => x.pad_with_zeros(D::Minus1, left, right)?,
-        PadMode::Replicate => x.pad_with_same(D::Minus1, left, right)?,
+        PadMode::Constant => x.pad_with_zeros(1, left, right)?,
+        PadMode::Replicate => x.pad_with_same(1, left, right)?,
         PadMode::Reflect => {
-            let len = x.dim(D::Minus1)?;
+            let len = x.dim(1)?;
             let max_pad = left.max(right);
             let extra = if len <= max_pad { max_pad - len + 1 } else { 0 };
-            let x = x.pad_with_zeros(D::Minus1, 0, extra)?;
+            let x = x.pad_with_zeros(1, 0, extra)?;
             let n = len + extra;
             // Source index of each output position of the reflected signal.
             let idx: Vec<u32> = (0..left + n + right)
@@ -61,8 +66,8 @@ fn pad1d(x: &Tensor, left: usize, right: usize, mode: PadMode) -> Result<Tensor,
                 })
                 .collect();
             let idx = Tensor::from_vec(idx, left + n + right, x.device())?;
-            let padded = x.index_select(&idx, 2)?;
-            padded.narrow(D::Minus1, 0, left + n + right - extra)?
+            let padded = x.index_select(&idx, 1)?;
+            padded.narrow(1, 0, left + n + right - extra)?
         }
     })
 }
@@ -71,12 +76,11 @@ fn pad1d(x: &Tensor, left: usize, right: usize, mode: PadMode) -> Result<Tensor,
 /// extra right padding that makes the last window complete.
 #[derive(Debug)]
 pub(crate) struct Conv {
-    /// The kernel laid out `(out, kernel · in)`, tap-major, for [`conv1d_taps`].
-    taps: Tensor,
-    kernel: usize,
-    bias: Tensor,
+    /// The kernel packed for `tessera_kernels::conv2d_channels_last` as a `1 × span`
+    /// kernel (a dilated kernel with zeros between its taps).
+    packed: PackedConv,
+    bias: Vec<f32>,
     stride: usize,
-    dilation: usize,
     causal: bool,
     pad_mode: PadMode,
 }
@@ -94,24 +98,46 @@ impl Conv {
         dilation: usize,
     ) -> Result<Self, AudioError> {
         let conv = format!("{prefix}.conv");
-        let weight = weight_norm(w, &conv, [out_c, in_c, kernel])?;
+        let weight = weight_norm(w, &conv, [out_c, in_c, kernel])?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let span = (kernel - 1) * dilation + 1;
+        let mut spread = vec![0.0f32; out_c * in_c * span];
+        for (row, taps) in spread
+            .chunks_exact_mut(span)
+            .zip(weight.chunks_exact(kernel))
+        {
+            for (j, &v) in taps.iter().enumerate() {
+                row[j * dilation] = v;
+            }
+        }
+        let packed = PackedConv::from_oihw(&spread, out_c, in_c, 1, span)
+            .map_err(|e| AudioError::Tensor(format!("{prefix}: {e}")))?;
         Ok(Self {
-            taps: weight.transpose(1, 2)?.reshape((out_c, kernel * in_c))?,
-            kernel,
-            bias: w.get(&format!("{conv}.bias"), &[out_c])?,
+            packed,
+            bias: w.get(&format!("{conv}.bias"), &[out_c])?.to_vec1()?,
             stride,
-            dilation,
             causal: cfg.use_causal_conv,
             pad_mode: cfg.pad_mode,
         })
     }
 
+    /// `(1, time, in)` → `(1, frames, out)`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, AudioError> {
-        let kernel = self.kernel;
-        let k_eff = (kernel - 1) * self.dilation + 1;
+        self.run(x, false)
+    }
+
+    /// `forward(elu(x))`, the ELU applied to the padded copy the convolution reads anyway
+    /// (it commutes with every padding mode: `elu(0) = 0`).
+    pub(crate) fn forward_elu(&self, x: &Tensor) -> Result<Tensor, AudioError> {
+        self.run(x, true)
+    }
+
+    fn run(&self, x: &Tensor, elu: bool) -> Result<Tensor, AudioError> {
+        let (_, k_eff) = self.packed.kernel();
         let stride = self.stride;
         let pad_total = k_eff.saturating_sub(stride);
-        let len = x.dim(D::Minus1)?;
+        let len = x.dim(1)?;
         // `transformers`' `_get_extra_padding_for_conv1d`: pad the right so the last window
         // is full. Exact in f64 for any length that fits in memory.
         let n_frames =
@@ -125,63 +151,38 @@ impl Conv {
             (pad_total - right, right + extra)
         };
         let x = pad1d(x, left, right, self.pad_mode)?;
-        let y = conv1d_taps(&x, &self.taps, kernel, stride, self.dilation)?;
-        Ok(y.broadcast_add(&self.bias.reshape((1, (), 1))?)?)
+        let len = x.dim(1)?;
+        if len < k_eff {
+            return Err(AudioError::Tensor(format!(
+                "convolution input of {len} samples is shorter than its kernel span {k_eff}"
+            )));
+        }
+        let mut data = x.flatten_all()?.to_vec1::<f32>()?;
+        if elu {
+            elu_in_place(&mut data, 1.0);
+        }
+        let (y, _, frames) =
+            conv2d_channels_last(&data, 1, len, &self.packed, Some(&self.bias), stride)
+                .map_err(|e| AudioError::Tensor(e.to_string()))?;
+        Ok(Tensor::from_vec(
+            y,
+            (1, frames, self.packed.cout()),
+            x.device(),
+        )?)
     }
-}
-
-/// A valid (unpadded) 1-D convolution of `x` `(1, in, len)` as one matrix product in the
-/// channels-first layout: the `kernel` shifted (and strided) views of `x` are stacked into
-/// `(kernel · in, out_len)` and multiplied by `taps` `(out, kernel · in)`. This avoids the
-/// im2col-then-transpose round trip of a general convolution, which dominates on long audio.
-fn conv1d_taps(
-    x: &Tensor,
-    taps: &Tensor,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-) -> Result<Tensor, AudioError> {
-    let x = x.squeeze(0)?;
-    let (channels, len) = x.dims2()?;
-    let span = (kernel - 1) * dilation + 1;
-    if len < span {
-        return Err(AudioError::Tensor(format!(
-            "convolution input of {len} samples is shorter than its kernel span {span}"
-        )));
-    }
-    let out_len = (len - span) / stride + 1;
-    let y = if kernel == 1 && stride == 1 {
-        taps.matmul(&x)?
-    } else {
-        // Room for `out_len · stride` samples after the last tap's offset.
-        let need = (kernel - 1) * dilation + out_len * stride;
-        let x = if need > len {
-            x.pad_with_zeros(1, 0, need - len)?
-        } else {
-            x
-        };
-        let views = (0..kernel)
-            .map(|j| {
-                let v = x.narrow(1, j * dilation, out_len * stride)?;
-                if stride == 1 {
-                    Ok(v)
-                } else {
-                    v.reshape((channels, out_len, stride))?
-                        .narrow(2, 0, 1)?
-                        .squeeze(2)
-                }
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        taps.matmul(&Tensor::cat(&views, 0)?)?
-    };
-    Ok(y.unsqueeze(0)?)
 }
 
 /// A transposed convolution that trims its fixed padding (right-heavy for causal models).
+///
+/// Computed as one GEMM and an overlap-add: `z[t, (j, o)] = Σᵢ x[t, i] · w[i, o, j]` for
+/// every frame `t` and tap `j`, then `y[t·stride + j, o] += z[t, (j, o)]`.
 #[derive(Debug)]
 pub(crate) struct ConvTranspose {
-    weight: Tensor,
-    bias: Tensor,
+    /// `w[i, o, j]` as the `[(j, o), i]` weight of a linear layer.
+    taps: PackedWeights,
+    bias: Vec<f32>,
+    out_c: usize,
+    kernel: usize,
     stride: usize,
     trim_left: usize,
     trim_right: usize,
@@ -204,21 +205,54 @@ impl ConvTranspose {
         } else {
             pad_total / 2
         };
+        let weight = weight_norm(w, &conv, [in_c, out_c, kernel])?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let taps = PackedWeights::from_fn(kernel * out_c, in_c, |row, i0, dst| {
+            let (j, o) = (row / out_c, row % out_c);
+            for (d, i) in dst.iter_mut().zip(i0..) {
+                *d = weight[(i * out_c + o) * kernel + j];
+            }
+        })
+        .map_err(|e| AudioError::Tensor(format!("{prefix}: {e}")))?;
         Ok(Self {
-            weight: weight_norm(w, &conv, [in_c, out_c, kernel])?,
-            bias: w.get(&format!("{conv}.bias"), &[out_c])?,
+            taps,
+            bias: w.get(&format!("{conv}.bias"), &[out_c])?.to_vec1()?,
+            out_c,
+            kernel,
             stride,
             trim_left: pad_total - trim_right,
             trim_right,
         })
     }
 
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, AudioError> {
-        let y = x.conv_transpose1d(&self.weight, 0, 0, self.stride, 1, 1)?;
-        let y = y.broadcast_add(&self.bias.reshape((1, (), 1))?)?;
-        let len = y.dim(D::Minus1)?;
+    /// `elu(x)` `(1, frames, in)` → `(1, frames · stride, out)` (after trimming): the ELU
+    /// that always precedes it, applied to the copy it reads anyway.
+    pub(crate) fn forward_elu(&self, x: &Tensor) -> Result<Tensor, AudioError> {
+        let (_, frames, in_c) = x.dims3()?;
+        let (out_c, kernel, stride) = (self.out_c, self.kernel, self.stride);
+        let mut data = x.flatten_all()?.to_vec1::<f32>()?;
+        elu_in_place(&mut data, 1.0);
+        let mut z = vec![0.0f32; frames * kernel * out_c];
+        matmul_packed(&data, frames, &self.taps, None, &mut z)
+            .map_err(|e| AudioError::Tensor(format!("transposed convolution of {in_c}: {e}")))?;
+        let len = (frames.max(1) - 1) * stride + kernel;
+        let mut y = vec![0.0f32; len * out_c];
+        for (t, zt) in z.chunks_exact(kernel * out_c).enumerate() {
+            let dst = &mut y[t * stride * out_c..][..kernel * out_c];
+            for (d, &v) in dst.iter_mut().zip(zt) {
+                *d += v;
+            }
+        }
         let keep = len.saturating_sub(self.trim_left + self.trim_right);
-        Ok(y.narrow(D::Minus1, self.trim_left, keep)?)
+        let mut out = y.split_off(self.trim_left * out_c);
+        out.truncate(keep * out_c);
+        for row in out.chunks_exact_mut(out_c) {
+            for (d, &b) in row.iter_mut().zip(&self.bias) {
+                *d += b;
+            }
+        }
+        Ok(Tensor::from_vec(out, (1, keep, out_c), x.device())?)
     }
 }
 
@@ -262,10 +296,10 @@ impl Lstm {
         Ok(Self { layers, dim })
     }
 
-    /// `x`: `(1, dim, time)` → the same shape, `lstm(x) + x`.
+    /// `x`: `(1, time, dim)` → the same shape, `lstm(x) + x`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, AudioError> {
         let h = self.dim;
-        let seq = x.squeeze(0)?.t()?.contiguous()?; // (time, dim)
+        let seq = x.squeeze(0)?.contiguous()?; // (time, dim)
         let steps = seq.dim(0)?;
         let mut cur = seq.clone();
         for layer in &self.layers {
@@ -299,7 +333,7 @@ impl Lstm {
             }
             cur = Tensor::from_vec(out, (steps, h), x.device())?;
         }
-        Ok((cur + seq)?.t()?.unsqueeze(0)?.contiguous()?)
+        Ok((cur + seq)?.unsqueeze(0)?)
     }
 }
 
@@ -355,8 +389,8 @@ impl ResnetBlock {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, AudioError> {
-        let y = self.conv1.forward(&x.elu(1.0)?)?;
-        let y = self.conv2.forward(&y.elu(1.0)?)?;
+        let y = self.conv1.forward_elu(x)?;
+        let y = self.conv2.forward_elu(&y)?;
         let skip = match &self.shortcut {
             Some(s) => s.forward(x)?,
             None => x.clone(),

@@ -161,7 +161,7 @@ impl Encodec {
         let pcm = resample_with(pcm, self.config.sampling_rate, &self.limits)?;
         pcm.check(&self.limits)?;
         let n = pcm.samples.len();
-        let x = Tensor::from_slice(&pcm.samples, (1, 1, n), &Device::Cpu)?;
+        let x = Tensor::from_slice(&pcm.samples, (1, n, 1), &Device::Cpu)?;
         let latent = latent_to_rows(&self.encoder.forward(&x)?)?;
         let levels = self.config.num_quantizers_for_bandwidth(bandwidth);
         let codes = self.quantizer.encode(&latent, levels)?;

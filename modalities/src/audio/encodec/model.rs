@@ -8,7 +8,7 @@ use super::layers::{Conv, ConvTranspose, Lstm, ResnetBlock};
 use crate::audio::AudioError;
 use crate::audio::weights::WeightStore;
 
-/// The encoder: waveform `(1, 1, samples)` → latent `(1, hidden, frames)`.
+/// The encoder: waveform `(1, samples, 1)` → latent `(1, frames, hidden)` (time-major).
 #[derive(Debug)]
 pub(crate) struct Encoder {
     first: Conv,
@@ -69,14 +69,14 @@ impl Encoder {
             for b in blocks {
                 x = b.forward(&x)?;
             }
-            x = down.forward(&x.elu(1.0)?)?;
+            x = down.forward_elu(&x)?;
         }
         let x = self.lstm.forward(&x)?;
-        self.last.forward(&x.elu(1.0)?)
+        self.last.forward_elu(&x)
     }
 }
 
-/// The decoder: latent `(1, hidden, frames)` → waveform `(1, 1, frames · hop)`.
+/// The decoder: latent `(1, frames, hidden)` → waveform `(1, frames · hop, 1)` (time-major).
 #[derive(Debug)]
 pub(crate) struct Decoder {
     first: Conv,
@@ -136,12 +136,12 @@ impl Decoder {
         let x = self.first.forward(x)?;
         let mut x = self.lstm.forward(&x)?;
         for (up, blocks) in &self.stages {
-            x = up.forward(&x.elu(1.0)?)?;
+            x = up.forward_elu(&x)?;
             for b in blocks {
                 x = b.forward(&x)?;
             }
         }
-        self.last.forward(&x.elu(1.0)?)
+        self.last.forward_elu(&x)
     }
 }
 
@@ -230,11 +230,11 @@ fn argmin(row: &[f32]) -> u32 {
     best as u32
 }
 
-/// `(1, dim, frames)` ↔ `(frames, dim)`.
+/// `(1, frames, dim)` ↔ `(frames, dim)`.
 pub(crate) fn latent_to_rows(x: &Tensor) -> Result<Tensor, AudioError> {
-    Ok(x.squeeze(0)?.t()?.contiguous()?)
+    Ok(x.squeeze(0)?)
 }
 
 pub(crate) fn rows_to_latent(x: &Tensor) -> Result<Tensor, AudioError> {
-    Ok(x.t()?.unsqueeze(0)?.contiguous()?)
+    Ok(x.unsqueeze(0)?)
 }
