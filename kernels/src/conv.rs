@@ -8,8 +8,8 @@
 //! `C[pixel, cout] = Σ_ky A_ky · W_kyᵀ`, a GEMM with one k-segment per kernel row whose
 //! activations the micro-kernel reads straight from the padded input (six pixels at stride
 //! `s · cin`); only the few row panels that straddle two output rows are copied. The weight
-//! is packed once, per kernel row, in `(kx, ci)` order ([`PackedConv`]); the channels-last
-//! product is transposed back to channels-first at the end.
+//! is packed once, per kernel row, in `(kx, ci)` order ([`PackedConv`]); each finished tile
+//! of the product is stored transposed, straight into the channels-first output.
 //!
 //! Against im2col + GEMM this saves writing and re-reading a matrix `kh · kw` times the
 //! input (302 MB for a 3×3 convolution over a 128-channel 256×256 map).
@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::gemm::{Activations, MR, PackedWeights, run_segments};
+use crate::gemm::{Activations, MR, OutLayout, PackedWeights, run_segments};
 
 /// A convolution weight packed for [`conv2d`]: PyTorch's `(cout, cin, kh, kw)` weight as
 /// one [`PackedWeights`] per kernel row, each `[cout, kw · cin]` in `(kx, ci)` order.
@@ -179,22 +179,13 @@ pub fn conv2d(
         )));
     }
     let (oh, ow) = ((vh - kh) / g.stride + 1, (vw - kw) / g.stride + 1);
-    SCRATCH.with_borrow_mut(|(padded, product)| {
+    let mut out = vec![0.0f32; cout * oh * ow];
+    SCRATCH.with_borrow_mut(|padded| {
         pad_channels_last(x, cin, (h, w), (vh, vw), g, padded);
-        let m = oh * ow;
-        product.resize(m * cout, 0.0);
-        product_into(
-            padded,
-            (vh, vw),
-            conv,
-            bias,
-            g.stride,
-            &mut product[..m * cout],
-        );
-        let mut out = vec![0.0f32; cout * m];
-        transpose(&product[..m * cout], m, cout, &mut out);
-        Ok((out, oh, ow))
-    })
+        let layout = OutLayout::Transposed;
+        product_into(padded, (vh, vw), conv, bias, g.stride, &mut out, layout);
+    });
+    Ok((out, oh, ow))
 }
 
 /// The convolution of a channels-last picture `x` `(h, w, cin)` that is already padded (no
@@ -247,12 +238,12 @@ pub fn conv2d_channels_last(
     }
     let (oh, ow) = ((h - kh) / stride + 1, (w - kw) / stride + 1);
     let mut out = vec![0.0f32; oh * ow * conv.cout];
-    product_into(x, (h, w), conv, bias, stride, &mut out);
+    product_into(x, (h, w), conv, bias, stride, &mut out, OutLayout::RowMajor);
     Ok((out, oh, ow))
 }
 
-/// The channels-last product `(oh, ow, cout)` of the padded channels-last `x` (`vh × vw`)
-/// into `out`, whose length the caller made `oh · ow · cout`.
+/// The product of the padded channels-last `x` (`vh × vw`) into `out`, channels-last
+/// `(oh, ow, cout)` or channels-first (`layout`); the caller made `out` `oh · ow · cout` long.
 fn product_into(
     x: &[f32],
     (vh, vw): (usize, usize),
@@ -260,6 +251,7 @@ fn product_into(
     bias: Option<&[f32]>,
     stride: usize,
     out: &mut [f32],
+    layout: OutLayout,
 ) {
     let (kh, kw) = conv.kernel();
     let (oh, ow) = ((vh - kh) / stride + 1, (vw - kw) / stride + 1);
@@ -272,17 +264,14 @@ fn product_into(
         kw,
     };
     let ws: Vec<&PackedWeights> = conv.rows.iter().collect();
-    run_segments(&rows, oh * ow, &ws, bias, out);
+    run_segments(&rows, oh * ow, &ws, bias, out, layout);
 }
 
 thread_local! {
-    /// The padded input and the channels-last product of the calling thread's last
-    /// convolution, kept for the next: buffers of tens of megabytes allocated afresh each
-    /// call cost a page fault per 4 KiB on first touch (a fifth of a 3×3 convolution over a
-    /// 128-channel 256×256 map, measured).
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
-    };
+    /// The padded input of the calling thread's last convolution, kept for the next: a
+    /// buffer of tens of megabytes allocated afresh each call costs a page fault per 4 KiB
+    /// on first touch (a tenth of a 3×3 convolution over a 128-channel 256×256 map).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The zero-padded, upsampled, channels-last copy `[vh][vw][cin]` of the channels-first
@@ -360,28 +349,6 @@ impl Activations for ConvRows<'_> {
     fn row(&self, ky: usize, r: usize) -> &[f32] {
         &self.x[self.start(ky, r)..][..self.kw * self.cin]
     }
-}
-
-/// `out[c][p] = src[p][c]` for a `rows × cols` row-major `src`, by tiles of 64 × 64: each
-/// output row's 64 floats written in one run, the 64 source rows they come from in L1.
-fn transpose(src: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
-    const TILE: usize = 64;
-    out.par_chunks_mut(TILE * rows)
-        .enumerate()
-        .for_each(|(cb, dst)| {
-            let c0 = cb * TILE;
-            let nc = dst.len() / rows;
-            for p0 in (0..rows).step_by(TILE) {
-                let np = TILE.min(rows - p0);
-                let block = &src[p0 * cols + c0..];
-                for c in 0..nc {
-                    let d = &mut dst[c * rows + p0..][..np];
-                    for (i, v) in d.iter_mut().enumerate() {
-                        *v = block[i * cols + c];
-                    }
-                }
-            }
-        });
 }
 
 #[cfg(test)]

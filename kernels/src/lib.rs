@@ -21,6 +21,8 @@
 //! - `conv`: [`conv2d`], a 2-D convolution as an implicit GEMM on the same micro-kernel,
 //!   reading the padded channels-last input in place, with its weight packed once as
 //!   [`PackedConv`].
+//! - `group_norm`: [`group_norm`], GroupNorm with affine and optional swish over
+//!   channels-first pictures, one vectorised task per group.
 //! - `sample`: [`sample_rows`], one fused sampling pass over many masked positions' logits
 //!   (restriction, temperature, top-p/top-k, then token, probability, margin and entropy
 //!   as [`Sampled`]) in the reference samplers' arithmetic or a fast one.
@@ -33,6 +35,7 @@ mod conv;
 mod device;
 mod error;
 mod gemm;
+mod group_norm;
 mod layout;
 mod row;
 mod sample;
@@ -42,6 +45,7 @@ pub use conv::{ConvGeometry, PackedConv, conv2d, conv2d_channels_last};
 pub use device::Device;
 pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};
+pub use group_norm::{GroupNormSpec, group_norm};
 pub use layout::{Rotary, add_rms_norm, split_heads};
 pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
 pub use sample::{Arithmetic, Draw, SampleSpec, Sampled, sample_rows};

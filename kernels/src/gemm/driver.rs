@@ -83,9 +83,18 @@ impl Activations for Matrix<'_> {
     }
 }
 
-/// `out[m, n] = Σₛ Aₛ · Wₛᵀ + bias` with validated shapes: every weight has the same `n`,
-/// `m, n > 0`, every segment's `k > 0`, and `bias` already padded to `panels · NR` (zeros
-/// when the caller gave none).
+/// How the product is laid out in `out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutLayout {
+    /// `out[i·n + j]`: row-major `[m, n]`.
+    RowMajor,
+    /// `out[j·m + i]`: the transpose, `[n, m]` (a convolution's channels-first output).
+    Transposed,
+}
+
+/// `out = Σₛ Aₛ · Wₛᵀ + bias` (`m × n`, laid out as `layout` says) with validated shapes:
+/// every weight has the same `n`, `m, n > 0`, every segment's `k > 0`, and `bias` already
+/// padded to `panels · NR` (zeros when the caller gave none).
 pub(super) fn run(
     kernel: MicroKernel,
     a: &impl Activations,
@@ -93,6 +102,7 @@ pub(super) fn run(
     ws: &[&PackedWeights],
     bias: &[f32],
     out: &mut [f32],
+    layout: OutLayout,
 ) {
     let (n, panels) = (ws[0].n(), ws[0].panels());
     let k: usize = ws.iter().map(|w| w.k()).sum();
@@ -126,7 +136,29 @@ pub(super) fn run(
         // SAFETY: `c` points at `out`, `m × n` floats that outlive every task; task `t`
         // writes only rows `r0..r0 + rows` and the columns of panels `cols`, and no two tasks
         // share both a row block and a panel run.
-        unsafe { tile.block(a, r0, rows, cols, c.get().add(r0 * n)) };
+        match layout {
+            OutLayout::RowMajor => unsafe {
+                tile.block(a, r0, rows, cols, c.get().add(r0 * n), (n, 0));
+            },
+            OutLayout::Transposed => {
+                // The block's rectangle row-major in a local buffer (at most 192 rows by
+                // the run's columns: it stays in L2), then stored transposed, each column
+                // a contiguous run of `out`.
+                let col0 = cols.start * NR;
+                let width = n.min(cols.end * NR) - col0;
+                let mut local = vec![0.0f32; rows * width];
+                // SAFETY: `local` is `rows × width` floats, the columns `col0..col0 +
+                // width` of this block, and this task's alone.
+                unsafe { tile.block(a, r0, rows, cols, local.as_mut_ptr(), (width, col0)) };
+                for (j, col) in (col0..col0 + width).enumerate() {
+                    for (i, row) in local.chunks_exact(width).enumerate() {
+                        // SAFETY: element (r0 + i, col) of the transposed `m × n` product
+                        // is inside `out`, and in this task's rectangle.
+                        unsafe { *c.get().add(col * m + r0 + i) = row[j] };
+                    }
+                }
+            }
+        }
     };
     if blocks * runs > 1 && parallel {
         (0..blocks * runs).into_par_iter().for_each(task);
@@ -166,12 +198,12 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
-    /// Computes rows `r0..r0 + rows` of the product into `c` (row `r0`'s first float; row
-    /// stride `n`) for the columns of weight panels `panels`.
+    /// Computes rows `r0..r0 + rows` of the product for the columns of weight panels
+    /// `panels` into `c`: element `(r0 + i, col)` at `c + i·ldc + col − col0`.
     ///
     /// # Safety
-    /// `c` addresses `rows × n` floats, and no one else touches the columns of `panels` in
-    /// them during the call.
+    /// Those elements exist for every `i < rows` and column of `panels` (below `n`), and no
+    /// one else touches them during the call.
     unsafe fn block(
         &self,
         a: &impl Activations,
@@ -179,6 +211,7 @@ impl Tile<'_> {
         rows: usize,
         panels: Range<usize>,
         c: *mut f32,
+        (ldc, col0): (usize, usize),
     ) {
         let row_panels = rows.div_ceil(MR);
         // Per row panel of the current k-block: where its rows are read (in place, or the
@@ -219,7 +252,8 @@ impl Tile<'_> {
                         // SAFETY: `jr` is one of this block's panels; `src` describes k-block
                         // `pc` of segment `seg` for every row panel; the rest is this
                         // function's own contract.
-                        unsafe { self.panel(&src, &buf, rows, w, jr, pc, first_block, c) };
+                        let at = (c, ldc, col0);
+                        unsafe { self.panel(&src, &buf, rows, w, jr, pc, first_block, at) };
                     }
                 }
             }
@@ -243,7 +277,7 @@ impl Tile<'_> {
         jr: usize,
         pc: usize,
         first_block: bool,
-        c: *mut f32,
+        (c, ldc, col0): (*mut f32, usize, usize),
     ) {
         let n = w.n();
         let kc = KC.min(w.k() - pc);
@@ -265,8 +299,8 @@ impl Tile<'_> {
             // activations promised, or the zero-padded copy); `b` is k-block `pc` of panel
             // `jr`; `init` is null or the panel's NR bias floats.
             unsafe {
-                let c_tile = c.add(ir * MR * n + jr * NR);
-                self.tile((kc, a_tile, lda, b, init), c_tile, n, live, cols);
+                let c_tile = c.add(ir * MR * ldc + jr * NR - col0);
+                self.tile((kc, a_tile, lda, b, init), c_tile, ldc, live, cols);
             }
         }
     }

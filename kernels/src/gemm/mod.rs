@@ -27,7 +27,7 @@ mod tests;
 
 pub use pack::PackedWeights;
 
-pub(crate) use driver::Activations;
+pub(crate) use driver::{Activations, OutLayout};
 
 use crate::KernelError;
 
@@ -119,21 +119,31 @@ fn matmul_with(
         }
         return Ok(());
     }
-    segments_with(isa, &driver::Matrix { x, k }, m, &[w], bias, out);
+    segments_with(
+        isa,
+        &driver::Matrix { x, k },
+        m,
+        &[w],
+        bias,
+        out,
+        OutLayout::RowMajor,
+    );
     Ok(())
 }
 
-/// `out[m, n] = Σₛ Aₛ · Wₛᵀ (+ bias)` on the best micro-kernel, for callers inside the crate
-/// whose activations are not one matrix (the convolution). Shapes are the caller's to
-/// check: every weight has `bias`'s and `out`'s `n`, every segment `k > 0`, `m > 0`.
+/// `out = Σₛ Aₛ · Wₛᵀ (+ bias)` (`m × n`, laid out as `layout` says) on the best
+/// micro-kernel, for callers inside the crate whose activations are not one matrix (the
+/// convolution). Shapes are the caller's to check: every weight has `bias`'s and `out`'s
+/// `n`, every segment `k > 0`, `m > 0`.
 pub(crate) fn run_segments(
     a: &impl Activations,
     m: usize,
     ws: &[&PackedWeights],
     bias: Option<&[f32]>,
     out: &mut [f32],
+    layout: OutLayout,
 ) {
-    segments_with(Isa::detect(), a, m, ws, bias, out);
+    segments_with(Isa::detect(), a, m, ws, bias, out, layout);
 }
 
 fn segments_with(
@@ -143,6 +153,7 @@ fn segments_with(
     ws: &[&PackedWeights],
     bias: Option<&[f32]>,
     out: &mut [f32],
+    layout: OutLayout,
 ) {
     let n = ws[0].n();
     let mut padded = vec![0.0; ws[0].panels() * NR];
@@ -161,7 +172,7 @@ fn segments_with(
         }
         Isa::Portable => portable::kernel,
     };
-    driver::run(kernel, a, m, ws, &padded, out);
+    driver::run(kernel, a, m, ws, &padded, out, layout);
 }
 
 fn check(operand: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {

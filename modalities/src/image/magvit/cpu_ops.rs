@@ -9,15 +9,15 @@
 //!   micro-kernel, reading the padded channels-last input in place (no im2col matrix), with
 //!   zero padding on any side, stride, and an optional nearest-neighbour upsampling of the
 //!   input (fusing `Upsample`'s interpolate into its convolution).
-//! - [`GroupNormSwish`] normalises, applies the affine and (optionally) swish in one pass
-//!   per group, spread over the available cores.
+//! - [`GroupNormSwish`] runs `tessera_kernels::group_norm`: normalisation, affine and
+//!   (optionally) swish in vectorised sweeps, one task per group.
 //!
 //! On other devices the model uses candle's own ops.
 
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape};
-use tessera_kernels::{ConvGeometry, PackedConv, conv2d};
+use tessera_kernels::{ConvGeometry, GroupNormSpec, PackedConv, conv2d, group_norm};
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -98,83 +98,19 @@ impl CustomOp3 for GroupNormSwish {
         if dims.len() < 3 {
             candle_core::bail!("group norm: rank {} input", dims.len());
         }
-        let (b, c) = (dims[0], dims[1]);
+        let c = dims[1];
         let spatial: usize = dims[2..].iter().product();
-        if c % self.groups != 0 {
-            candle_core::bail!("group norm: {c} channels in {} groups", self.groups);
-        }
         let x = f32_slice(xs, xl, "group norm")?;
         let weight = f32_slice(ws, wl, "group norm weight")?;
         let bias = f32_slice(bs, bl, "group norm bias")?;
-        if weight.len() != c || bias.len() != c {
-            candle_core::bail!("group norm: affine of {} for {c} channels", weight.len());
-        }
-        let cpg = c / self.groups;
-        let group_len = cpg * spatial;
         let mut out = vec![0f32; x.len()];
-        let n_groups = b * self.groups;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(n_groups)
-            .max(1);
-        let per_thread = n_groups.div_ceil(threads);
-        let op = *self;
-        std::thread::scope(|scope| {
-            for (t, dst) in out.chunks_mut(per_thread * group_len).enumerate() {
-                let first_group = t * per_thread;
-                let src = &x[first_group * group_len..][..dst.len()];
-                scope.spawn(move || {
-                    for (i, (d, s)) in dst
-                        .chunks_exact_mut(group_len)
-                        .zip(src.chunks_exact(group_len))
-                        .enumerate()
-                    {
-                        let g = (first_group + i) % op.groups;
-                        op.normalise(
-                            s,
-                            d,
-                            &weight[g * cpg..][..cpg],
-                            &bias[g * cpg..][..cpg],
-                            spatial,
-                        );
-                    }
-                });
-            }
-        });
+        let spec = GroupNormSpec {
+            groups: self.groups,
+            eps: self.eps,
+            swish: self.swish,
+        };
+        group_norm(x, c, spatial, weight, bias, spec, &mut out)
+            .map_err(candle_core::Error::wrap)?;
         Ok((CpuStorage::F32(out), xl.shape().clone()))
-    }
-}
-
-impl GroupNormSwish {
-    fn normalise(&self, src: &[f32], dst: &mut [f32], w: &[f32], b: &[f32], spatial: usize) {
-        let n = src.len() as f64;
-        let mean = src.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = src
-            .iter()
-            .map(|&v| {
-                let d = f64::from(v) - mean;
-                d * d
-            })
-            .sum::<f64>()
-            / n;
-        let rstd = 1.0 / (var + self.eps).sqrt();
-        for (ch, (d, s)) in dst
-            .chunks_exact_mut(spatial)
-            .zip(src.chunks_exact(spatial))
-            .enumerate()
-        {
-            // y = (x − mean)·(rstd·w) + b
-            let (mean, scale, shift) = (mean as f32, (rstd * f64::from(w[ch])) as f32, b[ch]);
-            if self.swish {
-                for (o, &v) in d.iter_mut().zip(s) {
-                    let y = (v - mean) * scale + shift;
-                    *o = y / (1.0 + (-y).exp());
-                }
-            } else {
-                for (o, &v) in d.iter_mut().zip(s) {
-                    *o = (v - mean) * scale + shift;
-                }
-            }
-        }
     }
 }
