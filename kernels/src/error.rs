@@ -26,4 +26,8 @@ pub enum KernelError {
     /// Operands of a fused kernel whose shapes do not agree (the message says which).
     #[error("{0}")]
     Shape(String),
+    /// The CUDA driver, NVRTC or a kernel launch failed (the message says what was being
+    /// done); also a missing CUDA installation at run time.
+    #[error("CUDA: {0}")]
+    Cuda(String),
 }

@@ -26,12 +26,18 @@
 //! - `sample`: [`sample_rows`], one fused sampling pass over many masked positions' logits
 //!   (restriction, temperature, top-p/top-k, then token, probability, margin and entropy
 //!   as [`Sampled`]) in the reference samplers' arithmetic or a fast one.
+//! - `cuda` (feature `cuda`): `CudaKernels`, Tessera's own CUDA kernels (`kernels/cuda/*.cu`,
+//!   compiled by NVRTC at run time) launched through cudarc, each tested against its CPU
+//!   twin; the same sources run on the CPU through `cuda/host_shim.h` under the test-only
+//!   feature `cuda-shim`.
 //! - `error`: [`KernelError`], the crate's error type.
 
 pub mod activation;
 mod attention;
 pub mod ceiling;
 mod conv;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod device;
 mod error;
 mod gemm;
@@ -42,6 +48,8 @@ mod sample;
 
 pub use attention::{AttentionBias, AttentionShape, Strided, attention};
 pub use conv::{ConvGeometry, PackedConv, conv2d, conv2d_channels_last};
+#[cfg(feature = "cuda")]
+pub use cuda::CudaKernels;
 pub use device::Device;
 pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};

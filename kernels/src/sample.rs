@@ -22,6 +22,10 @@ use rayon::prelude::*;
 
 use crate::KernelError;
 
+#[cfg(all(test, feature = "cuda-shim"))]
+mod cuda_shim_tests;
+#[cfg(any(feature = "cuda", all(test, feature = "cuda-shim")))]
+pub(crate) mod record;
 mod simd;
 #[cfg(test)]
 mod tests;
@@ -197,22 +201,8 @@ pub fn sample_rows(
     noise: &[f64],
     out: &mut [Sampled],
 ) -> Result<(), KernelError> {
-    spec.validate(vocab)?;
-    if vocab.checked_mul(out.len()) != Some(logits.len()) {
-        return Err(KernelError::Shape(format!(
-            "logits: {} values for {} rows of {vocab}",
-            logits.len(),
-            out.len()
-        )));
-    }
+    validate(logits.len(), vocab, spec, noise, out.len())?;
     let per_row = spec.noise_per_row(vocab);
-    if per_row > 0 && per_row.checked_mul(out.len()) != Some(noise.len()) {
-        return Err(KernelError::Shape(format!(
-            "noise: {} uniforms for {} rows of {per_row}",
-            noise.len(),
-            out.len()
-        )));
-    }
     let allowed = spec.allowed.clone().unwrap_or(0..vocab);
     out.par_iter_mut()
         .zip(logits.par_chunks_exact(vocab))
@@ -223,6 +213,32 @@ pub fn sample_rows(
             *o = sample_row(&row[allowed.clone()], spec, u, scratch);
             o.token += allowed.start as u32;
         });
+    Ok(())
+}
+
+/// The checks of [`sample_rows`] on `logits_len` values, `rows` rows of `vocab`.
+pub(crate) fn validate(
+    logits_len: usize,
+    vocab: usize,
+    spec: &SampleSpec,
+    noise: &[f64],
+    rows: usize,
+) -> Result<(), KernelError> {
+    spec.validate(vocab)?;
+    if vocab.checked_mul(rows) != Some(logits_len) {
+        return Err(KernelError::Shape(format!(
+            "logits: {} values for {} rows of {vocab}",
+            logits_len, rows
+        )));
+    }
+    let per_row = spec.noise_per_row(vocab);
+    if per_row > 0 && per_row.checked_mul(rows) != Some(noise.len()) {
+        return Err(KernelError::Shape(format!(
+            "noise: {} uniforms for {} rows of {per_row}",
+            noise.len(),
+            rows
+        )));
+    }
     Ok(())
 }
 

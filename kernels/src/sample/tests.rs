@@ -5,7 +5,7 @@ use super::*;
 use crate::{row_stats, softmax_into, top2};
 
 /// SplitMix64: uniforms in (0, 1) and normal-ish logits for the tests.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -15,7 +15,7 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn uniform(&mut self) -> f64 {
+    pub(super) fn uniform(&mut self) -> f64 {
         ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
     fn logit(&mut self, scale: f64) -> f32 {
@@ -91,7 +91,7 @@ fn entropy_of(p: &[f32]) -> f32 {
     h as f32
 }
 
-fn close(a: f32, b: f32, what: &str) {
+pub(super) fn close(a: f32, b: f32, what: &str) {
     close_to(a, b, 1e-5, what);
 }
 
@@ -100,7 +100,7 @@ fn close_to(a: f32, b: f32, rel: f32, what: &str) {
     assert!((a - b).abs() <= tol, "{what}: {a} vs {b}");
 }
 
-fn random_rows(rng: &mut Rng, rows: usize, vocab: usize) -> Vec<f32> {
+pub(super) fn random_rows(rng: &mut Rng, rows: usize, vocab: usize) -> Vec<f32> {
     (0..rows * vocab)
         .map(|i| {
             let scale = [0.5, 2.0, 6.0][(i / vocab) % 3];

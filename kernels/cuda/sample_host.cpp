@@ -1,0 +1,13 @@
+// The CPU build of sample.cu for the tests of its logic (`--features cuda-shim`): the
+// kernel source as is, launched through host_shim.h.
+#include "host_shim.h"
+#include "sample.cu"
+
+extern "C" void tessera_sample_rows_host(const float* logits, unsigned long long rows,
+                                         unsigned long long vocab, unsigned int lo,
+                                         unsigned int hi, double temperature,
+                                         const double* noise, SampleRecord* out) {
+    tessera_shim::launch((unsigned int)rows, SAMPLE_THREADS, [&] {
+        tessera_sample_rows(logits, vocab, lo, hi, temperature, noise, out);
+    });
+}

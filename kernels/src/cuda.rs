@@ -1,0 +1,233 @@
+//! Tessera's own CUDA kernels (feature `cuda`), launched through cudarc: the sources in
+//! `kernels/cuda/` are compiled by NVRTC when a [`CudaKernels`] is created, for the
+//! device's own architecture, and the CUDA libraries are loaded at run time — a build with
+//! the feature runs anywhere and reports a missing driver as [`KernelError::Cuda`].
+//!
+//! Every kernel has a CPU twin it is tested against: `sample.cu` ↔ [`crate::sample_rows`]
+//! in [`crate::Arithmetic::Fast`] (the same tokens; probabilities, margins and entropies
+//! within `f32` rounding of the summation order). The same source also runs on the CPU
+//! through `cuda/host_shim.h` (`--features cuda-shim`), so its logic is tested in CI
+//! without a GPU; on a GPU, `scripts/gpu-check.sh` runs the tests below.
+
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg,
+    ValidAsZeroBits,
+};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+
+use crate::sample::record::Record;
+use crate::{Draw, KernelError, SampleSpec, Sampled};
+
+/// The fused sampling kernel's source.
+const SAMPLE_CU: &str = include_str!("../cuda/sample.cu");
+/// Threads per block of `tessera_sample_rows` (`SAMPLE_THREADS` in the source).
+const SAMPLE_THREADS: u32 = 256;
+
+// SAFETY: `Record` is `repr(C)`, four 4-byte plain fields, the layout of `SampleRecord`.
+unsafe impl DeviceRepr for Record {}
+// SAFETY: all-zero bits are a valid `Record`.
+unsafe impl ValidAsZeroBits for Record {}
+
+fn cuda_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> KernelError + '_ {
+    move |e| KernelError::Cuda(format!("{what}: {e}"))
+}
+
+/// Tessera's kernels loaded on one CUDA device, with the stream they run on.
+#[derive(Debug)]
+pub struct CudaKernels {
+    stream: Arc<CudaStream>,
+    sample: CudaFunction,
+}
+
+impl CudaKernels {
+    /// Opens device `ordinal` and compiles the kernels for it.
+    ///
+    /// # Errors
+    /// [`KernelError::Cuda`] when the CUDA driver or NVRTC library is not installed, the
+    /// device does not exist, or a kernel fails to compile or load (the message says which).
+    pub fn new(ordinal: usize) -> Result<Self, KernelError> {
+        // SAFETY: these only try to open the shared libraries.
+        let (driver, nvrtc) = unsafe {
+            (
+                cudarc::driver::sys::is_culib_present(),
+                cudarc::nvrtc::sys::is_culib_present(),
+            )
+        };
+        if !driver || !nvrtc {
+            return Err(KernelError::Cuda(format!(
+                "no CUDA {} library on this machine",
+                if driver { "NVRTC" } else { "driver" }
+            )));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(cuda_err("opening the device"))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(cuda_err("reading the compute capability"))?;
+        let arch: &'static str = match (major, minor) {
+            (8, 0) => "compute_80",
+            (8, 6) => "compute_86",
+            (8, 9) => "compute_89",
+            (9, _) => "compute_90",
+            (m, _) if m >= 10 => "compute_90",
+            (m, n) => {
+                return Err(KernelError::Cuda(format!(
+                    "compute capability {m}.{n}: Tessera's kernels need 8.0 (Ampere) or newer"
+                )));
+            }
+        };
+        let opts = CompileOptions {
+            arch: Some(arch),
+            name: Some("sample.cu".into()),
+            ..Default::default()
+        };
+        let ptx = compile_ptx_with_opts(SAMPLE_CU, opts)
+            .map_err(|e| KernelError::Cuda(format!("compiling sample.cu: {e}")))?;
+        let module = ctx
+            .load_module(ptx)
+            .map_err(cuda_err("loading sample.cu"))?;
+        let sample = module
+            .load_function("tessera_sample_rows")
+            .map_err(cuda_err("tessera_sample_rows"))?;
+        Ok(CudaKernels {
+            stream: ctx.default_stream(),
+            sample,
+        })
+    }
+
+    /// The stream the kernels run on (copy logits to the device with it).
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// [`crate::sample_rows`] on the device: every row of `logits` (`rows × vocab`, on this
+    /// device) sampled by `spec` in one launch; only the records cross to the host.
+    ///
+    /// The kernel covers the argmax and LLaDA's Gumbel draw over an optional `allowed`
+    /// slice; `noise` as for [`crate::sample_rows`].
+    ///
+    /// # Errors
+    /// As [`crate::sample_rows`], and [`KernelError::Shape`] naming `top_k`, `top_p` or
+    /// `draw` for what the kernel does not do yet (sample those rows on the CPU);
+    /// [`KernelError::Cuda`] if a copy or the launch fails.
+    pub fn sample_rows(
+        &self,
+        logits: &CudaSlice<f32>,
+        vocab: usize,
+        spec: &SampleSpec,
+        noise: &[f64],
+    ) -> Result<Vec<Sampled>, KernelError> {
+        let rows = logits.len() / vocab.max(1);
+        // The spec and the shapes are checked exactly as the CPU pass checks them.
+        crate::sample::validate(logits.len(), vocab, spec, noise, rows)?;
+        let unsupported = |field: &str| {
+            Err(KernelError::Shape(format!(
+                "{field}: not in the CUDA sampling kernel yet; sample these rows on the CPU"
+            )))
+        };
+        if spec.top_k.is_some() {
+            return unsupported("top_k");
+        }
+        if spec.top_p.is_some_and(|p| p < 1.0) {
+            return unsupported("top_p");
+        }
+        if spec.temperature > 0.0 && spec.draw == Draw::Categorical {
+            return unsupported("draw");
+        }
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let allowed = spec.allowed.clone().unwrap_or(0..vocab);
+        let (lo, hi) = (u32::try_from(allowed.start), u32::try_from(allowed.end));
+        let (Ok(lo), Ok(hi)) = (lo, hi) else {
+            return Err(KernelError::Shape(format!(
+                "allowed: {allowed:?} past the kernel's 32-bit ids"
+            )));
+        };
+        let s = &self.stream;
+        let noise_dev = if noise.is_empty() {
+            s.alloc_zeros::<f64>(1)
+        } else {
+            s.clone_htod(noise)
+        }
+        .map_err(cuda_err("copying the noise"))?;
+        let mut out = s
+            .alloc_zeros::<Record>(rows)
+            .map_err(cuda_err("allocating the records"))?;
+        let grid = u32::try_from(rows)
+            .map_err(|_| KernelError::Shape(format!("logits: {rows} rows in one launch")))?;
+        let cfg = LaunchConfig {
+            grid_dim: (grid, 1, 1),
+            block_dim: (SAMPLE_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let vocab64 = vocab as u64;
+        let mut launch = s.launch_builder(&self.sample);
+        launch
+            .arg(logits)
+            .arg(&vocab64)
+            .arg(&lo)
+            .arg(&hi)
+            .arg(&spec.temperature)
+            .arg(&noise_dev)
+            .arg(&mut out);
+        // SAFETY: the arguments match `tessera_sample_rows`' parameters in order and type;
+        // `logits` holds `rows × vocab` floats, `noise_dev` the uniforms the spec needs (or
+        // one unused value), `out` one record per row — the kernel reads and writes nothing
+        // else.
+        unsafe { launch.launch(cfg) }.map_err(cuda_err("launching tessera_sample_rows"))?;
+        let records = s
+            .clone_dtoh(&out)
+            .map_err(cuda_err("copying the records back"))?;
+        Ok(records.into_iter().map(Sampled::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Arithmetic;
+
+    /// On a machine with an NVIDIA GPU: the device pass against the CPU pass. Elsewhere it
+    /// says it did not run.
+    #[test]
+    fn the_device_samples_as_the_cpu_does() {
+        let kernels = match CudaKernels::new(0) {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("no CUDA device, not run: {e}");
+                return;
+            }
+        };
+        let (rows, vocab) = (64, 126_464);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let logits: Vec<f32> = (0..rows * vocab)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32 * 30.0 - 15.0
+            })
+            .collect();
+        let dev = kernels.stream().clone_htod(&logits).unwrap();
+        for (temperature, allowed) in [(0.0, None), (0.0, Some(500..90_000)), (0.8, None)] {
+            let spec = SampleSpec {
+                allowed,
+                ..SampleSpec::new(temperature).with_arithmetic(Arithmetic::Fast)
+            };
+            let n = spec.noise_per_row(vocab) * rows;
+            let u: Vec<f64> = (0..n)
+                .map(|i| (i as f64 * 0.618_034).fract().max(1e-9))
+                .collect();
+            let got = kernels.sample_rows(&dev, vocab, &spec, &u).unwrap();
+            let mut want = vec![Sampled::default(); rows];
+            crate::sample_rows(&logits, vocab, &spec, &u, &mut want).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.token, w.token);
+                assert!((g.prob - w.prob).abs() <= 1e-5 * w.prob.abs().max(1e-3));
+                assert!((g.entropy - w.entropy).abs() <= 1e-4 * w.entropy.abs().max(1.0));
+            }
+        }
+    }
+}
