@@ -6,8 +6,9 @@
 extern "C" void tessera_sample_rows_host(const float* logits, unsigned long long rows,
                                          unsigned long long vocab, unsigned int lo,
                                          unsigned int hi, double temperature,
-                                         const double* noise, SampleRecord* out) {
+                                         unsigned int categorical, const double* noise,
+                                         SampleRecord* out) {
     tessera_shim::launch((unsigned int)rows, SAMPLE_THREADS, [&] {
-        tessera_sample_rows(logits, vocab, lo, hi, temperature, noise, out);
+        tessera_sample_rows(logits, vocab, lo, hi, temperature, categorical, noise, out);
     });
 }

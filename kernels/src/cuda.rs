@@ -104,12 +104,12 @@ impl CudaKernels {
     /// [`crate::sample_rows`] on the device: every row of `logits` (`rows × vocab`, on this
     /// device) sampled by `spec` in one launch; only the records cross to the host.
     ///
-    /// The kernel covers the argmax and LLaDA's Gumbel draw over an optional `allowed`
-    /// slice; `noise` as for [`crate::sample_rows`].
+    /// The kernel covers the argmax, LLaDA's Gumbel draw and Dream's categorical draw over
+    /// an optional `allowed` slice; `noise` as for [`crate::sample_rows`].
     ///
     /// # Errors
-    /// As [`crate::sample_rows`], and [`KernelError::Shape`] naming `top_k`, `top_p` or
-    /// `draw` for what the kernel does not do yet (sample those rows on the CPU);
+    /// As [`crate::sample_rows`], and [`KernelError::Shape`] naming `top_k` or `top_p`,
+    /// which the kernel does not apply yet (sample those rows on the CPU);
     /// [`KernelError::Cuda`] if a copy or the launch fails.
     pub fn sample_rows(
         &self,
@@ -131,9 +131,6 @@ impl CudaKernels {
         }
         if spec.top_p.is_some_and(|p| p < 1.0) {
             return unsupported("top_p");
-        }
-        if spec.temperature > 0.0 && spec.draw == Draw::Categorical {
-            return unsupported("draw");
         }
         if rows == 0 {
             return Ok(Vec::new());
@@ -163,6 +160,7 @@ impl CudaKernels {
             shared_mem_bytes: 0,
         };
         let vocab64 = vocab as u64;
+        let categorical = u32::from(spec.draw == Draw::Categorical);
         let mut launch = s.launch_builder(&self.sample);
         launch
             .arg(logits)
@@ -170,6 +168,7 @@ impl CudaKernels {
             .arg(&lo)
             .arg(&hi)
             .arg(&spec.temperature)
+            .arg(&categorical)
             .arg(&noise_dev)
             .arg(&mut out);
         // SAFETY: the arguments match `tessera_sample_rows`' parameters in order and type;
@@ -211,10 +210,18 @@ mod tests {
             })
             .collect();
         let dev = kernels.stream().clone_htod(&logits).unwrap();
-        for (temperature, allowed) in [(0.0, None), (0.0, Some(500..90_000)), (0.8, None)] {
+        let cases = [
+            (0.0, Draw::Gumbel, None),
+            (0.0, Draw::Gumbel, Some(500..90_000)),
+            (0.8, Draw::Gumbel, None),
+            (0.8, Draw::Categorical, Some(500..90_000)),
+        ];
+        for (temperature, draw, allowed) in cases {
             let spec = SampleSpec {
                 allowed,
-                ..SampleSpec::new(temperature).with_arithmetic(Arithmetic::Fast)
+                ..SampleSpec::new(temperature)
+                    .with_draw(draw)
+                    .with_arithmetic(Arithmetic::Fast)
             };
             let n = spec.noise_per_row(vocab) * rows;
             let u: Vec<f64> = (0..n)

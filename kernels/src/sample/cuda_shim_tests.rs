@@ -13,6 +13,7 @@ unsafe extern "C" {
         lo: u32,
         hi: u32,
         temperature: f64,
+        categorical: u32,
         noise: *const f64,
         out: *mut Record,
     );
@@ -32,6 +33,7 @@ fn run_kernel(logits: &[f32], vocab: usize, spec: &SampleSpec, noise: &[f64]) ->
             allowed.start as u32,
             allowed.end as u32,
             spec.temperature,
+            u32::from(spec.draw == Draw::Categorical),
             noise.as_ptr(),
             out.as_mut_ptr(),
         );
@@ -49,11 +51,19 @@ fn the_cuda_kernel_samples_as_the_cpu_pass_does() {
     logits[2 * vocab + 900] = 50.0;
     logits[3 * vocab + 4] = f32::NAN;
     let mut checked = 0;
-    for temperature in [0.0, 0.7] {
+    let draws = [
+        (0.0, Draw::Gumbel),
+        (0.7, Draw::Gumbel),
+        (0.7, Draw::Categorical),
+        (1.6, Draw::Categorical),
+    ];
+    for (temperature, draw) in draws {
         for allowed in [None, Some(1000..1800), Some(6..7), Some(5..6)] {
             let spec = SampleSpec {
                 allowed: allowed.clone(),
-                ..SampleSpec::new(temperature).with_arithmetic(Arithmetic::Fast)
+                ..SampleSpec::new(temperature)
+                    .with_draw(draw)
+                    .with_arithmetic(Arithmetic::Fast)
             };
             let per_row = spec.noise_per_row(vocab);
             let u: Vec<f64> = (0..rows * per_row).map(|_| rng.uniform()).collect();
@@ -61,7 +71,7 @@ fn the_cuda_kernel_samples_as_the_cpu_pass_does() {
             sample_rows(&logits, vocab, &spec, &u, &mut want).unwrap();
             let got = run_kernel(&logits, vocab, &spec, &u);
             for (r, (g, w)) in got.iter().zip(&want).enumerate() {
-                let what = format!("row {r} T {temperature} {allowed:?}");
+                let what = format!("row {r} T {temperature} {draw:?} {allowed:?}");
                 assert_eq!(g.token, w.token, "{what}");
                 if w.prob.is_nan() {
                     // A NaN logit (row 3) or a lone -inf (ids 5..6 of row 0) poisons both
@@ -80,5 +90,5 @@ fn the_cuda_kernel_samples_as_the_cpu_pass_does() {
         run_kernel(&logits, vocab, &SampleSpec::new(0.0), &[])[2].margin,
         0.0
     );
-    assert!(checked >= 40);
+    assert!(checked >= 80);
 }
