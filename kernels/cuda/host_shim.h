@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -80,4 +81,28 @@ inline void __syncthreads() { tessera_shim::block_barrier->arrive_and_wait(); }
 template <typename T>
 inline T __shfl_xor_sync(unsigned int, T v, int mask) {
     return tessera_shim::shuffle_xor(v, mask);
+}
+
+namespace tessera_shim {
+inline std::mutex atomic_lock;
+}
+
+template <typename T>
+inline T atomicAdd(T* address, T v) {
+    std::lock_guard<std::mutex> guard(tessera_shim::atomic_lock);
+    T old = *address;
+    *address = old + v;
+    return old;
+}
+
+inline unsigned int __float_as_uint(float v) {
+    unsigned int b;
+    std::memcpy(&b, &v, 4);
+    return b;
+}
+
+inline float __uint_as_float(unsigned int b) {
+    float v;
+    std::memcpy(&v, &b, 4);
+    return v;
 }

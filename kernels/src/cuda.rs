@@ -104,13 +104,11 @@ impl CudaKernels {
     /// [`crate::sample_rows`] on the device: every row of `logits` (`rows × vocab`, on this
     /// device) sampled by `spec` in one launch; only the records cross to the host.
     ///
-    /// The kernel covers the argmax, LLaDA's Gumbel draw and Dream's categorical draw over
-    /// an optional `allowed` slice; `noise` as for [`crate::sample_rows`].
+    /// Everything [`SampleSpec`] asks for: restriction, top-p, top-k, the argmax, LLaDA's
+    /// Gumbel draw and Dream's categorical draw; `noise` as for [`crate::sample_rows`].
     ///
     /// # Errors
-    /// As [`crate::sample_rows`], and [`KernelError::Shape`] naming `top_k` or `top_p`,
-    /// which the kernel does not apply yet (sample those rows on the CPU);
-    /// [`KernelError::Cuda`] if a copy or the launch fails.
+    /// As [`crate::sample_rows`]; [`KernelError::Cuda`] if a copy or the launch fails.
     pub fn sample_rows(
         &self,
         logits: &CudaSlice<f32>,
@@ -121,17 +119,8 @@ impl CudaKernels {
         let rows = logits.len() / vocab.max(1);
         // The spec and the shapes are checked exactly as the CPU pass checks them.
         crate::sample::validate(logits.len(), vocab, spec, noise, rows)?;
-        let unsupported = |field: &str| {
-            Err(KernelError::Shape(format!(
-                "{field}: not in the CUDA sampling kernel yet; sample these rows on the CPU"
-            )))
-        };
-        if spec.top_k.is_some() {
-            return unsupported("top_k");
-        }
-        if spec.top_p.is_some_and(|p| p < 1.0) {
-            return unsupported("top_p");
-        }
+        let top_k = u32::try_from(spec.top_k.unwrap_or(0).min(vocab)).unwrap_or(u32::MAX);
+        let top_p = spec.top_p.unwrap_or(1.0);
         if rows == 0 {
             return Ok(Vec::new());
         }
@@ -169,6 +158,8 @@ impl CudaKernels {
             .arg(&hi)
             .arg(&spec.temperature)
             .arg(&categorical)
+            .arg(&top_k)
+            .arg(&top_p)
             .arg(&noise_dev)
             .arg(&mut out);
         // SAFETY: the arguments match `tessera_sample_rows`' parameters in order and type;
@@ -211,14 +202,18 @@ mod tests {
             .collect();
         let dev = kernels.stream().clone_htod(&logits).unwrap();
         let cases = [
-            (0.0, Draw::Gumbel, None),
-            (0.0, Draw::Gumbel, Some(500..90_000)),
-            (0.8, Draw::Gumbel, None),
-            (0.8, Draw::Categorical, Some(500..90_000)),
+            (0.0, Draw::Gumbel, None, None, None),
+            (0.0, Draw::Gumbel, Some(500..90_000), None, None),
+            (0.8, Draw::Gumbel, None, Some(50), None),
+            (0.8, Draw::Categorical, Some(500..90_000), None, None),
+            // Dream's model-card settings.
+            (0.2, Draw::Categorical, None, None, Some(0.95)),
         ];
-        for (temperature, draw, allowed) in cases {
+        for (temperature, draw, allowed, top_k, top_p) in cases {
             let spec = SampleSpec {
                 allowed,
+                top_k,
+                top_p,
                 ..SampleSpec::new(temperature)
                     .with_draw(draw)
                     .with_arithmetic(Arithmetic::Fast)
