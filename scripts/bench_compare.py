@@ -23,9 +23,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = {"small": "random-30M", "medium": "random-239M"}
 
 
-def torch_round(sizes, repeat):
+def torch_round(sizes, repeat, python=sys.executable):
+    """{(size, measure): (unit, value)} of one `bench_torch_forward.py --sampler` run under
+    `python` (a Python with torch and transformers)."""
     out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "bench_torch_forward.py"), "--sizes", sizes,
+        [python, os.path.join(HERE, "bench_torch_forward.py"), "--sizes", sizes,
          "--repeat", str(repeat), "--sampler"],
         check=True, capture_output=True, text=True).stdout
     rows = {}

@@ -33,8 +33,15 @@ For each size (``small`` ≈30M, ``medium`` ≈239M parameters) it writes the ra
   (its "LLaDA sampler gen 128/block 32/128 steps" tokens/s and "time per step" = time / NFE,
   NFE = 128), and the same on ``model-f32.gguf`` (``--dtypes f32``).
 
+* PyTorch, with ``--torch-python PY`` (a Python with ``torch`` and ``transformers``): the
+  reference LLaDA sampler on a ``transformers`` Llama of the same dimensions
+  (``scripts/bench_torch_forward.py --sampler``, the rows ``scripts/bench_compare.py``
+  measures), in the same alternating rounds; time per step = 1 / tokens/s at one token per
+  step.
+
 It prints one markdown table: model, engine and precision, time per step, tokens/s, and the
-speed as a multiple of llama.cpp F32's and of llama.cpp's fastest file (> 1 is faster).
+speed as a multiple of PyTorch's (when measured), of llama.cpp F32's and of llama.cpp's
+fastest file (> 1 is faster).
 
 llama.cpp is not a dependency: ``llama-diffusion-cli`` and ``llama-quantize`` are looked up
 in ``--llama-cpp-bin``, then on ``PATH``; without them the llama.cpp rows are skipped (with a
@@ -48,7 +55,8 @@ from the repository root with a Python that has ``gguf``, ``numpy`` and ``safete
 
     cargo build --release -p tessera
     /work/ggufenv/bin/python scripts/bench_llamacpp.py [--sizes small,medium] [--rounds 2] \\
-        [--llama-cpp-bin /work/llamacpp-build/bin] [--threads 2] [--work DIR] [--keep]
+        [--llama-cpp-bin /work/llamacpp-build/bin] [--torch-python /work/pyref/bin/python] \\
+        [--threads 2] [--work DIR] [--keep]
 
 The models and GGUF files go to a temporary folder under /tmp (about 3 GB for both sizes),
 removed at the end unless ``--keep``; ``--work DIR`` uses (and keeps) DIR, reusing files there.
@@ -65,6 +73,7 @@ from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import bench_compare  # noqa: E402
 import make_bench_gguf  # noqa: E402
 
 NAMES = {"small": "random-30M", "medium": "random-239M"}
@@ -142,6 +151,7 @@ def main():
     ap.add_argument("--llama-cpp-bin", help="folder with llama-diffusion-cli and llama-quantize")
     ap.add_argument("--work", type=Path, help="folder for models and GGUF files (kept)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--torch-python", help="a Python with torch and transformers: adds PyTorch's rows")
     args = ap.parse_args()
     sizes = [s for s in args.sizes.split(",") if s]
 
@@ -166,9 +176,14 @@ def main():
                 d, work / f"{size}-gguf", args.llama_cpp_bin if cli else None,
                 LLAMA_TYPES[1:] if cli else ())
 
-        llama, tessera, samples = {}, {}, {}
+        llama, tessera, torch, samples = {}, {}, {}, {}
         for rnd in range(max(1, args.rounds)):
             for size in sizes:
+                if args.torch_python:
+                    rows = bench_compare.torch_round(size, 1, args.torch_python)
+                    unit, tps = rows[(size, "LLaDA sampler")]
+                    print(f"round {rnd + 1} {size} pytorch: {tps:.2f} tok/s", file=sys.stderr)
+                    keep_best(torch, size, (1e3 / tps, tps))
                 if cli:
                     for t in LLAMA_TYPES:
                         ms, tps, text = llama_run(cli, ggufs[size][t], vocab[size], args.threads)
@@ -190,12 +205,13 @@ def main():
             n = len(re.findall(r"<t\d+>", text))
             print(f"llama.cpp {size} {t} output ({n} <tN> tokens): {text[:100]}…", file=sys.stderr)
 
-        print("| model | engine, precision | time per step | tokens/s | vs llama.cpp F32 | "
-              "vs llama.cpp fastest |")
-        print("|---|---|---|---|---|---|")
+        print("| model | engine, precision | time per step | tokens/s | vs PyTorch | "
+              "vs llama.cpp F32 | vs llama.cpp fastest |")
+        print("|---|---|---|---|---|---|---|")
         for size in sizes:
-            rows = [(f"llama.cpp {LLAMA_LABEL[t]} (GGUF)", llama[(size, t)])
-                    for t in LLAMA_TYPES if (size, t) in llama]
+            rows = [("PyTorch reference f32", torch[size])] if size in torch else []
+            rows += [(f"llama.cpp {LLAMA_LABEL[t]} (GGUF)", llama[(size, t)])
+                     for t in LLAMA_TYPES if (size, t) in llama]
             rows += [(f"Tessera {t} (safetensors)", tessera[(size, t)])
                      for t in TESSERA_DTYPES if (size, t) in tessera]
             if (size, "gguf-f32") in tessera:
@@ -203,10 +219,13 @@ def main():
             base = llama.get((size, "f32"))
             fastest = max((v for (s, _), v in llama.items() if s == size), key=lambda v: v[1],
                           default=None)
+            ref = torch.get(size)
             for label, (ms, tps) in rows:
+                r0 = f"{tps / ref[1]:.2f}×" if ref else "–"
                 r1 = f"{tps / base[1]:.2f}×" if base else "–"
                 r2 = f"{tps / fastest[1]:.2f}×" if fastest else "–"
-                print(f"| {NAMES.get(size, size)} | {label} | {ms:.1f} ms | {tps:.3g} | {r1} | {r2} |")
+                print(f"| {NAMES.get(size, size)} | {label} | {ms:.1f} ms | {tps:.3g} | {r0} | {r1} "
+                      f"| {r2} |")
         if not cli:
             print("\n(llama.cpp rows skipped: llama-diffusion-cli / llama-quantize not found)")
     finally:
