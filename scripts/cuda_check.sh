@@ -2,13 +2,15 @@
 # The GPU-less CUDA checks of issue 19, for CI: NVRTC and ptxas from NVIDIA's PyPI wheels
 # (pinned to CUDA 13.0, the GPU machines' driver) compile and assemble every kernel in
 # kernels/cuda/ for sm_80 and sm_90 (scripts/cuda_check.py), and the kernels' logic runs on
-# the CPU from the same source against the CPU kernels (`--features cuda-shim`).
+# the CPU from the same source against the CPU kernels (`--features cuda-shim`). Every wheel
+# is pinned to 13.0 (nvcc alone would pull 13.5 crt/nvvm headers beside its 13.0 tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/cuda-check-venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-nvcc==13.0.88
+"$venv/bin/pip" install -q nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-nvcc==13.0.88 \
+    nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
 "$venv/bin/python" scripts/cuda_check.py
 cargo test -p tessera-kernels --features cuda-shim --lib cuda_shim
