@@ -438,10 +438,7 @@ fn sweep<const FAST: bool>(x: &[f32], sc: impl Fn(f32) -> f32 + Copy) -> Sweep {
             }
         }
         for &v in chunks.remainder() {
-            let v = sc(v);
-            let lo = if v < best[0] { v } else { best[0] };
-            second[0] = if lo > second[0] { lo } else { second[0] };
-            best[0] = if v > best[0] { v } else { best[0] };
+            push_top2(&mut best[0], &mut second[0], sc(v));
         }
         let m = best.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
         if m > max {
@@ -461,15 +458,28 @@ fn sweep<const FAST: bool>(x: &[f32], sc: impl Fn(f32) -> f32 + Copy) -> Sweep {
             tsum += t;
         }
     }
-    let mut all = [best, second].concat();
-    all.sort_unstable_by(|a, b| b.total_cmp(a));
     Sweep {
         max,
         argmax,
-        second: all[1],
+        second: runner_up(&best, &second),
         sum: sum as f32,
         tsum,
     }
+}
+
+/// One value into a lane's running max and runner-up (with multiplicity; a NaN is skipped).
+#[inline(always)]
+fn push_top2(best: &mut f32, second: &mut f32, v: f32) {
+    let lo = if v < *best { v } else { *best };
+    *second = if lo > *second { lo } else { *second };
+    *best = if v > *best { v } else { *best };
+}
+
+/// The row's runner-up from every lane's max and runner-up: the second largest of them.
+fn runner_up(best: &[f32], second: &[f32]) -> f32 {
+    let mut all = [best, second].concat();
+    all.sort_unstable_by(|a, b| b.total_cmp(a));
+    all[1]
 }
 
 /// `Σ exp(v − m)` and `Σ exp(v − m)·(v − m)` over a cache-resident block, per lane.

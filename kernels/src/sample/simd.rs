@@ -10,7 +10,7 @@
 //! adds `e^−87.33 ≈ 10⁻³⁸` to a sum of at least 1. A NaN logit is skipped by the running
 //! maxima and makes the sums NaN, as in the plain sweep.
 
-use super::{BLOCK, Sweep};
+use super::{BLOCK, Sweep, push_top2, runner_up};
 
 /// [`Sweep`] of `x / t` (`t == 1.0`: of `x`, no division) through the widest vectors the
 /// CPU has, or `None` without AVX2+FMA.
@@ -66,10 +66,7 @@ macro_rules! sweep_simd {
                     store(sl.as_mut_ptr(), second);
                 }
                 for &v in &block[whole..] {
-                    let v = sc(v);
-                    let lo = if v < bl[0] { v } else { bl[0] };
-                    sl[0] = if lo > sl[0] { lo } else { sl[0] };
-                    bl[0] = if v > bl[0] { v } else { bl[0] };
+                    push_top2(&mut bl[0], &mut sl[0], sc(v));
                 }
                 // SAFETY: as for the stores.
                 (best, second) = unsafe { (load(bl.as_ptr()), load(sl.as_ptr())) };
@@ -134,12 +131,10 @@ macro_rules! sweep_simd {
                 sum += sa.iter().map(|&v| f64::from(v)).sum::<f64>();
                 tsum += ta.iter().map(|&v| f64::from(v)).sum::<f64>();
             }
-            let mut all = [bl, sl].concat();
-            all.sort_unstable_by(|a, b| b.total_cmp(a));
             Sweep {
                 max,
                 argmax,
-                second: all[1],
+                second: runner_up(&bl, &sl),
                 sum: sum as f32,
                 tsum,
             }
