@@ -5,15 +5,21 @@
 //! ([`tessera_kernels::PackedWeights`]) and the tensor it came from is dropped: each call
 //! packs nothing but reads the activations in place, with both cores busy even for the few
 //! dozen rows of a decoding block. Elsewhere (CUDA, `bf16`/`f16` weights) it is candle's
-//! matmul on the weight as loaded. A block-quantized weight (`q8_0`, `q4k`, …) is a
-//! candle [`QMatMul`], whose CPU kernels quantize the activations and work in integers.
+//! matmul on the weight as loaded. A block-quantized weight in `q8_0` or `q4k` on a CPU with
+//! AVX-512 VNNI is repacked once for Tessera's integer kernels
+//! ([`tessera_kernels::PackedQuant`]) and the loaded blocks are dropped: one copy. Any other
+//! block-quantized weight (`q4_0`, `q6k`, other CPUs, CUDA) is a candle [`QMatMul`], whose
+//! CPU kernels also quantize the activations and work in integers, but keep a repacked copy
+//! beside the blocks.
 
 use std::sync::Arc;
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{D, DType, Device, Storage, Tensor};
 use candle_nn::Module;
-use tessera_kernels::{PackedWeights, matmul_packed};
+use tessera_kernels::{
+    KernelError, PackedQuant, PackedWeights, QuantFormat, matmul_packed, matmul_quant,
+};
 
 /// A linear layer (see the module docs).
 #[derive(Debug)]
@@ -27,7 +33,15 @@ pub(crate) enum Dense {
     },
     /// The weight as loaded, through candle.
     Tensor(candle_nn::Linear),
-    /// A block-quantized weight.
+    /// A block-quantized weight repacked for Tessera's integer CPU kernels (shared with a
+    /// tied token embedding).
+    PackedQuant {
+        /// The packed `[n, k]` weight.
+        w: Arc<PackedQuant>,
+        /// The bias, `n` values.
+        bias: Option<Vec<f32>>,
+    },
+    /// A block-quantized weight, through candle.
     Quantized {
         /// The weight, `[n, k]`.
         w: QMatMul,
@@ -63,7 +77,17 @@ impl Dense {
     /// generic kernel 6–7× slower (measured: `[640×256]·[256×521]` in `Q8_0` 5.6 ms, the same
     /// padded to 528 rows 0.67 ms). So such a weight gets zero rows up to the next multiple
     /// of 16, and the extra outputs are cut off (tessera-tiny's 521-wide LM head).
-    pub(crate) fn quantized(w: Arc<QTensor>, bias: Option<Tensor>) -> candle_core::Result<Self> {
+    ///
+    /// With `kernels` on, a `Q8_0` or `Q4_K` weight on a CPU that runs the integer kernels
+    /// fast is repacked for them instead ([`Dense::PackedQuant`]).
+    pub(crate) fn quantized(
+        w: Arc<QTensor>,
+        bias: Option<Tensor>,
+        kernels: bool,
+    ) -> candle_core::Result<Self> {
+        if kernels && let Some(packed) = repack(&w)? {
+            return Self::packed_quant(Arc::new(packed), bias);
+        }
         let dims = w.shape().dims2()?;
         let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
         Ok(Dense::Quantized {
@@ -75,16 +99,28 @@ impl Dense {
 
     /// The layer of an already packed weight `w` and `bias` (`[n]`).
     pub(crate) fn packed(w: PackedWeights, bias: Option<Tensor>) -> candle_core::Result<Self> {
-        let bias = bias
-            .map(|b| b.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
-            .transpose()?;
-        Ok(Dense::Packed { w, bias })
+        Ok(Dense::Packed {
+            w,
+            bias: bias_vec(bias)?,
+        })
+    }
+
+    /// The layer of a weight repacked for the integer kernels, and `bias` (`[n]`).
+    pub(crate) fn packed_quant(
+        w: Arc<PackedQuant>,
+        bias: Option<Tensor>,
+    ) -> candle_core::Result<Self> {
+        Ok(Dense::PackedQuant {
+            w,
+            bias: bias_vec(bias)?,
+        })
     }
 
     /// `(n, k)`: outputs and inputs.
     pub(crate) fn dims(&self) -> candle_core::Result<(usize, usize)> {
         match self {
             Dense::Packed { w, .. } => Ok((w.n(), w.k())),
+            Dense::PackedQuant { w, .. } => Ok((w.n(), w.k())),
             Dense::Tensor(l) => l.weight().dims2(),
             Dense::Quantized { dims, .. } => Ok(*dims),
             Dense::Concat(parts) => parts.iter().try_fold((0, 0), |(n, _), p| {
@@ -98,6 +134,7 @@ impl Dense {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Dense::Packed { w, bias } => w.bytes() + bias.as_ref().map_or(0, |b| b.len() * 4),
+            Dense::PackedQuant { w, bias } => w.bytes() + bias.as_ref().map_or(0, |b| b.len() * 4),
             Dense::Tensor(l) => tensor_bytes(l.weight()) + l.bias().map_or(0, tensor_bytes),
             Dense::Quantized { w, bias, .. } => {
                 let weight = match w {
@@ -131,27 +168,63 @@ impl Dense {
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 return Tensor::cat(&outs, D::Minus1);
             }
-            Dense::Packed { w, bias } => (w, bias),
+            Dense::Packed { w, bias } => {
+                return cpu_matmul(x, (w.n(), w.k()), |x, m, out| {
+                    matmul_packed(x, m, w, bias.as_deref(), out)
+                });
+            }
+            Dense::PackedQuant { w, bias } => (w, bias),
         };
-        let mut dims = x.dims().to_vec();
-        let Some(last) = dims.last_mut() else {
-            candle_core::bail!("a linear layer needs at least one dimension");
-        };
-        if *last != w.k() {
-            candle_core::bail!(
-                "linear layer of {} inputs given {} values per row",
-                w.k(),
-                *last
-            );
-        }
-        *last = w.n();
-        let m = x.elem_count() / w.k().max(1);
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let mut out = vec![0.0f32; m * w.n()];
-        with_f32(&x, |x| matmul_packed(x, m, w, bias.as_deref(), &mut out))?
-            .map_err(candle_core::Error::wrap)?;
-        Tensor::from_vec(out, dims, &Device::Cpu)
+        cpu_matmul(x, (w.n(), w.k()), |x, m, out| {
+            matmul_quant(x, m, w, bias.as_deref(), out)
+        })
     }
+}
+
+/// `x · Wᵀ (+ b)` over the last dimension of `x` on the CPU, `run(x, m, out)` computing the
+/// `m × n` product of the contiguous `f32` rows into `out`.
+fn cpu_matmul(
+    x: &Tensor,
+    (n, k): (usize, usize),
+    run: impl FnOnce(&[f32], usize, &mut [f32]) -> Result<(), KernelError>,
+) -> candle_core::Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let Some(last) = dims.last_mut() else {
+        candle_core::bail!("a linear layer needs at least one dimension");
+    };
+    if *last != k {
+        candle_core::bail!("linear layer of {k} inputs given {} values per row", *last);
+    }
+    *last = n;
+    let m = x.elem_count() / k.max(1);
+    let x = x.to_dtype(DType::F32)?.contiguous()?;
+    let mut out = vec![0.0f32; m * n];
+    with_f32(&x, |x| run(x, m, &mut out))?.map_err(candle_core::Error::wrap)?;
+    Tensor::from_vec(out, dims, &Device::Cpu)
+}
+
+/// `bias` as `f32` values.
+fn bias_vec(bias: Option<Tensor>) -> candle_core::Result<Option<Vec<f32>>> {
+    bias.map(|b| b.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+        .transpose()
+}
+
+/// `w` repacked for Tessera's integer kernels, if they take its format and run fast on this
+/// CPU (and `w` is on the CPU); `None` otherwise.
+pub(crate) fn repack(w: &QTensor) -> candle_core::Result<Option<PackedQuant>> {
+    use candle_core::quantized::GgmlDType;
+    let format = match w.dtype() {
+        GgmlDType::Q8_0 => QuantFormat::Q8_0,
+        GgmlDType::Q4K => QuantFormat::Q4K,
+        _ => return Ok(None),
+    };
+    if !w.device().is_cpu() || !tessera_kernels::quant_kernels_fast() {
+        return Ok(None);
+    }
+    let (n, k) = w.shape().dims2()?;
+    let packed =
+        PackedQuant::from_ggml(format, &w.data()?, n, k).map_err(candle_core::Error::wrap)?;
+    Ok(Some(packed))
 }
 
 /// Rows the fast quantized kernels work in.
@@ -235,40 +308,38 @@ mod tests {
     }
 
     #[test]
-    fn quantized_layers_of_odd_row_counts_are_padded_and_cut() {
+    fn quantized_layers_of_odd_row_counts_agree_with_the_dequantized_weight() {
         use candle_core::quantized::GgmlDType;
         let dev = Device::Cpu;
         let w = Tensor::randn(0f32, 1.0, (21, 256), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, 21, &dev).unwrap();
         let x = Tensor::randn(0f32, 1.0, (3, 4, 256), &dev).unwrap();
-        let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
-        let layer = Dense::quantized(q.clone(), Some(b.clone())).unwrap();
-        assert_eq!(layer.dims().unwrap(), (21, 256));
-        // The stored weight gained zero rows up to 32; the output has the 21 asked for.
-        assert!(layer.bytes() > q.storage_size_in_bytes());
-        let y = layer.forward(&x).unwrap();
-        assert_eq!(y.dims(), &[3, 4, 21]);
-        let deq = Dense::Tensor(candle_nn::Linear::new(q.dequantize(&dev).unwrap(), Some(b)));
-        let r = deq.forward(&x).unwrap();
-        let err = (&y - &r)
-            .unwrap()
-            .sqr()
-            .unwrap()
-            .mean_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let scale = r
-            .sqr()
-            .unwrap()
-            .mean_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(
-            (err / scale).sqrt() < 0.02,
-            "relative RMS {}",
-            (err / scale).sqrt()
-        );
+        for g in [GgmlDType::Q8_0, GgmlDType::Q4K] {
+            let q = Arc::new(QTensor::quantize(&w, g).unwrap());
+            let deq = Dense::Tensor(candle_nn::Linear::new(
+                q.dequantize(&dev).unwrap(),
+                Some(b.clone()),
+            ));
+            let r = deq.forward(&x).unwrap();
+            for kernels in [false, true] {
+                let layer = Dense::quantized(q.clone(), Some(b.clone()), kernels).unwrap();
+                assert_eq!(layer.dims().unwrap(), (21, 256));
+                let ours = tessera_kernels::quant_kernels_fast() && kernels;
+                assert_eq!(matches!(layer, Dense::PackedQuant { .. }), ours);
+                if !ours {
+                    // candle's: the stored weight gained zero rows up to 32.
+                    assert!(layer.bytes() > q.storage_size_in_bytes());
+                }
+                let y = layer.forward(&x).unwrap();
+                assert_eq!(y.dims(), &[3, 4, 21]);
+                let rel = relative_rms(&y, &r);
+                assert!(rel < 0.02, "{g:?} kernels {kernels}: relative RMS {rel}");
+            }
+        }
+    }
+
+    fn relative_rms(y: &Tensor, r: &Tensor) -> f32 {
+        let mean_sq = |t: Tensor| t.sqr().unwrap().mean_all().unwrap().to_scalar::<f32>();
+        (mean_sq((y - r).unwrap()).unwrap() / mean_sq(r.clone()).unwrap()).sqrt()
     }
 }

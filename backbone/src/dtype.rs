@@ -12,9 +12,11 @@ use candle_core::quantized::GgmlDType;
 /// back to [`Dtype::Q8_0`] (blocks of 32), and to `f32` if those do not fit either, as
 /// llama.cpp's quantizer does.
 ///
-/// On an x86 CPU with AVX-512 VNNI (or AVX-VNNI) `q8_0`, `q4k` and `q6k` run on repacked
-/// integer kernels, about twice as fast as `f32`; `q4_0` has no such kernel and is several
-/// times slower than `f32` — it exists for GGUF files stored that way.
+/// On an x86 CPU with AVX-512 VNNI, `q8_0` and `q4k` run on Tessera's integer kernels
+/// (`tessera_kernels::matmul_quant`) on one repacked copy of each matrix, about twice as
+/// fast as `f32`; `q6k` (and `q8_0`/`q4k` on CPUs without AVX-512 VNNI) on candle's, which
+/// keep a repacked copy beside the blocks; `q4_0` has no integer kernel and is several times
+/// slower than `f32` — it exists for GGUF files stored that way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]

@@ -284,6 +284,11 @@ impl Backbone {
             tensor_types: stored.types,
         };
         let transformer = Transformer::load(&matrices, names, spec)?;
+        if quantize != Quantize::No {
+            // Quantizing left the heap full of freed float matrices between the packed
+            // weights; hand those pages back (a 239M `q4k` model: 215 MB resident → 143 MB).
+            crate::weights::return_freed_heap();
+        }
         Ok(Backbone {
             inner: Arc::new(Inner {
                 dir: path.to_path_buf(),

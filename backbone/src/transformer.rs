@@ -221,8 +221,11 @@ impl Transformer {
                     + t(&b.mlp_norm)
             })
             .sum();
-        let shared_head =
-            self.spec.tied_head && matches!(self.head, Dense::Tensor(_) | Dense::Quantized { .. });
+        let shared_head = self.spec.tied_head
+            && matches!(
+                self.head,
+                Dense::Tensor(_) | Dense::Quantized { .. } | Dense::PackedQuant { .. }
+            );
         let head = if shared_head { 0 } else { self.head.bytes() };
         (blocks
             + self.embed.bytes()

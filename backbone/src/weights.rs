@@ -11,7 +11,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
-use tessera_kernels::PackedWeights;
+use tessera_kernels::{PackedQuant, PackedWeights};
 
 use crate::LoadError;
 use crate::dense::{Dense, quantized_from_bytes};
@@ -132,6 +132,7 @@ impl Matrices<'_> {
             return Ok(Dense::quantized(
                 Arc::new(concat_rows(quantized, self.device)?),
                 bias,
+                self.kernels,
             )?);
         }
         // Parts in different formats: one layer each, the bias cut to match.
@@ -143,7 +144,7 @@ impl Matrices<'_> {
                 .as_ref()
                 .map(|b| b.narrow(0, start, rows))
                 .transpose()?;
-            layers.push(Dense::quantized(Arc::new(q), b)?);
+            layers.push(Dense::quantized(Arc::new(q), b, self.kernels)?);
             start += rows;
         }
         Ok(Dense::Concat(layers))
@@ -195,6 +196,11 @@ impl Matrices<'_> {
         if self.quantize != Quantize::No
             && let Some(q) = self.matrix(&(name.to_string(), rows), k)?
         {
+            if self.kernels
+                && let Some(packed) = crate::dense::repack(&q)?
+            {
+                return Ok(Embedding::Packed(Arc::new(packed)));
+            }
             return Ok(Embedding::Quantized(Arc::new(q)));
         }
         Ok(Embedding::Dense(self.tensor(name, &[rows, k])?))
@@ -213,9 +219,28 @@ impl Matrices<'_> {
                     return Ok(None);
                 };
                 let w = self.source.tensor(name, &shape, DType::F32, &Device::Cpu)?;
-                Ok(Some(QTensor::quantize_onto(&w, g, self.device)?))
+                let q = QTensor::quantize_onto(&w, g, self.device)?;
+                // The stored floats are not read again: drop their mapped pages.
+                self.source.release(name);
+                Ok(Some(q))
             }
         }
+    }
+}
+
+/// Returns the heap's free pages to the system (glibc's `malloc_trim`; nothing elsewhere).
+///
+/// Loading a quantized model allocates each matrix in `f32`, quantizes and repacks it, and
+/// frees the floats: the freed chunks sit between the packed weights that outlive them, where
+/// glibc's `free` never trims, so the process would keep them resident for its lifetime.
+pub(crate) fn return_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: `malloc_trim` has no preconditions; it only releases free memory.
+        unsafe { malloc_trim(0) };
     }
 }
 
@@ -250,8 +275,10 @@ fn concat_rows(parts: Vec<QTensor>, device: &Device) -> Result<QTensor, LoadErro
 pub(crate) enum Embedding {
     /// Dense rows.
     Dense(Tensor),
-    /// Quantized rows.
+    /// Quantized rows, through candle.
     Quantized(Arc<QTensor>),
+    /// Quantized rows repacked for the integer kernels (shared with a tied LM head).
+    Packed(Arc<PackedQuant>),
 }
 
 impl Embedding {
@@ -260,6 +287,16 @@ impl Embedding {
         match self {
             Embedding::Dense(t) => t.index_select(ids, 0),
             Embedding::Quantized(q) => q.embedding(ids),
+            Embedding::Packed(w) => {
+                let ids = ids.to_vec1::<u32>()?;
+                let k = w.k();
+                let mut out = vec![0.0f32; ids.len() * k];
+                for (&id, row) in ids.iter().zip(out.chunks_exact_mut(k.max(1))) {
+                    w.dequantize_row(id as usize, row)
+                        .map_err(candle_core::Error::wrap)?;
+                }
+                Tensor::from_vec(out, (ids.len(), k), &Device::Cpu)
+            }
         }
     }
 
@@ -268,6 +305,7 @@ impl Embedding {
         match self {
             Embedding::Dense(t) => crate::dense::tensor_bytes(t),
             Embedding::Quantized(q) => q.storage_size_in_bytes(),
+            Embedding::Packed(w) => w.bytes(),
         }
     }
 
@@ -275,7 +313,8 @@ impl Embedding {
     pub(crate) fn tied_head(&self, m: &Matrices<'_>) -> Result<Dense, LoadError> {
         match self {
             Embedding::Dense(t) => m.dense(t.clone(), None),
-            Embedding::Quantized(q) => Ok(Dense::quantized(q.clone(), None)?),
+            Embedding::Quantized(q) => Ok(Dense::quantized(q.clone(), None, false)?),
+            Embedding::Packed(w) => Ok(Dense::packed_quant(w.clone(), None)?),
         }
     }
 }

@@ -18,6 +18,9 @@
 //!   against a weight packed once at load time as [`PackedWeights`]; an AVX2 + FMA
 //!   micro-kernel chosen at run time (plain Rust elsewhere), cache-blocked and threaded
 //!   over the current rayon pool.
+//! - `qgemm`: [`matmul_quant`], the same for block-quantized weights (`Q8_0`, `Q4_K`) held
+//!   once as [`PackedQuant`]: 8-bit activations, integer dot products (AVX-512 VNNI, plain
+//!   Rust elsewhere).
 //! - `conv`: [`conv2d`], a 2-D convolution as an implicit GEMM on the same micro-kernel,
 //!   reading the padded channels-last input in place, with its weight packed once as
 //!   [`PackedConv`].
@@ -43,6 +46,7 @@ mod error;
 mod gemm;
 mod group_norm;
 mod layout;
+mod qgemm;
 mod row;
 mod sample;
 
@@ -55,5 +59,6 @@ pub use error::KernelError;
 pub use gemm::{PackedWeights, matmul_packed};
 pub use group_norm::{GroupNormSpec, group_norm};
 pub use layout::{Rotary, add_rms_norm, split_heads};
+pub use qgemm::{PackedQuant, QuantFormat, matmul_quant, quant_kernels_fast};
 pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
 pub use sample::{Arithmetic, Draw, SampleSpec, Sampled, sample_rows};

@@ -106,24 +106,14 @@ pub(super) fn run(
 ) {
     let (n, panels) = (ws[0].n(), ws[0].panels());
     let k: usize = ws.iter().map(|w| w.k()).sum();
-    let threads = rayon::current_num_threads();
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
-    let parallel = threads > 1 && flops >= PARALLEL_MIN_FLOPS;
-
-    let mut blocks = m.div_ceil(MC_MAX);
-    let split_rows = parallel && blocks >= 2 * threads;
-    if split_rows {
-        blocks = blocks.div_ceil(threads) * threads;
-    }
-    let mc = m.div_ceil(blocks).next_multiple_of(MR);
-    let blocks = m.div_ceil(mc);
-    let runs = if parallel && !split_rows {
-        panels.min(4 * threads)
-    } else {
-        1
-    };
-    let per_run = panels.div_ceil(runs);
-    let runs = panels.div_ceil(per_run);
+    let Split {
+        mc,
+        blocks,
+        runs,
+        per_run,
+        parallel,
+    } = Split::new(m, panels, flops, MR);
 
     let tile = Tile { kernel, ws, bias };
     let c = SharedOut(out.as_mut_ptr());
@@ -167,15 +157,62 @@ pub(super) fn run(
     }
 }
 
+/// How a GEMM of `m` rows by `panels` weight panels splits into tasks: task `t` is row
+/// block `t / runs` (rows `mc` apart) by panel run `t % runs` (`per_run` panels each).
+/// Shared by the `f32` and the quantized drivers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split {
+    /// Rows per block, a multiple of the micro-kernel's rows.
+    pub(crate) mc: usize,
+    /// Row blocks.
+    pub(crate) blocks: usize,
+    /// Panel runs per row block.
+    pub(crate) runs: usize,
+    /// Panels per run.
+    pub(crate) per_run: usize,
+    /// Whether the tasks run on the rayon pool.
+    pub(crate) parallel: bool,
+}
+
+impl Split {
+    /// The split of `m > 0` rows and `panels > 0` panels costing `flops`, for a micro-kernel
+    /// of `mr` rows. Tall problems (at least two row blocks per thread) split rows only;
+    /// short ones also split the panels, several runs per thread so rayon can balance them.
+    pub(crate) fn new(m: usize, panels: usize, flops: usize, mr: usize) -> Split {
+        let threads = rayon::current_num_threads();
+        let parallel = threads > 1 && flops >= PARALLEL_MIN_FLOPS;
+        let mut blocks = m.div_ceil(MC_MAX);
+        let split_rows = parallel && blocks >= 2 * threads;
+        if split_rows {
+            blocks = blocks.div_ceil(threads) * threads;
+        }
+        let mc = m.div_ceil(blocks).next_multiple_of(mr);
+        let blocks = m.div_ceil(mc);
+        let runs = if parallel && !split_rows {
+            panels.min(4 * threads)
+        } else {
+            1
+        };
+        let per_run = panels.div_ceil(runs);
+        Split {
+            mc,
+            blocks,
+            runs: panels.div_ceil(per_run),
+            per_run,
+            parallel,
+        }
+    }
+}
+
 /// A pointer into `out` that tasks writing disjoint columns share.
-struct SharedOut(*mut f32);
+pub(crate) struct SharedOut(pub(crate) *mut f32);
 
 // SAFETY: the tasks holding a `SharedOut` write disjoint elements (see its uses in `run`).
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
     /// The pointer (a method, so closures capture the `Sync` wrapper, not the raw field).
-    fn get(&self) -> *mut f32 {
+    pub(crate) fn get(&self) -> *mut f32 {
         self.0
     }
 }

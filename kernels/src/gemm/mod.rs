@@ -27,7 +27,7 @@ mod tests;
 
 pub use pack::PackedWeights;
 
-pub(crate) use driver::{Activations, OutLayout};
+pub(crate) use driver::{Activations, OutLayout, SharedOut, Split};
 
 use crate::KernelError;
 
@@ -175,7 +175,11 @@ fn segments_with(
     driver::run(kernel, a, m, ws, &padded, out, layout);
 }
 
-fn check(operand: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {
+pub(crate) fn check(
+    operand: &'static str,
+    expected: usize,
+    actual: usize,
+) -> Result<(), KernelError> {
     if expected == actual {
         Ok(())
     } else {
