@@ -22,7 +22,8 @@ pub fn exp(x: f32) -> f32 {
     // 1.5 · 2²³: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let c = x.clamp(-87.33, 88.37);
-    let n = (c * LOG2E + ROUND) - ROUND;
+    let t = c * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = (c - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -32,8 +33,12 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    // `n` is an integer in [−126, 127], so the biased exponent is in [1, 254].
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // `n` is an integer in [−126, 127], so the biased exponent is in [1, 254]. `t` is
+    // `ROUND + n` exactly, in the binade of `ROUND` where one ulp is 1: its bits are
+    // `ROUND`'s plus `n`. (Integer arithmetic on the bits, not `n as i32`: that saturating
+    // cast does not vectorise, and a loop of `exp` would go lane by lane.)
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     let y = p * scale;
     let y = if x < -87.33 { 0.0 } else { y };
     if x.is_nan() { x } else { y }

@@ -6,10 +6,10 @@
 //! steps along rows, and no layer transposes.
 
 use candle_core::Tensor;
-use tessera_kernels::activation::elu_in_place;
 use tessera_kernels::{PackedConv, PackedWeights, conv2d_channels_last, matmul_packed};
 
 use super::config::{EncodecConfig, PadMode};
+use super::pad::padded_rows;
 use crate::audio::AudioError;
 use crate::audio::weights::WeightStore;
 
@@ -32,44 +32,6 @@ fn weight_norm(w: &WeightStore, prefix: &str, shape: [usize; 3]) -> Result<Tenso
     let v = w.get(&v_name, &shape)?;
     let norm = v.sqr()?.sum_keepdim((1, 2))?.sqrt()?;
     Ok(v.broadcast_mul(&g.broadcast_div(&norm)?)?)
-}
-
-/// Pads the time axis (1) of `x` `(1, time, channels)` by `(left, right)` in `mode`.
-///
-/// Reflect padding of a signal no longer than the pad first appends zeros so the reflection
-/// exists, then drops them again, as `transformers`' `EncodecConv1d._pad1d` does.
-fn pad1d(x: &Tensor, left: usize, right: usize, mode: PadMode) -> Result<Tensor, AudioError> {
-    if left == 0 && right == 0 {
-        return Ok(x.clone());
-    }
-    Ok(match mode {
-        PadMode::Constant => x.pad_with_zeros(1, left, right)?,
-        PadMode::Replicate => x.pad_with_same(1, left, right)?,
-        PadMode::Reflect => {
-            let len = x.dim(1)?;
-            let max_pad = left.max(right);
-            let extra = if len <= max_pad { max_pad - len + 1 } else { 0 };
-            let x = x.pad_with_zeros(1, 0, extra)?;
-            let n = len + extra;
-            // Source index of each output position of the reflected signal.
-            let idx: Vec<u32> = (0..left + n + right)
-                .map(|o| {
-                    let i = o as i64 - left as i64;
-                    let r = if i < 0 {
-                        -i
-                    } else if i >= n as i64 {
-                        2 * (n as i64 - 1) - i
-                    } else {
-                        i
-                    };
-                    r as u32
-                })
-                .collect();
-            let idx = Tensor::from_vec(idx, left + n + right, x.device())?;
-            let padded = x.index_select(&idx, 1)?;
-            padded.narrow(1, 0, left + n + right - extra)?
-        }
-    })
 }
 
 /// A convolution with EnCodec's padding: causal (all on the left) or centred, plus the
@@ -150,16 +112,11 @@ impl Conv {
             let right = pad_total / 2;
             (pad_total - right, right + extra)
         };
-        let x = pad1d(x, left, right, self.pad_mode)?;
-        let len = x.dim(1)?;
+        let (data, len) = padded_rows(x, (left, right), self.pad_mode, elu)?;
         if len < k_eff {
             return Err(AudioError::Tensor(format!(
                 "convolution input of {len} samples is shorter than its kernel span {k_eff}"
             )));
-        }
-        let mut data = x.flatten_all()?.to_vec1::<f32>()?;
-        if elu {
-            elu_in_place(&mut data, 1.0);
         }
         let (y, _, frames) =
             conv2d_channels_last(&data, 1, len, &self.packed, Some(&self.bias), stride)
@@ -231,8 +188,7 @@ impl ConvTranspose {
     pub(crate) fn forward_elu(&self, x: &Tensor) -> Result<Tensor, AudioError> {
         let (_, frames, in_c) = x.dims3()?;
         let (out_c, kernel, stride) = (self.out_c, self.kernel, self.stride);
-        let mut data = x.flatten_all()?.to_vec1::<f32>()?;
-        elu_in_place(&mut data, 1.0);
+        let (data, _) = padded_rows(x, (0, 0), PadMode::Constant, true)?;
         let mut z = vec![0.0f32; frames * kernel * out_c];
         matmul_packed(&data, frames, &self.taps, None, &mut z)
             .map_err(|e| AudioError::Tensor(format!("transposed convolution of {in_c}: {e}")))?;
@@ -254,91 +210,6 @@ impl ConvTranspose {
         }
         Ok(Tensor::from_vec(out, (1, keep, out_c), x.device())?)
     }
-}
-
-/// One LSTM layer's weights, PyTorch layout and gate order (input, forget, cell, output).
-#[derive(Debug)]
-struct LstmLayer {
-    w_ih_t: Tensor,
-    bias: Tensor,
-    /// `W_hh` transposed, row-major `(hidden, 4·hidden)`, for the sequential recurrence.
-    w_hh_t: Vec<f32>,
-}
-
-/// A stack of LSTM layers over time with a skip connection around the stack, as in SEANet.
-#[derive(Debug)]
-pub(crate) struct Lstm {
-    layers: Vec<LstmLayer>,
-    dim: usize,
-}
-
-impl Lstm {
-    pub(crate) fn load(
-        cfg: &EncodecConfig,
-        w: &WeightStore,
-        prefix: &str,
-        dim: usize,
-    ) -> Result<Self, AudioError> {
-        let layers = (0..cfg.num_lstm_layers)
-            .map(|l| {
-                let name = |n: &str| format!("{prefix}.lstm.{n}_l{l}");
-                let w_ih = w.get(&name("weight_ih"), &[4 * dim, dim])?;
-                let w_hh = w.get(&name("weight_hh"), &[4 * dim, dim])?;
-                let b = (w.get(&name("bias_ih"), &[4 * dim])?
-                    + w.get(&name("bias_hh"), &[4 * dim])?)?;
-                Ok(LstmLayer {
-                    w_ih_t: w_ih.t()?.contiguous()?,
-                    bias: b.reshape((1, 4 * dim))?,
-                    w_hh_t: w_hh.t()?.contiguous()?.flatten_all()?.to_vec1()?,
-                })
-            })
-            .collect::<Result<Vec<_>, AudioError>>()?;
-        Ok(Self { layers, dim })
-    }
-
-    /// `x`: `(1, time, dim)` → the same shape, `lstm(x) + x`.
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, AudioError> {
-        let h = self.dim;
-        let seq = x.squeeze(0)?.contiguous()?; // (time, dim)
-        let steps = seq.dim(0)?;
-        let mut cur = seq.clone();
-        for layer in &self.layers {
-            // The input projection of every step at once; only `W_hh · h` is sequential.
-            let pre: Vec<f32> = cur
-                .matmul(&layer.w_ih_t)?
-                .broadcast_add(&layer.bias)?
-                .flatten_all()?
-                .to_vec1()?;
-            let mut out = vec![0f32; steps * h];
-            let mut hid = vec![0f32; h];
-            let mut cell = vec![0f32; h];
-            let mut gates = vec![0f32; 4 * h];
-            for t in 0..steps {
-                gates.copy_from_slice(&pre[t * 4 * h..(t + 1) * 4 * h]);
-                for (i, &hi) in hid.iter().enumerate() {
-                    let row = &layer.w_hh_t[i * 4 * h..(i + 1) * 4 * h];
-                    for (g, &wv) in gates.iter_mut().zip(row) {
-                        *g += hi * wv;
-                    }
-                }
-                for j in 0..h {
-                    let i_g = sigmoid(gates[j]);
-                    let f_g = sigmoid(gates[h + j]);
-                    let g_g = gates[2 * h + j].tanh();
-                    let o_g = sigmoid(gates[3 * h + j]);
-                    cell[j] = f_g * cell[j] + i_g * g_g;
-                    hid[j] = o_g * cell[j].tanh();
-                }
-                out[t * h..(t + 1) * h].copy_from_slice(&hid);
-            }
-            cur = Tensor::from_vec(out, (steps, h), x.device())?;
-        }
-        Ok((cur + seq)?.unsqueeze(0)?)
-    }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// SEANet residual block: `shortcut(x) + conv₂(elu(conv₁(elu(x))))`.

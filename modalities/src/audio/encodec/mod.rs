@@ -10,7 +10,9 @@
 
 mod config;
 mod layers;
+mod lstm;
 mod model;
+mod pad;
 
 use std::path::{Path, PathBuf};
 

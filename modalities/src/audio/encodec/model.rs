@@ -4,7 +4,8 @@
 use candle_core::Tensor;
 
 use super::config::EncodecConfig;
-use super::layers::{Conv, ConvTranspose, Lstm, ResnetBlock};
+use super::layers::{Conv, ConvTranspose, ResnetBlock};
+use super::lstm::Lstm;
 use crate::audio::AudioError;
 use crate::audio::weights::WeightStore;
 
