@@ -1,5 +1,6 @@
 //! [`conv2d`] at MAGVIT-v2's convolution shapes (256×256 picture, 128–512 channels) against
-//! candle's `conv2d` on the same data, with GFLOP/s and this machine's FMA peak.
+//! candle's `conv2d` on the same data, with GFLOP/s and this machine's FMA peak, and the
+//! Winograd F(2×2, 3×3) packing (`PackedConv::winograd_3x3`) where it applies.
 //!
 //! `cargo run --release -p tessera-kernels --example conv_bench`
 
@@ -23,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peak = tessera_kernels::ceiling::fma_peak(threads, Duration::from_millis(300));
     println!("FMA peak, {threads} threads: {peak:.0} GFLOP/s");
     println!(
-        "{:>28} {:>10} {:>8} {:>10} {:>8} {:>8}",
-        "shape", "tessera", "GFLOP/s", "candle", "GFLOP/s", "speed-up"
+        "{:>28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>10} {:>8}",
+        "shape", "tessera", "GFLOP/s", "candle", "GFLOP/s", "speed-up", "winograd", "vs direct"
     );
     // (cin, cout, k, side, stride)
     for (cin, cout, k, side, stride) in [
@@ -61,14 +62,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .pad_with_zeros(3, g.pad[1], g.pad[3])?;
         let wt = Tensor::from_slice(&w, (cout, cin, k, k), &Device::Cpu)?;
         let t_candle = best_of(2, || xt.conv2d(&wt, 0, stride, 1, 1));
+        // Winograd F(2×2, 3×3) where it applies (3×3, stride 1).
+        let t_wino = if k == 3 && stride == 1 {
+            let wino = PackedConv::winograd_3x3(&w, cout, cin)?;
+            best_of(3, || conv2d(&x, side, side, &wino, Some(&bias), g))
+        } else {
+            f64::NAN
+        };
         println!(
-            "{:>28} {:>8.1}ms {:>8.0} {:>8.1}ms {:>8.0} {:>7.2}×",
+            "{:>28} {:>8.1}ms {:>8.0} {:>8.1}ms {:>8.0} {:>7.2}× {:>8.1}ms {:>7.2}×",
             format!("{cin}→{cout} k{k} s{stride} {side}²"),
             t_ours * 1e3,
             flops / t_ours / 1e9,
             t_candle * 1e3,
             flops / t_candle / 1e9,
-            t_candle / t_ours
+            t_candle / t_ours,
+            t_wino * 1e3,
+            t_ours / t_wino
         );
     }
     Ok(())

@@ -171,3 +171,68 @@ fn channels_last_is_the_padded_transposed_convolution() {
     assert!(conv2d_channels_last(&xl, h, w, &conv, None, 0).is_err());
     assert!(conv2d_channels_last(&xl[1..], h, w, &conv, None, 1).is_err());
 }
+
+#[test]
+fn winograd_matches_the_direct_convolution() {
+    let geometries = [
+        ConvGeometry::same(1),
+        ConvGeometry::same(0),
+        ConvGeometry {
+            stride: 1,
+            pad: [1; 4],
+            upsample: 2,
+        },
+        ConvGeometry {
+            stride: 1,
+            pad: [0, 2, 1, 0],
+            upsample: 1,
+        },
+    ];
+    // (cin, cout, h, w): odd and even sides (edge tiles), one batch and many (over 256
+    // tiles: batches in parallel, a map narrower than a batch's 128 tiles and one wider).
+    let shapes = [
+        (3, 20, 9, 13),
+        (130, 33, 7, 11),
+        (16, 16, 14, 14),
+        (1, 1, 3, 3),
+        (8, 5, 41, 37),
+        (4, 6, 12, 300),
+    ];
+    for g in geometries {
+        for &(cin, cout, h, w) in &shapes {
+            let x = values(cin * h * w, (cin * h + w) as u64);
+            let wt = values(cout * cin * 9, (cout + 3) as u64);
+            let bias = values(cout, 9);
+            let conv = PackedConv::winograd_3x3(&wt, cout, cin).unwrap();
+            assert_eq!(conv.kernel(), (3, 3));
+            let (got, oh, ow) = conv2d(&x, h, w, &conv, Some(&bias), g).unwrap();
+            let (want, wh, ww) = direct(&x, (cin, h, w), &wt, (cout, 3, 3), &bias, g);
+            assert_eq!((oh, ow), (wh, ww), "{g:?} {cin}->{cout} {h}x{w}");
+            // The transforms' additions: a few times the direct path's rounding.
+            let tol = 4e-5 * ((cin * 9) as f32).sqrt();
+            for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - e).abs() <= tol * (1.0 + e.abs()),
+                    "{g:?} {cin}->{cout} {h}x{w} at {i}: {a} vs {e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn winograd_refuses_other_strides_and_bad_weights() {
+    let conv = PackedConv::winograd_3x3(&[1.0; 18], 2, 1).unwrap();
+    let g = ConvGeometry {
+        stride: 2,
+        ..ConvGeometry::same(1)
+    };
+    assert!(matches!(
+        conv2d(&[0.0; 9], 3, 3, &conv, None, g),
+        Err(KernelError::Shape(_))
+    ));
+    // Channels-last inputs take the direct packing.
+    assert!(conv2d_channels_last(&[0.0; 9], 3, 3, &conv, None, 1).is_err());
+    assert!(PackedConv::winograd_3x3(&[1.0; 17], 2, 1).is_err());
+    assert!(PackedConv::winograd_3x3(&[], 0, 1).is_err());
+}

@@ -65,9 +65,9 @@ pub(crate) trait Activations: Sync {
 }
 
 /// A row-major `[m, k]` matrix as one segment.
-pub(super) struct Matrix<'a> {
-    pub(super) x: &'a [f32],
-    pub(super) k: usize,
+pub(crate) struct Matrix<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) k: usize,
 }
 
 impl Activations for Matrix<'_> {
@@ -92,7 +92,8 @@ pub(crate) enum OutLayout {
     Transposed,
 }
 
-/// `out = Σₛ Aₛ · Wₛᵀ + bias` (`m × n`, laid out as `layout` says) with validated shapes:
+/// `out = Σₛ Aₛ · Wₛᵀ + bias` (`m × n`, laid out as `layout` says; on the rayon pool when
+/// `pool` is on and the problem is big enough) with validated shapes:
 /// every weight has the same `n`, `m, n > 0`, every segment's `k > 0`, and `bias` already
 /// padded to `panels · NR` (zeros when the caller gave none).
 pub(super) fn run(
@@ -102,7 +103,7 @@ pub(super) fn run(
     ws: &[&PackedWeights],
     bias: &[f32],
     out: &mut [f32],
-    layout: OutLayout,
+    (layout, pool): (OutLayout, bool),
 ) {
     let (n, panels) = (ws[0].n(), ws[0].panels());
     let k: usize = ws.iter().map(|w| w.k()).sum();
@@ -113,7 +114,7 @@ pub(super) fn run(
         runs,
         per_run,
         parallel,
-    } = Split::new(m, panels, flops, MR);
+    } = Split::new(m, panels, if pool { flops } else { 0 }, MR);
 
     let tile = Tile { kernel, ws, bias };
     let c = SharedOut(out.as_mut_ptr());

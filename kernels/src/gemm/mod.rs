@@ -27,14 +27,14 @@ mod tests;
 
 pub use pack::PackedWeights;
 
-pub(crate) use driver::{Activations, OutLayout, SharedOut, Split};
+pub(crate) use driver::{Activations, Matrix, OutLayout, SharedOut, Split};
 
 use crate::KernelError;
 
 /// Rows of the micro-kernel tile (activation rows per packed panel).
 pub(crate) const MR: usize = 6;
 /// Columns of the micro-kernel tile (output features per weight panel).
-const NR: usize = 16;
+pub(crate) const NR: usize = 16;
 /// k-block length, in the packed weight's layout and the driver's loop: one weight panel's
 /// k-block is `KC · NR · 4` bytes = 16 KiB, half of L1d.
 const KC: usize = 256;
@@ -126,7 +126,7 @@ fn matmul_with(
         &[w],
         bias,
         out,
-        OutLayout::RowMajor,
+        (OutLayout::RowMajor, true),
     );
     Ok(())
 }
@@ -134,16 +134,17 @@ fn matmul_with(
 /// `out = Σₛ Aₛ · Wₛᵀ (+ bias)` (`m × n`, laid out as `layout` says) on the best
 /// micro-kernel, for callers inside the crate whose activations are not one matrix (the
 /// convolution). Shapes are the caller's to check: every weight has `bias`'s and `out`'s
-/// `n`, every segment `k > 0`, `m > 0`.
+/// `n`, every segment `k > 0`, `m > 0`. With `pool` off the product runs on the calling
+/// thread (for callers that already spread their own tasks over the pool).
 pub(crate) fn run_segments(
     a: &impl Activations,
     m: usize,
     ws: &[&PackedWeights],
     bias: Option<&[f32]>,
     out: &mut [f32],
-    layout: OutLayout,
+    (layout, pool): (OutLayout, bool),
 ) {
-    segments_with(Isa::detect(), a, m, ws, bias, out, layout);
+    segments_with(Isa::detect(), a, m, ws, bias, out, (layout, pool));
 }
 
 fn segments_with(
@@ -153,7 +154,7 @@ fn segments_with(
     ws: &[&PackedWeights],
     bias: Option<&[f32]>,
     out: &mut [f32],
-    layout: OutLayout,
+    (layout, pool): (OutLayout, bool),
 ) {
     let n = ws[0].n();
     let mut padded = vec![0.0; ws[0].panels() * NR];
@@ -172,7 +173,7 @@ fn segments_with(
         }
         Isa::Portable => portable::kernel,
     };
-    driver::run(kernel, a, m, ws, &padded, out, layout);
+    driver::run(kernel, a, m, ws, &padded, out, (layout, pool));
 }
 
 pub(crate) fn check(

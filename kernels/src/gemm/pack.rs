@@ -119,8 +119,36 @@ impl PackedWeights {
     }
 
     /// Number of `NR`-wide panels, `⌈n / NR⌉`.
-    pub(super) fn panels(&self) -> usize {
+    pub(crate) fn panels(&self) -> usize {
         self.n.div_ceil(NR)
+    }
+
+    /// An empty `0 × 0` weight, to be shaped by [`PackedWeights::reshape`] and written row
+    /// by row with [`PackedWeights::row_mut`]: for products whose "weight" changes every call
+    /// (the Winograd convolution's transformed input), built straight in the packed layout.
+    pub(crate) fn empty() -> Self {
+        Self {
+            n: 0,
+            k: 0,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Makes this an `n × k` weight, keeping the allocation; values are unspecified until
+    /// written (every lane of every row must be, padding lanes included).
+    pub(crate) fn reshape(&mut self, n: usize, k: usize) {
+        self.n = n;
+        self.k = k;
+        self.rows.resize(n.div_ceil(NR) * k, PanelRow::default());
+    }
+
+    /// The `NR` lanes of panel `p` at input `kk` (features `p·NR ..`); `p < panels()`,
+    /// `kk < k`.
+    pub(crate) fn row_mut(&mut self, p: usize, kk: usize) -> &mut [f32; NR] {
+        let k0 = kk / KC * KC;
+        let kc = KC.min(self.k - k0);
+        let panels = self.panels();
+        &mut self.rows[k0 * panels + p * kc + kk - k0].0
     }
 
     /// Pointer to k-block `k0..k0 + min(KC, k - k0)` of panel `p`: that many rows of `NR`
