@@ -3,7 +3,8 @@
 # (pinned to CUDA 13.0, the GPU machines' driver) compile and assemble every kernel in
 # kernels/cuda/ for sm_80 and sm_90 (scripts/cuda_check.py), and the kernels' logic runs on
 # the CPU from the same source against the CPU kernels (`--features cuda-shim`). Every wheel
-# is pinned to 13.0 (nvcc alone would pull 13.5 crt/nvvm headers beside its 13.0 tools).
+# is pinned to 13.0, those nvcc pulls in too (unpinned, its crt/nvvm headers and the runtime
+# came as 13.5 beside its 13.0 tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/cuda-check-venv
@@ -11,6 +12,6 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-nvcc==13.0.88 \
-    nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
+    nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-runtime==13.0.96
 "$venv/bin/python" scripts/cuda_check.py
 cargo test -p tessera-kernels --features cuda-shim --lib cuda_shim

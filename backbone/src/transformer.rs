@@ -359,6 +359,19 @@ impl Transformer {
             )
         };
         probes.push(probed(&h)?);
+        let eps = s.norm_eps as f32;
+        // The norm that reads block `i`'s input: its own, or the final one after the last.
+        let norm_of = |i: usize| {
+            self.blocks
+                .get(i)
+                .map_or(&self.final_norm, |b| &b.attn_norm)
+        };
+        let mut x = timed(
+            "rms_norm",
+            rows_of(rows * n),
+            traffic(rows * n * s.hidden, rows * n * s.hidden),
+            || candle_nn::ops::rms_norm(&h, norm_of(0), eps),
+        )?;
         for (i, block) in self.blocks.iter().enumerate() {
             let only = (i == last).then_some(&sources);
             let kv = match &mut mode {
@@ -378,14 +391,19 @@ impl Transformer {
                     out: &mut appended,
                 },
             };
-            h = self.block(block, &h, &cos, &sin, bias.as_ref(), only, kv)?;
+            let (mid, mlp) = self.block(block, (&h, &x), &cos, &sin, bias.as_ref(), only, kv)?;
+            // The block's closing residual add fused with the next block's norm (the final
+            // norm after the last block).
+            let len = mid.elem_count();
+            (h, x) = timed(
+                "residual add + rms_norm",
+                rows_of(len / s.hidden),
+                traffic(2 * len, 2 * len),
+                || fused::add_norm(self.kernels, &mid, &mlp, norm_of(i + 1), eps),
+            )?;
             probes.push(probed(&h)?);
         }
         let p = positions.len();
-        let normed = traffic(rows * p * s.hidden, rows * p * s.hidden);
-        let x = timed("rms_norm", rows_of(rows * p), normed, || {
-            candle_nn::ops::rms_norm(&h, &self.final_norm, s.norm_eps as f32)
-        })?;
         let (m, v) = (rows * p, s.embed_rows);
         let head_shape = move || format!("[{m}×{}]·[{}×{v}]", s.hidden, s.hidden);
         let logits = timed("lm head", head_shape, matmul_cost(m, s.hidden, v), || {
@@ -545,30 +563,27 @@ impl Transformer {
         ))
     }
 
-    /// One pre-norm block over the `len` computed rows of `h`. With `only`, queries, the
-    /// residual and the MLP are computed just at those rows (keys and values still cover
-    /// every computed row); `kv` says whether keys/values are stored or spliced into a cache.
+    /// One pre-norm block over the `len` computed rows of `h`, given `x`, `h` through the
+    /// block's first norm; returns the residual stream after attention and the MLP's output,
+    /// whose sum is the block's output (left to the caller, which fuses it with the next
+    /// norm). With `only`, queries, the residual and the MLP are computed just at those rows
+    /// (keys and values still cover every computed row); `kv` says whether keys/values are
+    /// stored or spliced into a cache.
     #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
         b: &Block,
-        h: &Tensor,
+        (h, x): (&Tensor, &Tensor),
         cos: &Tensor,
         sin: &Tensor,
         bias: Option<&Tensor>,
         only: Option<&Tensor>,
         kv_use: KvUse<'_>,
-    ) -> Result<Tensor, ForwardError> {
+    ) -> Result<(Tensor, Tensor), ForwardError> {
         let s = &self.spec;
         let (rows, len, d) = h.dims3()?;
         let hd = s.head_dim();
         let dims = |a: usize, b: usize| move || format!("[{a}×{b}]");
-        let x = timed(
-            "rms_norm",
-            dims(rows * len, d),
-            traffic(rows * len * d, rows * len * d),
-            || candle_nn::ops::rms_norm(h, &b.attn_norm, s.norm_eps as f32),
-        )?;
         let (xq, residual, cos_q, sin_q) = match only {
             Some(idx) => timed("gather rows", dims(rows, idx.dim(0)?), (0.0, 0.0), || {
                 Ok::<_, candle_core::Error>((
@@ -651,12 +666,7 @@ impl Transformer {
             || fused::swiglu(kernels, &gate_up),
         )?;
         let mlp = linear("matmul down", &b.down, &act)?;
-        Ok(timed(
-            "residual add",
-            dims(rows * lq, d),
-            traffic(2 * merged, merged),
-            || h + mlp,
-        )?)
+        Ok((h, mlp))
     }
 }
 

@@ -355,6 +355,12 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// The row of an `h`-row input that padded row `y` shows after `top` rows of zero padding
+/// and `up`-fold upsampling, or `None` for a padding row.
+fn source_row(y: usize, top: usize, up: usize, h: usize) -> Option<usize> {
+    y.checked_sub(top).map(|v| v / up).filter(|&sy| sy < h)
+}
+
 /// The zero-padded, upsampled, channels-last copy `[vh][vw][cin]` of the channels-first
 /// `x` into `padded`, built one padded row per task.
 fn pad_channels_last(
@@ -374,7 +380,7 @@ fn pad_channels_last(
         .par_chunks_mut(vw * cin)
         .enumerate()
         .for_each(|(y, row)| {
-            let Some(sy) = y.checked_sub(t).map(|v| v / up).filter(|&sy| sy < h) else {
+            let Some(sy) = source_row(y, t, up, h) else {
                 row.fill(0.0);
                 return;
             };
@@ -415,7 +421,7 @@ fn pad_channels_first(
         .zip(x.par_chunks(h * w))
         .for_each(|(plane, src)| {
             for (y, row) in plane.chunks_exact_mut(vw).enumerate() {
-                let Some(sy) = y.checked_sub(t).map(|v| v / up).filter(|&sy| sy < h) else {
+                let Some(sy) = source_row(y, t, up, h) else {
                     row.fill(0.0);
                     continue;
                 };

@@ -101,22 +101,8 @@ fn matmul_with(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    let (n, k) = (w.n(), w.k());
-    check("x", m.saturating_mul(k), x.len())?;
-    check("out", m.saturating_mul(n), out.len())?;
-    if let Some(bias) = bias {
-        check("bias", n, bias.len())?;
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        for row in out.chunks_exact_mut(n) {
-            match bias {
-                Some(bias) => row.copy_from_slice(bias),
-                None => row.fill(0.0),
-            }
-        }
+    let k = w.k();
+    if !linear_operands(x, m, (w.n(), k), bias, out)? {
         return Ok(());
     }
     segments_with(
@@ -176,11 +162,38 @@ fn segments_with(
     driver::run(kernel, a, m, ws, &padded, out, (layout, pool));
 }
 
-pub(crate) fn check(
-    operand: &'static str,
-    expected: usize,
-    actual: usize,
-) -> Result<(), KernelError> {
+/// Checks the operands of a linear layer `out[m, n] = x[m, k] · Wᵀ (+ bias)` (errors name
+/// `"x"`, `"out"` or `"bias"`, and nothing is written then) and settles the products with
+/// nothing to multiply: `m` or `n` zero (nothing to write), `k` zero (`out` = the bias, or
+/// zeros). Returns whether a product is left to compute.
+pub(crate) fn linear_operands(
+    x: &[f32],
+    m: usize,
+    (n, k): (usize, usize),
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> Result<bool, KernelError> {
+    check("x", m.saturating_mul(k), x.len())?;
+    check("out", m.saturating_mul(n), out.len())?;
+    if let Some(bias) = bias {
+        check("bias", n, bias.len())?;
+    }
+    if m == 0 || n == 0 {
+        return Ok(false);
+    }
+    if k == 0 {
+        for row in out.chunks_exact_mut(n) {
+            match bias {
+                Some(bias) => row.copy_from_slice(bias),
+                None => row.fill(0.0),
+            }
+        }
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn check(operand: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {
     if expected == actual {
         Ok(())
     } else {

@@ -33,7 +33,7 @@ use act::{BlockMeta, QuantActs};
 use rayon::prelude::*;
 
 use crate::KernelError;
-use crate::gemm::{SharedOut, Split, check};
+use crate::gemm::{SharedOut, Split, linear_operands};
 
 /// Features per weight panel (one `zmm` of f32 outputs).
 const NR: usize = 16;
@@ -171,21 +171,7 @@ fn matmul_with(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     let (n, k) = (w.n(), w.k());
-    check("x", m.saturating_mul(k), x.len())?;
-    check("out", m.saturating_mul(n), out.len())?;
-    if let Some(bias) = bias {
-        check("bias", n, bias.len())?;
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        for row in out.chunks_exact_mut(n) {
-            match bias {
-                Some(bias) => row.copy_from_slice(bias),
-                None => row.fill(0.0),
-            }
-        }
+    if !linear_operands(x, m, (n, k), bias, out)? {
         return Ok(());
     }
     let kernel: Kernel = match (isa, w.format()) {
