@@ -406,15 +406,10 @@ impl Transformer {
         let p = positions.len();
         let (m, v) = (rows * p, s.embed_rows);
         let head_shape = move || format!("[{m}×{}]·[{}×{v}]", s.hidden, s.hidden);
-        let logits = timed("lm head", head_shape, matmul_cost(m, s.hidden, v), || {
-            self.head.forward(&x.reshape((m, s.hidden))?)
+        // Straight into host memory (on the CPU no logits tensor is made).
+        let data: Vec<f32> = timed("lm head", head_shape, matmul_cost(m, s.hidden, v), || {
+            self.head.forward_host(&x.reshape((m, s.hidden))?)
         })?;
-        let data: Vec<f32> = timed(
-            "logits to host",
-            move || format!("[{m}×{v}]"),
-            traffic(m * v, m * v),
-            || logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1(),
-        )?;
         if let Some(at) = data.iter().position(|v| !v.is_finite()) {
             // Before the cache bookkeeping: a failed pass leaves a block cache as it was.
             return Err(non_finite(&data, at, positions, s.embed_rows, &probes)?);
@@ -599,14 +594,14 @@ impl Transformer {
         let kv_dim = s.kv_heads * hd;
         let (q, kv) = match (&b.qkv, only) {
             (Qkv::Stacked { qkv, .. }, None) => {
-                let qkv = linear("matmul qkv", qkv, &x)?;
+                let qkv = linear("matmul qkv", qkv, x)?;
                 (
                     qkv.narrow(2, 0, s.hidden)?,
                     qkv.narrow(2, s.hidden, 2 * kv_dim)?,
                 )
             }
             (Qkv::Stacked { q, kv, .. } | Qkv::Split { q, kv }, _) => {
-                (linear("matmul q", q, &xq)?, linear("matmul kv", kv, &x)?)
+                (linear("matmul q", q, &xq)?, linear("matmul kv", kv, x)?)
             }
         };
         let moved = rows * (lq * s.hidden + 2 * len * kv_dim);

@@ -70,11 +70,6 @@ impl QuantFormat {
         }
     }
 
-    /// Values per packed unit along `k` (one block).
-    fn unit(self) -> usize {
-        self.block()
-    }
-
     /// Bytes of a packed unit of one panel.
     fn unit_bytes(self) -> usize {
         match self {
@@ -213,7 +208,7 @@ fn run(
     split: Split,
 ) {
     let (n, k, panels) = (w.n(), w.k(), w.panels());
-    let (kb, unit) = (k / act::BLOCK, w.format().unit());
+    let (kb, unit) = (k / act::BLOCK, w.format().block());
     let chunk_units = (CHUNK / unit).max(1);
     let c = SharedOut(out.as_mut_ptr());
     let task = |t: usize| {

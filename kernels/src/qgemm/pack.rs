@@ -77,7 +77,7 @@ impl PackedQuant {
                 actual: blocks.len(),
             });
         }
-        let units = k / format.unit();
+        let units = k / format.block();
         let panels = n.div_ceil(NR);
         let mut data = vec![0u8; panels * units * format.unit_bytes()];
         if data.is_empty() {
@@ -135,7 +135,7 @@ impl PackedQuant {
 
     /// Units along `k` in each panel.
     pub(super) fn units(&self) -> usize {
-        self.k / self.format.unit()
+        self.k / self.format.block()
     }
 
     /// Address of panel `p`'s unit `u`.
@@ -167,7 +167,7 @@ impl PackedQuant {
         let (p, c) = (row / NR, row % NR);
         let units = self.units();
         let panel = &self.data[p * units * self.format.unit_bytes()..];
-        for (u, vals) in out.chunks_exact_mut(self.format.unit()).enumerate() {
+        for (u, vals) in out.chunks_exact_mut(self.format.block()).enumerate() {
             let unit = &panel[u * self.format.unit_bytes()..][..self.format.unit_bytes()];
             match self.format {
                 QuantFormat::Q8_0 => {
