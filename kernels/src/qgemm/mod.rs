@@ -99,8 +99,9 @@ pub fn quant_kernels_fast() -> bool {
 ///
 /// The activations are quantized to 8 bits per block of 32 values (scale `max|x| / 127`,
 /// rounding to nearest even) and each block's integer dot product is scaled in `f32`, so
-/// the result differs from `x · dequantize(W)ᵀ` by the activations' rounding: about
-/// `0.4 %` of a row's typical magnitude (see the tests).
+/// the result differs from `x · dequantize(W)ᵀ` by the activations' rounding: each is off
+/// by at most half a step, `max|x| / 254` of its block (the tests hold the product to that
+/// bound).
 ///
 /// # Errors
 /// [`KernelError::ShapeMismatch`] naming `"x"`, `"bias"` or `"out"` if its length is not
