@@ -255,8 +255,8 @@ fn transform_input(g: &Geometry<'_>, ty0: usize, t: usize, v: &mut [PackedWeight
         let first = p * NR;
         let (ty, tx0) = (ty0 + first / g.tw, first % g.tw);
         // Sixteen tiles of one row, all inside the picture: read as rows of 34 pixels.
-        let whole = tx0 + NR <= g.tw && first + NR <= t && 2 * tx0 + 2 * NR + 2 <= g.vw;
-        let whole = whole && 2 * ty + 4 <= g.vh;
+        let whole =
+            tx0 + NR <= g.tw && first + NR <= t && 2 * (tx0 + NR) + 2 <= g.vw && 2 * ty + 4 <= g.vh;
         for c in 0..g.cin {
             let x = &g.x[c * plane..][..plane];
             let mut d = [[0.0f32; NR]; 16];

@@ -2,7 +2,8 @@
 //! micro-kernels' panel layout — the only copy of the weight a model keeps.
 //!
 //! The weight is split into panels of [`NR`] = 16 output features (rows of `W`; the last
-//! panel is padded with zero rows), each stored as consecutive *units* along `k`: one block
+//! panel is padded with rows of zero bytes — scale 0, so their products are 0 and never
+//! stored), each stored as consecutive *units* along `k`: one block
 //! of 32 for `Q8_0`, one super-block of 256 for `Q4_K`. Within a unit the quants are
 //! interleaved so that one 64-byte load holds four consecutive `k` values of each of the 16
 //! features — the operand of one `vpdpbusd` that advances sixteen dot products by four
@@ -93,14 +94,6 @@ impl PackedQuant {
                     match format {
                         QuantFormat::Q8_0 => put_q8_0(unit, c, &row[u * 34..u * 34 + 34]),
                         QuantFormat::Q4K => put_q4k(unit, c, &row[u * 144..u * 144 + 144]),
-                    }
-                }
-                if format == QuantFormat::Q8_0 {
-                    // Padding features: quant 0 is stored as 128 (their scale is 0 anyway).
-                    for c in NR.min(n - p * NR)..NR {
-                        for g in 0..8 {
-                            unit[2 * NR + (g * NR + c) * 4..][..4].fill(128);
-                        }
                     }
                 }
             }
