@@ -2,7 +2,7 @@
 """Generates the adversarial suite of the `tessera` CLI (issue 16, item 5).
 
 Writes ``tests/fixtures/adversarial/cases.json`` and the small input files under
-``tests/fixtures/adversarial/files/``; the runner is ``sdk/tests/adversarial/mod.rs`` (run by
+``tests/fixtures/adversarial/files/``; the runner is ``cli/tests/adversarial/mod.rs`` (run by
 ``cargo test -p tessera --test cli adversarial``). Python 3 standard library only; the output
 is deterministic, so regenerating without changes leaves the tree unchanged.
 

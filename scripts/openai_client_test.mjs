@@ -2,7 +2,7 @@
 //
 // usage: node openai_client_test.mjs BASE_URL      (e.g. http://127.0.0.1:8080)
 //
-// Run by sdk/tests/service.rs (`the_official_openai_js_client_talks_to_the_server`), which
+// Run by cli/tests/service.rs (`the_official_openai_js_client_talks_to_the_server`), which
 // installs the pinned client from npm into target/openai-js and starts the server. Every
 // check prints one line; any failure throws and exits non-zero.
 import OpenAI from "openai";

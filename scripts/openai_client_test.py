@@ -2,7 +2,7 @@
 
 usage: python openai_client_test.py BASE_URL      (e.g. http://127.0.0.1:8080)
 
-Run by `sdk/tests/service.rs` (`the_official_openai_client_talks_to_the_server`), which
+Run by `cli/tests/service.rs` (`the_official_openai_client_talks_to_the_server`), which
 installs the pinned client from PyPI into target/openai-venv and starts the server. Every
 check prints one line; any failure raises and exits non-zero.
 """

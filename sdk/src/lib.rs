@@ -19,6 +19,11 @@
 //! The crates underneath are re-exported for users who need the lower layers:
 //! [`backbone`] (model loading, the `Denoiser` implementation), [`hybrid`] (the decoding
 //! controller), [`modalities`] (tokenizers), [`kernels`] (devices and hot ops).
+//!
+//! The package is `tessera-sdk`; its features are opt-in: `service` (the `tower` service with
+//! step-level continuous batching, `service::TesseraService`) and `http` (the axum server,
+//! `http::serve`, with `service`); `hub` downloads models from the Hugging Face Hub. The
+//! `tessera` package is the command line, with `http` on.
 
 mod engine;
 mod error;
