@@ -8,6 +8,10 @@ f32, plus the reference LLaDA sampler's tokens/s at gen 128 / block 32 / 128 ste
 ratios (these machines are shared and noisy):
 
     python scripts/bench_torch_forward.py [--sizes small,medium] [--sampler]
+
+On a GPU (`scripts/gpu-check.sh run` does this): `--device cuda --dtype bf16 --canvases
+160,512,1024`, each time taken after `torch.cuda.synchronize()`, logits copied to the host
+as Tessera's forward returns them.
 """
 import argparse
 import statistics
@@ -22,16 +26,24 @@ SIZES = {
 }
 
 
-def build(dims):
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def build(dims, device="cpu", dtype=torch.float32):
     cfg = LlamaConfig(**dims, num_key_value_heads=dims["num_attention_heads"], rope_theta=500000.0,
                       rms_norm_eps=1e-5, tie_word_embeddings=False, max_position_embeddings=4096)
-    model = LlamaForCausalLM._from_config(cfg, attn_implementation="eager", torch_dtype=torch.float32)
-    return model.eval()
+    model = LlamaForCausalLM._from_config(cfg, attn_implementation="eager", torch_dtype=dtype)
+    return model.to(device).eval()
 
 
 def forward(model, ids):
-    mask = torch.zeros(ids.shape[0], 1, ids.shape[1], ids.shape[1])
+    mask = torch.zeros(ids.shape[0], 1, ids.shape[1], ids.shape[1], device=ids.device, dtype=model.dtype)
     return model(input_ids=ids, attention_mask=mask).logits
+
+
+def forward_to_host(model, ids):
+    # Tessera's forward hands its logits to the host: so does this one (and it synchronises).
+    return forward(model, ids).float().cpu()
 
 
 def median_time(fn, repeat):
@@ -67,19 +79,23 @@ def main():
     ap.add_argument("--sizes", default="small,medium")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sampler", action="store_true")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    ap.add_argument("--canvases", default="160,512")
     args = ap.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     with torch.no_grad():
         for name in args.sizes.split(","):
             dims = SIZES[name]
-            model = build(dims)
+            model = build(dims, args.device, DTYPES[args.dtype])
             params = sum(p.numel() for p in model.parameters()) / 1e6
-            for canvas in (160, 512):
-                ids = torch.randint(0, dims["vocab_size"] - 1, (1, canvas))
-                t = median_time(lambda: forward(model, ids), args.repeat)
-                print(f"torch {name} ({params:.1f}M) forward canvas {canvas}, all logits: {t * 1e3:.1f} ms")
-            if args.sampler:
+            for canvas in map(int, args.canvases.split(",")):
+                ids = torch.randint(0, dims["vocab_size"] - 1, (1, canvas), device=args.device)
+                t = median_time(lambda: forward_to_host(model, ids), args.repeat)
+                print(f"torch {name} ({params:.1f}M) {args.device} {args.dtype} forward canvas {canvas}, "
+                      f"all logits: {t * 1e3:.2f} ms")
+            if args.sampler and args.device == "cpu":
                 prompt = torch.randint(0, dims["vocab_size"] - 2, (1, 32))
                 t = time.perf_counter()
                 llada_sampler(model, prompt, dims["vocab_size"] - 1)

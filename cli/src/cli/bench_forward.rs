@@ -43,6 +43,13 @@ pub(crate) struct ForwardArgs {
     /// the first also gets its sampler speed as a multiple of the first's, same run.
     #[arg(long, value_delimiter = ',', value_parser = super::generate::parse_dtype)]
     dtypes: Vec<Dtype>,
+    /// Device of the timing rows (`cpu`, `cuda`, `cuda:N`; CUDA needs a build with the `cuda`
+    /// feature). Load memory is measured on the CPU.
+    #[arg(long, default_value = "cpu", value_parser = super::generate::parse_device)]
+    device: tessera::kernels::Device,
+    /// Canvas lengths of the forward rows.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![160, 512])]
+    canvases: Vec<usize>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -117,20 +124,14 @@ fn bench_model(
     args: &ForwardArgs,
     rows: &mut Vec<Row>,
 ) -> Result<Option<f64>, CliError> {
-    // Peak memory of loading, measured in a fresh process so nothing else counts.
-    let mut probe = std::process::Command::new(std::env::current_exe()?);
-    probe.args(["bench", "load-rss", "--model"]).arg(dir);
-    if let Some(d) = dtype {
-        probe.args(["--dtype", &d.to_string()]);
-    }
-    let out = probe.output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let nums: Vec<f64> = text
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
+    // Memory is the CPU's question: measured only when the rows run there.
+    let nums = if matches!(args.device, tessera::kernels::Device::Cpu) {
+        load_memory(dir, dtype)?
+    } else {
+        Vec::new()
+    };
     let start = Instant::now();
-    let mut opts = LoadOptions::default();
+    let mut opts = LoadOptions::default().device(args.device);
     opts.dtype = dtype;
     let model = Backbone::load_with(dir, &opts)?;
     let load_s = start.elapsed().as_secs_f64();
@@ -154,7 +155,10 @@ fn bench_model(
     }
     // Saturating: a model of one or two ids still runs (every token 0), no `% 0`.
     let spread1 = (info.embedding_size as u32).saturating_sub(1).max(1);
-    for canvas in [160usize, 512] {
+    for &canvas in &args.canvases {
+        if canvas < 32 {
+            return Err(format!("--canvases: {canvas} is under the 32 logits of a row").into());
+        }
         let tokens: Vec<u32> = (0..canvas as u32)
             .map(|i| i.wrapping_mul(2_654_435_761u32) % spread1)
             .collect();
@@ -202,6 +206,21 @@ fn bench_model(
         "ms",
     );
     Ok(Some(128.0 / secs))
+}
+
+/// Peak memory of loading `dir` in `dtype` and of decoding after it, measured in a fresh
+/// process so nothing else counts: `[load peak, checkpoint bytes, decode peak, weights]`.
+fn load_memory(dir: &Path, dtype: Option<Dtype>) -> Result<Vec<f64>, CliError> {
+    let mut probe = std::process::Command::new(std::env::current_exe()?);
+    probe.args(["bench", "load-rss", "--model"]).arg(dir);
+    if let Some(d) = dtype {
+        probe.args(["--dtype", &d.to_string()]);
+    }
+    let out = probe.output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect())
 }
 
 /// Multiply-add FLOPs of one forward over `canvas` tokens with logits at `p` positions (the

@@ -105,7 +105,7 @@ pub(crate) fn parse_dtype(s: &str) -> Result<Dtype, String> {
         .ok_or_else(|| format!("unknown dtype {s:?} (f32, bf16, f16, q8_0, q4_0, q4k, q6k)"))
 }
 
-fn parse_device(s: &str) -> Result<Device, String> {
+pub(super) fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (cpu, cuda, cuda:N)"))
 }
 
