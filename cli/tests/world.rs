@@ -8,7 +8,7 @@ mod common;
 use common::{Scratch, fails_with, fixtures, ok, tessera_tiny};
 use tessera::eval::{EvalConfig, EvalPolicy, evaluate};
 use tessera::{DecodeOptions, Engine, Error, TaskInput, TaskRequest, WorldTask};
-use tessera_worlds::{ShapeSpec, Task, TextTask, Tune, check_audio, check_image};
+use tessera_worlds::{Rendering, ShapeSpec, Task, TextTask, Tune, check_audio, check_image};
 
 fn engine() -> Engine {
     Engine::load(tessera_tiny()).expect("tessera-tiny loads")
@@ -186,9 +186,18 @@ fn a_short_evaluation_covers_every_task() {
         policies: vec![EvalPolicy::parse("hybrid").unwrap()],
         n: 4,
         batch: 4,
+        // Captioning and transcription also on renderings with natural variation (rows of
+        // their own); the other tasks run once.
+        renderings: vec![Rendering::CANONICAL, Rendering::ALL],
     };
     let rows = evaluate(&e, &cfg, &mut |_| {}).unwrap();
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), 9);
+    let varied: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.rendering == "all")
+        .map(|r| r.task.as_str())
+        .collect();
+    assert_eq!(varied, ["caption", "transcribe"]);
     for r in &rows {
         assert_eq!(r.n, 4);
         assert!(
@@ -201,8 +210,8 @@ fn a_short_evaluation_covers_every_task() {
             .all(|r| r.correct <= r.n && r.tokens_per_second > 0.0)
     );
     // Every task: the model card reports each at 95 % and more on 200 held-out examples
-    // (`hybrid`).
-    for r in &rows {
+    // (`hybrid`), on the canonical renderings.
+    for r in rows.iter().filter(|r| r.rendering == "canonical") {
         assert!(r.correct >= 3, "{r:?}");
     }
     // A batch over the engine's `max_prompts` is split, not refused (a bare `tessera eval`

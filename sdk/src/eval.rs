@@ -11,7 +11,7 @@ use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::Unmask;
 use tessera_modalities::image::ImageCodes;
-use tessera_worlds::{Example, Split, Task, check_audio, check_image};
+use tessera_worlds::{Example, Rendering, Split, Task, check_audio, check_image};
 
 use crate::{DecodeOptions, Engine, Error, TaskInput, TaskRequest, WorldTask};
 
@@ -198,6 +198,11 @@ pub struct EvalConfig {
     /// Examples decoded together (at most the engine's
     /// [`Limits::max_prompts`](crate::Limits::max_prompts); a larger batch is split).
     pub batch: usize,
+    /// The renderings the pictures to caption and the tunes to transcribe are drawn from
+    /// (default: the canonical one); each that changes a task's input gives it a row per
+    /// policy ([`Rendering::varies`]: captioning takes the pictures' aspects, transcription
+    /// the tunes'). A task left with none runs once, under the canonical rendering.
+    pub renderings: Vec<Rendering>,
 }
 
 impl Default for EvalConfig {
@@ -211,6 +216,25 @@ impl Default for EvalConfig {
                 .collect(),
             n: 200,
             batch: 64,
+            renderings: vec![Rendering::CANONICAL],
+        }
+    }
+}
+
+impl EvalConfig {
+    /// The renderings `task` runs under: those of [`EvalConfig::renderings`] that change its
+    /// input, and the canonical one when asked; only the canonical one if that leaves none.
+    pub fn renderings_for(&self, task: Task) -> Vec<Rendering> {
+        let own: Vec<Rendering> = self
+            .renderings
+            .iter()
+            .filter(|r| **r == Rendering::CANONICAL || r.varies(task))
+            .copied()
+            .collect();
+        if own.is_empty() {
+            vec![Rendering::CANONICAL]
+        } else {
+            own
         }
     }
 }
@@ -222,6 +246,8 @@ pub struct EvalRow {
     pub task: String,
     /// The policy.
     pub policy: String,
+    /// The rendering of the task's input picture or tune ([`Rendering::name`]).
+    pub rendering: String,
     /// Examples judged.
     pub n: usize,
     /// Judged correct.
@@ -273,51 +299,69 @@ pub fn evaluate(
     let batch = cfg.batch.min(engine.limits().max_prompts.max(1));
     let mut rows = Vec::new();
     for &task in &cfg.tasks {
+        let renderings = cfg.renderings_for(task);
         let examples: Vec<Example> = (0..cfg.n as u64)
             .map(|i| task.sample(Split::Eval, i))
             .collect();
-        let inputs = examples
-            .iter()
-            .map(|ex| input_of(engine, task, ex))
-            .collect::<Result<Vec<_>, _>>()?;
-        for policy in &cfg.policies {
-            let (mut correct, mut nfe, mut tokens, mut revised) = (0, 0usize, 0usize, 0);
-            let mut generated_rows = 0usize;
-            let start = Instant::now();
-            for (chunk, exs) in inputs.chunks(batch).zip(examples.chunks(batch)) {
-                let probe = engine.run_task(
-                    &TaskRequest::batch(world_task(task), chunk.to_vec())
-                        .options(policy.options(answer_length(engine, task)?, 0)),
-                )?;
-                nfe += probe.stats.nfe;
-                revised += probe.stats.revised;
-                for (out, ex) in probe.outputs.iter().zip(exs) {
-                    tokens += out.ids.len();
-                    generated_rows += 1;
-                    if judge(engine, task, ex, out)? {
-                        correct += 1;
-                    }
-                }
+        for rendering in &renderings {
+            let inputs = (0..cfg.n as u64)
+                .zip(&examples)
+                .map(|(i, ex)| input_of(engine, task, ex, rendering, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            for policy in &cfg.policies {
+                let row = eval_row(engine, task, policy, &inputs, &examples, batch, rendering)?;
+                on_row(&row);
+                rows.push(row);
             }
-            let seconds = start.elapsed().as_secs_f64();
-            let per_row_tokens = tokens as f64 / generated_rows.max(1) as f64;
-            let batches = cfg.n.div_ceil(batch);
-            let row = EvalRow {
-                task: task.name().to_string(),
-                policy: policy.name.clone(),
-                n: cfg.n,
-                correct,
-                accuracy: correct as f64 / cfg.n as f64,
-                // nfe counts each batched pass once: per row, per token.
-                forwards_per_token: nfe as f64 / batches as f64 / per_row_tokens.max(1.0),
-                tokens_per_second: tokens as f64 / seconds.max(1e-9),
-                revised,
-            };
-            on_row(&row);
-            rows.push(row);
         }
     }
     Ok(rows)
+}
+
+/// One row: `policy` on `task`'s `inputs`, judged against their `examples`.
+fn eval_row(
+    engine: &Engine,
+    task: Task,
+    policy: &EvalPolicy,
+    inputs: &[TaskInput],
+    examples: &[Example],
+    batch: usize,
+    rendering: &Rendering,
+) -> Result<EvalRow, Error> {
+    let n = examples.len();
+    let (mut correct, mut nfe, mut tokens, mut revised) = (0, 0usize, 0usize, 0);
+    let mut generated_rows = 0usize;
+    let start = Instant::now();
+    for (chunk, exs) in inputs.chunks(batch).zip(examples.chunks(batch)) {
+        let probe = engine.run_task(
+            &TaskRequest::batch(world_task(task), chunk.to_vec())
+                .options(policy.options(answer_length(engine, task)?, 0)),
+        )?;
+        nfe += probe.stats.nfe;
+        revised += probe.stats.revised;
+        for (out, ex) in probe.outputs.iter().zip(exs) {
+            tokens += out.ids.len();
+            generated_rows += 1;
+            if judge(engine, task, ex, out)? {
+                correct += 1;
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let per_row_tokens = tokens as f64 / generated_rows.max(1) as f64;
+    let batches = n.div_ceil(batch);
+    Ok(EvalRow {
+        task: task.name().to_string(),
+        policy: policy.name.clone(),
+        rendering: rendering.name.to_string(),
+        n,
+        correct,
+        accuracy: correct as f64 / n as f64,
+        // nfe counts each batched pass once: per row, per token.
+        forwards_per_token: nfe as f64 / batches as f64 / per_row_tokens.max(1.0),
+        tokens_per_second: tokens as f64 / seconds.max(1e-9),
+        revised,
+    })
 }
 
 /// The answer length of `task` on this model.
@@ -327,22 +371,30 @@ fn answer_length(engine: &Engine, task: Task) -> Result<usize, Error> {
         .ok_or_else(|| Error::invalid("task", format!("the model cannot do {task}")))
 }
 
-fn input_of(engine: &Engine, task: Task, ex: &Example) -> Result<TaskInput, Error> {
+/// The input of held-out example `index`, its picture or tune drawn from `rendering`.
+fn input_of(
+    engine: &Engine,
+    task: Task,
+    ex: &Example,
+    rendering: &Rendering,
+    index: u64,
+) -> Result<TaskInput, Error> {
     Ok(match (task, ex) {
         (Task::T2i, Example::Image { spec }) => TaskInput::Text(spec.caption()),
         (Task::Caption, Example::Image { spec }) => {
             let vq = engine
                 .image_tokenizer()
                 .ok_or_else(|| Error::invalid("task", "no image tokenizer"))?;
-            TaskInput::ImageCodes(vq.encode(&spec.render())?.into_codes())
+            let picture = rendering.image(spec, task, Split::Eval, index);
+            TaskInput::ImageCodes(vq.encode(&picture)?.into_codes())
         }
         (Task::T2a, Example::Tones { tune }) => TaskInput::Text(tune.caption()),
         (Task::Transcribe, Example::Tones { tune }) => {
             let codec = engine
                 .audio_tokenizer()
                 .ok_or_else(|| Error::invalid("task", "no audio tokenizer"))?;
-            let pcm =
-                tessera_modalities::audio::Pcm::new(tune.render(), tessera_worlds::SAMPLE_RATE)?;
+            let clip = rendering.audio(tune, task, Split::Eval, index);
+            let pcm = tessera_modalities::audio::Pcm::new(clip, tessera_worlds::SAMPLE_RATE)?;
             TaskInput::AudioCodes(codec.encode(&pcm)?.codes.concat())
         }
         (_, Example::Text { example, .. }) => TaskInput::Text(example.prompt.clone()),

@@ -8,12 +8,15 @@
 //! - [`text`]: addition, sorting and 4×4 sudoku prompts with answers judged by rule.
 //! - [`Task`], [`Split`], [`example_rng`], [`is_held_out`]: the seven tasks and the seeded,
 //!   disjoint train and eval streams of [`Example`]s.
+//! - [`Rendering`]: the canonical rendering of a picture or tune, or one drawn with natural
+//!   variation ([`shapes::Drawing`], [`tones::Performance`]).
 //!
 //! Every generator takes a [`SplitMix64`](tessera_modalities::rng::SplitMix64), so a dataset
 //! is the same on every platform for the same seed.
 
 mod error;
 mod named;
+mod rendering;
 pub mod shapes;
 mod split;
 mod task;
@@ -21,6 +24,7 @@ pub mod text;
 pub mod tones;
 
 pub use error::WorldError;
+pub use rendering::Rendering;
 pub use shapes::{Colour, Position, Shape, ShapeSpec, Size, check_image};
 pub use split::{HELD_OUT_MODULUS, Split, example_rng, is_held_out};
 pub use task::{Example, Task};

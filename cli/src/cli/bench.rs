@@ -562,6 +562,7 @@ fn bench_accuracy(
             .collect::<Result<_, _>>()?,
         n,
         batch: n.min(100),
+        ..EvalConfig::default()
     };
     for r in evaluate(engine, &cfg, &mut |_| {})? {
         let label = format!("{} on {}", r.policy, r.task);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, evaluate};
 use tessera::{Dtype, Engine, EngineOptions};
-use tessera_worlds::Task;
+use tessera_worlds::{Rendering, Task};
 
 use super::CliError;
 
@@ -30,6 +30,12 @@ pub(crate) struct EvalArgs {
     /// Examples decoded together (at most the engine's `max_prompts`, 64).
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Renderings of the pictures to caption and the tunes to transcribe, comma-separated:
+    /// canonical (default); tunes: phase, amplitude, detune, timing, noise, timbre; pictures:
+    /// shift, size, colour, antialias, background; or all (every aspect at once). Each gives
+    /// of those two tasks whose input it changes a row per policy.
+    #[arg(long, value_delimiter = ',')]
+    renderings: Vec<String>,
     /// Compute precision (f32, bf16, f16, q8_0, q4_0, q4k, q6k; default: the checkpoint's).
     #[arg(long, value_parser = super::generate::parse_dtype)]
     dtype: Option<Dtype>,
@@ -63,19 +69,28 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
             .map(|p| EvalPolicy::parse(p))
             .collect::<Result<_, _>>()?;
     }
+    if !args.renderings.is_empty() {
+        cfg.renderings = args
+            .renderings
+            .iter()
+            .map(|r| Rendering::parse(r).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+    }
     let json = args.json;
     if !json {
         println!(
-            "| task | policy | accuracy | correct/n | forwards/token | tokens/s | revised |\n|---|---|---|---|---|---|---|"
+            "| task | rendering | policy | accuracy | correct/n | forwards/token | tokens/s | revised |\n|---|---|---|---|---|---|---|---|"
         );
     }
-    let bar = super::progress::bar((cfg.tasks.len() * cfg.policies.len()) as u64, "eval", json);
+    let runs: usize = cfg.tasks.iter().map(|&t| cfg.renderings_for(t).len()).sum();
+    let bar = super::progress::bar((runs * cfg.policies.len()) as u64, "eval", json);
     let rows = evaluate(&engine, &cfg, &mut |r: &EvalRow| {
         bar.inc(1);
         if !json {
             println!(
-                "| {} | {} | {:.1} % | {}/{} | {:.3} | {:.0} | {} |",
+                "| {} | {} | {} | {:.1} % | {}/{} | {:.3} | {:.0} | {} |",
                 r.task,
+                r.rendering,
                 r.policy,
                 100.0 * r.accuracy,
                 r.correct,

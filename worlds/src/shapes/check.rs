@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 
-use super::render::covers;
+use super::draw::inside;
 use super::{Colour, IMAGE_SIDE, Position, Shape, ShapeSpec, Size};
 use crate::WorldError;
 
@@ -16,7 +16,11 @@ const MIN_LIT: usize = 24;
 
 /// Templates are matched at every shift of up to this many pixels in x and y, so a picture
 /// drawn slightly off its place still reads by its form.
-const MAX_SHIFT: i64 = 2;
+const MAX_SHIFT: i64 = 3;
+
+/// ... and at every side up to this many pixels larger or smaller, so a shape drawn a little
+/// small is not read as another form of the exact size.
+const MAX_GROW: i32 = 2;
 
 /// The best template must overlap the shape's pixels by at least this intersection over
 /// union, else the picture shows no shape of the world.
@@ -31,9 +35,10 @@ const MIN_IOU: f64 = 0.4;
 ///    pixels (ties to the earlier colour of [`Colour::ALL`]);
 /// 3. the shape's pixels (the *mask*) are the lit pixels whose nearest colour is that colour;
 /// 4. every one of the 3·2·5 = 30 (shape, size, position) templates is drawn by the pixel
-///    rule of [`ShapeSpec::render`], shifted by up to 2 px in x and y to where it overlaps
-///    the mask most, and the one differing from the mask in the fewest pixels wins (ties to
-///    the earlier in `ALL` order). This is the most likely picture when pixels
+///    rule of [`ShapeSpec::render`], with its side up to 2 px larger or smaller and shifted
+///    by up to 3 px in x and y (the range of [`Drawing`](super::Drawing)'s variation), to
+///    where it differs from the mask in the fewest pixels; the template differing least wins
+///    (ties to the earlier in `ALL` order). This is the most likely picture when pixels
 ///    are flipped independently, and it weighs every cue at once: the extent and centre of
 ///    the mask (size, position) and how it fills its box (square ≈ 1, circle ≈ π/4,
 ///    triangle ≈ 1/2). Stray pixels far from the shape cost every template alike.
@@ -82,11 +87,8 @@ pub fn check_image(image: &RgbImage) -> Result<ShapeSpec, WorldError> {
     for shape in Shape::ALL {
         for size in Size::ALL {
             for position in Position::ALL {
-                let (template, both) = overlap(&mask, shape, size, position);
-                // cannot underflow: `both ≤ min(mask_len, template)`; `mask_len ≥ MIN_LIT > 0`.
-                let differ = mask_len + template - 2 * both;
+                let (differ, iou) = closest(&mask, mask_len, shape, size, position);
                 if best.as_ref().is_none_or(|b| differ < b.0) {
-                    let iou = both as f64 / (mask_len + template - both) as f64;
                     let spec = ShapeSpec {
                         shape,
                         colour,
@@ -108,35 +110,52 @@ pub fn check_image(image: &RgbImage) -> Result<ShapeSpec, WorldError> {
     }
 }
 
-/// `(template pixels, template pixels also in the mask)` for one template, at the shift of
-/// up to [`MAX_SHIFT`] px in each direction that overlaps the mask most.
-fn overlap(mask: &[bool], shape: Shape, size: Size, position: Position) -> (usize, usize) {
-    let s = size.side();
+/// `(pixels differing from the mask, intersection over union)` of one template at the side
+/// (up to [`MAX_GROW`] px off) and shift (up to [`MAX_SHIFT`] px) that differ least.
+fn closest(
+    mask: &[bool],
+    mask_len: usize,
+    shape: Shape,
+    size: Size,
+    position: Position,
+) -> (usize, f64) {
     let (cx, cy) = position.centre();
-    let (x0, y0) = (cx - s / 2, cy - s / 2);
-    let pixels: Vec<(i64, i64)> = (y0..y0 + s)
-        .flat_map(|y| (x0..x0 + s).map(move |x| (x, y)))
-        .filter(|&(x, y)| covers(shape, size, position, x, y))
-        .map(|(x, y)| (i64::from(x), i64::from(y)))
-        .collect();
+    let centre = (f64::from(cx), f64::from(cy));
     let side = i64::from(IMAGE_SIDE);
-    let mut both = 0;
-    for dy in -MAX_SHIFT..=MAX_SHIFT {
-        for dx in -MAX_SHIFT..=MAX_SHIFT {
-            let hits = pixels
-                .iter()
-                .map(|&(x, y)| (x + dx, y + dy))
-                .filter(|&(x, y)| {
-                    // cannot fail: `x` and `y` are inside the 64×64 mask (the tests before).
-                    (0..side).contains(&x)
-                        && (0..side).contains(&y)
-                        && mask[(y * side + x) as usize]
-                })
-                .count();
-            both = both.max(hits);
+    let mut best = (usize::MAX, 0.0);
+    for grow in -MAX_GROW..=MAX_GROW {
+        let s = size.side() as i32 + grow;
+        let (x0, y0) = (cx as i32 - s / 2 - 1, cy as i32 - s / 2 - 1);
+        let pixels: Vec<(i64, i64)> = (y0..y0 + s + 2)
+            .flat_map(|y| (x0..x0 + s + 2).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+                inside(shape, f64::from(s), centre, p)
+            })
+            .map(|(x, y)| (i64::from(x), i64::from(y)))
+            .collect();
+        for dy in -MAX_SHIFT..=MAX_SHIFT {
+            for dx in -MAX_SHIFT..=MAX_SHIFT {
+                let both = pixels
+                    .iter()
+                    .map(|&(x, y)| (x + dx, y + dy))
+                    .filter(|&(x, y)| {
+                        // cannot fail: `x` and `y` are inside the 64×64 mask (the tests before).
+                        (0..side).contains(&x)
+                            && (0..side).contains(&y)
+                            && mask[(y * side + x) as usize]
+                    })
+                    .count();
+                // cannot underflow: `both ≤ min(mask_len, template)`.
+                let differ = mask_len + pixels.len() - 2 * both;
+                if differ < best.0 {
+                    let iou = both as f64 / (mask_len + pixels.len() - both) as f64;
+                    best = (differ, iou);
+                }
+            }
         }
     }
-    (pixels.len(), both)
+    best
 }
 
 #[cfg(test)]

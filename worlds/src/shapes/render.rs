@@ -11,45 +11,17 @@
 //! - triangle: its centre lies inside or on the triangle with apex `(cx, y0)` and base corners
 //!   `(x0, y0 + s)`, `(x0 + s, y0 + s)`.
 //!
-//! The tests are evaluated exactly, in integers at twice the scale. Lit pixels get the exact
-//! colour, every other pixel is black: there is no anti-aliasing.
+//! The tests are evaluated in `f64`, exactly: every coordinate is a multiple of 1/8 (a pixel
+//! centre, or a sub-pixel centre of an anti-aliased drawing), so every sum and product is a
+//! short binary fraction. Lit pixels get the exact colour, every other pixel is black: there
+//! is no anti-aliasing.
 
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 
-use super::{Position, Shape, ShapeSpec, Size};
+use super::ShapeSpec;
 
 /// The side of every picture of the shapes world, in pixels.
 pub const IMAGE_SIDE: u32 = 64;
-
-/// Whether the shape `(shape, size, position)` covers pixel `(x, y)`, by the pixel rule.
-pub(crate) fn covers(shape: Shape, size: Size, position: Position, x: u32, y: u32) -> bool {
-    let s = i64::from(size.side());
-    let (cx, cy) = position.centre();
-    let (cx, cy) = (i64::from(cx), i64::from(cy));
-    let (x0, y0) = (cx - s / 2, cy - s / 2);
-    let (x, y) = (i64::from(x), i64::from(y));
-    if x < x0 || x >= x0 + s || y < y0 || y >= y0 + s {
-        return false;
-    }
-    // The pixel's centre, doubled so that it is an integer.
-    let (px, py) = (2 * x + 1, 2 * y + 1);
-    match shape {
-        Shape::Square => true,
-        Shape::Circle => {
-            let (dx, dy) = (px - 2 * cx, py - 2 * cy);
-            dx * dx + dy * dy <= s * s
-        }
-        Shape::Triangle => {
-            let apex = (2 * cx, 2 * y0);
-            let left = (2 * x0, 2 * (y0 + s));
-            let right = (2 * (x0 + s), 2 * (y0 + s));
-            let edge =
-                |u: (i64, i64), v: (i64, i64)| (v.0 - u.0) * (py - u.1) - (v.1 - u.1) * (px - u.0);
-            let e = [edge(apex, left), edge(left, right), edge(right, apex)];
-            e.iter().all(|&v| v >= 0) || e.iter().all(|&v| v <= 0)
-        }
-    }
-}
 
 impl ShapeSpec {
     /// Draws the picture: 64×64 RGB, black background, the shape's pixels in the exact
@@ -66,23 +38,64 @@ impl ShapeSpec {
     ///   `(x0, y0 + s)`, `(x0 + s, y0 + s)` (so its top row of pixels is empty: their centres
     ///   are 0.25 px from the apex's sides).
     ///
-    /// Evaluated exactly, in integers at twice the scale.
+    /// Evaluated exactly. This is [`ShapeSpec::render_with`] the
+    /// [`Drawing::canonical`](super::Drawing).
     pub fn render(&self) -> RgbImage {
-        let colour = Rgb(self.colour.rgb());
-        RgbImage::from_fn(IMAGE_SIDE, IMAGE_SIDE, |x, y| {
-            if covers(self.shape, self.size, self.position, x, y) {
-                colour
-            } else {
-                Rgb([0, 0, 0])
-            }
-        })
+        self.render_with(&super::Drawing::canonical())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    /// The documented pixel rule, in integers at twice the scale: the reference
+    /// [`ShapeSpec::render`] is held to, pixel for pixel.
+    fn covers(shape: Shape, size: Size, position: Position, x: u32, y: u32) -> bool {
+        let s = i64::from(size.side());
+        let (cx, cy) = position.centre();
+        let (cx, cy) = (i64::from(cx), i64::from(cy));
+        let (x0, y0) = (cx - s / 2, cy - s / 2);
+        let (x, y) = (i64::from(x), i64::from(y));
+        if x < x0 || x >= x0 + s || y < y0 || y >= y0 + s {
+            return false;
+        }
+        // The pixel's centre, doubled so that it is an integer.
+        let (px, py) = (2 * x + 1, 2 * y + 1);
+        match shape {
+            Shape::Square => true,
+            Shape::Circle => {
+                let (dx, dy) = (px - 2 * cx, py - 2 * cy);
+                dx * dx + dy * dy <= s * s
+            }
+            Shape::Triangle => {
+                let apex = (2 * cx, 2 * y0);
+                let left = (2 * x0, 2 * (y0 + s));
+                let right = (2 * (x0 + s), 2 * (y0 + s));
+                let edge = |u: (i64, i64), v: (i64, i64)| {
+                    (v.0 - u.0) * (py - u.1) - (v.1 - u.1) * (px - u.0)
+                };
+                let e = [edge(apex, left), edge(left, right), edge(right, apex)];
+                e.iter().all(|&v| v >= 0) || e.iter().all(|&v| v <= 0)
+            }
+        }
+    }
+
+    #[test]
+    fn every_picture_is_the_integer_pixel_rule() {
+        for spec in ShapeSpec::all() {
+            let img = spec.render();
+            for (x, y, p) in img.enumerate_pixels() {
+                let lit = covers(spec.shape, spec.size, spec.position, x, y);
+                assert_eq!(
+                    p.0,
+                    if lit { spec.colour.rgb() } else { [0; 3] },
+                    "{spec} {x},{y}"
+                );
+            }
+        }
+    }
+
     use super::*;
-    use crate::shapes::Colour;
+    use crate::shapes::{Colour, Position, Shape, Size};
 
     fn lit(spec: &ShapeSpec) -> Vec<(u32, u32)> {
         let img = spec.render();

@@ -43,15 +43,9 @@ impl Tune {
     /// `0.5 · sin(2π · f · i / 16000) · g(i)`: the phase restarts at every note, and the gain
     /// [`fade`] `g(i) = min(1, i / 160, (3999 − i) / 160)` fades linearly in over the first
     /// 160 samples (10 ms) and out over the last 160. Computed in `f64`, stored as `f32`.
+    /// This is [`Tune::render_with`] the [`Performance::canonical`](super::Performance).
     pub fn render(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(TUNE_SAMPLES);
-        for note in self.notes {
-            let step = std::f64::consts::TAU * note.frequency() / f64::from(SAMPLE_RATE);
-            out.extend(
-                (0..NOTE_SAMPLES).map(|i| (AMPLITUDE * (step * i as f64).sin() * fade(i)) as f32),
-            );
-        }
-        out
+        self.render_with(&super::Performance::canonical())
     }
 }
 
