@@ -25,11 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fast = DecodeOptions::new()
         .policy(Policy::Diffusion)
         .unmask(Unmask::Threshold(0.5));
-    // Refined: the same, then 2 rounds each re-masking the least confident 10 % of the answer.
-    let refined = fast.clone().remask(Remask::Refine {
-        rounds: 2,
-        fraction: 0.1,
-    });
+    // Refined: the same, then 2 rounds each re-masking the least confident 10 % of the answer
+    // (tokens committed at probability 0.99 or more are never re-masked: `Remask::KEEP`).
+    let refined = fast.clone().remask(Remask::refine(2, 0.1));
 
     let first = engine.run(&request.clone().options(fast))?;
     let mut remasked = BTreeSet::new();

@@ -69,10 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // re-masking and re-predicting its least confident tenth (latent reasoning by remasking).
     let mut options = DecodeOptions::new();
     options.policy = Some(Policy::Block);
-    options.remask = Some(Remask::Refine {
-        rounds: 2,
-        fraction: 0.1,
-    });
+    options.remask = Some(Remask::refine(2, 0.1));
     options.unmask = Some(Unmask::Count);
     let puzzle = "sudoku 1.3.|.41.|4..3|2.4. =";
     let solved = engine.run_task(

@@ -31,6 +31,7 @@ fn refinement_spends_its_budget_and_reports_revisions() {
         Remask::Refine {
             rounds: 0,
             fraction: 0.5,
+            keep: 1.0,
         },
     )
     .unwrap();
@@ -41,6 +42,7 @@ fn refinement_spends_its_budget_and_reports_revisions() {
             Remask::Refine {
                 rounds,
                 fraction: 0.25,
+                keep: 1.0,
             },
         )
         .unwrap();
@@ -57,6 +59,7 @@ fn refinement_spends_its_budget_and_reports_revisions() {
         Remask::Refine {
             rounds: 2,
             fraction: 1.0,
+            keep: 1.0,
         },
     )
     .unwrap();

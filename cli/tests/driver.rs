@@ -67,16 +67,10 @@ fn fixture_requests_decoded_together_match_each_decoded_alone() {
                 base(8).remask(Remask::Refine {
                     rounds: 2,
                     fraction: 0.25,
+                    keep: 1.0,
                 }),
             ),
-            (
-                vec![81, 82],
-                base(8).remask(Remask::Recheck {
-                    rounds: 2,
-                    groups: 2,
-                    below: 0.5,
-                }),
-            ),
+            (vec![81, 82], base(8).remask(Remask::recheck(2, 2, 0.5))),
             (
                 vec![91, 92, 93],
                 base(8)
@@ -141,11 +135,7 @@ fn tessera_tiny_tasks_decoded_together_match_each_decoded_alone() {
             WorldTask::Text,
             TaskInput::Text("sudoku 1.3.|.41.|4..3|2.4. =".into()),
         )
-        .options(DecodeOptions::new().remask(Remask::Recheck {
-            rounds: 2,
-            groups: 4,
-            below: 0.5,
-        })),
+        .options(DecodeOptions::new().remask(Remask::recheck(2, 4, 0.5))),
         TaskRequest::new(
             WorldTask::T2i,
             TaskInput::Text("a small red circle at the center".into()),

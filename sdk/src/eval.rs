@@ -17,19 +17,12 @@ use crate::{DecodeOptions, Engine, Error, TaskInput, TaskRequest, WorldTask};
 
 /// The refinement budget of the `+refine` policies: 2 rounds re-masking the least confident
 /// 10 % of the answer.
-pub const REFINE: Remask = Remask::Refine {
-    rounds: 2,
-    fraction: 0.1,
-};
+pub const REFINE: Remask = Remask::refine(2, 0.1);
 
 /// The verification budget of the `+recheck` policies: up to 2 rounds, each re-scoring the
 /// finished answer in 4 interleaved masked passes and re-predicting the tokens it gives
 /// less than 0.5 probability (none: the answer is kept and no more is spent).
-pub const RECHECK: Remask = Remask::Recheck {
-    rounds: 2,
-    groups: 4,
-    below: 0.5,
-};
+pub const RECHECK: Remask = Remask::recheck(2, 4, 0.5);
 
 /// Confidence threshold of the `parallel`, `block` and `hybrid` policies unless the name gives
 /// one (`block@0.99`).
@@ -100,7 +93,8 @@ impl EvalPolicy {
                 format!(
                     "unknown policy `{name}` (ar, diffusion, diffusion-half, or parallel, block \
                      or hybrid with an optional @THRESHOLD in (0, 1], then \
-                     optionally +refine or +recheck, then optionally +prefix or +dual)"
+                     optionally +refine or +recheck (or a full refine:… / recheck:… rule), \
+                     then optionally +prefix or +dual)"
                 ),
             )
         };
@@ -143,6 +137,10 @@ impl EvalPolicy {
             [] => None,
             ["refine"] => Some(REFINE),
             ["recheck"] => Some(RECHECK),
+            // A full spelling: `+refine:2:0.1:1`, `+recheck:2:4:0.5:0.9`.
+            [rule] if rule.starts_with("refine:") || rule.starts_with("recheck:") => {
+                Some(Remask::parse(rule).map_err(|_| unknown())?)
+            }
             _ => return Err(unknown()),
         };
         Ok(EvalPolicy {
@@ -467,6 +465,11 @@ mod tests {
         assert_eq!(parallel.block_length, Some(24));
         assert_eq!(parallel.unmask, Some(Unmask::Threshold(THRESHOLD)));
         assert_eq!(parallel.remask, Some(REFINE));
+        let full = EvalPolicy::parse("parallel@0.5+refine:2:0.1:1+dual").unwrap();
+        assert_eq!(full.refine, Some(Remask::parse("refine:2:0.1:1").unwrap()));
+        assert_eq!(full.cache, Some(CacheMode::Dual));
+        assert!(EvalPolicy::parse("parallel+refine:2").is_err());
+        assert!(EvalPolicy::parse("parallel+rcr").is_err());
         assert_eq!(
             EvalPolicy::parse("block")
                 .unwrap()

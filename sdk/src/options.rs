@@ -210,9 +210,10 @@ decode_options! {
     /// Cached forwards: none, prefix or dual (Fast-dLLM), or block (block-causal models).
     #[arg(long, value_parser = CacheMode::parse)]
     cache: Option<CacheMode> => Llada | Dream;
-    /// Remasking of committed tokens: none, rcr, refine:ROUNDS:FRACTION,
-    /// `recheck:ROUNDS[:GROUPS[:BELOW]]`, `remdm-cap[:ETA]`, `remdm-rescale[:ETA]`,
-    /// remdm-conf or `remdm-loop[:ETA]`.
+    /// Remasking of committed tokens: none, rcr, `refine:ROUNDS:FRACTION[:KEEP]`,
+    /// `recheck:ROUNDS[:GROUPS[:BELOW[:KEEP]]]`, `remdm-cap[:ETA]`, `remdm-rescale[:ETA]`,
+    /// remdm-conf or `remdm-loop[:ETA]` (KEEP: tokens committed with that confidence are
+    /// never revised).
     #[arg(long, value_parser = Remask::parse)]
     remask: Option<Remask> => Llada | Dream;
     /// Stop once EOS is committed with everything before it decided.

@@ -1,11 +1,12 @@
-//! `recheck:ROUNDS:GROUPS:BELOW`: after decoding, each round first *re-scores* every answer
+//! `recheck:ROUNDS:GROUPS:BELOW:KEEP`: after decoding, each round first *re-scores* every answer
 //! token with the finished answer as its context — the answer is split into `GROUPS`
 //! interleaved groups, each masked in turn, and each token's support is the probability the
 //! model gives it there — then re-masks only tokens whose support is below `BELOW`, and stops
 //! as soon as none is. A token that contradicts the rest of a finished answer (a sudoku digit
 //! repeated in its row) gets low support however confidently it was first decoded, and a
-//! consistent answer is left alone. Costs `GROUPS` forwards per round, plus one when something
-//! is re-masked. This is the self-verification idea of re-scoring a finished sample with the
+//! consistent answer is left alone. Tokens committed with confidence `KEEP` or more are spared
+//! (default 0.99). Costs `GROUPS` forwards per round, plus one when something is
+//! re-masked. This is the self-verification idea of re-scoring a finished sample with the
 //! denoiser itself (as in the "remasking as self-correction" line of work, e.g. ReMDM's
 //! confidence variant), applied once the whole answer is known.
 
@@ -17,11 +18,18 @@ pub(crate) fn group(prompt_len: usize, total: usize, groups: usize, g: usize) ->
     (prompt_len + g..total).step_by(groups).collect()
 }
 
-/// The answer positions of a row whose support is below `below`, ascending.
-pub(crate) fn unsupported(support: &[f64], prompt_len: usize, below: f64) -> Vec<usize> {
-    // cannot fail: `p < support.len()`.
+/// The answer positions of a row whose support is below `below` and whose decoding
+/// confidence `conf` is below `keep` (any confidence when `keep` is 1), ascending.
+pub(crate) fn unsupported(
+    support: &[f64],
+    conf: &[f64],
+    prompt_len: usize,
+    below: f64,
+    keep: f64,
+) -> Vec<usize> {
+    // cannot fail: `p < support.len() = conf.len()` (both are rows of the canvas).
     (prompt_len..support.len())
-        .filter(|&p| support[p] < below)
+        .filter(|&p| support[p] < below && (keep >= 1.0 || conf[p] < keep))
         .collect()
 }
 
@@ -35,6 +43,12 @@ mod tests {
         assert_eq!(group(2, 9, 3, 1), vec![3, 6]);
         all.sort_unstable();
         assert_eq!(all, (2..9).collect::<Vec<_>>());
-        assert_eq!(unsupported(&[0.0, 0.0, 0.9, 0.2, 0.5], 2, 0.5), vec![3]);
+        let conf = [1.0, 1.0, 0.3, 0.3, 0.3];
+        assert_eq!(
+            unsupported(&[0.0, 0.0, 0.9, 0.2, 0.5], &conf, 2, 0.5, 1.0),
+            vec![3]
+        );
+        let sure = [1.0, 1.0, 0.3, 0.95, 0.3];
+        assert!(unsupported(&[0.0, 0.0, 0.9, 0.2, 0.5], &sure, 2, 0.5, 0.9).is_empty());
     }
 }

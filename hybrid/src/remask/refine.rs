@@ -1,12 +1,20 @@
-//! `refine:ROUNDS:FRACTION`: after decoding, each round re-masks the least confident
-//! `FRACTION` of the answer, by the confidence each token was decoded with, and re-predicts
-//! them in one pass with everything else visible. Cheap (one forward), but that confidence is
+//! `refine:ROUNDS:FRACTION[:KEEP]`: after decoding, each round re-masks the least confident
+//! `FRACTION` of the answer, by the confidence each token was decoded with, except tokens
+//! decoded with confidence `KEEP` or more, and re-predicts them in one pass with everything
+//! else visible. Cheap (one forward), but that confidence is
 //! stale: it was measured when less of the answer was visible ([`super::recheck`] re-scores
 //! first).
 
-/// The positions one refine round re-masks in a row: the `fraction` (at least one) of the
-/// answer `prompt_len..conf.len()` with the lowest decoding confidence `conf`, ascending.
-pub(crate) fn least_confident(conf: &[f64], prompt_len: usize, fraction: f64) -> Vec<usize> {
+/// The positions one refine round re-masks in a row: of the `fraction` (at least one) of the
+/// answer `prompt_len..conf.len()` with the lowest decoding confidence `conf`, those below
+/// `keep` (all of them when `keep` is 1), ascending (none when the model was sure of every
+/// one).
+pub(crate) fn least_confident(
+    conf: &[f64],
+    prompt_len: usize,
+    fraction: f64,
+    keep: f64,
+) -> Vec<usize> {
     // cannot fail: `conf` is a whole row (`prompt_len ≤ total`) and gen-length ≥ 1 (validated),
     // so the clamp's bounds are ordered and `order` indexes `conf`.
     let total = conf.len();
@@ -15,6 +23,7 @@ pub(crate) fn least_confident(conf: &[f64], prompt_len: usize, fraction: f64) ->
     let mut order: Vec<usize> = (prompt_len..total).collect();
     order.sort_by(|&a, &b| conf[a].total_cmp(&conf[b]).then(a.cmp(&b)));
     order.truncate(count);
+    order.retain(|&p| keep >= 1.0 || conf[p] < keep);
     order.sort_unstable();
     order
 }
@@ -26,8 +35,12 @@ mod tests {
     #[test]
     fn picks_the_least_confident_fraction_in_canvas_order() {
         let conf = [9.0, 9.0, 0.5, 0.1, 0.9, 0.2];
-        assert_eq!(least_confident(&conf, 2, 0.5), vec![3, 5]);
-        assert_eq!(least_confident(&conf, 2, 0.01), vec![3]);
-        assert_eq!(least_confident(&conf, 2, 1.0), vec![2, 3, 4, 5]);
+        assert_eq!(least_confident(&conf, 2, 0.5, 1.0), vec![3, 5]);
+        assert_eq!(least_confident(&conf, 2, 0.01, 1.0), vec![3]);
+        assert_eq!(least_confident(&conf, 2, 1.0, 1.0), vec![2, 3, 4, 5]);
+        // Sure tokens are spared; a sure answer leaves nothing to re-mask.
+        assert_eq!(least_confident(&conf, 2, 1.0, 0.9), vec![2, 3, 5]);
+        assert_eq!(least_confident(&conf, 2, 0.5, 0.15), vec![3]);
+        assert!(least_confident(&conf, 2, 0.5, 0.05).is_empty());
     }
 }

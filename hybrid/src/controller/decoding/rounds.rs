@@ -29,15 +29,26 @@ impl<C> Decoding<'_, C> {
         // cannot fail: `running` and `support` hold `rows × total` entries.
         let rows = 0..b.rows;
         let (chosen, extra_nfe) = match self.opts.remask {
-            Remask::Refine { fraction, .. } => (
-                rows.map(|r| {
-                    let conf = &b.running[r * b.total..(r + 1) * b.total];
-                    refine::least_confident(conf, b.prompt_len, fraction)
-                })
-                .collect::<Vec<_>>(),
-                0,
-            ),
-            Remask::Recheck { groups, below, .. } => {
+            Remask::Refine { fraction, keep, .. } => {
+                let chosen: Vec<Vec<usize>> = rows
+                    .map(|r| {
+                        let conf = &b.running[r * b.total..(r + 1) * b.total];
+                        refine::least_confident(conf, b.prompt_len, fraction, keep)
+                    })
+                    .collect();
+                if chosen.iter().all(Vec::is_empty) {
+                    // The model is sure of every token: nothing to refine, no pass spent.
+                    self.phase = Phase::Done;
+                    return false;
+                }
+                (chosen, 0)
+            }
+            Remask::Recheck {
+                groups,
+                below,
+                keep,
+                ..
+            } => {
                 while *group < groups {
                     let positions = recheck::group(b.prompt_len, b.total, groups, *group);
                     if positions.is_empty() {
@@ -58,10 +69,13 @@ impl<C> Decoding<'_, C> {
                 }
                 let chosen: Vec<Vec<usize>> = rows
                     .map(|r| {
+                        let row = r * b.total..(r + 1) * b.total;
                         recheck::unsupported(
-                            &support[r * b.total..(r + 1) * b.total],
+                            &support[row.clone()],
+                            &b.running[row],
                             b.prompt_len,
                             below,
+                            keep,
                         )
                     })
                     .collect();

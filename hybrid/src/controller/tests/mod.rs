@@ -230,11 +230,7 @@ fn recheck_re_predicts_what_the_finished_answer_contradicts() {
     let (plain, _) = run(&plain_opts);
     assert_eq!(plain.generated(0), [5, 4, 4, 4, 4, 4]);
     assert_eq!(plain.nfe(), 1);
-    let recheck = Remask::Recheck {
-        rounds: 3,
-        groups: 2,
-        below: 0.5,
-    };
+    let recheck = Remask::recheck(3, 2, 0.5);
     let (fixed, events) = run(&plain_opts.clone().remask(recheck));
     assert_eq!(fixed.generated(0), [4; 6]);
     assert_eq!(fixed.revised(), 1);
@@ -250,15 +246,10 @@ fn recheck_re_predicts_what_the_finished_answer_contradicts() {
     assert_eq!(kept.generated(0), [5; 6]);
     assert_eq!((kept.revised(), kept.nfe(), events.len()), (0, 6 + 2, 6));
     // More groups than answer tokens: the empty ones are skipped together, counters saturate.
-    let (kept, _) =
-        run(&ControllerOptions::new(11)
-            .gen_length(6)
-            .steps(6)
-            .remask(Remask::Recheck {
-                rounds: 3,
-                groups: usize::MAX,
-                below: 0.5,
-            }));
+    let (kept, _) = run(&ControllerOptions::new(11)
+        .gen_length(6)
+        .steps(6)
+        .remask(Remask::recheck(3, usize::MAX, 0.5)));
     assert_eq!(kept.generated(0), [5; 6]);
     assert_eq!(kept.nfe(), usize::MAX);
     // Bad parameters are refused by name.
@@ -273,13 +264,54 @@ fn recheck_re_predicts_what_the_finished_answer_contradicts() {
     }
     assert_eq!(
         Remask::parse("recheck:2").unwrap(),
-        Remask::Recheck {
-            rounds: 2,
-            groups: 4,
-            below: 0.5
-        }
+        Remask::recheck(2, 4, 0.5)
     );
     assert_eq!(recheck.to_string(), "recheck:3:2:0.5");
+    // A token committed with confidence KEEP or more is never re-predicted: the 5 was
+    // committed at e³/(e³ + 11) ≈ 0.646, so with KEEP 0.6 the answer stands after the one
+    // scoring round, and no re-prediction is spent.
+    let spare = Remask::Recheck {
+        rounds: 3,
+        groups: 2,
+        below: 0.5,
+        keep: 0.6,
+    };
+    let (spared, events) = run(&plain_opts.clone().remask(spare));
+    assert_eq!(spared.generated(0), [5, 4, 4, 4, 4, 4]);
+    assert_eq!((spared.revised(), spared.nfe()), (0, 1 + 2));
+    assert_eq!(events, [(6, 0)]);
+}
+
+#[test]
+fn refine_spares_sure_tokens_and_spends_nothing_when_all_are() {
+    use crate::testing::Majority;
+    let model = Majority { prompt: 2 };
+    let opts = ControllerOptions::new(11).gen_length(6).steps(1);
+    let run = |remask| {
+        generate(
+            &model,
+            &prompt(),
+            &opts.clone().remask(remask),
+            &SeededNoise::new(0),
+            &mut |_| {},
+        )
+        .unwrap()
+    };
+    // Every token was committed at ≈ 0.646: at KEEP 0.6 nothing is re-masked, no pass spent.
+    let sure = run(Remask::Refine {
+        rounds: 2,
+        fraction: 0.5,
+        keep: 0.6,
+    });
+    assert_eq!((sure.nfe(), sure.revised()), (1, 0));
+    // KEEP 1 spares none: both rounds re-mask half of the answer, and the 5 is outvoted.
+    let all = run(Remask::Refine {
+        rounds: 2,
+        fraction: 0.5,
+        keep: 1.0,
+    });
+    assert_eq!(all.nfe(), 3);
+    assert_eq!(all.generated(0), [4; 6]);
 }
 
 #[test]

@@ -65,11 +65,7 @@ pub(crate) fn spread() -> Vec<(&'static str, PromptBatch, ControllerOptions)> {
             ControllerOptions::new(11)
                 .gen_length(6)
                 .steps(1)
-                .remask(Remask::Recheck {
-                    rounds: 3,
-                    groups: 2,
-                    below: 0.5,
-                }),
+                .remask(Remask::recheck(3, 2, 0.5)),
         ),
         (
             "majority",
@@ -80,6 +76,7 @@ pub(crate) fn spread() -> Vec<(&'static str, PromptBatch, ControllerOptions)> {
                 .remask(Remask::Refine {
                     rounds: 2,
                     fraction: 0.5,
+                    keep: 1.0,
                 }),
         ),
         (
