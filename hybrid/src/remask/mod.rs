@@ -251,35 +251,35 @@ impl Remask {
     }
 }
 
+/// `:KEEP` when `KEEP` is not the default, nothing otherwise (the older spellings stay).
+struct KeepSuffix(f64);
+
+impl std::fmt::Display for KeepSuffix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 == Remask::KEEP {
+            Ok(())
+        } else {
+            write!(f, ":{}", self.0)
+        }
+    }
+}
+
 impl std::fmt::Display for Remask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Remask::None => f.write_str("none"),
             Remask::Rcr => f.write_str("rcr"),
-            // `KEEP` is written only when it is not the default (the older spellings stay).
             Remask::Refine {
                 rounds,
                 fraction,
                 keep,
-            } => {
-                write!(f, "refine:{rounds}:{fraction}")?;
-                if *keep != Remask::KEEP {
-                    write!(f, ":{keep}")?;
-                }
-                Ok(())
-            }
+            } => write!(f, "refine:{rounds}:{fraction}{}", KeepSuffix(*keep)),
             Remask::Recheck {
                 rounds,
                 groups,
                 below,
                 keep,
-            } => {
-                write!(f, "recheck:{rounds}:{groups}:{below}")?;
-                if *keep != Remask::KEEP {
-                    write!(f, ":{keep}")?;
-                }
-                Ok(())
-            }
+            } => write!(f, "recheck:{rounds}:{groups}:{below}{}", KeepSuffix(*keep)),
             _ => match self.remdm() {
                 Some(r) => r.fmt(f),
                 None => f.write_str("?"),

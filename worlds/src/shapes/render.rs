@@ -28,9 +28,11 @@ impl ShapeSpec {
     /// colour, no anti-aliasing.
     ///
     /// The pixel rule. Coordinates are pixel edges, y down; pixel `(x, y)` is tested at its
-    /// centre `(x + 0.5, y + 0.5)`. The bounding box of side `s` ([`Size::side`]) centred at
-    /// `(cx, cy)` ([`Position::centre`]) covers columns `x0 .. x0 + s`, `x0 = cx - s/2`, and
-    /// rows `y0 .. y0 + s`, `y0 = cy - s/2` (small at 16: 8..24; large at 16: 2..30). Lit:
+    /// centre `(x + 0.5, y + 0.5)`. The bounding box of side `s`
+    /// ([`Size::side`](super::Size::side)) centred at `(cx, cy)`
+    /// ([`Position::centre`](super::Position::centre)) covers columns `x0 .. x0 + s`,
+    /// `x0 = cx - s/2`, and rows `y0 .. y0 + s`, `y0 = cy - s/2` (small at 16: 8..24; large at
+    /// 16: 2..30). Lit:
     ///
     /// - square: every pixel of the box;
     /// - circle: centre `(px, py)` with `(px - cx)² + (py - cy)² <= (s/2)²`;

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tessera_modalities::rng::SplitMix64;
 
-use super::render::{FADE_SAMPLES, NOTE_SAMPLES, SAMPLE_RATE, TUNE_SAMPLES};
+use super::render::{NOTE_SAMPLES, SAMPLE_RATE, TUNE_SAMPLES, fade_in_out};
 use super::{AMPLITUDE, Tune};
 
 /// The sound of a note: how its energy spreads over harmonics and time.
@@ -208,15 +208,12 @@ impl Tune {
             let step =
                 std::f64::consts::TAU * (note.frequency() * v.detune) / f64::from(SAMPLE_RATE);
             let start = (k * NOTE_SAMPLES) as i64 + i64::from(v.onset);
-            let fade = FADE_SAMPLES as f64;
             for i in 0..v.length {
                 let at = start + i as i64;
                 let Some(slot) = usize::try_from(at).ok().and_then(|a| out.get_mut(a)) else {
                     continue;
                 };
-                let gain = (i as f64 / fade)
-                    .min((v.length - 1 - i) as f64 / fade)
-                    .min(1.0);
+                let gain = fade_in_out(i, v.length);
                 let t = i as f64 / f64::from(SAMPLE_RATE);
                 *slot += v.amplitude * v.timbre.sample(step * i as f64, t, v.phase) * gain;
             }

@@ -26,12 +26,18 @@ pub const AMPLITUDE: f64 = 0.5;
 
 /// The gain of sample `i` of a note: `min(1, i / 160, (3999 − i) / 160)`, 0 outside the note.
 pub fn fade(i: usize) -> f64 {
-    if i >= NOTE_SAMPLES {
+    fade_in_out(i, NOTE_SAMPLES)
+}
+
+/// The gain of sample `i` of a note of `length` samples: `min(1, i / 160, (length − 1 − i) /
+/// 160)`, 0 outside the note.
+pub(crate) fn fade_in_out(i: usize, length: usize) -> f64 {
+    if i >= length {
         return 0.0;
     }
     let fade = FADE_SAMPLES as f64;
     (i as f64 / fade)
-        .min((NOTE_SAMPLES - 1 - i) as f64 / fade)
+        .min((length - 1 - i) as f64 / fade)
         .min(1.0)
 }
 
