@@ -94,6 +94,11 @@ print(":".join(sorted(dirs)))' 2>/dev/null || true)
         "$dir/cuda_sample_bench" || failed=1
         echo
         echo "== 2. decoding at temperature 0: the tokens on cuda against the tokens on cpu"
+        ids() { # the generated ids of $model/$prompt/$opts on device $1
+            # shellcheck disable=SC2086
+            "$tessera" generate --model "$model" --prompt "$prompt" --temperature 0 \
+                --device "$1" --json $opts | python3 -c 'import json,sys; print(json.load(sys.stdin)["ids"])'
+        }
         echo "| model | prompt | cpu | cuda | same |"
         echo "|---|---|---|---|---|"
         for spec in "tests/fixtures/llada-tiny|hello world|--gen-length 32 --steps 32 --block-length 8" \
@@ -103,11 +108,6 @@ print(":".join(sorted(dirs)))' 2>/dev/null || true)
             "models/tessera-tiny|137+16=|" \
             "models/tessera-tiny|sort 5 3 9 1 =|"; do
             IFS='|' read -r model prompt opts <<<"$spec"
-            ids() { # $1: device
-                # shellcheck disable=SC2086
-                "$tessera" generate --model "$model" --prompt "$prompt" --temperature 0 \
-                    --device "$1" --json $opts | python3 -c 'import json,sys; print(json.load(sys.stdin)["ids"])'
-            }
             cpu=$(ids cpu 2>&1) || true
             gpu=$(ids cuda 2>&1) || true
             same=yes

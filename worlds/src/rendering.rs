@@ -40,7 +40,6 @@ impl Rendering {
     pub fn every() -> Vec<Rendering> {
         let tones = tones::Variation::each()
             .into_iter()
-            .filter(|(name, _)| *name != "all")
             .map(|(name, tones)| Rendering {
                 name,
                 tones,
@@ -48,7 +47,6 @@ impl Rendering {
             });
         let shapes = shapes::Variation::each()
             .into_iter()
-            .filter(|(name, _)| *name != "all")
             .map(|(name, shapes)| Rendering {
                 name,
                 tones: tones::Variation::NONE,
@@ -103,6 +101,21 @@ impl Rendering {
         let performance = Performance::sample(&mut self.rng(task, split, index), self.tones);
         tune.render_with(&performance)
     }
+}
+
+/// An aspect of a variation: its name and the setter that switches it on.
+pub(crate) type Aspect<V> = (&'static str, fn(&mut V));
+
+/// Each aspect alone: `none` with one aspect switched on by its setter, by name.
+pub(crate) fn one_at_a_time<V: Copy, const N: usize>(
+    none: V,
+    aspects: [Aspect<V>; N],
+) -> [(&'static str, V); N] {
+    aspects.map(|(name, set)| {
+        let mut v = none;
+        set(&mut v);
+        (name, v)
+    })
 }
 
 #[cfg(test)]

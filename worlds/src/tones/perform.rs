@@ -120,22 +120,20 @@ impl Variation {
         timbre: true,
     };
 
-    /// Each aspect alone, by name (the rows of a robustness table), then all together.
-    pub fn each() -> [(&'static str, Variation); 7] {
-        let one = |f: fn(&mut Variation)| {
-            let mut v = Variation::NONE;
-            f(&mut v);
-            v
-        };
-        [
-            ("phase", one(|v| v.phase = true)),
-            ("amplitude", one(|v| v.amplitude = true)),
-            ("detune", one(|v| v.detune = true)),
-            ("timing", one(|v| v.timing = true)),
-            ("noise", one(|v| v.noise = true)),
-            ("timbre", one(|v| v.timbre = true)),
-            ("all", Variation::ALL),
-        ]
+    /// Each aspect alone, by name: the rows of a robustness table ([`Variation::ALL`]
+    /// varies them together).
+    pub fn each() -> [(&'static str, Variation); 6] {
+        crate::rendering::one_at_a_time(
+            Variation::NONE,
+            [
+                ("phase", |v| v.phase = true),
+                ("amplitude", |v| v.amplitude = true),
+                ("detune", |v| v.detune = true),
+                ("timing", |v| v.timing = true),
+                ("noise", |v| v.noise = true),
+                ("timbre", |v| v.timbre = true),
+            ],
+        )
     }
 }
 
@@ -297,7 +295,10 @@ mod tests {
     #[test]
     fn the_checker_hears_the_same_tune_in_every_performance() {
         let mut rng = SplitMix64::new(2026);
-        for (name, variation) in Variation::each() {
+        for (name, variation) in Variation::each()
+            .into_iter()
+            .chain([("all", Variation::ALL)])
+        {
             let mut wrong = Vec::new();
             for tune in Tune::all().step_by(5) {
                 let p = Performance::sample(&mut rng, variation);
