@@ -6,7 +6,8 @@
 //! - [`tones`]: three-note tunes at 16 kHz and their note names (text-to-audio,
 //!   transcription); [`check_audio`] reads a clip back.
 //! - [`text`]: addition, sorting and 4×4 sudoku prompts with answers judged by rule.
-//! - [`Task`], [`Split`], [`example_rng`], [`is_held_out`]: the seven tasks and the seeded,
+//! - [`fill`]: fill-in-the-blank tasks over the other worlds (`123+[_]=168`).
+//! - [`Task`], [`Split`], [`example_rng`], [`is_held_out`]: the ten tasks and the seeded,
 //!   disjoint train and eval streams of [`Example`]s.
 //! - [`Rendering`]: the canonical rendering of a picture or tune, or one drawn with natural
 //!   variation ([`shapes::Drawing`], [`tones::Performance`]).
@@ -15,6 +16,7 @@
 //! is the same on every platform for the same seed.
 
 mod error;
+pub mod fill;
 mod named;
 mod rendering;
 pub mod shapes;
@@ -24,6 +26,7 @@ pub mod text;
 pub mod tones;
 
 pub use error::WorldError;
+pub use fill::{FillExample, FillKind, check_fill};
 pub use rendering::Rendering;
 pub use shapes::{Colour, Position, Shape, ShapeSpec, Size, check_image};
 pub use split::{HELD_OUT_MODULUS, Split, example_rng, is_held_out};

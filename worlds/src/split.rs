@@ -32,7 +32,7 @@ pub(crate) fn mix64(x: u64) -> u64 {
 /// bijection of `u64`. Train inputs are even and eval inputs odd, so **no eval seed ever
 /// equals a train seed**, for any tasks and indices. Within one split, the streams of two
 /// tasks start at offsets `mix64(fnv1a(name))` that are pseudo-random, so indices of
-/// different tasks do not share seeds in practice (checked for the seven tasks up to 2⁴⁰
+/// different tasks do not share seeds in practice (checked for every task up to 2⁴⁰
 /// examples in the tests).
 pub fn example_rng(task: Task, split: Split, index: u64) -> SplitMix64 {
     let stream = mix64(fnv1a(task.name())).wrapping_add(index);
@@ -78,8 +78,8 @@ mod tests {
                 eval.insert(example_rng(task, Split::Eval, index).next_u64());
             }
         }
-        assert_eq!(train.len(), 7 * 2000);
-        assert_eq!(eval.len(), 7 * 2000);
+        assert_eq!(train.len(), Task::ALL.len() * 2000);
+        assert_eq!(eval.len(), Task::ALL.len() * 2000);
         assert!(train.is_disjoint(&eval));
     }
 

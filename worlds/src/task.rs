@@ -1,9 +1,10 @@
-//! [`Task`]: the seven tasks a tiny model is trained and evaluated on, and their
+//! [`Task`]: the ten tasks a tiny model is trained and evaluated on, and their
 //! [`Example`]s drawn per split and index.
 
 use serde::{Deserialize, Serialize};
 use tessera_modalities::rng::SplitMix64;
 
+use crate::fill::{self, FillExample, FillKind};
 use crate::named::named_enum;
 use crate::shapes::ShapeSpec;
 use crate::split::{Split, example_rng, is_held_out};
@@ -27,6 +28,13 @@ named_enum! {
         Sorting => "sorting",
         /// 4×4 sudoku prompts.
         Sudoku => "sudoku",
+        /// An addend from the sum: `123+[_]=168` → `45` ([`crate::fill`]).
+        FillAddition => "fill-addition",
+        /// Digits missing from a sorted list: `sort 5 3 9 1 = 1 [_] 5 [_]` → `3`, `9`.
+        FillSorting => "fill-sorting",
+        /// A caption's missing attribute, given the picture: `a [_] blue square at the
+        /// center` → `small`.
+        FillCaption => "fill-caption",
     }
 }
 
@@ -51,6 +59,26 @@ pub enum Example {
         /// The prompt and reference answer.
         example: TextExample,
     },
+    /// Text with blanks and their fills (`fill-addition`, `fill-sorting`, `fill-caption`).
+    Fill {
+        /// The template, the reference fills and the blanks' widths.
+        example: FillExample,
+        /// The picture the text is about (`fill-caption`).
+        spec: Option<ShapeSpec>,
+    },
+}
+
+impl Example {
+    /// How [`check_fill`](crate::check_fill) judges this example's fills (`None` for an
+    /// example without blanks).
+    pub fn fill_kind(&self, task: Task) -> Option<FillKind> {
+        match (task, self) {
+            (Task::FillAddition, Example::Fill { .. }) => Some(FillKind::Addition),
+            (Task::FillSorting, Example::Fill { .. }) => Some(FillKind::Sorting),
+            (Task::FillCaption, Example::Fill { spec: Some(s), .. }) => Some(FillKind::Caption(*s)),
+            _ => None,
+        }
+    }
 }
 
 impl Task {
@@ -60,8 +88,16 @@ impl Task {
             Task::Addition => Some(TextTask::Addition),
             Task::Sorting => Some(TextTask::Sorting),
             Task::Sudoku => Some(TextTask::Sudoku),
-            Task::T2i | Task::Caption | Task::T2a | Task::Transcribe => None,
+            _ => None,
         }
+    }
+
+    /// Whether the task fills blanks inside given text ([`crate::fill`]).
+    pub fn is_fill(self) -> bool {
+        matches!(
+            self,
+            Task::FillAddition | Task::FillSorting | Task::FillCaption
+        )
     }
 
     /// The `index`-th example of the task in `split`: a pure function of its arguments,
@@ -70,7 +106,9 @@ impl Task {
     /// Pictures and tunes are uniform over the world's 210 / 512 combinations in both
     /// splits. Text prompts are drawn by [`TextTask::sample`] and redrawn (from the same
     /// generator) until [`is_held_out`] is `false` for train and `true` for eval, so the
-    /// splits share no prompt; about 1 in 10 draws is kept for eval.
+    /// splits share no prompt; about 1 in 10 draws is kept for eval. The fill tasks over
+    /// addition and sorting split by the same rule on the underlying addition or sorting
+    /// prompt, so a held-out sum is never seen in training with a blank either.
     pub fn sample(self, split: Split, index: u64) -> Example {
         self.sample_with(split, index, OperandDraw::Uniform)
     }
@@ -96,6 +134,25 @@ impl Task {
             Task::Addition => text(TextTask::Addition, &mut rng),
             Task::Sorting => text(TextTask::Sorting, &mut rng),
             Task::Sudoku => text(TextTask::Sudoku, &mut rng),
+            Task::FillAddition => Example::Fill {
+                example: fill::sample_addition(&mut rng, draw, |p| {
+                    is_held_out(Task::Addition, p) == (split == Split::Eval)
+                }),
+                spec: None,
+            },
+            Task::FillSorting => Example::Fill {
+                example: fill::sample_sorting(&mut rng, |p| {
+                    is_held_out(Task::Sorting, p) == (split == Split::Eval)
+                }),
+                spec: None,
+            },
+            Task::FillCaption => {
+                let spec = ShapeSpec::sample(&mut rng);
+                Example::Fill {
+                    example: fill::fill_caption(&spec, rng.below(3)),
+                    spec: Some(spec),
+                }
+            }
         }
     }
 }
@@ -118,7 +175,10 @@ mod tests {
                 "transcribe",
                 "addition",
                 "sorting",
-                "sudoku"
+                "sudoku",
+                "fill-addition",
+                "fill-sorting",
+                "fill-caption"
             ]
         );
         for t in Task::ALL {
@@ -140,6 +200,10 @@ mod tests {
                     (Example::Text { task: t, example }, _) => {
                         assert_eq!(task.text_task(), Some(*t));
                         assert!(t.check(&example.prompt, &example.answer));
+                    }
+                    (Example::Fill { example, .. }, _) if task.is_fill() => {
+                        let kind = ex.fill_kind(task).unwrap();
+                        assert!(crate::check_fill(kind, example, &example.fills));
                     }
                     _ => panic!("{task}: {ex:?}"),
                 }

@@ -27,7 +27,7 @@ pub use codes::AudioCodes;
 pub use decode::{decode_bytes, decode_bytes_with, decode_file, decode_file_with};
 pub use encodec::{ENCODEC_DEFAULT_MAX_SECONDS, Encodec, EncodecConfig, PadMode};
 pub use error::AudioError;
-pub use frame_vq::{FitOptions, FrameVq, FrameVqConfig};
+pub use frame_vq::{AnalysisConfig, FitOptions, FrameVq, FrameVqConfig};
 pub use pcm::{AudioLimits, Pcm};
 pub use resample::{resample, resample_with};
 pub use tokenizer::{AudioTokenizer, load_audio_tokenizer};

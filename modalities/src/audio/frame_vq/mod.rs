@@ -14,10 +14,20 @@
 //! Audio of `L` samples gives `ceil(L / frame_size) + 1` frames and decodes to
 //! `ceil(L / frame_size) · frame_size` samples.
 //!
+//! **Listening.** A codec may carry an *analysis* ([`FrameVq::with_analysis`], see
+//! [`AnalysisConfig`]): then [`AudioTokenizer::encode`] gives each frame the codeword that
+//! *sounds* nearest (a phase- and loudness-free spectrum), so a note played at another phase,
+//! slightly out of tune or more quietly gets the codes of the note, not of another waveform;
+//! [`FrameVq::encode_exact`] keeps the nearest codeword in MDCT space (the best
+//! reconstruction).
+//!
 //! **Files.** `config.json` (`{"type": "frame-vq", "sample_rate", "frame_size",
-//! "codebook_size", "levels"}`) and `model.safetensors` with `codebook.{level}` of shape
-//! `(codebook_size, frame_size)`.
+//! "codebook_size", "levels"}`, and with an analysis `"analysis": "spectrum"`,
+//! `"analysis_window"`, `"analysis_low_hz"`, `"analysis_high_hz"`, `"analysis_step_hz"`) and
+//! `model.safetensors` with `codebook.{level}` of shape `(codebook_size, frame_size)` (and
+//! `analysis.signature`, `(codebook_size, bins)`).
 
+mod analysis;
 mod kmeans;
 mod mdct;
 
@@ -30,6 +40,8 @@ use serde_json::json;
 use super::json::ConfigJson;
 use super::weights::WeightStore;
 use super::{AudioCodes, AudioError, AudioLimits, AudioTokenizer, Pcm, resample_with};
+use analysis::Analysis;
+pub use analysis::AnalysisConfig;
 use kmeans::{kmeans, nearest};
 use mdct::Mdct;
 
@@ -134,6 +146,8 @@ pub struct FrameVq {
     /// Per level, `(codebook_size, frame_size)`.
     codebooks: Vec<Tensor>,
     limits: AudioLimits,
+    /// How heard frames are matched to codewords ([`FrameVq::with_analysis`]).
+    analysis: Option<Analysis>,
 }
 
 impl FrameVq {
@@ -178,7 +192,87 @@ impl FrameVq {
             mdct,
             codebooks,
             limits,
+            analysis: None,
         })
+    }
+
+    /// Gives the codec an analysis: [`AudioTokenizer::encode`] then matches each frame to
+    /// the codeword whose *signature* (mean phase- and loudness-free spectrum of the frames
+    /// of `signals` it exactly encodes) is nearest. `signals` are typically the ones the
+    /// codebook was fitted on.
+    ///
+    /// # Errors
+    /// [`AudioError::Config`] naming the analysis field that is out of range, or for a codec
+    /// of more than one level (residual levels refine a waveform, which the analysis does not
+    /// match); [`AudioError::Fit`] if no frame was analysed.
+    pub fn with_analysis(
+        mut self,
+        signals: &[Pcm],
+        config: AnalysisConfig,
+    ) -> Result<Self, AudioError> {
+        self.check_analysis(&config)
+            .map_err(|(field, reason)| AudioError::config("<config>", field, reason))?;
+        let mut clips = Vec::with_capacity(signals.len());
+        for pcm in signals {
+            pcm.check(&self.limits)?;
+            let pcm = resample_with(pcm, self.config.sample_rate, &self.limits)?;
+            let codes = self.encode_exact(&pcm)?.codes.swap_remove(0);
+            clips.push((pcm.samples, codes));
+        }
+        if clips.is_empty() {
+            return Err(AudioError::Fit("no signals to analyse".into()));
+        }
+        let borrowed: Vec<(&[f32], Vec<u32>)> = clips
+            .iter()
+            .map(|(s, c)| (s.as_slice(), c.clone()))
+            .collect();
+        self.analysis = Some(Analysis::fit(
+            config,
+            self.config.sample_rate,
+            self.config.frame_size,
+            self.config.codebook_size,
+            &borrowed,
+        )?);
+        Ok(self)
+    }
+
+    fn check_analysis(&self, config: &AnalysisConfig) -> Result<(), (&'static str, String)> {
+        if self.config.levels != 1 {
+            return Err((
+                "analysis",
+                format!(
+                    "needs a codec of one level; this one has {}",
+                    self.config.levels
+                ),
+            ));
+        }
+        config.validate(self.config.sample_rate)
+    }
+
+    /// The analysis' parameters, if the codec has one.
+    pub fn analysis(&self) -> Option<AnalysisConfig> {
+        self.analysis.as_ref().map(|a| a.config)
+    }
+
+    /// The codes that reconstruct `pcm` best: each frame's nearest codeword in MDCT space
+    /// (and each residual level's). What [`AudioTokenizer::encode`] gives for a codec
+    /// without an analysis.
+    ///
+    /// # Errors
+    /// As [`AudioTokenizer::encode`].
+    pub fn encode_exact(&self, pcm: &Pcm) -> Result<AudioCodes, AudioError> {
+        pcm.check(&self.limits)?;
+        let pcm = resample_with(pcm, self.config.sample_rate, &self.limits)?;
+        pcm.check(&self.limits)?;
+        let mut residual = self.mdct.forward(&pcm.samples)?;
+        let mut codes = Vec::with_capacity(self.codebooks.len());
+        for cb in &self.codebooks {
+            let (idx, _) = nearest(&residual, cb)?;
+            let t = Tensor::new(idx.as_slice(), &Device::Cpu)?;
+            residual = (residual - cb.index_select(&t, 0)?)?;
+            codes.push(idx);
+        }
+        Ok(AudioCodes::new(codes, self.config.sample_rate))
     }
 
     /// Writes `dir/config.json` and `dir/model.safetensors`, creating `dir` if needed.
@@ -189,7 +283,7 @@ impl FrameVq {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| AudioError::io(dir, e))?;
         let c = &self.config;
-        let cfg = json!({
+        let mut cfg = json!({
             "type": "frame-vq",
             "transform": "mdct",
             "sample_rate": c.sample_rate,
@@ -197,16 +291,27 @@ impl FrameVq {
             "codebook_size": c.codebook_size,
             "levels": c.levels,
         });
+        if let Some(a) = &self.analysis {
+            let ac = a.config;
+            cfg["analysis"] = json!("spectrum");
+            cfg["analysis_window"] = json!(ac.window);
+            cfg["analysis_low_hz"] = json!(ac.low_hz);
+            cfg["analysis_high_hz"] = json!(ac.high_hz);
+            cfg["analysis_step_hz"] = json!(ac.step_hz);
+        }
         let cfg_path = dir.join("config.json");
         let text =
             serde_json::to_string_pretty(&cfg).map_err(|e| AudioError::Tensor(e.to_string()))?;
         std::fs::write(&cfg_path, text + "\n").map_err(|e| AudioError::io(&cfg_path, e))?;
-        let tensors: HashMap<String, Tensor> = self
+        let mut tensors: HashMap<String, Tensor> = self
             .codebooks
             .iter()
             .enumerate()
             .map(|(l, t)| (format!("codebook.{l}"), t.clone()))
             .collect();
+        if let Some(a) = &self.analysis {
+            tensors.insert(SIGNATURE.into(), a.signatures.clone());
+        }
         candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
         Ok(())
     }
@@ -253,12 +358,44 @@ impl FrameVq {
                 config.levels
             )));
         }
-        Ok(Self {
+        let mut vq = Self {
             mdct: Mdct::new(config.frame_size)?,
             config,
             codebooks,
             limits: AudioLimits::default(),
-        })
+            analysis: None,
+        };
+        match j.string("analysis")?.as_deref() {
+            None => {
+                if w.contains(SIGNATURE) {
+                    return Err(w.err(format!(
+                        "`{SIGNATURE}` exists but the config has no \"analysis\""
+                    )));
+                }
+            }
+            Some("spectrum") => {
+                let d = AnalysisConfig::default();
+                let ac = AnalysisConfig {
+                    window: j.usize_or("analysis_window", d.window)?,
+                    low_hz: j.f64_or("analysis_low_hz", d.low_hz)?,
+                    high_hz: j.f64_or("analysis_high_hz", d.high_hz)?,
+                    step_hz: j.f64_or("analysis_step_hz", d.step_hz)?,
+                };
+                vq.check_analysis(&ac)
+                    .map_err(|(field, reason)| j.err(field, reason))?;
+                let sig = w.get(SIGNATURE, &[config.codebook_size, ac.bins()])?;
+                vq.analysis = Some(Analysis::new(
+                    ac,
+                    config.sample_rate,
+                    config.frame_size,
+                    sig,
+                )?);
+            }
+            Some(other) => {
+                return Err(j.err("analysis", format!("unknown analysis {other:?}")));
+            }
+        }
+        Ok(vq)
     }
 
     /// Sets the limits on input length.
@@ -273,20 +410,19 @@ impl FrameVq {
     }
 }
 
+/// The tensor of the analysis' signatures.
+const SIGNATURE: &str = "analysis.signature";
+
 impl AudioTokenizer for FrameVq {
     fn encode(&self, pcm: &Pcm) -> Result<AudioCodes, AudioError> {
+        let Some(analysis) = &self.analysis else {
+            return self.encode_exact(pcm);
+        };
         pcm.check(&self.limits)?;
         let pcm = resample_with(pcm, self.config.sample_rate, &self.limits)?;
         pcm.check(&self.limits)?;
-        let mut residual = self.mdct.forward(&pcm.samples)?;
-        let mut codes = Vec::with_capacity(self.codebooks.len());
-        for cb in &self.codebooks {
-            let (idx, _) = nearest(&residual, cb)?;
-            let t = Tensor::new(idx.as_slice(), &Device::Cpu)?;
-            residual = (residual - cb.index_select(&t, 0)?)?;
-            codes.push(idx);
-        }
-        Ok(AudioCodes::new(codes, self.config.sample_rate))
+        let codes = analysis.encode(&pcm.samples)?;
+        Ok(AudioCodes::new(vec![codes], self.config.sample_rate))
     }
 
     fn decode(&self, codes: &AudioCodes) -> Result<Pcm, AudioError> {
