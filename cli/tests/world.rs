@@ -181,8 +181,13 @@ fn cli_refuses_incomplete_world_tasks() {
 #[test]
 fn a_short_evaluation_covers_every_task() {
     let e = engine();
+    // Every task this model does (the fill tasks need a model trained to fill blanks).
+    let tasks: Vec<Task> = Task::ALL
+        .into_iter()
+        .filter(|t| !t.is_fill() || e.fills_blanks())
+        .collect();
     let cfg = EvalConfig {
-        tasks: Task::ALL.to_vec(),
+        tasks: tasks.clone(),
         policies: vec![EvalPolicy::parse("hybrid").unwrap()],
         n: 4,
         batch: 4,
@@ -191,13 +196,18 @@ fn a_short_evaluation_covers_every_task() {
         renderings: vec![Rendering::CANONICAL, Rendering::ALL],
     };
     let rows = evaluate(&e, &cfg, &mut |_| {}).unwrap();
-    assert_eq!(rows.len(), 9);
     let varied: Vec<&str> = rows
         .iter()
         .filter(|r| r.rendering == "all")
         .map(|r| r.task.as_str())
         .collect();
-    assert_eq!(varied, ["caption", "transcribe"]);
+    let reads: Vec<&str> = tasks
+        .iter()
+        .filter(|&&t| Rendering::ALL.varies(t))
+        .map(|t| t.name())
+        .collect();
+    assert_eq!(varied, reads);
+    assert_eq!(rows.len(), tasks.len() + reads.len());
     for r in &rows {
         assert_eq!(r.n, 4);
         assert!(
@@ -264,4 +274,81 @@ fn insertion_runs_from_the_cli_and_contradictions_name_the_option() {
         &["generate", "--prompt", "1+1=", "--max-length", "40"],
         "max-length",
     );
+}
+
+/// A copy of `from` (a model folder, one level of sub-folders) in `to`.
+fn copy_model(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_model(&entry.path(), &target);
+        } else {
+            std::fs::create_dir_all(to).unwrap();
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn blanks_in_world_requests_follow_the_training_template() {
+    use tessera::{Request, Target};
+    // A model without `tessera.infill` refuses blanks, naming why.
+    let plain = engine();
+    let fill = Request::new()
+        .text("123+")
+        .generate(Target::Blank { len: 3 })
+        .text("=168");
+    let err = plain.run(&fill).unwrap_err();
+    assert_eq!(field_of(&err), "parts", "{err}");
+    assert!(err.to_string().contains("fill blanks"), "{err}");
+    // The same weights flagged as a fill model: the canvas is `<|bos|> 1 2 3 +`, then the
+    // blank's three positions with `= 1 6 8` given after them, as training lays it out.
+    let scratch = Scratch::new("world-fill");
+    let dir = scratch.0.join("model");
+    copy_model(&tessera_tiny(), &dir);
+    let cfg_path = dir.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["tessera"]["infill"] = serde_json::json!(true);
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let e = Engine::load(&dir).unwrap();
+    assert!(e.fills_blanks() && !plain.fills_blanks());
+    let reply = e.run(&fill).unwrap();
+    assert_eq!(reply.prompt_tokens, 5);
+    assert_eq!(reply.ids.len(), 3);
+    assert_eq!(reply.parts.len(), 1);
+    // Two blanks: a part each; a picture first makes it a caption to fill.
+    let spec = ShapeSpec::all().next().unwrap();
+    let reply = e
+        .run(
+            &Request::new()
+                .image(spec.render())
+                .text("a ")
+                .generate(Target::Blank { len: 1 })
+                .text(" ")
+                .generate(Target::Blank { len: 1 })
+                .text(" at the top left"),
+        )
+        .unwrap();
+    // `<|bos|> <|caption|> <|soi|>`, 64 codes, `<|eoi|>`, `a`, ` `.
+    assert_eq!(reply.prompt_tokens, 3 + 64 + 1 + 2);
+    assert_eq!((reply.parts.len(), reply.ids.len()), (2, 2));
+    // Bad parts are named: audio, a picture after text, a word outside the vocabulary.
+    for req in [
+        Request::new()
+            .text("a ")
+            .image(spec.render())
+            .generate(Target::Blank { len: 1 }),
+        Request::new()
+            .text("a tiny ")
+            .generate(Target::Blank { len: 1 })
+            .text(" dog"),
+    ] {
+        let err = e.run(&req).unwrap_err();
+        assert!(
+            field_of(&err) == "parts" || err.to_string().contains("vocabulary"),
+            "{err}"
+        );
+    }
 }

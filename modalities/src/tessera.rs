@@ -238,6 +238,50 @@ impl TesseraPrompting {
         })
     }
 
+    /// The answer of a blank of `width` positions: `fill` padded with `<|eos|>` on the side
+    /// [`TesseraPrompting::align`] pads (`fill` may take the whole width); `None` if it is
+    /// longer.
+    pub fn blank_answer(&self, fill: &[u32], width: usize) -> Option<Vec<u32>> {
+        if fill.len() == width {
+            return Some(fill.to_vec());
+        }
+        self.text_answer(fill, width)
+    }
+
+    /// The given start of a fill-in-the-blank canvas: `<|bos|>` before text, or
+    /// `<|bos|> <|caption|> <|soi|> image <|eoi|>` when the text is about a picture (then
+    /// the text with blanks follows where a caption would).
+    pub fn fill_head(&self, image: Option<&[u32]>) -> Vec<u32> {
+        match image {
+            None => vec![self.bos],
+            Some(image) => self.caption(image),
+        }
+    }
+
+    /// A fill-in-the-blank canvas: `head`, then `pieces[0]`, a blank of `widths[0]`
+    /// positions, `pieces[1]`, … — the ids with `blank` at every blank position, and the
+    /// blanks' ranges. `None` unless there is one piece more than there are blanks.
+    pub fn fill_canvas(
+        &self,
+        head: &[u32],
+        pieces: &[Vec<u32>],
+        widths: &[usize],
+        blank: u32,
+    ) -> Option<(Vec<u32>, Vec<std::ops::Range<usize>>)> {
+        if pieces.len() != widths.len() + 1 {
+            return None;
+        }
+        let mut ids = head.to_vec();
+        let mut blanks = Vec::with_capacity(widths.len());
+        for (piece, &width) in pieces.iter().zip(widths) {
+            ids.extend_from_slice(piece);
+            blanks.push(ids.len()..ids.len() + width);
+            ids.extend(std::iter::repeat_n(blank, width));
+        }
+        ids.extend_from_slice(&pieces[widths.len()]);
+        Some((ids, blanks))
+    }
+
     /// Checks that `ids` (a tokenized user text) has no out-of-vocabulary word.
     ///
     /// # Errors

@@ -667,6 +667,19 @@ impl Engine {
         self.world.is_some()
     }
 
+    /// Whether this is a Tessera world model trained to fill blanks inside given text
+    /// (`"tessera": {"infill": true}` in its config).
+    pub fn fills_blanks(&self) -> bool {
+        self.world.as_deref().is_some_and(|w| w.infill)
+    }
+
+    /// The world model's templates and tokenizers.
+    pub(crate) fn world_model(&self) -> Result<&WorldModel, Error> {
+        self.world
+            .as_deref()
+            .ok_or_else(|| Error::invalid("model", "is not a Tessera world model"))
+    }
+
     /// The model folder's image tokenizer (Tessera world models).
     pub fn image_tokenizer(&self) -> Option<&dyn tessera_modalities::image::ImageTokenizer> {
         self.world.as_deref().and_then(|w| w.image.as_deref())

@@ -11,9 +11,11 @@ use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::Unmask;
 use tessera_modalities::image::ImageCodes;
-use tessera_worlds::{Example, Rendering, Split, Task, check_audio, check_image};
+use tessera_worlds::{Example, Rendering, Split, Task, check_audio, check_fill, check_image};
 
-use crate::{DecodeOptions, Engine, Error, TaskInput, TaskRequest, WorldTask};
+use crate::{
+    DecodeOptions, Engine, Error, Generated, Request, Target, TaskInput, TaskRequest, WorldTask,
+};
 
 /// The refinement budget of the `+refine` policies: 2 rounds re-masking the least confident
 /// 10 % of the answer.
@@ -301,6 +303,23 @@ pub fn evaluate(
         let examples: Vec<Example> = (0..cfg.n as u64)
             .map(|i| task.sample(Split::Eval, i))
             .collect();
+        if task.is_fill() {
+            if !engine.fills_blanks() {
+                return Err(Error::invalid(
+                    "tasks",
+                    format!("{task}: this model was not trained to fill blanks"),
+                ));
+            }
+            for rendering in &renderings {
+                // Remasking does not apply to infilling yet: those policies give no row.
+                for policy in cfg.policies.iter().filter(|p| p.refine.is_none()) {
+                    let row = fill_row(engine, task, policy, &examples, rendering)?;
+                    on_row(&row);
+                    rows.push(row);
+                }
+            }
+            continue;
+        }
         for rendering in &renderings {
             let inputs = (0..cfg.n as u64)
                 .zip(&examples)
@@ -357,6 +376,73 @@ fn eval_row(
         accuracy: correct as f64 / n as f64,
         // nfe counts each batched pass once: per row, per token.
         forwards_per_token: nfe as f64 / batches as f64 / per_row_tokens.max(1.0),
+        tokens_per_second: tokens as f64 / seconds.max(1e-9),
+        revised,
+    })
+}
+
+/// One row of a fill-in-the-blank task: each example a request of its own (the picture,
+/// drawn from `rendering`, then the text with its blanks), its fills judged by
+/// [`check_fill`].
+fn fill_row(
+    engine: &Engine,
+    task: Task,
+    policy: &EvalPolicy,
+    examples: &[Example],
+    rendering: &Rendering,
+) -> Result<EvalRow, Error> {
+    let (mut correct, mut nfe, mut tokens, mut revised) = (0, 0usize, 0usize, 0);
+    let start = Instant::now();
+    for (index, ex) in (0..).zip(examples) {
+        let Example::Fill { example, spec } = ex else {
+            return Err(Error::invalid(
+                "task",
+                format!("{task} cannot use this example"),
+            ));
+        };
+        let mut req = Request::new();
+        if let Some(spec) = spec {
+            req = req.image(rendering.image(spec, task, Split::Eval, index));
+        }
+        let pieces = example.pieces();
+        req = req.text(pieces[0]);
+        for (&width, piece) in example.widths.iter().zip(&pieces[1..]) {
+            req = req.generate(Target::Blank { len: width }).text(*piece);
+        }
+        let masked: usize = example.widths.iter().sum();
+        let mut options = policy.options(masked, 0);
+        // The job sizes the answer to the template; one block over it.
+        (options.gen_length, options.block_length) = (None, None);
+        let reply = engine.run(&req.options(options))?;
+        nfe += reply.stats.nfe;
+        revised += reply.stats.revised;
+        tokens += masked;
+        let fills: Vec<String> = reply
+            .parts
+            .iter()
+            .map(|p| match p {
+                Generated::Text(t) => t.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        // cannot fail: a fill task's example has a fill kind.
+        if ex
+            .fill_kind(task)
+            .is_some_and(|k| check_fill(k, example, &fills))
+        {
+            correct += 1;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let n = examples.len();
+    Ok(EvalRow {
+        task: task.name().to_string(),
+        policy: policy.name.clone(),
+        rendering: rendering.name.to_string(),
+        n,
+        correct,
+        accuracy: correct as f64 / n.max(1) as f64,
+        forwards_per_token: nfe as f64 / tokens.max(1) as f64,
         tokens_per_second: tokens as f64 / seconds.max(1e-9),
         revised,
     })

@@ -7,6 +7,7 @@
 //! scheduler hands its decoding to the batched driver next to other requests' and keeps the
 //! finisher for when it is done.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use tessera_modalities::image::{ImageCodes, RgbImage};
@@ -259,17 +260,8 @@ impl Engine {
         }
     }
 
-    /// The job of a request with blanks: the given parts' ids with a run of masks per
-    /// blank; everything from the first blank on is the answer template, decoded in place
-    /// with both sides visible (one block unless the options say otherwise; one token per
-    /// step by default).
-    fn infill_job(&self, req: &Request) -> Result<Job, Error> {
-        if self.is_world_model() {
-            return Err(Error::invalid(
-                "parts",
-                "this Tessera world model was not trained to fill blanks",
-            ));
-        }
+    /// A plain text model's fill canvas: the given parts' ids with a run of masks per blank.
+    fn plain_fill(&self, req: &Request) -> Result<(Vec<u32>, Vec<Range<usize>>), Error> {
         let mask = self.info().mask_id;
         let mut tokens: Vec<u32> = Vec::new();
         let mut blanks = Vec::new();
@@ -299,6 +291,83 @@ impl Engine {
                 }
             }
         }
+        Ok((tokens, blanks))
+    }
+
+    /// A Tessera world model's fill canvas, in the template it was trained on: text with
+    /// blanks (`[text, Blank, text, …]`), optionally after the picture the text is about
+    /// (`[Image, text, Blank, …]`: a caption with a blank attribute).
+    fn world_fill(&self, req: &Request) -> Result<(Vec<u32>, Vec<Range<usize>>), Error> {
+        let mut parts = req.parts.iter().peekable();
+        let image = match parts.peek() {
+            Some(Part::Image(image)) => {
+                parts.next();
+                Some(self.picture_codes(image)?)
+            }
+            _ => None,
+        };
+        let (mut pieces, mut widths) = (vec![String::new()], Vec::new());
+        let mut total = 0usize;
+        for part in parts {
+            match part {
+                Part::Text(t) => {
+                    total = total.saturating_add(t.len());
+                    Limits::check("max_request_bytes", total, self.limits().max_request_bytes)?;
+                    // cannot fail: `pieces` starts with one piece and only grows.
+                    if let Some(last) = pieces.last_mut() {
+                        last.push_str(t);
+                    }
+                }
+                Part::Generate(Target::Blank { len }) => {
+                    if *len == 0 {
+                        return Err(Error::invalid("parts", "a blank has at least one token"));
+                    }
+                    total = total.saturating_add(*len);
+                    Limits::check("max_canvas", total, self.limits().max_canvas)?;
+                    widths.push(*len);
+                    pieces.push(String::new());
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "parts",
+                        "a world model fills blanks in given text, optionally after one picture \
+                         (the first part)",
+                    ));
+                }
+            }
+        }
+        let world = self.world_model()?;
+        let tokenizer = self.tokenizer().ok_or(Error::NoTokenizer)?;
+        world.fill_canvas(image.as_deref(), &pieces, &widths, tokenizer, self.space())
+    }
+
+    /// The codes of a given picture, within the pixel limit.
+    fn picture_codes(&self, image: &RgbImage) -> Result<Vec<u32>, Error> {
+        let pixels = u64::from(image.width()) * u64::from(image.height());
+        let limits = self.limits();
+        if pixels > limits.image.max_image_pixels {
+            return Err(Error::Limit {
+                limit: "max_image_pixels",
+                value: pixels.to_string(),
+                max: usize::try_from(limits.image.max_image_pixels).unwrap_or(usize::MAX),
+            });
+        }
+        let vq = self
+            .image_tokenizer()
+            .ok_or_else(|| Error::invalid("parts", "the model folder has no image tokenizer"))?;
+        Ok(vq.encode(image)?.into_codes())
+    }
+
+    /// The job of a request with blanks: the given parts' ids with a run of masks per
+    /// blank; everything from the first blank on is the answer template, decoded in place
+    /// with both sides visible (one block unless the options say otherwise; one token per
+    /// step by default).
+    fn infill_job(&self, req: &Request) -> Result<Job, Error> {
+        let (mut tokens, blanks) = if self.is_world_model() {
+            self.world_fill(req)?
+        } else {
+            self.plain_fill(req)?
+        };
         let first = blanks.first().map_or(0, |b| b.start);
         if first == 0 {
             return Err(Error::invalid(
@@ -402,23 +471,10 @@ impl Engine {
                 }
                 (WorldTask::T2a, TaskInput::Text(t.clone()))
             }
-            ([Part::Image(image)], Target::Text { .. }) => {
-                let pixels = u64::from(image.width()) * u64::from(image.height());
-                if pixels > limits.image.max_image_pixels {
-                    return Err(Error::Limit {
-                        limit: "max_image_pixels",
-                        value: pixels.to_string(),
-                        max: usize::try_from(limits.image.max_image_pixels).unwrap_or(usize::MAX),
-                    });
-                }
-                let vq = self.image_tokenizer().ok_or_else(|| {
-                    Error::invalid("parts", "the model folder has no image tokenizer")
-                })?;
-                (
-                    WorldTask::Caption,
-                    TaskInput::ImageCodes(vq.encode(image)?.into_codes()),
-                )
-            }
+            ([Part::Image(image)], Target::Text { .. }) => (
+                WorldTask::Caption,
+                TaskInput::ImageCodes(self.picture_codes(image)?),
+            ),
             ([Part::Audio(pcm)], Target::Text { .. }) => {
                 let seconds = pcm.samples.len() as f64 / f64::from(pcm.sample_rate.max(1));
                 if seconds > f64::from(limits.audio.max_audio_seconds) {

@@ -292,6 +292,8 @@ pub(crate) struct WorldModel {
     pub(crate) audio: Option<Box<dyn AudioTokenizer>>,
     /// Code frames of a generated clip.
     pub(crate) audio_frames: usize,
+    /// Whether the model was trained to fill blanks (`"tessera": {"infill": true}`).
+    pub(crate) infill: bool,
 }
 
 /// The tokenizer folder `tessera.KEY` of config.json names, confined to the model folder
@@ -370,11 +372,22 @@ impl WorldModel {
                 )?
             }
         };
+        let infill = match t.get("infill") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "tessera.infill",
+                    format!("is {other} in config.json; it must be true or false"),
+                ));
+            }
+        };
         Ok(Some(WorldModel {
             prompting,
             image,
             audio,
             audio_frames,
+            infill,
         }))
     }
 
@@ -414,21 +427,7 @@ impl WorldModel {
                 p.t2a_canvas(&words(t)?, audio.levels().max(1), self.audio_frames)
             }
             (WorldTask::Caption, TaskInput::ImageCodes(codes)) => {
-                let (h, w) = self.image_tokenizer()?.grid();
-                if codes.len() != h * w {
-                    return Err(Error::invalid(
-                        "image",
-                        format!(
-                            "has {} codes; the model's pictures have {h}×{w}",
-                            codes.len()
-                        ),
-                    ));
-                }
-                let ids = codes
-                    .iter()
-                    .map(|&c| space.image_id(c))
-                    .collect::<Result<Vec<_>, _>>()?;
-                p.caption_canvas(&ids)
+                p.caption_canvas(&self.image_ids(codes, space)?)
             }
             (WorldTask::Transcribe, TaskInput::AudioCodes(codes)) => {
                 let levels = self.audio_tokenizer()?.levels().max(1);
@@ -450,6 +449,59 @@ impl WorldModel {
                 ));
             }
         })
+    }
+
+    /// A fill-in-the-blank canvas in the model's template ([`TesseraPrompting::fill_canvas`]):
+    /// the picture's codes (if the text is about one), then `pieces` of text with a blank
+    /// of `widths[i]` mask positions after piece `i`. The ids and the blanks' ranges.
+    pub(crate) fn fill_canvas(
+        &self,
+        image: Option<&[u32]>,
+        pieces: &[String],
+        widths: &[usize],
+        tokenizer: &TextTokenizer,
+        space: &TokenSpace,
+    ) -> Result<(Vec<u32>, Vec<std::ops::Range<usize>>), Error> {
+        if !self.infill {
+            return Err(Error::invalid(
+                "parts",
+                "this Tessera world model was not trained to fill blanks \
+                 (its config.json has no `tessera.infill`)",
+            ));
+        }
+        let p = &self.prompting;
+        let image = match image {
+            None => None,
+            Some(codes) => Some(self.image_ids(codes, space)?),
+        };
+        let pieces = pieces
+            .iter()
+            .map(|text| {
+                let ids = tokenizer.encode(text)?;
+                p.check_known(&ids, text)?;
+                Ok(ids)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        p.fill_canvas(&p.fill_head(image.as_deref()), &pieces, widths, space.mask)
+            .ok_or_else(|| Error::invalid("parts", "text and blanks do not alternate"))
+    }
+
+    /// A picture's codes as model ids, checked against the tokenizer's grid.
+    fn image_ids(&self, codes: &[u32], space: &TokenSpace) -> Result<Vec<u32>, Error> {
+        let (h, w) = self.image_tokenizer()?.grid();
+        if codes.len() != h * w {
+            return Err(Error::invalid(
+                "image",
+                format!(
+                    "has {} codes; the model's pictures have {h}×{w}",
+                    codes.len()
+                ),
+            ));
+        }
+        Ok(codes
+            .iter()
+            .map(|&c| space.image_id(c))
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     pub(crate) fn image_tokenizer(&self) -> Result<&dyn ImageTokenizer, Error> {

@@ -96,6 +96,22 @@ fn main() {
         label.len(),
         audio.codebook_size()
     );
+    // What a model plays: every canonical tune's exact codes, decoded, read back.
+    let played = Tune::all()
+        .filter(|t| {
+            let pcm = Pcm::new(t.render(), SAMPLE_RATE).unwrap();
+            let back = audio.decode(&audio.encode_exact(&pcm).unwrap()).unwrap();
+            tessera_worlds::check_audio(&back.samples, SAMPLE_RATE).ok() == Some(*t)
+        })
+        .count();
+    println!("canonical tunes read back from their exact codes: {played} of 512");
+    let drawn = tessera_worlds::ShapeSpec::all()
+        .filter(|s| {
+            let back = image.decode(&image.encode(&s.render()).unwrap()).unwrap();
+            tessera_worlds::check_image(&back).ok() == Some(*s)
+        })
+        .count();
+    println!("canonical pictures read back from their codes: {drawn} of 210");
     println!(
         "{:<12} {:>12} {:>12}",
         "rendering", "same codes", "heard right"

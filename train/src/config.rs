@@ -92,6 +92,41 @@ pub struct DataConfig {
     /// distribution, or `balanced`: each operand's digit count uniform in 1..=3 first).
     #[serde(default = "default_draw", skip_serializing_if = "is_uniform")]
     pub addition_operands: OperandDraw,
+    /// Share of the pictures and tunes that tasks read (captioning, transcription, caption
+    /// filling) drawn with natural variation: each such example draws a rendering family
+    /// uniformly from those that vary its input ([`tessera_worlds::Rendering::varied_for`])
+    /// and a rendering from it. 0 (the default): canonical renderings only. What a model
+    /// *generates* (t2i, t2a) is always taught on the canonical rendering.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub varied_inputs: f64,
+    /// Varied renderings of each perception world (pictures and tunes, drawn as
+    /// `varied_inputs` draws them, from a stream of their own) added to the canonical ones
+    /// when fitting the image and audio tokenizers. 0 (the default): canonical only.
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub fit_varied: usize,
+    /// Give the audio tokenizer a listening analysis fitted on its clips
+    /// ([`tessera_modalities::audio::FrameVq::with_analysis`]): heard audio is then coded by
+    /// the codeword that sounds nearest, whatever its phase or loudness.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub audio_analysis: bool,
+    /// With `--init-from`: fit new image and audio tokenizers (this config's sizes, so the
+    /// token space keeps its shape) instead of adopting the initial model's; the text
+    /// tokenizer is still adopted. The initial weights' picture and sound knowledge is then
+    /// relearned on the new codes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refit_media: bool,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_zero_count(x: &usize) -> bool {
+    *x == 0
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 /// The objective's noise (see [`crate::masking`]).
@@ -220,6 +255,12 @@ impl TrainConfig {
         }
         if self.data.audio_levels == 0 {
             return bad("data.audio_levels", "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.data.varied_inputs) {
+            return bad("data.varied_inputs", "must be in [0, 1]");
+        }
+        if self.data.fit_varied > 100_000 {
+            return bad("data.fit_varied", "must be at most 100000");
         }
         let m = &self.masking;
         if !(m.eps > 0.0 && m.eps < 1.0) {

@@ -15,12 +15,17 @@ use std::path::Path;
 use image::RgbImage;
 use serde_json::json;
 use tessera_backbone::places::PlaceEmbedding;
-use tessera_modalities::audio::{AudioTokenizer, FitOptions, FrameVq, FrameVqConfig, Pcm};
+use tessera_modalities::audio::{
+    AnalysisConfig, AudioCodes, AudioTokenizer, FitOptions, FrameVq, FrameVqConfig, Pcm,
+};
 use tessera_modalities::image::{ImageTokenizer, PatchVq};
-use tessera_modalities::rng::SplitMix64;
+use tessera_modalities::rng::{SplitMix64, fnv1a};
 use tessera_modalities::tessera::{TesseraPrompting, TextAlign};
 use tessera_modalities::{TextTokenizer, TokenSpace};
-use tessera_worlds::{Example, OperandDraw, SAMPLE_RATE, ShapeSpec, Split, Task, Tune};
+use tessera_worlds::{
+    Example, FillExample, OperandDraw, Rendering, SAMPLE_RATE, ShapeSpec, Split, Task, Tune,
+    example_rng,
+};
 
 use crate::config::TrainConfig;
 use crate::masking::Sequence;
@@ -33,17 +38,19 @@ pub const IMAGE_DIR: &str = "image-vq";
 /// Sub-folder of the audio tokenizer inside a model folder.
 pub const AUDIO_DIR: &str = "audio-vq";
 
-/// Gives `out` the tokenizers of the model folder `from` (`tokenizer.json`, `image-vq/`,
-/// `audio-vq/`), so a run initialised from `from`'s weights ([`crate::Start::InitFrom`])
-/// sees the very token ids those weights were trained on. Files already in `out` must equal
-/// `from`'s.
+/// Gives `out` the tokenizers of the model folder `from` (`tokenizer.json`, and with
+/// `media` also `image-vq/` and `audio-vq/`), so a run initialised from `from`'s weights
+/// ([`crate::Start::InitFrom`]) sees the very token ids those weights were trained on
+/// (without `media`, [`WorldData::prepare`] fits new media tokenizers: the config's
+/// `refit_media`). Files already in `out` must equal `from`'s.
 ///
 /// # Errors
 /// [`TrainError::Io`] for unreadable or unwritable files, [`TrainError::Data`] when `out`
 /// already holds a different tokenizer.
-pub fn adopt_tokenizers(from: &Path, out: &Path) -> Result<(), TrainError> {
+pub fn adopt_tokenizers(from: &Path, out: &Path, media: bool) -> Result<(), TrainError> {
     let mut files = vec![std::path::PathBuf::from("tokenizer.json")];
-    for dir in [IMAGE_DIR, AUDIO_DIR] {
+    let media_dirs: &[&str] = if media { &[IMAGE_DIR, AUDIO_DIR] } else { &[] };
+    for &dir in media_dirs {
         let src = from.join(dir);
         let entries = std::fs::read_dir(&src).map_err(|e| TrainError::io(&src, e))?;
         for entry in entries {
@@ -86,6 +93,36 @@ pub struct WorldData {
     space: TokenSpace,
     images: HashMap<ShapeSpec, Vec<u32>>,
     tunes: HashMap<Tune, Vec<u32>>,
+    heard: HashMap<Tune, Vec<u32>>,
+    varied_inputs: f64,
+    image_vq: PatchVq,
+    audio_vq: FrameVq,
+}
+
+/// Where the stream of the tokenizers' varied fitting examples starts (far from the
+/// training examples' indices).
+const FIT_STREAM: u64 = 1 << 62;
+
+/// The rendering family of example `index` of `task`: with probability `share` one of
+/// [`Rendering::varied_for`] `task` (uniformly), otherwise the canonical one.
+fn varied_family(seed: u64, task: Task, index: u64, share: f64) -> Rendering {
+    let mut rng = SplitMix64::new(mix(seed, index, 0x7265_6e64 ^ fnv1a(task.name())));
+    let varied = Rendering::varied_for(task);
+    if varied.is_empty() || rng.next_f64() >= share {
+        return Rendering::CANONICAL;
+    }
+    varied[rng.below(varied.len())]
+}
+
+/// An audio clip's codes as model ids, level-major.
+fn audio_ids(space: &TokenSpace, codes: &AudioCodes) -> Result<Vec<u32>, TrainError> {
+    let mut ids = Vec::new();
+    for (level, row) in codes.codes.iter().enumerate() {
+        for &c in row {
+            ids.push(space.audio_id(level, c).map_err(data_err)?);
+        }
+    }
+    Ok(ids)
 }
 
 fn data_err(e: impl std::fmt::Display) -> TrainError {
@@ -113,7 +150,17 @@ impl WorldData {
         let image_vq = if image_dir.join("config.json").exists() {
             PatchVq::load(&image_dir).map_err(data_err)?
         } else {
-            let pictures: Vec<RgbImage> = ShapeSpec::all().map(|s| s.render()).collect();
+            let mut pictures: Vec<RgbImage> = ShapeSpec::all().map(|s| s.render()).collect();
+            pictures.extend((0..d.fit_varied as u64).map(|i| {
+                let index = FIT_STREAM + i;
+                let spec = ShapeSpec::sample(&mut example_rng(Task::Caption, Split::Train, index));
+                varied_family(cfg.seed, Task::Caption, index, 1.0).image(
+                    &spec,
+                    Task::Caption,
+                    Split::Train,
+                    index,
+                )
+            }));
             let vq = PatchVq::fit(&pictures, d.image_patch, d.image_codes, 50, cfg.seed)
                 .map_err(data_err)?;
             vq.save(&image_dir).map_err(data_err)?;
@@ -134,16 +181,33 @@ impl WorldData {
             }
             vq
         } else {
+            let varied = (0..d.fit_varied as u64).map(|i| {
+                let index = FIT_STREAM + i;
+                let tune = Tune::sample(&mut example_rng(Task::Transcribe, Split::Train, index));
+                varied_family(cfg.seed, Task::Transcribe, index, 1.0).audio(
+                    &tune,
+                    Task::Transcribe,
+                    Split::Train,
+                    index,
+                )
+            });
             let clips = Tune::all()
-                .map(|t| Pcm::new(t.render(), SAMPLE_RATE))
+                .map(|t| t.render())
+                .chain(varied)
+                .map(|s| Pcm::new(s, SAMPLE_RATE))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(data_err)?;
-            let vq = FrameVq::fit(
+            let mut vq = FrameVq::fit(
                 &clips,
                 FrameVqConfig::new(SAMPLE_RATE, d.audio_frame, d.audio_codes, d.audio_levels),
                 FitOptions::with_seed(cfg.seed),
             )
             .map_err(data_err)?;
+            if d.audio_analysis {
+                vq = vq
+                    .with_analysis(&clips, AnalysisConfig::default())
+                    .map_err(data_err)?;
+            }
             vq.save(&audio_dir).map_err(data_err)?;
             vq
         };
@@ -188,6 +252,12 @@ impl WorldData {
             .frames();
         config["tessera"] = json!({"text_length": d.text_length, "image_tokenizer": IMAGE_DIR,
                                    "audio_tokenizer": AUDIO_DIR, "audio_frames": frames});
+        if d.tasks
+            .iter()
+            .any(|(name, &w)| w > 0.0 && name.starts_with("fill-"))
+        {
+            config["tessera"]["infill"] = json!(true);
+        }
         if d.text_align != TextAlign::Left {
             config["tessera"]["text_align"] = json!(d.text_align.name());
         }
@@ -212,17 +282,16 @@ impl WorldData {
                 .map_err(data_err)?;
             images.insert(spec, ids);
         }
+        // What a model plays (t2a) is taught as the codes that reconstruct the canonical
+        // rendering best; what it hears (transcription) as the tokenizer encodes heard audio.
         let mut tunes = HashMap::new();
+        let mut heard = HashMap::new();
         for tune in Tune::all() {
             let pcm = Pcm::new(tune.render(), SAMPLE_RATE).map_err(data_err)?;
+            let codes = audio_vq.encode_exact(&pcm).map_err(data_err)?;
+            tunes.insert(tune, audio_ids(&space, &codes)?);
             let codes = audio_vq.encode(&pcm).map_err(data_err)?;
-            let mut ids = Vec::new();
-            for (level, row) in codes.codes.iter().enumerate() {
-                for &c in row {
-                    ids.push(space.audio_id(level, c).map_err(data_err)?);
-                }
-            }
-            tunes.insert(tune, ids);
+            heard.insert(tune, audio_ids(&space, &codes)?);
         }
         let tasks = d
             .tasks
@@ -241,6 +310,10 @@ impl WorldData {
             space,
             images,
             tunes,
+            heard,
+            varied_inputs: d.varied_inputs,
+            image_vq,
+            audio_vq,
         })
     }
 
@@ -267,11 +340,114 @@ impl WorldData {
             })
     }
 
-    /// The prompt and answer ids of `example` for `task`.
+    /// The prompt and answer ids of `example` for `task`, pictures and tunes in their
+    /// canonical rendering.
     ///
     /// # Errors
     /// [`TrainError::Data`] for an example that does not fit the task or the vocabulary.
     pub fn sequence(&self, task: Task, example: &Example) -> Result<Sequence, TrainError> {
+        self.sequence_in(task, example, Rendering::CANONICAL, 0)
+    }
+
+    /// [`WorldData::sequence`] for training example `index`: the picture or tune a task
+    /// reads is drawn with natural variation as the config's `varied_inputs` says.
+    ///
+    /// # Errors
+    /// As [`WorldData::sequence`].
+    pub fn sequence_at(
+        &self,
+        task: Task,
+        example: &Example,
+        index: u64,
+    ) -> Result<Sequence, TrainError> {
+        let family = varied_family(self.seed, task, index, self.varied_inputs);
+        self.sequence_in(task, example, family, index)
+    }
+
+    /// The image ids of `spec` as `task`'s example `index` sees it in `family`.
+    fn picture(
+        &self,
+        task: Task,
+        spec: &ShapeSpec,
+        family: Rendering,
+        index: u64,
+    ) -> Result<Vec<u32>, TrainError> {
+        if family == Rendering::CANONICAL {
+            // cannot fail: `prepare` encoded every picture of `ShapeSpec::all()`.
+            return Ok(self.images[spec].clone());
+        }
+        let picture = family.image(spec, task, Split::Train, index);
+        let codes = self.image_vq.encode(&picture).map_err(data_err)?;
+        codes
+            .codes()
+            .iter()
+            .map(|&c| self.space.image_id(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(data_err)
+    }
+
+    /// The audio ids of `tune` as `task`'s example `index` hears it in `family`.
+    fn clip(
+        &self,
+        task: Task,
+        tune: &Tune,
+        family: Rendering,
+        index: u64,
+    ) -> Result<Vec<u32>, TrainError> {
+        if family == Rendering::CANONICAL {
+            // cannot fail: `prepare` encoded every tune of `Tune::all()`.
+            return Ok(self.heard[tune].clone());
+        }
+        let samples = family.audio(tune, task, Split::Train, index);
+        let pcm = Pcm::new(samples, SAMPLE_RATE).map_err(data_err)?;
+        audio_ids(&self.space, &self.audio_vq.encode(&pcm).map_err(data_err)?)
+    }
+
+    /// A fill-in-the-blank example: the head (and picture), the text with each blank's fill
+    /// in place; the prompt ends where the first blank starts and the text after it is
+    /// fixed.
+    fn fill_sequence(
+        &self,
+        example: &FillExample,
+        image: Option<&[u32]>,
+    ) -> Result<Sequence, TrainError> {
+        let p = &self.prompting;
+        let pieces = example
+            .pieces()
+            .iter()
+            .map(|t| self.words(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bad = || TrainError::Data(format!("`{}` does not fit its blanks", example.template));
+        let (mut ids, blanks) = p
+            .fill_canvas(&p.fill_head(image), &pieces, &example.widths, p.eos)
+            .ok_or_else(bad)?;
+        if blanks.len() != example.fills.len() || blanks.is_empty() {
+            return Err(bad());
+        }
+        for (blank, fill) in blanks.iter().zip(&example.fills) {
+            let answer = p
+                .blank_answer(&self.words(fill)?, blank.len())
+                .ok_or_else(bad)?;
+            ids[blank.clone()].copy_from_slice(&answer);
+        }
+        let prompt_len = blanks[0].start;
+        let fixed = (prompt_len..ids.len())
+            .filter(|i| !blanks.iter().any(|b| b.contains(i)))
+            .collect();
+        Ok(Sequence {
+            ids,
+            prompt_len,
+            fixed,
+        })
+    }
+
+    fn sequence_in(
+        &self,
+        task: Task,
+        example: &Example,
+        family: Rendering,
+        index: u64,
+    ) -> Result<Sequence, TrainError> {
         let p = &self.prompting;
         // cannot fail: `prepare` encoded every picture of `ShapeSpec::all()` and every tune of
         // `Tune::all()`, which are every value of those types.
@@ -280,17 +456,25 @@ impl WorldData {
                 p.t2i(&self.words(&spec.caption())?),
                 self.images[spec].clone(),
             ),
-            (Task::Caption, Example::Image { spec }) => {
-                (p.caption(&self.images[spec]), self.answer(&spec.caption())?)
-            }
+            (Task::Caption, Example::Image { spec }) => (
+                p.caption(&self.picture(task, spec, family, index)?),
+                self.answer(&spec.caption())?,
+            ),
             (Task::T2a, Example::Tones { tune }) => (
                 p.t2a(&self.words(&tune.caption())?),
                 self.tunes[tune].clone(),
             ),
             (Task::Transcribe, Example::Tones { tune }) => (
-                p.transcribe(&self.tunes[tune]),
+                p.transcribe(&self.clip(task, tune, family, index)?),
                 self.answer(&tune.caption())?,
             ),
+            (_, Example::Fill { example, spec }) if task.is_fill() => {
+                let image = match spec {
+                    Some(spec) => Some(self.picture(task, spec, family, index)?),
+                    None => None,
+                };
+                return self.fill_sequence(example, image.as_deref());
+            }
             (_, Example::Text { example, .. }) if task.text_task().is_some() => (
                 p.text(&self.words(&example.prompt)?),
                 self.answer(&example.answer)?,
@@ -304,7 +488,7 @@ impl WorldData {
         let prompt_len = prompt.len();
         let mut ids = prompt;
         ids.extend(answer);
-        Ok(Sequence { ids, prompt_len })
+        Ok(Sequence::new(ids, prompt_len))
     }
 
     /// The tasks of step `step`'s `size` rows, each drawn by weight: every batch mixes the
@@ -339,7 +523,11 @@ impl DataSource for WorldData {
                     .wrapping_mul(size as u64)
                     .wrapping_add(i)
                     .wrapping_add(self.seed.wrapping_mul(0x1_0000_0000));
-                self.sequence(task, &task.sample_with(Split::Train, index, self.draw))
+                self.sequence_at(
+                    task,
+                    &task.sample_with(Split::Train, index, self.draw),
+                    index,
+                )
             })
             .collect()
     }

@@ -24,6 +24,29 @@ pub struct Sequence {
     pub ids: Vec<u32>,
     /// How many leading ids are prompt (never masked, no loss).
     pub prompt_len: usize,
+    /// Positions after the prompt that are given all the same (never masked, no loss),
+    /// ascending: the text between and after the blanks of a fill-in-the-blank example.
+    /// The answer is the other positions after the prompt; noise and blocks are drawn over
+    /// them in order, as if they stood side by side.
+    pub fixed: Vec<usize>,
+}
+
+impl Sequence {
+    /// A prompt and its answer, every answer position to be learned.
+    pub fn new(ids: Vec<u32>, prompt_len: usize) -> Self {
+        Sequence {
+            ids,
+            prompt_len,
+            fixed: Vec::new(),
+        }
+    }
+
+    /// The answer's positions: after the prompt and not [`Sequence::fixed`].
+    pub fn answer_positions(&self) -> Vec<usize> {
+        (self.prompt_len..self.ids.len())
+            .filter(|i| self.fixed.binary_search(i).is_err())
+            .collect()
+    }
 }
 
 /// How answers are noised.
@@ -73,7 +96,8 @@ pub fn noise_batch(
     if seqs.is_empty() || len == 0 {
         return Err(TrainError::Data("an empty batch".into()));
     }
-    if let Some(s) = seqs.iter().find(|s| s.prompt_len >= s.ids.len()) {
+    let answers: Vec<Vec<usize>> = seqs.iter().map(Sequence::answer_positions).collect();
+    if let Some((s, _)) = seqs.iter().zip(&answers).find(|(_, a)| a.is_empty()) {
         return Err(TrainError::Data(format!(
             "a sequence of {} ids has no answer after its {}-id prompt",
             s.ids.len(),
@@ -97,11 +121,11 @@ pub fn noise_batch(
         weights: Vec::new(),
         tokens: seqs.iter().map(|s| s.ids.len()).sum(),
     };
-    for (r, s) in seqs.iter().enumerate() {
+    for (r, (s, positions)) in seqs.iter().zip(&answers).enumerate() {
         // cannot fail below: every sequence has an answer (`answer ≥ 1`, checked above), so the
         // clamp is ordered and `blocks ≥ 1`; `block_lengths` is non-empty where indexed;
         // `masked` covers the answer; `base + i < cells ≤ u32::MAX`.
-        let answer = s.ids.len() - s.prompt_len;
+        let answer = positions.len();
         let t = opts.eps + (1.0 - opts.eps) * rng.next_f64();
         // (first, end) of the span carrying loss; positions after `end` fully masked.
         let block = (!opts.block_lengths.is_empty() && rng.next_f64() < opts.block_probability)
@@ -118,7 +142,8 @@ pub fn noise_batch(
         let weight = 1.0 / (t * (hi - lo) as f64 * batch as f64);
         let base = r * len;
         for (i, &id) in s.ids.iter().enumerate() {
-            let a = i.checked_sub(s.prompt_len);
+            // The index of position `i` among the answer's positions.
+            let a = positions.binary_search(&i).ok();
             let m = a.is_some_and(|a| masked[a]);
             out.ids.push(if m { mask } else { id });
             out.valid.push(true);
@@ -245,7 +270,34 @@ mod tests {
         Sequence {
             ids: (0..(prompt + answer) as u32).map(|i| 10 + i).collect(),
             prompt_len: prompt,
+            fixed: Vec::new(),
         }
+    }
+
+    #[test]
+    fn fixed_positions_stay_given_and_carry_no_loss() {
+        let opts = MaskingOptions {
+            eps: 1e-3,
+            block_probability: 0.5,
+            block_lengths: vec![1, 2],
+        };
+        // prompt 0..3, answer 3..9 with 4, 5 and 8 given (a blank, text, a blank, text).
+        let mut s = seq(3, 6);
+        s.fixed = vec![4, 5, 8];
+        assert_eq!(s.answer_positions(), [3, 6, 7]);
+        let mut rng = SplitMix64::new(11);
+        let mut lossy = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let b = noise_batch(std::slice::from_ref(&s), 1, 0, &opts, &mut rng).unwrap();
+            for i in [0, 1, 2, 4, 5, 8] {
+                assert_eq!(b.ids[i], s.ids[i], "position {i} was masked");
+            }
+            lossy.extend(b.positions.iter().copied());
+        }
+        assert_eq!(lossy, [3, 6, 7].into_iter().collect());
+        // Everything fixed: no answer.
+        s.fixed = (3..9).collect();
+        assert!(noise_batch(&[s], 1, 0, &opts, &mut rng).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl DataSource for Reverse {
                 ids.extend(&digits);
                 ids.extend(digits.iter().rev());
                 ids.push(0);
-                Sequence { ids, prompt_len: 5 }
+                Sequence::new(ids, 5)
             })
             .collect())
     }

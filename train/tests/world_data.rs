@@ -17,7 +17,9 @@ fn config() -> TrainConfig {
     TrainConfig::from_json(
         r#"{"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16},
             "data": {"tasks": {"t2i": 1, "caption": 1, "t2a": 1, "transcribe": 1,
-                               "addition": 1, "sorting": 1, "sudoku": 1}},
+                               "addition": 1, "sorting": 1, "sudoku": 1, "fill-addition": 1,
+                               "fill-sorting": 1, "fill-caption": 1},
+                     "varied_inputs": 0.5, "fit_varied": 16, "audio_analysis": true},
             "steps": 1, "batch_size": 4, "lr": 1e-3}"#,
     )
     .unwrap()
@@ -55,6 +57,15 @@ fn tokenizers_sequences_and_vocabulary() {
             for i in 0..50 {
                 let ex = task.sample(split, i);
                 let seq = data.sequence(task, &ex).unwrap();
+                if let Example::Fill { example, .. } = &ex {
+                    // The blanks are the answer; the text after the first one is given.
+                    let answer = seq.answer_positions();
+                    assert_eq!(answer.len(), example.widths.iter().sum::<usize>(), "{task}");
+                    assert_eq!(answer[0], seq.prompt_len);
+                    assert!(answer.iter().all(|&i| space.text.contains(&seq.ids[i])));
+                    assert!(seq.ids.iter().all(|&t| t < data.mask_id()));
+                    continue;
+                }
                 let answer = &seq.ids[seq.prompt_len..];
                 let range = match (task, &ex) {
                     (Task::T2i, Example::Image { .. }) => space.image.clone().unwrap(),
@@ -73,6 +84,24 @@ fn tokenizers_sequences_and_vocabulary() {
     }
     let batch = data.batch(0, 4).unwrap();
     assert_eq!(batch.len(), 4);
+    // Varied inputs: some captioning examples see another rendering than the canonical one,
+    // and every one still fits the template.
+    let varied = (0..40u64)
+        .filter(|&i| {
+            let ex = Task::Caption.sample(Split::Train, i);
+            let seq = data.sequence_at(Task::Caption, &ex, i).unwrap();
+            assert_eq!(
+                seq.ids.len(),
+                data.sequence(Task::Caption, &ex).unwrap().ids.len()
+            );
+            seq != data.sequence(Task::Caption, &ex).unwrap()
+        })
+        .count();
+    assert!((5..40).contains(&varied), "{varied} of 40 varied");
+    // The model config says it fills blanks.
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["tessera"]["infill"], true);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -73,11 +73,20 @@ impl Rendering {
             })
     }
 
-    /// Whether this family changes the input of `task`: the picture to caption, or the tune
-    /// to transcribe (no other task reads one).
+    /// The families of [`Rendering::every`] that vary `task`'s input (empty for a task that
+    /// reads no picture or tune).
+    pub fn varied_for(task: Task) -> Vec<Rendering> {
+        Rendering::every()
+            .into_iter()
+            .filter(|r| r.varies(task))
+            .collect()
+    }
+
+    /// Whether this family changes the input of `task`: the picture to caption (or whose
+    /// caption to fill), or the tune to transcribe (no other task reads one).
     pub fn varies(&self, task: Task) -> bool {
         match task {
-            Task::Caption => self.shapes != shapes::Variation::NONE,
+            Task::Caption | Task::FillCaption => self.shapes != shapes::Variation::NONE,
             Task::Transcribe => self.tones != tones::Variation::NONE,
             _ => false,
         }

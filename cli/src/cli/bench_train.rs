@@ -37,7 +37,7 @@ pub(crate) fn run(args: TrainBenchArgs) -> Result<(), CliError> {
     cfg.checkpoint_every = cfg.steps;
     let dir = std::env::temp_dir().join(format!("tessera-bench-train-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    adopt_tokenizers(&model, &dir)?;
+    adopt_tokenizers(&model, &dir, true)?;
     let data = WorldData::prepare(&cfg, &dir)?;
     let many = default_workers();
     let mut rows = Vec::new();

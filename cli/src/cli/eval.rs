@@ -15,8 +15,9 @@ pub(crate) struct EvalArgs {
     /// Model folder (default: tessera-tiny).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Tasks, comma-separated (t2i, caption, t2a, transcribe, addition, sorting, sudoku;
-    /// default all).
+    /// Tasks, comma-separated (t2i, caption, t2a, transcribe, addition, sorting, sudoku,
+    /// fill-addition, fill-sorting, fill-caption; default all the model does — the fill
+    /// tasks run under the policies without remasking, which does not apply to infilling).
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
     /// Policies, comma-separated (ar, diffusion, diffusion-half, parallel, block, hybrid, each
@@ -55,6 +56,9 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
         batch: args.batch,
         ..EvalConfig::default()
     };
+    // By default every task the model was trained for: the fill tasks need a model that fills
+    // blanks.
+    cfg.tasks.retain(|t| !t.is_fill() || engine.fills_blanks());
     if !args.tasks.is_empty() {
         cfg.tasks = args
             .tasks

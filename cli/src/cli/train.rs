@@ -39,7 +39,7 @@ pub(crate) struct TrainArgs {
 pub(crate) fn run(args: TrainArgs) -> Result<(), CliError> {
     let cfg = TrainConfig::from_file(&args.config)?;
     if let Some(from) = &args.init_from {
-        adopt_tokenizers(from, &args.out)?;
+        adopt_tokenizers(from, &args.out, !cfg.data.refit_media)?;
     }
     let data = WorldData::prepare(&cfg, &args.out)?;
     // Keep the config next to the model (unless it already is that file: copying a file
