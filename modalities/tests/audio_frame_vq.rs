@@ -261,3 +261,118 @@ fn errors_are_typed() {
     ));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `pcm` scaled by `gain` and detuned: the same note as another player would play it.
+fn played(freq: f64, phase: f64, gain: f32) -> Pcm {
+    let mut pcm = note(freq, phase);
+    for s in &mut pcm.samples {
+        *s *= gain;
+    }
+    pcm
+}
+
+#[test]
+fn the_analysis_hears_a_note_whatever_its_phase_loudness_or_tuning() {
+    use tessera_modalities::audio::AnalysisConfig;
+    // A codebook of the C major scale's notes, each at one phase (the canonical rendering).
+    let scale = [0, 2, 4, 5, 7, 9, 11, 12];
+    let world: Vec<Pcm> = scale.iter().map(|&s| note(pitch(s), 0.0)).collect();
+    let cfg = FrameVqConfig::new(SR, 400, 64, 1);
+    let exact = FrameVq::fit(&world, cfg, FitOptions::with_seed(3)).unwrap();
+    let heard = FrameVq::fit(&world, cfg, FitOptions::with_seed(3))
+        .unwrap()
+        .with_analysis(&world, AnalysisConfig::default())
+        .unwrap();
+    assert_eq!(heard.analysis(), Some(AnalysisConfig::default()));
+    // The codes of each note's interior frames (centres away from the fades).
+    let interior = |vq: &FrameVq, pcm: &Pcm| vq.encode(pcm).unwrap().codes[0][2..=8].to_vec();
+    // A note's own codewords: those of all its frames (the fades' too).
+    let own: Vec<Vec<u32>> = world
+        .iter()
+        .map(|n| exact.encode(n).unwrap().codes[0].clone())
+        .collect();
+    let right = |vq: &FrameVq, k: usize, pcm: &Pcm| {
+        interior(vq, pcm)
+            .iter()
+            .filter(|c| own[k].contains(c))
+            .count()
+    };
+    let (mut by_analysis, mut by_waveform, mut frames) = (0, 0, 0);
+    for (k, &s) in scale.iter().enumerate() {
+        for (phase, gain, tuning) in [(1.0, 1.0, 1.0), (2.5, 0.5, 1.012), (4.0, 1.5, 0.988)] {
+            let pcm = played(pitch(s) * tuning, phase, gain);
+            by_analysis += right(&heard, k, &pcm);
+            by_waveform += right(&exact, k, &pcm);
+            frames += 7;
+        }
+    }
+    // Every frame of every note is heard as a codeword of that note; matched by waveform,
+    // some are not.
+    assert_eq!(by_analysis, frames, "{by_analysis} of {frames}");
+    assert!(by_waveform < frames, "{by_waveform} of {frames}");
+    // The exact codes are still there, and decode as the codec always did.
+    assert_eq!(
+        heard.encode_exact(&world[0]).unwrap(),
+        exact.encode(&world[0]).unwrap()
+    );
+
+    // Saved and loaded, the analysis hears the same.
+    let dir = temp_dir("analysis");
+    heard.save(&dir).unwrap();
+    let back = FrameVq::load(&dir).unwrap();
+    let probe = played(pitch(4), 1.7, 0.6);
+    assert_eq!(back.encode(&probe).unwrap(), heard.encode(&probe).unwrap());
+    assert_eq!(back.analysis(), heard.analysis());
+    // A config and tensors that disagree, or bad analysis fields, are named.
+    let cfg_path = dir.join("config.json");
+    let good = std::fs::read_to_string(&cfg_path).unwrap();
+    let bad = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        edit(&mut v);
+        std::fs::write(&cfg_path, v.to_string()).unwrap();
+        FrameVq::load(&dir).unwrap_err()
+    };
+    let field = |e: AudioError| match e {
+        AudioError::Config { field, .. } => field,
+        other => format!("{other:?}"),
+    };
+    assert_eq!(
+        field(bad(&|v| v["analysis"] = "cepstrum".into())),
+        "analysis"
+    );
+    assert_eq!(
+        field(bad(&|v| v["analysis_window"] = 1601.into())),
+        "analysis_window"
+    );
+    assert_eq!(
+        field(bad(&|v| v["analysis_high_hz"] = 9000.0.into())),
+        "analysis_high_hz"
+    );
+    assert_eq!(
+        field(bad(&|v| v["analysis_step_hz"] = 0.0.into())),
+        "analysis_step_hz"
+    );
+    // Another band has another number of frequencies than the stored signatures.
+    assert!(matches!(
+        bad(&|v| v["analysis_low_hz"] = 100.0.into()),
+        AudioError::Weights { .. }
+    ));
+    // Signatures without an analysis in the config.
+    assert!(matches!(
+        bad(&|v| {
+            v.as_object_mut().unwrap().remove("analysis");
+        }),
+        AudioError::Weights { .. }
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Residual levels refine a waveform, which an analysis does not match.
+    let two = FrameVq::fit(
+        &world,
+        FrameVqConfig::new(SR, 400, 8, 2),
+        FitOptions::default(),
+    )
+    .unwrap()
+    .with_analysis(&world, AnalysisConfig::default())
+    .unwrap_err();
+    assert_eq!(field(two), "analysis");
+}
