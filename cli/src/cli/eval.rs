@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, evaluate};
+use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, Pick, evaluate, summarize};
 use tessera::{Dtype, Engine, EngineOptions};
 use tessera_worlds::{Rendering, Task};
 
@@ -43,6 +43,12 @@ pub(crate) struct EvalArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// After the rows, per task: the best policy committing one token per forward, the
+    /// fastest policy within one point of it, and that policy with remasking (run the
+    /// policies to compare, e.g. `--policies
+    /// ar,diffusion,parallel@0.5,parallel@0.9,parallel@0.5+refine,parallel@0.9+refine`).
+    #[arg(long)]
+    summary: bool,
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
@@ -106,8 +112,35 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
         }
     })?;
     bar.finish_and_clear();
+    let summary = args.summary.then(|| summarize(&rows));
     if json {
-        println!("{}", serde_json::json!({ "n": cfg.n, "rows": rows }));
+        let mut out = serde_json::json!({ "n": cfg.n, "rows": rows });
+        if let Some(s) = &summary {
+            out["summary"] = serde_json::json!(s);
+        }
+        println!("{out}");
+    } else if let Some(summary) = &summary {
+        println!(
+            "\n| task | rendering | best one-token policy | fastest within 1 point | with remasking |\n|---|---|---|---|---|"
+        );
+        let pick = |p: &Pick| {
+            format!(
+                "{} {:.1} % ({:.2} tokens/forward)",
+                p.policy,
+                100.0 * p.accuracy,
+                1.0 / p.forwards_per_token.max(1e-9)
+            )
+        };
+        for s in summary {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                s.task,
+                s.rendering,
+                pick(&s.best_one_token),
+                pick(&s.fastest_within),
+                s.fastest_with_remask.as_ref().map_or("—".into(), pick)
+            );
+        }
     }
     Ok(())
 }

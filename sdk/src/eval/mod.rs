@@ -3,6 +3,8 @@
 //! [`tessera_worlds::check_image`], a clip by [`tessera_worlds::check_audio`], a sudoku by
 //! its rules), with the work each policy spent.
 
+mod summary;
+
 use std::time::Instant;
 
 use serde::Serialize;
@@ -16,6 +18,8 @@ use tessera_worlds::{Example, Rendering, Split, Task, check_audio, check_fill, c
 use crate::{
     DecodeOptions, Engine, Error, Generated, Request, Target, TaskInput, TaskRequest, WorldTask,
 };
+
+pub use summary::{Pick, Summary, WITHIN, summarize};
 
 /// The refinement budget of the `+refine` policies: 2 rounds re-masking the least confident
 /// 10 % of the answer.
