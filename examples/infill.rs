@@ -18,7 +18,8 @@ use tessera_worlds::{Colour, FillExample, FillKind, Position, Shape, ShapeSpec, 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Arguments that look like flags (`cargo test -- --nocapture`) are not ours.
     let dir = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let dir = dir.unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny").into());
+    let dir =
+        dir.unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny").into());
     let engine = Engine::load(&dir)?;
 
     let square = ShapeSpec {
@@ -28,13 +29,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         position: Position::Center,
     };
     let cases = [
-        (fill_addition(AdditionProblem { a: 123, b: 45 }, true), FillKind::Addition, None),
         (
-            fill_sorting(&SortingProblem { digits: vec![5, 3, 9, 1] }, &[1, 3]),
+            fill_addition(AdditionProblem { a: 123, b: 45 }, true),
+            FillKind::Addition,
+            None,
+        ),
+        (
+            fill_sorting(
+                &SortingProblem {
+                    digits: vec![5, 3, 9, 1],
+                },
+                &[1, 3],
+            ),
             FillKind::Sorting,
             None,
         ),
-        (fill_caption(&square, 0), FillKind::Caption(square), Some(square)),
+        (
+            fill_caption(&square, 0),
+            FillKind::Caption(square),
+            Some(square),
+        ),
     ];
     let mut wrong = 0;
     for (example, kind, picture) in cases {
@@ -50,7 +64,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let right = check_fill(kind, &example, &fills);
         wrong += usize::from(!right);
         let shown = example.filled(&fills).unwrap_or_default();
-        let seen = if picture.is_some() { " (given the picture)" } else { "" };
+        let seen = if picture.is_some() {
+            " (given the picture)"
+        } else {
+            ""
+        };
         println!(
             "{}{seen}  ->  {shown}   [{} forward passes, {}]",
             example.template,

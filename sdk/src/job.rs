@@ -391,9 +391,6 @@ impl Engine {
                 ),
             ));
         }
-        if options.remask.is_some() {
-            return Err(Error::invalid("remask", "does not apply to infilling yet"));
-        }
         options.gen_length = Some(template.len());
         options.steps = Some(options.steps.unwrap_or(masked));
         if options.policy.is_none() && options.block_length.is_none() && options.segments.is_none()
@@ -718,6 +715,22 @@ mod tests {
         let reply = job.finisher.reply(&generation).unwrap();
         assert_eq!(reply.parts.len(), 2);
         assert_eq!(reply.ids, [&canvas[2..5], &canvas[8..10]].concat());
+        // Refinement revises the blanks only: the given ids between them stay.
+        let refine = tessera_hybrid::remask::Remask::Refine {
+            rounds: 2,
+            fraction: 1.0,
+            keep: 1.0,
+        };
+        let job = engine
+            .job(&req.options(DecodeOptions::new().remask(refine)))
+            .unwrap();
+        let refined = job.decoding.run(engine.backbone(), &mut |_| {}).unwrap();
+        let c = refined.canvas(0);
+        assert_eq!(
+            (&c[..2], &c[5..8], c[10]),
+            (&[5, 6][..], &[9, 10, 11][..], 12)
+        );
+        assert_eq!(refined.nfe(), 5 + 2);
 
         for (req, needle) in [
             (

@@ -16,8 +16,7 @@ pub(crate) struct EvalArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Tasks, comma-separated (t2i, caption, t2a, transcribe, addition, sorting, sudoku,
-    /// fill-addition, fill-sorting, fill-caption; default all the model does — the fill
-    /// tasks run under the policies without remasking, which does not apply to infilling).
+    /// fill-addition, fill-sorting, fill-caption; default all the model does).
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
     /// Policies, comma-separated (ar, diffusion, diffusion-half, parallel, block, hybrid, each

@@ -315,8 +315,7 @@ pub fn evaluate(
                 ));
             }
             for rendering in &renderings {
-                // Remasking does not apply to infilling yet: those policies give no row.
-                for policy in cfg.policies.iter().filter(|p| p.refine.is_none()) {
+                for policy in &cfg.policies {
                     let row = fill_row(engine, task, policy, &examples, rendering)?;
                     on_row(&row);
                     rows.push(row);

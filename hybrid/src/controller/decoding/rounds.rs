@@ -32,8 +32,9 @@ impl<C> Decoding<'_, C> {
             Remask::Refine { fraction, keep, .. } => {
                 let chosen: Vec<Vec<usize>> = rows
                     .map(|r| {
-                        let conf = &b.running[r * b.total..(r + 1) * b.total];
-                        refine::least_confident(conf, b.prompt_len, fraction, keep)
+                        let row = r * b.total..(r + 1) * b.total;
+                        let (conf, given) = (&b.running[row.clone()], &b.prompt_index[row]);
+                        refine::least_confident(conf, given, b.prompt_len, fraction, keep)
                     })
                     .collect();
                 if chosen.iter().all(Vec::is_empty) {
@@ -50,7 +51,9 @@ impl<C> Decoding<'_, C> {
                 ..
             } => {
                 while *group < groups {
-                    let positions = recheck::group(b.prompt_len, b.total, groups, *group);
+                    // Every row shares the answer's template (PromptBatch::with_template).
+                    let given = &b.prompt_index[..b.total];
+                    let positions = recheck::group(given, b.prompt_len, groups, *group);
                     if positions.is_empty() {
                         // Group `g` is empty only past the generation, and so is every later
                         // one: skip them together (a huge `GROUPS` costs nothing).
@@ -72,7 +75,8 @@ impl<C> Decoding<'_, C> {
                         let row = r * b.total..(r + 1) * b.total;
                         recheck::unsupported(
                             &support[row.clone()],
-                            &b.running[row],
+                            &b.running[row.clone()],
+                            &b.prompt_index[row],
                             b.prompt_len,
                             below,
                             keep,

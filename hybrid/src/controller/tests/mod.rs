@@ -214,6 +214,41 @@ fn remdm_events_account_for_every_revision() {
 }
 
 #[test]
+fn refinement_of_an_infilling_revises_only_the_blanks() {
+    use crate::testing::Majority;
+    let model = Majority { prompt: 2 };
+    // Five blanks and a given 7: decoded at once, the blanks follow the given token.
+    let batch = prompt().with_template(vec![11, 11, 11, 11, 11, 7]).unwrap();
+    let run = |remask| {
+        let opts = ControllerOptions::new(11)
+            .gen_length(6)
+            .steps(1)
+            .remask(remask);
+        generate(&model, &batch, &opts, &SeededNoise::new(0), &mut |_| {}).unwrap()
+    };
+    assert_eq!(run(Remask::None).generated(0), [7; 6]);
+    // Re-masking "all of the answer" is all of the blanks: the given 7 stays visible, so
+    // the blanks come back as 7 (re-masking it too would give `5 4 4 4 4 4`).
+    let refined = run(Remask::Refine {
+        rounds: 1,
+        fraction: 1.0,
+        keep: 1.0,
+    });
+    assert_eq!(refined.generated(0), [7; 6]);
+    assert_eq!((refined.revised(), refined.nfe()), (0, 2));
+    // Rechecking scores and re-predicts only the blanks too (every blank's support is below
+    // 1): one pass, two scoring passes, one re-prediction.
+    let rechecked = run(Remask::Recheck {
+        rounds: 1,
+        groups: 2,
+        below: 1.0,
+        keep: 1.0,
+    });
+    assert_eq!(rechecked.generated(0), [7; 6]);
+    assert_eq!((rechecked.revised(), rechecked.nfe()), (0, 4));
+}
+
+#[test]
 fn recheck_re_predicts_what_the_finished_answer_contradicts() {
     use crate::testing::Majority;
     let model = Majority { prompt: 2 };
