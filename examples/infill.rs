@@ -10,10 +10,11 @@
 //! positions (a shorter one is padded with end-of-text, which decodes to nothing), a digit or
 //! a word one. A model not trained to fill blanks answers with an error naming `parts`.
 
-use tessera::{Engine, Generated, Request, Target};
+use tessera::Engine;
+use tessera::eval::fill_request;
 use tessera_worlds::fill::{fill_addition, fill_caption, fill_sorting};
 use tessera_worlds::text::{AdditionProblem, SortingProblem};
-use tessera_worlds::{Colour, FillExample, FillKind, Position, Shape, ShapeSpec, Size, check_fill};
+use tessera_worlds::{Colour, FillKind, Position, Shape, ShapeSpec, Size, check_fill};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Arguments that look like flags (`cargo test -- --nocapture`) are not ours.
@@ -52,15 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let mut wrong = 0;
     for (example, kind, picture) in cases {
-        let reply = engine.run(&request(&example, picture))?;
-        let fills: Vec<String> = reply
-            .parts
-            .iter()
-            .map(|p| match p {
-                Generated::Text(t) => t.clone(),
-                _ => String::new(),
-            })
-            .collect();
+        let reply = engine.run(&fill_request(&example, picture.map(|s| s.render())))?;
+        let fills = reply.texts();
         let right = check_fill(kind, &example, &fills);
         wrong += usize::from(!right);
         let shown = example.filled(&fills).unwrap_or_default();
@@ -80,19 +74,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{wrong} of 3 fills are wrong").into());
     }
     Ok(())
-}
-
-/// The request of `example`: the picture (if any), then its text with a blank part per
-/// blank.
-fn request(example: &FillExample, picture: Option<ShapeSpec>) -> Request {
-    let mut req = Request::new();
-    if let Some(spec) = picture {
-        req = req.image(spec.render());
-    }
-    let pieces = example.pieces();
-    req = req.text(pieces[0]);
-    for (&len, piece) in example.widths.iter().zip(&pieces[1..]) {
-        req = req.generate(Target::Blank { len }).text(*piece);
-    }
-    req
 }

@@ -44,6 +44,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Every part's text, in order (an empty string for a part that is not text): the fills
+    /// of a request with blanks, one per blank.
+    pub fn texts(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Generated::Text(t) => t.clone(),
+                _ => String::new(),
+            })
+            .collect()
+    }
+
     /// The first text part, if any.
     pub fn text(&self) -> Option<&str> {
         self.parts.iter().find_map(|p| match p {

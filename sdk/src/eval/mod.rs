@@ -12,12 +12,12 @@ use tessera_hybrid::CacheMode;
 use tessera_hybrid::policy::Policy;
 use tessera_hybrid::remask::Remask;
 use tessera_hybrid::unmask::Unmask;
-use tessera_modalities::image::ImageCodes;
-use tessera_worlds::{Example, Rendering, Split, Task, check_audio, check_fill, check_image};
-
-use crate::{
-    DecodeOptions, Engine, Error, Generated, Request, Target, TaskInput, TaskRequest, WorldTask,
+use tessera_modalities::image::{ImageCodes, RgbImage};
+use tessera_worlds::{
+    Example, FillExample, Rendering, Split, Task, check_audio, check_fill, check_image,
 };
+
+use crate::{DecodeOptions, Engine, Error, Request, Target, TaskInput, TaskRequest, WorldTask};
 
 pub use summary::{Pick, Summary, WITHIN, summarize};
 
@@ -384,6 +384,21 @@ fn eval_row(
     })
 }
 
+/// The request of a fill-in-the-blank example: the picture it is about (if any), then its
+/// text with a [`Target::Blank`] of the example's width at each blank.
+pub fn fill_request(example: &FillExample, picture: Option<RgbImage>) -> Request {
+    let mut req = Request::new();
+    if let Some(picture) = picture {
+        req = req.image(picture);
+    }
+    let pieces = example.pieces();
+    req = req.text(pieces[0]);
+    for (&len, piece) in example.widths.iter().zip(&pieces[1..]) {
+        req = req.generate(Target::Blank { len }).text(*piece);
+    }
+    req
+}
+
 /// One row of a fill-in-the-blank task: each example a request of its own (the picture,
 /// drawn from `rendering`, then the text with its blanks), its fills judged by
 /// [`check_fill`].
@@ -403,15 +418,8 @@ fn fill_row(
                 format!("{task} cannot use this example"),
             ));
         };
-        let mut req = Request::new();
-        if let Some(spec) = spec {
-            req = req.image(rendering.image(spec, task, Split::Eval, index));
-        }
-        let pieces = example.pieces();
-        req = req.text(pieces[0]);
-        for (&width, piece) in example.widths.iter().zip(&pieces[1..]) {
-            req = req.generate(Target::Blank { len: width }).text(*piece);
-        }
+        let picture = spec.map(|s| rendering.image(&s, task, Split::Eval, index));
+        let req = fill_request(example, picture);
         let masked: usize = example.widths.iter().sum();
         let mut options = policy.options(masked, 0);
         // The job sizes the answer to the template; one block over it.
@@ -420,14 +428,7 @@ fn fill_row(
         nfe += reply.stats.nfe;
         revised += reply.stats.revised;
         tokens += masked;
-        let fills: Vec<String> = reply
-            .parts
-            .iter()
-            .map(|p| match p {
-                Generated::Text(t) => t.clone(),
-                _ => String::new(),
-            })
-            .collect();
+        let fills = reply.texts();
         // cannot fail: a fill task's example has a fill kind.
         if ex
             .fill_kind(task)

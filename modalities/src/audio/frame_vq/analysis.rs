@@ -55,7 +55,7 @@ impl Default for AnalysisConfig {
 impl AnalysisConfig {
     /// Checks the values against the codec's sample rate; the offending field and why.
     pub(crate) fn validate(&self, sample_rate: u32) -> Result<(), (&'static str, String)> {
-        if !(2..=1 << 16).contains(&self.window) || self.window % 2 != 0 {
+        if !(2..=1 << 16).contains(&self.window) || !self.window.is_multiple_of(2) {
             return Err(("analysis_window", "must be even and in 2..=65536".into()));
         }
         let nyquist = f64::from(sample_rate) / 2.0;
