@@ -194,6 +194,7 @@ fn a_short_evaluation_covers_every_task() {
         // Captioning and transcription also on renderings with natural variation (rows of
         // their own); the other tasks run once.
         renderings: vec![Rendering::CANONICAL, Rendering::ALL],
+        varied_policies: Vec::new(),
     };
     let rows = evaluate(&e, &cfg, &mut |_| {}).unwrap();
     let varied: Vec<&str> = rows

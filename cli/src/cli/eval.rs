@@ -36,6 +36,10 @@ pub(crate) struct EvalArgs {
     /// of those two tasks whose input it changes a row per policy.
     #[arg(long, value_delimiter = ',')]
     renderings: Vec<String>,
+    /// Policies of the rows of non-canonical renderings, comma-separated (default: every one
+    /// of --policies), e.g. `--varied-policies hybrid` for a robustness table.
+    #[arg(long, value_delimiter = ',')]
+    varied_policies: Vec<String>,
     /// Compute precision (f32, bf16, f16, q8_0, q4_0, q4k, q6k; default: the checkpoint's).
     #[arg(long, value_parser = super::generate::parse_dtype)]
     dtype: Option<Dtype>,
@@ -78,6 +82,11 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
             .map(|p| EvalPolicy::parse(p))
             .collect::<Result<_, _>>()?;
     }
+    cfg.varied_policies = args
+        .varied_policies
+        .iter()
+        .map(|p| EvalPolicy::parse(p))
+        .collect::<Result<_, _>>()?;
     if !args.renderings.is_empty() {
         cfg.renderings = args
             .renderings
@@ -91,8 +100,13 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
             "| task | rendering | policy | accuracy | correct/n | forwards/token | tokens/s | revised |\n|---|---|---|---|---|---|---|---|"
         );
     }
-    let runs: usize = cfg.tasks.iter().map(|&t| cfg.renderings_for(t).len()).sum();
-    let bar = super::progress::bar((runs * cfg.policies.len()) as u64, "eval", json);
+    let runs: usize = cfg
+        .tasks
+        .iter()
+        .flat_map(|&t| cfg.renderings_for(t))
+        .map(|r| cfg.policies_for(&r).len())
+        .sum();
+    let bar = super::progress::bar(runs as u64, "eval", json);
     let rows = evaluate(&engine, &cfg, &mut |r: &EvalRow| {
         bar.inc(1);
         if !json {

@@ -193,7 +193,7 @@ impl EvalPolicy {
 /// What to evaluate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalConfig {
-    /// Tasks (default: all seven).
+    /// Tasks (default: all ten).
     pub tasks: Vec<Task>,
     /// Policies (default: [`EvalPolicy::DEFAULT`]).
     pub policies: Vec<EvalPolicy>,
@@ -207,6 +207,10 @@ pub struct EvalConfig {
     /// policy ([`Rendering::varies`]: captioning takes the pictures' aspects, transcription
     /// the tunes'). A task left with none runs once, under the canonical rendering.
     pub renderings: Vec<Rendering>,
+    /// The policies of the rows of non-canonical renderings (empty, the default: every one
+    /// of [`EvalConfig::policies`]); a robustness table needs one policy per rendering, not
+    /// the whole policy table again.
+    pub varied_policies: Vec<EvalPolicy>,
 }
 
 impl Default for EvalConfig {
@@ -221,11 +225,22 @@ impl Default for EvalConfig {
             n: 200,
             batch: 64,
             renderings: vec![Rendering::CANONICAL],
+            varied_policies: Vec::new(),
         }
     }
 }
 
 impl EvalConfig {
+    /// The policies of `rendering`'s rows: all of them for the canonical rendering, else
+    /// [`EvalConfig::varied_policies`] when given.
+    pub fn policies_for(&self, rendering: &Rendering) -> &[EvalPolicy] {
+        if *rendering == Rendering::CANONICAL || self.varied_policies.is_empty() {
+            &self.policies
+        } else {
+            &self.varied_policies
+        }
+    }
+
     /// The renderings `task` runs under: those of [`EvalConfig::renderings`] that change its
     /// input, and the canonical one when asked; only the canonical one if that leaves none.
     pub fn renderings_for(&self, task: Task) -> Vec<Rendering> {
@@ -315,7 +330,7 @@ pub fn evaluate(
                 ));
             }
             for rendering in &renderings {
-                for policy in &cfg.policies {
+                for policy in cfg.policies_for(rendering) {
                     let row = fill_row(engine, task, policy, &examples, rendering)?;
                     on_row(&row);
                     rows.push(row);
@@ -328,7 +343,7 @@ pub fn evaluate(
                 .zip(&examples)
                 .map(|(i, ex)| input_of(engine, task, ex, rendering, i))
                 .collect::<Result<Vec<_>, _>>()?;
-            for policy in &cfg.policies {
+            for policy in cfg.policies_for(rendering) {
                 let row = eval_row(engine, task, policy, &inputs, &examples, batch, rendering)?;
                 on_row(&row);
                 rows.push(row);
