@@ -99,11 +99,15 @@ pub struct DataConfig {
     /// *generates* (t2i, t2a) is always taught on the canonical rendering.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub varied_inputs: f64,
-    /// Varied renderings of each perception world (pictures and tunes, drawn as
-    /// `varied_inputs` draws them, from a stream of their own) added to the canonical ones
-    /// when fitting the image and audio tokenizers. 0 (the default): canonical only.
+    /// Varied tunes (drawn as `varied_inputs` draws them, from a stream of their own) added
+    /// to the canonical 512 when fitting the audio tokenizer. 0 (the default): canonical only.
     #[serde(default, skip_serializing_if = "is_zero_count")]
-    pub fit_varied: usize,
+    pub fit_varied_tunes: usize,
+    /// Varied pictures added to the canonical 210 when fitting the image tokenizer. 0 (the
+    /// default): canonical only — which keeps more codes the same under variation (a noisy
+    /// background still codes as background; see the training recipe).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub fit_varied_pictures: usize,
     /// Give the audio tokenizer a listening analysis fitted on its clips
     /// ([`tessera_modalities::audio::FrameVq::with_analysis`]): heard audio is then coded by
     /// the codeword that sounds nearest, whatever its phase or loudness.
@@ -259,8 +263,11 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.data.varied_inputs) {
             return bad("data.varied_inputs", "must be in [0, 1]");
         }
-        if self.data.fit_varied > 100_000 {
-            return bad("data.fit_varied", "must be at most 100000");
+        if self.data.fit_varied_tunes > 100_000 {
+            return bad("data.fit_varied_tunes", "must be at most 100000");
+        }
+        if self.data.fit_varied_pictures > 100_000 {
+            return bad("data.fit_varied_pictures", "must be at most 100000");
         }
         let m = &self.masking;
         if !(m.eps > 0.0 && m.eps < 1.0) {

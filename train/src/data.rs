@@ -151,7 +151,7 @@ impl WorldData {
             PatchVq::load(&image_dir).map_err(data_err)?
         } else {
             let mut pictures: Vec<RgbImage> = ShapeSpec::all().map(|s| s.render()).collect();
-            pictures.extend((0..d.fit_varied as u64).map(|i| {
+            pictures.extend((0..d.fit_varied_pictures as u64).map(|i| {
                 let index = FIT_STREAM + i;
                 let spec = ShapeSpec::sample(&mut example_rng(Task::Caption, Split::Train, index));
                 varied_family(cfg.seed, Task::Caption, index, 1.0).image(
@@ -181,7 +181,7 @@ impl WorldData {
             }
             vq
         } else {
-            let varied = (0..d.fit_varied as u64).map(|i| {
+            let varied = (0..d.fit_varied_tunes as u64).map(|i| {
                 let index = FIT_STREAM + i;
                 let tune = Tune::sample(&mut example_rng(Task::Transcribe, Split::Train, index));
                 varied_family(cfg.seed, Task::Transcribe, index, 1.0).audio(

@@ -19,7 +19,7 @@ fn config() -> TrainConfig {
             "data": {"tasks": {"t2i": 1, "caption": 1, "t2a": 1, "transcribe": 1,
                                "addition": 1, "sorting": 1, "sudoku": 1, "fill-addition": 1,
                                "fill-sorting": 1, "fill-caption": 1},
-                     "varied_inputs": 0.5, "fit_varied": 16, "audio_analysis": true},
+                     "varied_inputs": 0.5, "fit_varied_tunes": 16, "fit_varied_pictures": 16, "audio_analysis": true},
             "steps": 1, "batch_size": 4, "lr": 1e-3}"#,
     )
     .unwrap()
