@@ -82,6 +82,14 @@ impl Finisher {
                 Generated::Audio(codec.decode(&codes)?)
             }
             Kind::Infill(blanks) => {
+                // Only the blanks are generated: the template's given text is not.
+                let masked: usize = blanks.iter().map(|b| b.len()).sum();
+                stats.tokens_per_forward = masked as f64 / stats.nfe.max(1) as f64;
+                stats.tokens_per_second = if seconds > 0.0 {
+                    (masked * generation.rows()) as f64 / seconds
+                } else {
+                    0.0
+                };
                 let mut parts = Vec::with_capacity(blanks.len());
                 let mut filled = Vec::new();
                 for blank in blanks {
@@ -715,6 +723,8 @@ mod tests {
         let reply = job.finisher.reply(&generation).unwrap();
         assert_eq!(reply.parts.len(), 2);
         assert_eq!(reply.ids, [&canvas[2..5], &canvas[8..10]].concat());
+        // Five blank tokens in five forwards: the given ids between them are not counted.
+        assert_eq!(reply.stats.tokens_per_forward, 1.0);
         // Refinement revises the blanks only: the given ids between them stay.
         let refine = tessera_hybrid::remask::Remask::Refine {
             rounds: 2,
