@@ -319,6 +319,10 @@ fn blanks_in_world_requests_follow_the_training_template() {
     assert_eq!(reply.prompt_tokens, 5);
     assert_eq!(reply.ids.len(), 3);
     assert_eq!(reply.parts.len(), 1);
+    // Left to right: a forward per blank token, none for the given `=168`.
+    let ar = DecodeOptions::new().policy(tessera::Policy::Ar);
+    let reply = e.run(&fill.clone().options(ar)).unwrap();
+    assert_eq!((reply.ids.len(), reply.stats.nfe), (3, 3));
     // Two blanks: a part each; a picture first makes it a caption to fill.
     let spec = ShapeSpec::all().next().unwrap();
     let reply = e

@@ -400,7 +400,11 @@ impl Engine {
             ));
         }
         options.gen_length = Some(template.len());
-        options.steps = Some(options.steps.unwrap_or(masked));
+        // One step per blank token; `ar` steps through the whole template (one-position
+        // blocks), and a block of given text costs no forward.
+        let ar = options.policy == Some(tessera_hybrid::policy::Policy::Ar);
+        let steps = if ar { template.len() } else { masked };
+        options.steps = Some(options.steps.unwrap_or(steps));
         if options.policy.is_none() && options.block_length.is_none() && options.segments.is_none()
         {
             options.block_length = Some(template.len());

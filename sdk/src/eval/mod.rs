@@ -437,8 +437,12 @@ fn fill_row(
         let req = fill_request(example, picture);
         let masked: usize = example.widths.iter().sum();
         let mut options = policy.options(masked, 0);
-        // The job sizes the answer to the template; one block over it.
+        // The job sizes the answer to the template, one block over it (`ar`: a block per
+        // position, the job's own steps).
         (options.gen_length, options.block_length) = (None, None);
+        if policy.policy == Policy::Ar {
+            options.steps = None;
+        }
         let reply = engine.run(&req.options(options))?;
         nfe += reply.stats.nfe;
         revised += reply.stats.revised;
