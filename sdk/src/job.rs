@@ -57,6 +57,17 @@ enum Kind {
 pub const MASK_SYMBOL: char = '▒';
 
 impl Finisher {
+    /// The finisher of an infilling whose answer starts at canvas position `start`, with the
+    /// blanks at `blanks` (ranges in the answer).
+    pub(crate) fn infill(engine: &Engine, start: usize, blanks: Vec<Range<usize>>) -> Self {
+        Finisher {
+            engine: engine.clone(),
+            start,
+            kind: Kind::Infill(blanks),
+            started: Instant::now(),
+        }
+    }
+
     /// The reply for the finished `generation` of this job's decoding.
     ///
     /// # Errors
@@ -268,89 +279,8 @@ impl Engine {
         }
     }
 
-    /// A plain text model's fill canvas: the given parts' ids with a run of masks per blank.
-    fn plain_fill(&self, req: &Request) -> Result<(Vec<u32>, Vec<Range<usize>>), Error> {
-        let mask = self.info().mask_id;
-        let mut tokens: Vec<u32> = Vec::new();
-        let mut blanks = Vec::new();
-        for part in &req.parts {
-            match part {
-                Part::Generate(Target::Blank { len }) => {
-                    if *len == 0 {
-                        return Err(Error::invalid("parts", "a blank has at least one token"));
-                    }
-                    let start = tokens.len();
-                    Limits::check(
-                        "max_canvas",
-                        start.saturating_add(*len),
-                        self.limits().max_canvas,
-                    )?;
-                    tokens.extend(std::iter::repeat_n(mask, *len));
-                    blanks.push(start..tokens.len());
-                }
-                Part::Text(_) | Part::Ids(_) => {
-                    tokens.extend(self.given_ids(&[part])?);
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        "parts",
-                        "blanks (infilling) go with given text and ids only",
-                    ));
-                }
-            }
-        }
-        Ok((tokens, blanks))
-    }
-
-    /// A Tessera world model's fill canvas, in the template it was trained on: text with
-    /// blanks (`[text, Blank, text, …]`), optionally after the picture the text is about
-    /// (`[Image, text, Blank, …]`: a caption with a blank attribute).
-    fn world_fill(&self, req: &Request) -> Result<(Vec<u32>, Vec<Range<usize>>), Error> {
-        let mut parts = req.parts.iter().peekable();
-        let image = match parts.peek() {
-            Some(Part::Image(image)) => {
-                parts.next();
-                Some(self.picture_codes(image)?)
-            }
-            _ => None,
-        };
-        let (mut pieces, mut widths) = (vec![String::new()], Vec::new());
-        let mut total = 0usize;
-        for part in parts {
-            match part {
-                Part::Text(t) => {
-                    total = total.saturating_add(t.len());
-                    Limits::check("max_request_bytes", total, self.limits().max_request_bytes)?;
-                    // cannot fail: `pieces` starts with one piece and only grows.
-                    if let Some(last) = pieces.last_mut() {
-                        last.push_str(t);
-                    }
-                }
-                Part::Generate(Target::Blank { len }) => {
-                    if *len == 0 {
-                        return Err(Error::invalid("parts", "a blank has at least one token"));
-                    }
-                    total = total.saturating_add(*len);
-                    Limits::check("max_canvas", total, self.limits().max_canvas)?;
-                    widths.push(*len);
-                    pieces.push(String::new());
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        "parts",
-                        "a world model fills blanks in given text, optionally after one picture \
-                         (the first part)",
-                    ));
-                }
-            }
-        }
-        let world = self.world_model()?;
-        let tokenizer = self.tokenizer().ok_or(Error::NoTokenizer)?;
-        world.fill_canvas(image.as_deref(), &pieces, &widths, tokenizer, self.space())
-    }
-
     /// The codes of a given picture, within the pixel limit.
-    fn picture_codes(&self, image: &RgbImage) -> Result<Vec<u32>, Error> {
+    pub(crate) fn picture_codes(&self, image: &RgbImage) -> Result<Vec<u32>, Error> {
         let pixels = u64::from(image.width()) * u64::from(image.height());
         let limits = self.limits();
         if pixels > limits.image.max_image_pixels {
@@ -366,62 +296,6 @@ impl Engine {
         Ok(vq.encode(image)?.into_codes())
     }
 
-    /// The job of a request with blanks: the given parts' ids with a run of masks per
-    /// blank; everything from the first blank on is the answer template, decoded in place
-    /// with both sides visible (one block unless the options say otherwise; one token per
-    /// step by default).
-    fn infill_job(&self, req: &Request) -> Result<Job, Error> {
-        let (mut tokens, blanks) = if self.is_world_model() {
-            self.world_fill(req)?
-        } else {
-            self.plain_fill(req)?
-        };
-        let first = blanks.first().map_or(0, |b| b.start);
-        if first == 0 {
-            return Err(Error::invalid(
-                "parts",
-                "give some text before the first blank (infilling decodes after a prompt)",
-            ));
-        }
-        let template = tokens.split_off(first);
-        let blanks: Vec<_> = blanks
-            .into_iter()
-            .map(|b| b.start - first..b.end - first)
-            .collect();
-        let masked: usize = blanks.iter().map(|b| b.len()).sum();
-        let mut options = req.options.clone();
-        if let Some(n) = options.gen_length.filter(|&n| n != template.len()) {
-            return Err(Error::invalid(
-                "gen_length",
-                format!(
-                    "is {n}, but the blanks and the text between them are {} tokens",
-                    template.len()
-                ),
-            ));
-        }
-        options.gen_length = Some(template.len());
-        // One step per blank token; `ar` steps through the whole template (one-position
-        // blocks), and a block of given text costs no forward.
-        let ar = options.policy == Some(tessera_hybrid::policy::Policy::Ar);
-        let steps = if ar { template.len() } else { masked };
-        options.steps = Some(options.steps.unwrap_or(steps));
-        if options.policy.is_none() && options.block_length.is_none() && options.segments.is_none()
-        {
-            options.block_length = Some(template.len());
-        }
-        let start = tokens.len();
-        let decoding = self.infill_decoding(tokens, template, &options)?;
-        Ok(Job {
-            decoding,
-            finisher: Finisher {
-                engine: self.clone(),
-                start,
-                kind: Kind::Infill(blanks),
-                started: Instant::now(),
-            },
-        })
-    }
-
     /// Runs `req` to the end on the calling thread.
     ///
     /// # Errors
@@ -433,7 +307,7 @@ impl Engine {
     }
 
     /// The prompt ids of a text model's given parts, in order.
-    fn given_ids(&self, given: &[&Part]) -> Result<Vec<u32>, Error> {
+    pub(crate) fn given_ids(&self, given: &[&Part]) -> Result<Vec<u32>, Error> {
         let mut ids = Vec::new();
         for part in given {
             let prompt = match part {

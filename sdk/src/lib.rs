@@ -31,6 +31,7 @@ pub mod eval;
 #[cfg(feature = "http")]
 pub mod http;
 mod hub;
+mod infill;
 mod job;
 mod limits;
 mod options;
