@@ -147,12 +147,42 @@ fn main() {
             100.0 * right as f64 / n as f64
         );
     }
-    println!("{:<12} {:>12}", "rendering", "same codes");
+    // Refit the picture codebook on the canonical pictures and COUNT drawn with the shape
+    // moved and resized (5th argument), to compare what the codes keep.
+    let image = match args.get(5) {
+        Some(count) => {
+            let count: u64 = count.parse().expect("COUNT");
+            let mut shapes = tessera_worlds::shapes::Variation::NONE;
+            (shapes.shift, shapes.size) = (true, true);
+            let family = Rendering {
+                name: "geometry",
+                tones: tessera_worlds::tones::Variation::NONE,
+                shapes,
+            };
+            let pictures: Vec<_> = tessera_worlds::ShapeSpec::all()
+                .map(|s| s.render())
+                .chain((0..count).map(|i| {
+                    let Example::Image { spec } = Task::Caption.sample(Split::Train, i) else {
+                        unreachable!()
+                    };
+                    family.image(&spec, Task::Caption, Split::Train, i)
+                }))
+                .collect();
+            PatchVq::fit(&pictures, 8, image.codebook_size(), 50, 20261207).expect("fit")
+        }
+        None => image,
+    };
+    // "read back": the picture's codes decoded and read by the worlds' checker (what the
+    // codes keep of the shape, its size, colour and place).
+    println!(
+        "{:<12} {:>12} {:>12}",
+        "rendering", "same codes", "read back"
+    );
     for r in Rendering::every()
         .iter()
         .filter(|r| r.varies(Task::Caption) || r.name == "canonical")
     {
-        let (mut same, mut total) = (0usize, 0usize);
+        let (mut same, mut total, mut read) = (0usize, 0usize, 0usize);
         for i in 0..n {
             let Example::Image { spec } = Task::Caption.sample(Split::Eval, i) else {
                 unreachable!()
@@ -161,6 +191,8 @@ fn main() {
             let got = image
                 .encode(&r.image(&spec, Task::Caption, Split::Eval, i))
                 .unwrap();
+            let back = image.decode(&got).unwrap();
+            read += usize::from(tessera_worlds::check_image(&back).ok() == Some(spec));
             same += canon
                 .codes()
                 .iter()
@@ -170,9 +202,10 @@ fn main() {
             total += canon.codes().len();
         }
         println!(
-            "{:<12} {:>11.1}%",
+            "{:<12} {:>11.1}% {:>11.1}%",
             r.name,
-            100.0 * same as f64 / total as f64
+            100.0 * same as f64 / total as f64,
+            100.0 * read as f64 / n as f64
         );
     }
 }
