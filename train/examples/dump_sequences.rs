@@ -1,6 +1,7 @@
 //! Writes the token sequences of the world tasks as JSON (to stdout), for recipe experiments
 //! outside the trainer (`scripts/recipe_sweep.py` reads them). Training with `tessera train`
-//! never uses this file; it draws the same sequences itself.
+//! never uses this file; it draws the same sequences itself. The seven prompt → answer tasks
+//! only (not the fill tasks).
 //!
 //! `cargo run --release -p tessera-train --example dump_sequences -- MODEL_DIR TRAIN_CONFIG
 //! [TEXT_TRAIN] [MEDIA_TRAIN] [EVAL]`: `MODEL_DIR` is a folder `WorldData::prepare` has made (or
@@ -28,7 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let image = space.image.clone().ok_or("no image range")?;
     let audio = space.audio.first().cloned().ok_or("no audio range")?;
     let mut tasks = serde_json::Map::new();
-    for task in Task::ALL {
+    // The fill tasks' sequences keep given text after the prompt (`Sequence::fixed`), which
+    // the sweep's objective does not model: they are left out.
+    for task in Task::ALL.into_iter().filter(|t| !t.is_fill()) {
         let n = if task.text_task().is_some() {
             text_train
         } else {
