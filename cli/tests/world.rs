@@ -182,10 +182,7 @@ fn cli_refuses_incomplete_world_tasks() {
 fn a_short_evaluation_covers_every_task() {
     let e = engine();
     // Every task this model does (the fill tasks need a model trained to fill blanks).
-    let tasks: Vec<Task> = Task::ALL
-        .into_iter()
-        .filter(|t| !t.is_fill() || e.fills_blanks())
-        .collect();
+    let tasks = tessera::eval::tasks_for(&e);
     let cfg = EvalConfig {
         tasks: tasks.clone(),
         policies: vec![EvalPolicy::parse("hybrid").unwrap()],

@@ -106,12 +106,13 @@ impl Engine {
             _ => None,
         };
         let (mut pieces, mut widths) = (vec![String::new()], Vec::new());
-        let mut total = 0usize;
+        // Text is bounded in bytes, the blanks in canvas positions.
+        let (mut bytes, mut blanks) = (0usize, 0usize);
         for part in parts {
             match part {
                 Part::Text(t) => {
-                    total = total.saturating_add(t.len());
-                    Limits::check("max_request_bytes", total, self.limits().max_request_bytes)?;
+                    bytes = bytes.saturating_add(t.len());
+                    Limits::check("max_request_bytes", bytes, self.limits().max_request_bytes)?;
                     // cannot fail: `pieces` starts with one piece and only grows.
                     if let Some(last) = pieces.last_mut() {
                         last.push_str(t);
@@ -121,8 +122,8 @@ impl Engine {
                     if *len == 0 {
                         return Err(Error::invalid("parts", "a blank has at least one token"));
                     }
-                    total = total.saturating_add(*len);
-                    Limits::check("max_canvas", total, self.limits().max_canvas)?;
+                    blanks = blanks.saturating_add(*len);
+                    Limits::check("max_canvas", blanks, self.limits().max_canvas)?;
                     widths.push(*len);
                     pieces.push(String::new());
                 }

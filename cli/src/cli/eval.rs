@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, Pick, evaluate, summarize};
+use tessera::eval::{EvalConfig, EvalPolicy, EvalRow, Pick, evaluate, summarize, tasks_for};
 use tessera::{Dtype, Engine, EngineOptions};
 use tessera_worlds::{Rendering, Task};
 
@@ -67,7 +67,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<(), CliError> {
     };
     // By default every task the model was trained for: the fill tasks need a model that fills
     // blanks.
-    cfg.tasks.retain(|t| !t.is_fill() || engine.fills_blanks());
+    cfg.tasks = tasks_for(&engine);
     if !args.tasks.is_empty() {
         cfg.tasks = args
             .tasks

@@ -230,6 +230,15 @@ impl Default for EvalConfig {
     }
 }
 
+/// The tasks `engine`'s world model does: every task of [`Task::ALL`], the fill tasks only
+/// for a model trained to fill blanks ([`Engine::fills_blanks`]).
+pub fn tasks_for(engine: &Engine) -> Vec<Task> {
+    Task::ALL
+        .into_iter()
+        .filter(|t| !t.is_fill() || engine.fills_blanks())
+        .collect()
+}
+
 impl EvalConfig {
     /// The policies of `rendering`'s rows: all of them for the canonical rendering, else
     /// [`EvalConfig::varied_policies`] when given.

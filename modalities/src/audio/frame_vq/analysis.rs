@@ -176,7 +176,7 @@ impl Analysis {
         sample_rate: u32,
         hop: usize,
         codebook_size: usize,
-        clips: &[(&[f32], Vec<u32>)],
+        clips: &[(Vec<f32>, Vec<u32>)],
     ) -> Result<Self, AudioError> {
         let bins = config.bins();
         let placeholder =

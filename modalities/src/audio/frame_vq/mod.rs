@@ -222,16 +222,12 @@ impl FrameVq {
         if clips.is_empty() {
             return Err(AudioError::Fit("no signals to analyse".into()));
         }
-        let borrowed: Vec<(&[f32], Vec<u32>)> = clips
-            .iter()
-            .map(|(s, c)| (s.as_slice(), c.clone()))
-            .collect();
         self.analysis = Some(Analysis::fit(
             config,
             self.config.sample_rate,
             self.config.frame_size,
             self.config.codebook_size,
-            &borrowed,
+            &clips,
         )?);
         Ok(self)
     }
