@@ -223,6 +223,61 @@ fn bad_codes_and_bad_fit_arguments_are_typed_errors() {
     );
 }
 
+/// A 32×32 grey picture with a filled triangle (apex up) or square of side 8 at `(x0, y0)`.
+fn shape_at(triangle: bool, x0: u32, y0: u32) -> RgbImage {
+    RgbImage::from_fn(32, 32, |x, y| {
+        let inside = (x0..x0 + 8).contains(&x)
+            && (y0..y0 + 8).contains(&y)
+            && (!triangle || (x as i32 - x0 as i32 - 4).unsigned_abs() <= (y - y0) / 2);
+        if inside {
+            Rgb([200, 40, 40])
+        } else {
+            Rgb([90, 90, 90])
+        }
+    })
+}
+
+#[test]
+fn alignment_reads_a_moved_shape_as_in_place() {
+    // Fitted on shapes on the 8 px grid only: each patch is background, a square or a
+    // triangle, so a shape moved off the grid crosses patches the codebook never saw.
+    let train: Vec<RgbImage> = [(0, 0), (8, 8), (16, 16), (8, 16)]
+        .iter()
+        .flat_map(|&(x, y)| [shape_at(true, x, y), shape_at(false, x, y)])
+        .collect();
+    let vq = PatchVq::fit(&train, 8, 8, 20, 7).unwrap();
+    let aligned = vq.clone().with_alignment(3).unwrap();
+    assert_eq!(aligned.alignment(), 3);
+    let mut misread = 0;
+    for triangle in [true, false] {
+        let in_place = vq.encode(&shape_at(triangle, 8, 8)).unwrap();
+        // In place, aligned or not: the same codes.
+        assert_eq!(aligned.encode(&shape_at(triangle, 8, 8)).unwrap(), in_place);
+        for (dx, dy) in [(2, 0), (0, 3), (1, 2), (3, 3)] {
+            let moved = shape_at(triangle, 8 + dx, 8 + dy);
+            misread += usize::from(vq.encode(&moved).unwrap() != in_place);
+            assert_eq!(
+                aligned.encode(&moved).unwrap(),
+                in_place,
+                "{triangle} {dx} {dy}"
+            );
+        }
+    }
+    // Without the alignment, moved shapes code otherwise (most of these do).
+    assert!(
+        misread >= 4,
+        "{misread} of 8 moved shapes misread without alignment"
+    );
+    // Saved with the codebook; too large an alignment is refused, naming it.
+    let s = Scratch::new("align");
+    aligned.save(&s.0).unwrap();
+    assert_eq!(PatchVq::load(&s.0).unwrap().alignment(), 3);
+    match vq.with_alignment(16) {
+        Err(ImageError::InvalidArgument { name, .. }) => assert_eq!(name, "align"),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn write_folder(dir: &Path, config: &str, codebook: Option<Tensor>) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), config).unwrap();
@@ -274,6 +329,14 @@ fn bad_folders_are_typed_errors() {
         (
             r#"{"type": "patch-vq", "codebook_size": 8, "resolution": [16, 16]}"#,
             "patch",
+        ),
+        (
+            r#"{"type": "patch-vq", "patch": 4, "codebook_size": 8, "resolution": [16, 16], "align": 8}"#,
+            "align",
+        ),
+        (
+            r#"{"type": "patch-vq", "patch": 4, "codebook_size": 8, "resolution": [16, 16], "align": "2"}"#,
+            "align",
         ),
     ];
     for (config, field) in cases {

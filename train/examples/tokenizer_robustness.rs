@@ -2,7 +2,11 @@
 //! family of [`Rendering::every`], held-out tunes (and pictures) are encoded and compared
 //! with the canonical rendering's codes.
 //!
-//! `cargo run --release -p tessera-train --example tokenizer_robustness -- [MODEL_DIR] [N]`
+//! `cargo run --release -p tessera-train --example tokenizer_robustness -- [MODEL_DIR] [N]
+//! [W:LOW:HIGH:STEP|-] [COUNT|-] [PICTURE_COUNT|-] [ALIGN]`: the optional arguments give the
+//! codec an analysis, refit the audio codebook with COUNT varied tunes, refit the picture
+//! codebook with PICTURE_COUNT moved and resized pictures, and read pictures with an
+//! alignment of ALIGN pixels ([`PatchVq::with_alignment`]).
 //!
 //! Audio columns: the share of frames whose code equals the canonical rendering's code, and
 //! a listening proxy — each note read as the majority note of its interior frames' codes
@@ -35,7 +39,7 @@ fn main() {
             }))
             .collect()
     };
-    if let Some(count) = args.get(4) {
+    if let Some(count) = args.get(4).filter(|s| *s != "-") {
         // Refit the codebook on the canonical tunes and COUNT varied ones.
         let clips: Vec<Pcm> = train_clips(count.parse().expect("COUNT"))
             .into_iter()
@@ -52,7 +56,10 @@ fn main() {
             .collect();
         let mut cfg = AnalysisConfig::default();
         (cfg.window, cfg.low_hz, cfg.high_hz, cfg.step_hz) = (v[0] as usize, v[1], v[2], v[3]);
-        let count = args.get(4).map_or(0, |c| c.parse().expect("COUNT"));
+        let count = args
+            .get(4)
+            .filter(|s| *s != "-")
+            .map_or(0, |c| c.parse().expect("COUNT"));
         let clips: Vec<Pcm> = train_clips(count)
             .into_iter()
             .map(|(_, s)| Pcm::new(s, SAMPLE_RATE).unwrap())
@@ -146,7 +153,7 @@ fn main() {
     }
     // Refit the picture codebook on the canonical pictures and COUNT drawn with the shape
     // moved and resized (5th argument), to compare what the codes keep.
-    let image = match args.get(5) {
+    let image = match args.get(5).filter(|s| *s != "-") {
         Some(count) => {
             let count: u64 = count.parse().expect("COUNT");
             let mut shapes = tessera_worlds::shapes::Variation::NONE;
@@ -169,6 +176,9 @@ fn main() {
         }
         None => image,
     };
+    let align: u32 = args.get(6).map_or(0, |a| a.parse().expect("ALIGN"));
+    let image = image.with_alignment(align).expect("align");
+    println!("pictures read with an alignment of {align} px");
     // "read back": the picture's codes decoded and read by the worlds' checker (what the
     // codes keep of the shape, its size, colour and place).
     println!(

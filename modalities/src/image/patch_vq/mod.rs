@@ -8,10 +8,16 @@
 //! A codeword is `P·P·3` floats in [0, 1] (`u8 / 255`), laid out like the patch's pixels:
 //! entry `(dy·P + dx)·3 + c` is channel `c` of the pixel at `(dx, dy)` in the patch.
 //!
+//! **Reading moved shapes.** A codec may carry an *alignment* of `r` pixels
+//! ([`PatchVq::with_alignment`]): [`ImageTokenizer::encode`] then reads the picture at the
+//! offset within `r` pixels whose patches code with the least error, so a shape drawn a few
+//! pixels off the grid codes as in place (see `align.rs`).
+//!
 //! On disk: `config.json` = `{"type": "patch-vq", "patch": P, "codebook_size": K,
-//! "resolution": [W, H]}` and `model.safetensors` with one tensor, `codebook`: `[K, P·P·3]`
-//! f32.
+//! "resolution": [W, H]}` (and `"align": r` with an alignment) and `model.safetensors` with
+//! one tensor, `codebook`: `[K, P·P·3]` f32.
 
+mod align;
 mod kmeans;
 
 use std::collections::HashMap;
@@ -58,6 +64,8 @@ pub struct PatchVq {
     codebook: Vec<f32>,
     k: usize,
     filter: ResizeFilter,
+    /// The alignment in pixels (0: none), [`PatchVq::with_alignment`].
+    align: u32,
 }
 
 impl PatchVq {
@@ -126,6 +134,7 @@ impl PatchVq {
             codebook,
             k,
             filter: ResizeFilter::Bicubic,
+            align: 0,
         })
     }
 
@@ -138,12 +147,15 @@ impl PatchVq {
             path: dir.to_path_buf(),
             source,
         })?;
-        let config = json!({
+        let mut config = json!({
             "type": TYPE_NAME,
             "patch": self.patch,
             "codebook_size": self.k,
             "resolution": [self.width, self.height],
         });
+        if self.align > 0 {
+            config["align"] = json!(self.align);
+        }
         let config_path = dir.join("config.json");
         let text = serde_json::to_string_pretty(&config).unwrap_or_default() + "\n";
         std::fs::write(&config_path, text).map_err(|source| ImageError::Io {
@@ -274,14 +286,30 @@ impl PatchVq {
         if codebook.iter().any(|v| !v.is_finite()) {
             return Err(weights_err("`codebook` holds non-finite values".into()));
         }
-        Ok(PatchVq {
+        let vq = PatchVq {
             patch,
             width,
             height,
             codebook,
             k,
             filter: ResizeFilter::Bicubic,
-        })
+            align: 0,
+        };
+        match obj.get("align") {
+            None => Ok(vq),
+            Some(v) => {
+                let r = v
+                    .as_u64()
+                    .and_then(|r| u32::try_from(r).ok())
+                    .ok_or_else(|| {
+                        cfg_err("align", format!("expected pixels (an integer), got {v}"))
+                    })?;
+                vq.with_alignment(r).map_err(|e| match e {
+                    ImageError::InvalidArgument { reason, .. } => cfg_err("align", reason),
+                    other => other,
+                })
+            }
+        }
     }
 
     /// The same tokenizer resizing pictures with `filter` (default: bicubic). For flat-colour
@@ -289,6 +317,34 @@ impl PatchVq {
     pub fn with_resize_filter(mut self, filter: ResizeFilter) -> Self {
         self.filter = filter;
         self
+    }
+
+    /// The same codec reading pictures at the offset within `max_shift` pixels (each axis)
+    /// whose patches code with the least squared error (module docs); 0 turns it off.
+    /// Decoding is unchanged, and a picture whose patches are codewords exactly codes as
+    /// without it. Costs `(2·max_shift + 1)²` quantisations per picture.
+    ///
+    /// # Errors
+    /// [`ImageError::InvalidArgument`] (`align`) when `max_shift` exceeds 16 pixels or is not
+    /// below half the resolution's smaller side.
+    pub fn with_alignment(mut self, max_shift: u32) -> Result<Self, ImageError> {
+        let half = self.width.min(self.height) / 2;
+        if max_shift > align::MAX_ALIGN || (max_shift > 0 && max_shift >= half) {
+            return Err(ImageError::InvalidArgument {
+                name: "align",
+                reason: format!(
+                    "must be at most {} and below half the picture's smaller side ({half}), got {max_shift}",
+                    align::MAX_ALIGN
+                ),
+            });
+        }
+        self.align = max_shift;
+        Ok(self)
+    }
+
+    /// The alignment in pixels (0: none), [`PatchVq::with_alignment`].
+    pub fn alignment(&self) -> u32 {
+        self.align
     }
 
     /// Patch side in pixels.
@@ -304,21 +360,38 @@ impl PatchVq {
     fn dim(&self) -> usize {
         self.patch * self.patch * 3
     }
+
+    /// Each patch's nearest codeword and the total squared distance; `img` is prepared.
+    fn quantize(&self, img: &RgbImage) -> (Vec<u32>, f64) {
+        let (gh, gw) = self.grid();
+        let mut codes = vec![0u32; gh * gw];
+        let mut error = 0f64;
+        let mut point = vec![0f32; self.dim()];
+        for_each_patch(img, self.patch, |i, bytes| {
+            for (p, &b) in point.iter_mut().zip(bytes) {
+                *p = f32::from(b) / 255.0;
+            }
+            let (code, d) = kmeans::nearest(&point, &self.codebook, self.dim());
+            // k <= 2^32 is checked at construction.
+            codes[i] = code as u32;
+            error += f64::from(d);
+        });
+        (codes, error)
+    }
 }
 
 impl ImageTokenizer for PatchVq {
     fn encode(&self, img: &RgbImage) -> Result<ImageCodes, ImageError> {
         let img = prepare_image(img, self.width, self.height, self.filter)?;
         let (gh, gw) = self.grid();
-        let mut codes = vec![0u32; gh * gw];
-        let mut point = vec![0f32; self.dim()];
-        for_each_patch(&img, self.patch, |i, bytes| {
-            for (p, &b) in point.iter_mut().zip(bytes) {
-                *p = f32::from(b) / 255.0;
+        let (mut codes, mut best) = self.quantize(&img);
+        // Offsets smallest first; only a strictly better reading replaces the best.
+        for (dx, dy) in align::offsets(self.align).into_iter().skip(1) {
+            let (c, e) = self.quantize(&align::translate(&img, dx, dy));
+            if e < best {
+                (codes, best) = (c, e);
             }
-            // k <= 2^32 is checked at construction.
-            codes[i] = kmeans::nearest(&point, &self.codebook, self.dim()).0 as u32;
-        });
+        }
         ImageCodes::new(codes, gh, gw)
     }
 
