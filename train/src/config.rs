@@ -108,6 +108,12 @@ pub struct DataConfig {
     /// background still codes as background; see the training recipe).
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub fit_varied_pictures: usize,
+    /// Read pictures at the offset within this many pixels that the picture codebook fits
+    /// best ([`tessera_modalities::image::PatchVq::with_alignment`]), in training and in
+    /// the model folder's codec (saved with it). 0 (the default): the codec's own alignment
+    /// (none for a freshly fitted one).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub image_align: u32,
     /// Give the audio tokenizer a listening analysis fitted on its clips
     /// ([`tessera_modalities::audio::FrameVq::with_analysis`]): heard audio is then coded by
     /// the codeword that sounds nearest, whatever its phase or loudness.
@@ -123,6 +129,10 @@ pub struct DataConfig {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+fn is_zero_u32(x: &u32) -> bool {
+    *x == 0
 }
 
 fn is_zero_count(x: &usize) -> bool {
@@ -268,6 +278,9 @@ impl TrainConfig {
         }
         if self.data.fit_varied_pictures > 100_000 {
             return bad("data.fit_varied_pictures", "must be at most 100000");
+        }
+        if self.data.image_align > 16 {
+            return bad("data.image_align", "must be at most 16 pixels");
         }
         let m = &self.masking;
         if !(m.eps > 0.0 && m.eps < 1.0) {

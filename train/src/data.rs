@@ -166,6 +166,13 @@ impl WorldData {
             vq.save(&image_dir).map_err(data_err)?;
             vq
         };
+        let image_vq = if d.image_align > 0 && image_vq.alignment() != d.image_align {
+            let vq = image_vq.with_alignment(d.image_align).map_err(data_err)?;
+            vq.save(&image_dir).map_err(data_err)?;
+            vq
+        } else {
+            image_vq
+        };
         let audio_dir = out.join(AUDIO_DIR);
         let audio_vq = if audio_dir.join("config.json").exists() {
             let vq = FrameVq::load(&audio_dir).map_err(data_err)?;

@@ -140,3 +140,21 @@ fn right_aligned_answers_balanced_operands_and_places_reach_the_model_config() {
     assert!((70..130).contains(&short), "{short} of 300");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_picture_alignment_is_bounded_by_the_config() {
+    let with = |align: u32| {
+        TrainConfig::from_json(&format!(
+            r#"{{"model": {{"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16}},
+                "data": {{"tasks": {{"caption": 1}}, "image_align": {align}}},
+                "steps": 1, "batch_size": 4, "lr": 1e-3}}"#
+        ))
+    };
+    assert_eq!(with(3).unwrap().data.image_align, 3);
+    match with(17) {
+        Err(tessera_train::TrainError::Config { field, .. }) => {
+            assert_eq!(field, "data.image_align")
+        }
+        other => panic!("{other:?}"),
+    }
+}
