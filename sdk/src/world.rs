@@ -478,7 +478,13 @@ impl WorldModel {
             .iter()
             .map(|text| {
                 let ids = tokenizer.encode(text)?;
-                p.check_known(&ids, text)?;
+                // The request's text is its parts: a word outside the vocabulary names them.
+                p.check_known(&ids, text).map_err(|e| match e {
+                    tessera_modalities::SpaceError::Config { reason, .. } => {
+                        Error::invalid("parts", reason)
+                    }
+                    other => other.into(),
+                })?;
                 Ok(ids)
             })
             .collect::<Result<Vec<_>, Error>>()?;
