@@ -181,8 +181,10 @@ fn cli_refuses_incomplete_world_tasks() {
 #[test]
 fn a_short_evaluation_covers_every_task() {
     let e = engine();
-    // Every task this model does (the fill tasks need a model trained to fill blanks).
+    // Every task this model does (the fill tasks need a model trained to fill blanks, as
+    // tessera-tiny is).
     let tasks = tessera::eval::tasks_for(&e);
+    assert_eq!(tasks.iter().filter(|t| t.is_fill()).count(), 3, "{tasks:?}");
     let cfg = EvalConfig {
         tasks: tasks.clone(),
         policies: vec![EvalPolicy::parse("hybrid").unwrap()],
@@ -291,32 +293,32 @@ fn copy_model(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn blanks_in_world_requests_follow_the_training_template() {
     use tessera::{Request, Target};
-    // A model without `tessera.infill` refuses blanks, naming why.
-    let plain = engine();
+    // tessera-tiny was trained to fill blanks (`"tessera": {"infill": true}`): the canvas is
+    // `<|bos|> 1 2 3 +`, then the blank's three positions with `= 1 6 8` given after them, as
+    // training lays it out, and the blank holds the missing addend.
     let fill = Request::new()
         .text("123+")
         .generate(Target::Blank { len: 3 })
         .text("=168");
-    let err = plain.run(&fill).unwrap_err();
-    assert_eq!(field_of(&err), "parts", "{err}");
-    assert!(err.to_string().contains("fill blanks"), "{err}");
-    // The same weights flagged as a fill model: the canvas is `<|bos|> 1 2 3 +`, then the
-    // blank's three positions with `= 1 6 8` given after them, as training lays it out.
+    let e = engine();
+    let reply = e.run(&fill).unwrap();
+    assert_eq!(reply.prompt_tokens, 5);
+    assert_eq!(reply.ids.len(), 3);
+    assert_eq!(reply.texts(), ["45"]);
+    // The same weights without the flag refuse blanks, naming why.
     let scratch = Scratch::new("world-fill");
     let dir = scratch.0.join("model");
     copy_model(&tessera_tiny(), &dir);
     let cfg_path = dir.join("config.json");
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
-    cfg["tessera"]["infill"] = serde_json::json!(true);
+    cfg["tessera"]["infill"] = serde_json::json!(false);
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let e = Engine::load(&dir).unwrap();
+    let plain = Engine::load(&dir).unwrap();
     assert!(e.fills_blanks() && !plain.fills_blanks());
-    let reply = e.run(&fill).unwrap();
-    assert_eq!(reply.prompt_tokens, 5);
-    assert_eq!(reply.ids.len(), 3);
-    assert_eq!(reply.parts.len(), 1);
-    // Left to right: a forward per blank token, none for the given `=168`.
+    let err = plain.run(&fill).unwrap_err();
+    assert_eq!(field_of(&err), "parts", "{err}");
+    assert!(err.to_string().contains("fill blanks"), "{err}");
     let ar = DecodeOptions::new().policy(tessera::Policy::Ar);
     let reply = e.run(&fill.clone().options(ar)).unwrap();
     assert_eq!((reply.ids.len(), reply.stats.nfe), (3, 3));

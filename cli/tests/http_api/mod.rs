@@ -218,8 +218,13 @@ async fn the_openai_endpoints_answer_in_openai_shape() {
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     let v = get_json(&app, "/v1/models").await;
     assert_eq!(v["data"][0]["id"], "tessera-tiny");
-    // A world model was not trained to fill blanks, and says so (the playground reads it).
-    assert_eq!(v["data"][0]["infill"], false, "{v}");
+    // tessera-tiny is a world model trained to fill blanks, and says so (the playground
+    // reads both to offer its Infill task with the world's templates).
+    assert_eq!(
+        (&v["data"][0]["infill"], &v["data"][0]["world"]),
+        (&json!(true), &json!(true)),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,8 +401,12 @@ async fn blanks_are_filled_over_http_on_a_text_model() {
     let app = router(service, "llada-tiny", ServerConfig::default());
     let v = get_json(&app, "/v1/models").await;
     assert_eq!(
-        (&v["data"][0]["id"], &v["data"][0]["infill"]),
-        (&json!("llada-tiny"), &json!(true)),
+        (
+            &v["data"][0]["id"],
+            &v["data"][0]["infill"],
+            &v["data"][0]["world"]
+        ),
+        (&json!("llada-tiny"), &json!(true), &json!(false)),
         "{v}"
     );
     let (status, v) = json_call(

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /v1/generate` | the native, multimodal endpoint (parts as JSON, base64 media); SSE with `"stream": true` |
 //! | `POST /v1/completions`, `POST /v1/chat/completions` | OpenAI-compatible (what the official clients send), SSE with `"stream": true` |
-//! | `GET /v1/models` | the served model; beside OpenAI's fields, `"infill"`: whether it fills `{"blank": N}` parts |
+//! | `GET /v1/models` | the served model; beside OpenAI's fields, `"infill"`: whether it fills `{"blank": N}` parts, and `"world"`: whether it is a Tessera world model |
 //! | `GET /health` | readiness: `{"status": "ok", …}` |
 //! | `GET /metrics` | the service's counters, Prometheus text |
 //! | `GET /` | the playground: pick a task and watch the canvas denoise step by step |
@@ -421,8 +421,10 @@ fn rand_suffix() -> u32 {
 
 /// `GET /v1/models`: OpenAI's list with the served model, plus what it can do beyond
 /// OpenAI's endpoints: `infill`, whether `{"blank": N}` parts are filled (text models such as
-/// LLaDA and Dream; Tessera world models were not trained for it and refuse them). The
-/// playground reads it to offer its Infill task.
+/// LLaDA and Dream, and Tessera world models trained for it — `"tessera": {"infill": true}`,
+/// as tessera-tiny; other world models refuse them), and `world`, whether it is a Tessera
+/// world model (whose blanks fill the templates it was trained on). The playground reads both
+/// to offer its Infill task with fitting examples.
 async fn models(State(state): State<AppState>) -> Response {
     axum::Json(json!({
         "object": "list",
@@ -431,7 +433,9 @@ async fn models(State(state): State<AppState>) -> Response {
             "object": "model",
             "created": 0,
             "owned_by": "tessera",
-            "infill": !state.service.engine().is_world_model(),
+            "infill": state.service.engine().fills_blanks()
+                || !state.service.engine().is_world_model(),
+            "world": state.service.engine().is_world_model(),
         }],
     }))
     .into_response()

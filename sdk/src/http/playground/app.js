@@ -73,6 +73,15 @@
   const BLANK = /\[_+\]|_{3,}/g;
   const NO_INFILL = 'this model was not trained for infilling; text models such as LLaDA can';
 
+  /**
+   * Infill examples for a Tessera world model trained on fill tasks (GET /v1/models says
+   * "world" and "infill"): its templates, each with the blank width it was trained on.
+   */
+  const WORLD_INFILL = [
+    ['123+[___]=168', 3],
+    ['[___]+45=168', 3],
+    ['sort 5 3 9 1 = 1 [___] 5 [___]', 1],
+  ];
   /** The served model (GET /v1/models): its id and whether it fills blanks. */
   const model = { id: null, infill: false, why: 'asking the server what this model can do…' };
 
@@ -112,6 +121,7 @@
       chip.textContent = example;
       chip.addEventListener('click', () => {
         $('prompt').value = example;
+        if (task.widths && task.widths[example]) $('blank-tokens').value = task.widths[example];
       });
       chips.append(chip);
     }
@@ -946,6 +956,14 @@
       const entry = (list.data && list.data[0]) || {};
       model.id = entry.id || null;
       $('model-name').textContent = model.id || 'unknown';
+      if (entry.world === true && entry.infill === true) {
+        // A world model fills its training templates: their examples and blank widths.
+        const task = TASKS.infill;
+        task.examples = WORLD_INFILL.map(([text]) => text);
+        task.widths = Object.fromEntries(WORLD_INFILL);
+        task.prompt = prompts.infill = WORLD_INFILL[0][0];
+        $('blank-tokens').value = WORLD_INFILL[0][1];
+      }
       offerInfill(entry.infill === true, NO_INFILL);
     } catch {
       $('model-name').textContent = 'unreachable';
