@@ -3,7 +3,7 @@
 //! answer's least confident tokens and predicts them again with the rest of the grid visible.
 //!
 //! ```text
-//! cargo run --release --example reasoning -- ['sudoku ..2.|.2.4|41..|.3.. =']
+//! cargo run --release --example reasoning -- ['sudoku 3..2|..34|4..1|...3 =']
 //! ```
 //! Prints both answers, whether each solves the puzzle, their forward passes (NFE), and which
 //! cells the refinement re-masked (from the stream's step events). The refined answer must
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::load(concat!(env!("CARGO_MANIFEST_DIR"), "/models/tessera-tiny"))?;
     // Arguments that look like flags (`cargo test -- --nocapture`) are not ours.
     let puzzle = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let puzzle = puzzle.unwrap_or_else(|| "sudoku ..2.|.2.4|41..|.3.. =".into());
+    let puzzle = puzzle.unwrap_or_else(|| "sudoku 3..2|..34|4..1|...3 =".into());
     let request = Request::new().text(&puzzle).generate(Target::text(64));
 
     // Fast: the whole answer at once, each step committing every cell the model gives ≥ 0.5.
