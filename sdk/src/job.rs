@@ -535,11 +535,12 @@ mod tests {
                 "one part to generate",
             ),
             (
+                // tessera-tiny fills blanks, in its own vocabulary only.
                 Request::new()
                     .text("a")
                     .generate(Target::Blank { len: 2 })
                     .text("b"),
-                "fill blanks",
+                "`parts`: `b` has a word outside",
             ),
             (
                 Request::new().generate(Target::text(2)).text("late"),
