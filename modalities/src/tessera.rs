@@ -282,14 +282,15 @@ impl TesseraPrompting {
         Some((ids, blanks))
     }
 
-    /// Checks that `ids` (a tokenized user text) has no out-of-vocabulary word.
+    /// Checks that `ids` (a tokenized user text, given in the request's field `field`) has
+    /// no out-of-vocabulary word.
     ///
     /// # Errors
-    /// [`SpaceError::Config`] with field `prompt` when a word became `<|unk|>`.
-    pub fn check_known(&self, ids: &[u32], text: &str) -> Result<(), SpaceError> {
+    /// [`SpaceError::Config`] naming `field` when a word became `<|unk|>`.
+    pub fn check_known(&self, field: &str, ids: &[u32], text: &str) -> Result<(), SpaceError> {
         if ids.contains(&self.unk) {
             return Err(SpaceError::Config {
-                field: "prompt".into(),
+                field: field.into(),
                 reason: format!("`{text}` has a word outside the model's vocabulary"),
             });
         }

@@ -406,7 +406,7 @@ impl WorldModel {
             if ids.is_empty() {
                 return Err(Error::invalid("prompt", "is empty"));
             }
-            p.check_known(&ids, text)?;
+            p.check_known("prompt", &ids, text)?;
             Ok(ids)
         };
         Ok(match (task, input) {
@@ -479,12 +479,7 @@ impl WorldModel {
             .map(|text| {
                 let ids = tokenizer.encode(text)?;
                 // The request's text is its parts: a word outside the vocabulary names them.
-                p.check_known(&ids, text).map_err(|e| match e {
-                    tessera_modalities::SpaceError::Config { reason, .. } => {
-                        Error::invalid("parts", reason)
-                    }
-                    other => other.into(),
-                })?;
+                p.check_known("parts", &ids, text)?;
                 Ok(ids)
             })
             .collect::<Result<Vec<_>, Error>>()?;

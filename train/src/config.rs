@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tessera_modalities::image::PatchVq;
 use tessera_modalities::tessera::TextAlign;
 use tessera_worlds::OperandDraw;
 
@@ -279,8 +280,12 @@ impl TrainConfig {
         if self.data.fit_varied_pictures > 100_000 {
             return bad("data.fit_varied_pictures", "must be at most 100000");
         }
-        if self.data.image_align > 16 {
-            return bad("data.image_align", "must be at most 16 pixels");
+        if self.data.image_align > PatchVq::MAX_ALIGN {
+            let most = PatchVq::MAX_ALIGN;
+            return bad(
+                "data.image_align",
+                &format!("must be at most {most} pixels"),
+            );
         }
         let m = &self.masking;
         if !(m.eps > 0.0 && m.eps < 1.0) {

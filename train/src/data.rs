@@ -163,7 +163,10 @@ impl WorldData {
             }));
             let vq = PatchVq::fit(&pictures, d.image_patch, d.image_codes, 50, cfg.seed)
                 .map_err(data_err)?;
-            vq.save(&image_dir).map_err(data_err)?;
+            // Saved once, below, with the alignment the config asks for.
+            if d.image_align == 0 {
+                vq.save(&image_dir).map_err(data_err)?;
+            }
             vq
         };
         let image_vq = if d.image_align > 0 && image_vq.alignment() != d.image_align {
@@ -331,7 +334,9 @@ impl WorldData {
 
     fn words(&self, text: &str) -> Result<Vec<u32>, TrainError> {
         let ids = self.text.encode(text).map_err(data_err)?;
-        self.prompting.check_known(&ids, text).map_err(data_err)?;
+        self.prompting
+            .check_known("prompt", &ids, text)
+            .map_err(data_err)?;
         Ok(ids)
     }
 

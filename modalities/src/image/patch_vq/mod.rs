@@ -69,6 +69,9 @@ pub struct PatchVq {
 }
 
 impl PatchVq {
+    /// The largest alignment [`PatchVq::with_alignment`] accepts, in pixels.
+    pub const MAX_ALIGN: u32 = align::MAX_ALIGN;
+
     /// Fits a codebook of `k` codewords to the `patch × patch` patches of `images`, with
     /// k-means++ seeding from `seed` and up to `iterations` Lloyd steps (weighted by how
     /// often each distinct patch occurs; stops early once stable). The resolution is that
@@ -325,7 +328,8 @@ impl PatchVq {
     /// without it. Costs `(2·max_shift + 1)²` quantisations per picture.
     ///
     /// # Errors
-    /// [`ImageError::InvalidArgument`] (`align`) when `max_shift` exceeds 16 pixels or is not
+    /// [`ImageError::InvalidArgument`] (`align`) when `max_shift` exceeds
+    /// [`PatchVq::MAX_ALIGN`] (16 pixels) or is not
     /// below half the resolution's smaller side.
     pub fn with_alignment(mut self, max_shift: u32) -> Result<Self, ImageError> {
         let half = self.width.min(self.height) / 2;
