@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `none` | committed tokens are final (the reference samplers) |
 //! | `rcr` | running-confidence remasking: each step ranks the block's committed tokens (at the confidence they were decoded with) together with the new predictions, and keeps only the schedule's cumulative count |
-//! | `refine:ROUNDS:FRACTION[:KEEP]` | after the whole answer is decoded, `ROUNDS` more passes each re-mask the least confident `FRACTION` of it — leaving alone every token committed with confidence `KEEP` or more (default 0.99) — and re-predict them with everything else visible, a token replaced only by one the model is surer of than it was of the old; stops when none is left to re-mask |
+//! | `refine:ROUNDS:FRACTION[:KEEP]` | after the whole answer is decoded, `ROUNDS` more passes each re-mask the least confident `FRACTION` of it — leaving alone every token committed with confidence `KEEP` or more (default 0.99) — and re-predict them with everything else visible; stops when none is left to re-mask |
 //! | `recheck:ROUNDS[:GROUPS[:BELOW[:KEEP]]]` | after decoding, up to `ROUNDS` passes each re-score every answer token with the finished answer visible (in `GROUPS` interleaved masked passes, default 4) and re-predict those whose probability is below `BELOW` (default 0.5) and that were not committed with confidence `KEEP` or more (default 0.99); stops when none is |
 //!
 //! `KEEP` is the absolute bound of "sure": a token the model committed with that confidence

@@ -4,15 +4,6 @@
 //! else visible. Cheap (one forward), but that confidence is
 //! stale: it was measured when less of the answer was visible ([`super::recheck`] re-scores
 //! first).
-//!
-//! A re-prediction replaces a token only when it is surer of its new token than the decoding
-//! was of the old one ([`revises`]): the running confidence of RCR applied to refinement.
-//! Taking every re-prediction's argmax instead turns right answers wrong where the model is
-//! torn: tessera-tiny sorting `3 2 1 4 0 4 4 0` commits the last `4` at 0.51 in a parallel
-//! step, re-predicts `4` at 0.71 in round 1 and `3` at 0.51 in round 2 — a coin flip that
-//! replaced a right answer (1–2 of 200 sorted lists at `parallel@0.5+refine`, issue 20).
-//! A token decoded at 0.51 that the model, seeing the rest, re-predicts at 0.9 as another
-//! token is still revised: that is what refinement is for.
 
 /// The positions one refine round re-masks in a row: of the `fraction` (at least one) of the
 /// answer — `prompt_len..conf.len()` less the positions `given` marks (an infilling
@@ -41,13 +32,6 @@ pub(crate) fn least_confident(
     order
 }
 
-/// Whether a refine round's re-prediction `(new, new_confidence)` replaces the token `old`
-/// committed at `old_confidence`: when it is another token and the model is now surer of it
-/// than it was of `old` (a tie keeps `old`).
-pub(crate) fn revises(old: u32, old_confidence: f64, new: u32, new_confidence: f64) -> bool {
-    new != old && new_confidence > old_confidence
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,15 +53,5 @@ mod tests {
         assert_eq!(least_confident(&conf, &given, 2, 1.0, 1.0), vec![2, 4]);
         assert_eq!(least_confident(&conf, &given, 2, 0.5, 1.0), vec![2]);
         assert!(least_confident(&conf, &[true; 6], 2, 1.0, 1.0).is_empty());
-    }
-
-    #[test]
-    fn revises_only_for_a_surer_other_token() {
-        // The sorting case of the module docs: a 4 kept at 0.71 against a 3 at 0.51.
-        assert!(!revises(20, 0.71, 19, 0.51));
-        assert!(revises(20, 0.51, 19, 0.9));
-        // A tie keeps the old token; the same token is no revision.
-        assert!(!revises(20, 0.5, 19, 0.5));
-        assert!(!revises(20, 0.2, 20, 0.9));
     }
 }

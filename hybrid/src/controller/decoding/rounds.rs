@@ -123,7 +123,6 @@ impl<C> Decoding<'_, C> {
         };
         let mut tokens = Vec::new();
         let mut changed = 0;
-        let refine = matches!(self.opts.remask, Remask::Refine { .. });
         for (r, row_positions) in chosen.iter().enumerate() {
             for &p in row_positions {
                 let k = positions
@@ -140,15 +139,6 @@ impl<C> Decoding<'_, C> {
                 let (token, confidence) = self.scorer.score(scores, offset, key, noise)?;
                 // cannot fail: `p` is a canvas position of row `r < rows`.
                 let i = r * b.total + p;
-                // A refine round revises a token only when it is surer of the new one than
-                // the decoding was of the old (`refine::revises`); otherwise the old token
-                // is committed again, at its old confidence.
-                let (token, confidence) =
-                    if refine && !refine::revises(b.x[i], b.running[i], token, confidence) {
-                        (b.x[i], b.running[i])
-                    } else {
-                        (token, confidence)
-                    };
                 changed += usize::from(token != b.x[i]);
                 b.x[i] = token;
                 b.running[i] = confidence;
