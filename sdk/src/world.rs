@@ -478,8 +478,14 @@ impl WorldModel {
             .iter()
             .map(|text| {
                 let ids = tokenizer.encode(text)?;
-                // The request's text is its parts: a word outside the vocabulary names them.
-                p.check_known("parts", &ids, text)?;
+                // The request's text is its parts: a word outside the vocabulary names them,
+                // as an invalid request (a 400 naming `parts` over HTTP).
+                p.check_known("parts", &ids, text).map_err(|e| match e {
+                    tessera_modalities::SpaceError::Config { field, reason } => {
+                        Error::invalid(&field, reason)
+                    }
+                    other => other.into(),
+                })?;
                 Ok(ids)
             })
             .collect::<Result<Vec<_>, Error>>()?;
