@@ -21,7 +21,9 @@
 #   2. end-to-end decoding at temperature 0 on the parity fixtures and tessera-tiny: the
 #      tokens of `tessera generate --device cuda` against `--device cpu`;
 #   3. forward time of the ~239M random model at canvas 160/512/1024 (bf16 and f32), beside
-#      PyTorch's on the same shapes when python3 has torch, and the LLaDA sampler's tokens/s.
+#      PyTorch's on the same shapes when python3 has torch, and the LLaDA sampler's tokens/s;
+#   4. step-level batching on tessera-tiny (`tessera bench serve`): 16 text requests through
+#      the service against one at a time, on the CPU and on the GPU.
 # With $OUT set it writes its report to $OUT/gpu-check.txt. Exit status 1 when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -130,6 +132,12 @@ print(":".join(sorted(dirs)))' 2>/dev/null || true)
         else
             echo "(no PyTorch with CUDA here: no PyTorch rows)"
         fi
+        echo
+        echo "== 4. step-level batching on tessera-tiny: 16 text requests together against one at a time"
+        for device in cpu cuda; do
+            echo "-- $device"
+            "$tessera" bench serve --requests 0 --rounds 3 --device "$device" || failed=1
+        done
         exit "$failed"
     } 2>&1 | tee "$report" || status=$?
     if [ -n "${OUT:-}" ]; then cp "$report" "$OUT/gpu-check.txt"; fi

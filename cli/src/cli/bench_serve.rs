@@ -44,13 +44,20 @@ pub(crate) struct ServeBenchArgs {
     /// Requests the load test keeps in flight.
     #[arg(long, default_value_t = 32)]
     load_concurrency: usize,
+    /// Device to run on (`cpu`, `cuda`, `cuda:N`; CUDA needs a build with `--features
+    /// cuda`): step-level batching pays most where one request leaves the hardware idle.
+    #[arg(long, default_value = "cpu", value_parser = super::generate::parse_device)]
+    device: tessera::Device,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) fn run(args: ServeBenchArgs) -> Result<(), CliError> {
-    let engine = Engine::load(model_dir(args.model.as_deref())?)?;
+    let engine = Engine::load_with(
+        model_dir(args.model.as_deref())?,
+        &tessera::EngineOptions::default().device(args.device),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
