@@ -100,6 +100,11 @@ pub struct DataConfig {
     /// *generates* (t2i, t2a) is always taught on the canonical rendering.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub varied_inputs: f64,
+    /// Of the varied examples, the share drawn from the `all` family (every aspect of the
+    /// input varied at once); the rest draw one aspect uniformly. Unset (the default): one
+    /// draw uniform over every varied family, `all` included — one in six for pictures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub varied_all: Option<f64>,
     /// Varied tunes (drawn as `varied_inputs` draws them, from a stream of their own) added
     /// to the canonical 512 when fitting the audio tokenizer. 0 (the default): canonical only.
     #[serde(default, skip_serializing_if = "is_zero_count")]
@@ -273,6 +278,11 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.data.varied_inputs) {
             return bad("data.varied_inputs", "must be in [0, 1]");
+        }
+        if let Some(all) = self.data.varied_all
+            && !(0.0..=1.0).contains(&all)
+        {
+            return bad("data.varied_all", "must be in [0, 1]");
         }
         if self.data.fit_varied_tunes > 100_000 {
             return bad("data.fit_varied_tunes", "must be at most 100000");

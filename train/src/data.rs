@@ -95,6 +95,7 @@ pub struct WorldData {
     tunes: HashMap<Tune, Vec<u32>>,
     heard: HashMap<Tune, Vec<u32>>,
     varied_inputs: f64,
+    varied_all: Option<f64>,
     image_vq: PatchVq,
     audio_vq: FrameVq,
 }
@@ -104,14 +105,28 @@ pub struct WorldData {
 const FIT_STREAM: u64 = 1 << 62;
 
 /// The rendering family of example `index` of `task`: with probability `share` one of
-/// [`Rendering::varied_for`] `task` (uniformly), otherwise the canonical one.
-fn varied_family(seed: u64, task: Task, index: u64, share: f64) -> Rendering {
+/// [`Rendering::varied_for`] `task`, otherwise the canonical one. A varied example is
+/// [`Rendering::ALL`] with probability `all` when given, else one aspect alone (uniformly);
+/// without `all`, uniform over every varied family (the draw of the runs before the option,
+/// kept bit for bit).
+fn varied_family(seed: u64, task: Task, index: u64, share: f64, all: Option<f64>) -> Rendering {
     let mut rng = SplitMix64::new(mix(seed, index, 0x7265_6e64 ^ fnv1a(task.name())));
     let varied = Rendering::varied_for(task);
     if varied.is_empty() || rng.next_f64() >= share {
         return Rendering::CANONICAL;
     }
-    varied[rng.below(varied.len())]
+    let Some(all) = all else {
+        return varied[rng.below(varied.len())];
+    };
+    let single: Vec<Rendering> = varied
+        .into_iter()
+        .filter(|r| r.name != Rendering::ALL.name)
+        .collect();
+    if single.is_empty() || rng.next_f64() < all {
+        Rendering::ALL
+    } else {
+        single[rng.below(single.len())]
+    }
 }
 
 /// An audio clip's codes as model ids, level-major.
@@ -154,7 +169,7 @@ impl WorldData {
             pictures.extend((0..d.fit_varied_pictures as u64).map(|i| {
                 let index = FIT_STREAM + i;
                 let spec = ShapeSpec::sample(&mut example_rng(Task::Caption, Split::Train, index));
-                varied_family(cfg.seed, Task::Caption, index, 1.0).image(
+                varied_family(cfg.seed, Task::Caption, index, 1.0, None).image(
                     &spec,
                     Task::Caption,
                     Split::Train,
@@ -194,7 +209,7 @@ impl WorldData {
             let varied = (0..d.fit_varied_tunes as u64).map(|i| {
                 let index = FIT_STREAM + i;
                 let tune = Tune::sample(&mut example_rng(Task::Transcribe, Split::Train, index));
-                varied_family(cfg.seed, Task::Transcribe, index, 1.0).audio(
+                varied_family(cfg.seed, Task::Transcribe, index, 1.0, None).audio(
                     &tune,
                     Task::Transcribe,
                     Split::Train,
@@ -322,6 +337,7 @@ impl WorldData {
             tunes,
             heard,
             varied_inputs: d.varied_inputs,
+            varied_all: d.varied_all,
             image_vq,
             audio_vq,
         })
@@ -372,7 +388,7 @@ impl WorldData {
         example: &Example,
         index: u64,
     ) -> Result<Sequence, TrainError> {
-        let family = varied_family(self.seed, task, index, self.varied_inputs);
+        let family = varied_family(self.seed, task, index, self.varied_inputs, self.varied_all);
         self.sequence_in(task, example, family, index)
     }
 
@@ -558,5 +574,43 @@ impl DataSource for WorldData {
 
     fn digit_ids(&self) -> Vec<u32> {
         self.digits.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of 3,000 caption examples draw each kind of family.
+    fn counts(all: Option<f64>) -> (usize, usize, usize) {
+        let (mut canonical, mut every, mut single) = (0, 0, 0);
+        for index in 0..3000 {
+            match varied_family(7, Task::Caption, index, 0.75, all) {
+                r if r == Rendering::CANONICAL => canonical += 1,
+                r if r == Rendering::ALL => every += 1,
+                _ => single += 1,
+            }
+        }
+        (canonical, every, single)
+    }
+
+    #[test]
+    fn varied_all_sets_the_share_of_every_aspect_at_once() {
+        // Without the option: uniform over the six picture families (`all` one of them).
+        let (canonical, every, single) = counts(None);
+        assert!((650..850).contains(&canonical), "{canonical}");
+        assert!((300..460).contains(&every), "{every}");
+        assert_eq!(canonical + every + single, 3000);
+        // The varied share is drawn the same way whatever the option says.
+        assert_eq!(counts(Some(0.5)).0, canonical);
+        let (_, every, single) = counts(Some(0.5));
+        assert!(every.abs_diff(single) < 150, "{every} {single}");
+        assert_eq!(counts(Some(0.0)).1, 0);
+        assert_eq!(counts(Some(1.0)).2, 0);
+        // Tasks that read no picture or tune stay canonical.
+        assert_eq!(
+            varied_family(7, Task::Sorting, 3, 1.0, Some(1.0)),
+            Rendering::CANONICAL
+        );
     }
 }
