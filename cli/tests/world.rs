@@ -31,6 +31,7 @@ fn bad_requests_are_typed_errors() {
     // A word outside the vocabulary.
     let err = run(WorldTask::T2i, TaskInput::Text("a tiny red dog".into()));
     assert!(err.to_string().contains("vocabulary"), "{err}");
+    assert_eq!(field_of(&err), "prompt", "{err}");
     // A picture of the wrong size, codes outside the codebook.
     let err = run(WorldTask::Caption, TaskInput::ImageCodes(vec![0; 10]));
     assert_eq!(field_of(&err), "image", "{err}");

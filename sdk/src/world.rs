@@ -406,7 +406,7 @@ impl WorldModel {
             if ids.is_empty() {
                 return Err(Error::invalid("prompt", "is empty"));
             }
-            p.check_known("prompt", &ids, text)?;
+            p.check_known("prompt", &ids, text).map_err(unknown_word)?;
             Ok(ids)
         };
         Ok(match (task, input) {
@@ -478,14 +478,8 @@ impl WorldModel {
             .iter()
             .map(|text| {
                 let ids = tokenizer.encode(text)?;
-                // The request's text is its parts: a word outside the vocabulary names them,
-                // as an invalid request (a 400 naming `parts` over HTTP).
-                p.check_known("parts", &ids, text).map_err(|e| match e {
-                    tessera_modalities::SpaceError::Config { field, reason } => {
-                        Error::invalid(&field, reason)
-                    }
-                    other => other.into(),
-                })?;
+                // The request's text is its parts: a word outside the vocabulary names them.
+                p.check_known("parts", &ids, text).map_err(unknown_word)?;
                 Ok(ids)
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -521,5 +515,15 @@ impl WorldModel {
         self.audio
             .as_deref()
             .ok_or_else(|| Error::invalid("task", "the model folder has no audio tokenizer"))
+    }
+}
+
+/// A word outside the model's vocabulary ([`TesseraPrompting::check_known`]'s error) as an
+/// invalid request naming the field the word came in (`prompt`, `parts`): the caller's to
+/// fix, answered over HTTP as a 400 naming it.
+fn unknown_word(e: tessera_modalities::SpaceError) -> Error {
+    match e {
+        tessera_modalities::SpaceError::Config { field, reason } => Error::invalid(&field, reason),
+        other => other.into(),
     }
 }

@@ -321,6 +321,13 @@ async fn bad_requests_are_4xx_json_naming_the_field() {
             400,
             "messages[0].role",
         ),
+        // A word outside tessera-tiny's vocabulary names the prompt it came in.
+        (
+            "/v1/completions",
+            r#"{"model": "tessera-tiny", "prompt": "a tiny dog"}"#.into(),
+            400,
+            "prompt",
+        ),
     ];
     for (path, body, want, param) in cases {
         let (status, bytes) = call(&app, path, &body).await;
