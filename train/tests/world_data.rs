@@ -158,3 +158,31 @@ fn the_picture_alignment_is_bounded_by_the_config() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_share_of_all_varied_inputs_is_a_probability() {
+    let with = |all: &str| {
+        TrainConfig::from_json(&format!(
+            r#"{{"model": {{"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16}},
+                "data": {{"tasks": {{"caption": 1}}, "varied_inputs": 0.5, "varied_all": {all}}},
+                "steps": 1, "batch_size": 4, "lr": 1e-3}}"#
+        ))
+    };
+    assert_eq!(with("0.5").unwrap().data.varied_all, Some(0.5));
+    for bad in ["1.5", "-0.1"] {
+        match with(bad) {
+            Err(tessera_train::TrainError::Config { field, .. }) => {
+                assert_eq!(field, "data.varied_all")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // Unset, it is absent from a saved config (older configs read and write as before).
+    let cfg = TrainConfig::from_json(
+        r#"{"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16},
+            "data": {"tasks": {"caption": 1}}, "steps": 1, "batch_size": 4, "lr": 1e-3}"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.data.varied_all, None);
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("varied_all"));
+}
