@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use tessera::service::{ServiceOptions, TesseraService};
-use tessera::{Engine, Request, Target};
+use tessera::{DecodeOptions, Engine, Policy, Request, Target, Unmask};
 use tessera_worlds::TextTask;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -39,11 +39,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "sudoku 3..2|..3.|43..|.1.. =",
         "250+250=",
     ];
+    // The whole answer at once, each step committing every position the model gives ≥ 0.999:
+    // the policy the model card finds within a point of the best on every text task (the
+    // default `hybrid`, blocks of 8 at 0.9, misses more sudokus: 95.5 % against 99.5 %).
+    let options = DecodeOptions::new()
+        .policy(Policy::Diffusion)
+        .unmask(Unmask::Threshold(0.999));
     // Every request at once, each from its own task with its own handle on the stack.
     let calls: Vec<_> = prompts
         .iter()
         .map(|prompt| {
-            let request = Request::new().text(*prompt).generate(Target::text(64));
+            let request = Request::new()
+                .text(*prompt)
+                .generate(Target::text(64))
+                .options(options.clone());
             tokio::spawn(stack.clone().oneshot(request))
         })
         .collect();
