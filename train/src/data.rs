@@ -120,7 +120,7 @@ fn varied_family(seed: u64, task: Task, index: u64, share: f64, all: Option<f64>
     };
     let single: Vec<Rendering> = varied
         .into_iter()
-        .filter(|r| r.name != Rendering::ALL.name)
+        .filter(|r| *r != Rendering::ALL)
         .collect();
     if single.is_empty() || rng.next_f64() < all {
         Rendering::ALL

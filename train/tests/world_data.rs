@@ -141,48 +141,40 @@ fn right_aligned_answers_balanced_operands_and_places_reach_the_model_config() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn the_picture_alignment_is_bounded_by_the_config() {
-    let with = |align: u32| {
-        TrainConfig::from_json(&format!(
-            r#"{{"model": {{"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16}},
-                "data": {{"tasks": {{"caption": 1}}, "image_align": {align}}},
-                "steps": 1, "batch_size": 4, "lr": 1e-3}}"#
-        ))
-    };
-    assert_eq!(with(3).unwrap().data.image_align, 3);
-    match with(17) {
-        Err(tessera_train::TrainError::Config { field, .. }) => {
-            assert_eq!(field, "data.image_align")
-        }
+/// A one-layer config whose `data` holds the caption task and `extra` (JSON members).
+fn caption_config(extra: &str) -> Result<TrainConfig, tessera_train::TrainError> {
+    TrainConfig::from_json(&format!(
+        r#"{{"model": {{"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16}},
+            "data": {{"tasks": {{"caption": 1}}{extra}}},
+            "steps": 1, "batch_size": 4, "lr": 1e-3}}"#
+    ))
+}
+
+/// The field a config error names.
+fn bad_field(cfg: Result<TrainConfig, tessera_train::TrainError>) -> String {
+    match cfg {
+        Err(tessera_train::TrainError::Config { field, .. }) => field,
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
+fn the_picture_alignment_is_bounded_by_the_config() {
+    let with = |align: u32| caption_config(&format!(r#", "image_align": {align}"#));
+    assert_eq!(with(3).unwrap().data.image_align, 3);
+    assert_eq!(bad_field(with(17)), "data.image_align");
+}
+
+#[test]
 fn the_share_of_all_varied_inputs_is_a_probability() {
-    let with = |all: &str| {
-        TrainConfig::from_json(&format!(
-            r#"{{"model": {{"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16}},
-                "data": {{"tasks": {{"caption": 1}}, "varied_inputs": 0.5, "varied_all": {all}}},
-                "steps": 1, "batch_size": 4, "lr": 1e-3}}"#
-        ))
-    };
+    let with =
+        |all: &str| caption_config(&format!(r#", "varied_inputs": 0.5, "varied_all": {all}"#));
     assert_eq!(with("0.5").unwrap().data.varied_all, Some(0.5));
     for bad in ["1.5", "-0.1"] {
-        match with(bad) {
-            Err(tessera_train::TrainError::Config { field, .. }) => {
-                assert_eq!(field, "data.varied_all")
-            }
-            other => panic!("{bad}: {other:?}"),
-        }
+        assert_eq!(bad_field(with(bad)), "data.varied_all", "{bad}");
     }
     // Unset, it is absent from a saved config (older configs read and write as before).
-    let cfg = TrainConfig::from_json(
-        r#"{"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden_size": 16},
-            "data": {"tasks": {"caption": 1}}, "steps": 1, "batch_size": 4, "lr": 1e-3}"#,
-    )
-    .unwrap();
+    let cfg = caption_config("").unwrap();
     assert_eq!(cfg.data.varied_all, None);
     assert!(!serde_json::to_string(&cfg).unwrap().contains("varied_all"));
 }
