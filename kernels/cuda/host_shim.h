@@ -48,8 +48,13 @@ T shuffle_xor(T v, int mask) {
     return r;
 }
 
+// Held by a launch: the block state above is global, so launches from several host
+// threads (the Rust tests run in parallel) take turns, as kernels on one stream do.
+inline std::mutex launch_lock;
+
 // Runs `kernel` over a grid of `grid` blocks of `block` threads, one block at a time.
 inline void launch(unsigned int grid, unsigned int block, const std::function<void()>& kernel) {
+    std::lock_guard<std::mutex> launching(launch_lock);
     grid_dim.x = grid;
     block_dim.x = block;
     exchange.assign(block * 8, 0);
