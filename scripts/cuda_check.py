@@ -27,7 +27,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHES = ("80", "90")
 # Kernels whose every access to local memory would cost a round trip per logit.
-NO_SPILLS = ("tessera_sample_rows",)
+NO_SPILLS = ("tessera_sample_rows", "tessera_token_probs")
 
 
 def cuda_dir():

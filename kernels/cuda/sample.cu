@@ -438,3 +438,44 @@ extern "C" __global__ void tessera_sample_rows(const float* __restrict__ logits,
         out[row] = r;
     }
 }
+
+// Remask scoring: the probability the (restricted, untempered) softmax of each row gives one
+// token already on the canvas — `recheck`'s support. The CUDA twin of `token_probs`
+// (kernels/src/support.rs). tokens: one id per row in the full vocabulary; an id outside
+// [lo, hi), or a row without a finite logit, gets 0. Arithmetic as above: per-thread f32
+// sums combined in f64. One block of SAMPLE_THREADS per row.
+extern "C" __global__ void tessera_token_probs(const float* __restrict__ logits,
+                                               unsigned long long vocab, unsigned int lo,
+                                               unsigned int hi,
+                                               const unsigned int* __restrict__ tokens,
+                                               float* __restrict__ out) {
+    __shared__ Top2 top_shared[WARPS];
+    __shared__ double sum_shared[WARPS];
+    const unsigned long long row = blockIdx.x;
+    const unsigned int n = hi - lo;
+    const float* x = logits + row * vocab + lo;
+    Top2 mine;
+    mine.best = -TESSERA_DEVICE_INF;
+    mine.index = 0xffffffffu;
+    mine.second = -TESSERA_DEVICE_INF;
+    for (unsigned int i = threadIdx.x; i < n; i += SAMPLE_THREADS) {
+        if (x[i] > mine.best) {
+            mine.best = x[i];
+            mine.index = i;
+        }
+    }
+    const float m = block_top2(mine, top_shared).best;
+    float s = 0.0f;
+    if (m > -TESSERA_DEVICE_INF) {
+        for (unsigned int i = threadIdx.x; i < n; i += SAMPLE_THREADS) s += expf(x[i] - m);
+    }
+    const double sum = block_sum((double)s, sum_shared);
+    if (threadIdx.x == 0) {
+        const unsigned int token = tokens[row];
+        float p = 0.0f;
+        if (token >= lo && token < hi && m > -TESSERA_DEVICE_INF) {
+            p = expf(x[token - lo] - m) / (float)sum;
+        }
+        out[row] = p;
+    }
+}

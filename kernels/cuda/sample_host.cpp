@@ -15,3 +15,11 @@ extern "C" void tessera_sample_rows_host(const float* logits, unsigned long long
                             out);
     });
 }
+
+extern "C" void tessera_token_probs_host(const float* logits, unsigned long long rows,
+                                         unsigned long long vocab, unsigned int lo,
+                                         unsigned int hi, const unsigned int* tokens,
+                                         float* out) {
+    tessera_shim::launch((unsigned int)rows, SAMPLE_THREADS,
+                         [&] { tessera_token_probs(logits, vocab, lo, hi, tokens, out); });
+}

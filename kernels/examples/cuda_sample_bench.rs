@@ -1,6 +1,8 @@
-//! The CUDA sampling kernel at [256 × 126,464] (LLaDA's vocabulary) and [256 × 32,000]:
-//! its time, the GB/s it reads the logits at, and that against the card's copy bandwidth
-//! measured in the same run (a device-to-device copy of the same logits: read + write).
+//! The CUDA sampling kernel (argmax and Gumbel draws) and the remask-scoring kernel
+//! (`support`: a committed token's probability) at [256 × 126,464] (LLaDA's vocabulary) and
+//! [256 × 32,000]: each one's time, the GB/s it reads the logits at, and that against the
+//! card's copy bandwidth measured in the same run (a device-to-device copy of the same
+//! logits: read + write).
 //! Needs an NVIDIA GPU; prints why not and exits 0 without one.
 //!
 //! `cargo run --release -p tessera-kernels --features cuda --example cuda_sample_bench`
@@ -74,6 +76,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 100.0 * gbs / copy_gbs
             );
         }
+        // Remask scoring: one committed token's probability per row (reads the logits once).
+        let tokens: Vec<u32> = (0..rows as u32).map(|r| r * 97 % vocab as u32).collect();
+        kernels.token_probs(&logits, vocab, None, &tokens)?;
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            s.synchronize()?;
+            let t = Instant::now();
+            kernels.token_probs(&logits, vocab, None, &tokens)?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let gbs = bytes / best / 1e9;
+        println!(
+            "{:>14} {:>8} {:>8.3}ms {:>10.0} {:>12.0} {:>8.0}%",
+            format!("{rows}×{vocab}"),
+            "support",
+            best * 1e3,
+            gbs,
+            copy_gbs,
+            100.0 * gbs / copy_gbs
+        );
     }
     Ok(())
 }

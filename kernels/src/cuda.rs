@@ -4,9 +4,10 @@
 //! the CUDA libraries: a binary built with it needs them to start, and a machine without a
 //! GPU reports [`KernelError::Cuda`] when a device is opened.
 //!
-//! Every kernel has a CPU twin it is tested against: `sample.cu` ↔ [`crate::sample_rows`]
-//! in [`crate::Arithmetic::Fast`] (the same tokens; probabilities, margins and entropies
-//! within `f32` rounding of the summation order). The same source also runs on the CPU
+//! Every kernel has a CPU twin it is tested against: `tessera_sample_rows` ↔
+//! [`crate::sample_rows`] in [`crate::Arithmetic::Fast`] (the same tokens; probabilities,
+//! margins and entropies within `f32` rounding of the summation order);
+//! `tessera_token_probs` ↔ [`crate::token_probs`] (the same within that rounding). The same source also runs on the CPU
 //! through `cuda/host_shim.h` (`--features cuda-shim`), so its logic is tested in CI
 //! without a GPU; on a GPU, `scripts/gpu-check.sh` runs the tests below.
 
@@ -40,6 +41,7 @@ fn cuda_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> KernelError +
 pub struct CudaKernels {
     stream: Arc<CudaStream>,
     sample: CudaFunction,
+    token_probs: CudaFunction,
 }
 
 impl CudaKernels {
@@ -77,9 +79,13 @@ impl CudaKernels {
         let sample = module
             .load_function("tessera_sample_rows")
             .map_err(cuda_err("tessera_sample_rows"))?;
+        let token_probs = module
+            .load_function("tessera_token_probs")
+            .map_err(cuda_err("tessera_token_probs"))?;
         Ok(CudaKernels {
             stream: ctx.default_stream(),
             sample,
+            token_probs,
         })
     }
 
@@ -159,6 +165,60 @@ impl CudaKernels {
             .map_err(cuda_err("copying the records back"))?;
         Ok(records.into_iter().map(Sampled::from).collect())
     }
+
+    /// [`crate::token_probs`] on the device — remask scoring: the probability each row of
+    /// `logits` (`rows × vocab`, on this device), restricted to `allowed`, gives the token
+    /// `tokens` names for it, in one launch; only those numbers cross to the host.
+    ///
+    /// # Errors
+    /// As [`crate::token_probs`]; [`KernelError::Cuda`] if a copy or the launch fails.
+    pub fn token_probs(
+        &self,
+        logits: &CudaSlice<f32>,
+        vocab: usize,
+        allowed: Option<std::ops::Range<usize>>,
+        tokens: &[u32],
+    ) -> Result<Vec<f32>, KernelError> {
+        let rows = tokens.len();
+        let allowed = crate::support::check(logits.len(), vocab, allowed, rows, rows)?;
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let (Ok(lo), Ok(hi)) = (u32::try_from(allowed.start), u32::try_from(allowed.end)) else {
+            return Err(KernelError::Shape(format!(
+                "allowed: {allowed:?} past the kernel's 32-bit ids"
+            )));
+        };
+        let grid = u32::try_from(rows)
+            .map_err(|_| KernelError::Shape(format!("tokens: {rows} rows in one launch")))?;
+        let s = &self.stream;
+        let tokens_dev = s
+            .clone_htod(tokens)
+            .map_err(cuda_err("copying the tokens"))?;
+        let mut out = s
+            .alloc_zeros::<f32>(rows)
+            .map_err(cuda_err("allocating the probabilities"))?;
+        let cfg = LaunchConfig {
+            grid_dim: (grid, 1, 1),
+            block_dim: (SAMPLE_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let vocab64 = vocab as u64;
+        let mut launch = s.launch_builder(&self.token_probs);
+        launch
+            .arg(logits)
+            .arg(&vocab64)
+            .arg(&lo)
+            .arg(&hi)
+            .arg(&tokens_dev)
+            .arg(&mut out);
+        // SAFETY: the arguments match `tessera_token_probs`' parameters in order and type;
+        // `logits` holds `rows × vocab` floats (checked), `tokens_dev` and `out` one entry
+        // per row — the kernel reads and writes nothing else.
+        unsafe { launch.launch(cfg) }.map_err(cuda_err("launching tessera_token_probs"))?;
+        s.clone_dtoh(&out)
+            .map_err(cuda_err("copying the probabilities back"))
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +276,28 @@ mod tests {
                 assert_eq!(g.token, w.token);
                 assert!((g.prob - w.prob).abs() <= 1e-5 * w.prob.abs().max(1e-3));
                 assert!((g.entropy - w.entropy).abs() <= 1e-4 * w.entropy.abs().max(1.0));
+            }
+        }
+        // Remask scoring: each row's argmax, an id in the middle and one outside the slice.
+        for allowed in [None, Some(500..90_000)] {
+            let a = allowed.clone().unwrap_or(0..vocab);
+            let tokens: Vec<u32> = (0..rows)
+                .map(|r| {
+                    let row = &logits[r * vocab..][a.clone()];
+                    match r % 3 {
+                        0 => (a.start + crate::row_stats(row).argmax) as u32,
+                        1 => ((a.start + a.end) / 2) as u32,
+                        _ => a.end as u32,
+                    }
+                })
+                .collect();
+            let got = kernels
+                .token_probs(&dev, vocab, allowed.clone(), &tokens)
+                .unwrap();
+            let mut want = vec![0.0f32; rows];
+            crate::token_probs(&logits, vocab, allowed, &tokens, &mut want).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * w.abs().max(1e-3), "{g} vs {w}");
             }
         }
     }

@@ -29,6 +29,8 @@
 //! - `sample`: [`sample_rows`], one fused sampling pass over many masked positions' logits
 //!   (restriction, temperature, top-p/top-k, then token, probability, margin and entropy
 //!   as [`Sampled`]) in the reference samplers' arithmetic or a fast one.
+//! - `support`: [`token_prob`] and [`token_probs`], remask scoring — the probability a
+//!   position's softmax gives a token already on the canvas.
 //! - `cuda` (feature `cuda`): `CudaKernels`, Tessera's own CUDA kernels (`kernels/cuda/*.cu`,
 //!   compiled by NVRTC at run time) launched through cudarc, each tested against its CPU
 //!   twin; the same sources run on the CPU through `cuda/host_shim.h` under the test-only
@@ -49,6 +51,7 @@ mod layout;
 mod qgemm;
 mod row;
 mod sample;
+mod support;
 
 pub use attention::{AttentionBias, AttentionShape, Strided, attention};
 pub use conv::{ConvGeometry, PackedConv, conv2d, conv2d_channels_last};
@@ -62,3 +65,4 @@ pub use layout::{Rotary, add_rms_norm, split_heads};
 pub use qgemm::{PackedQuant, QuantFormat, matmul_quant, quant_kernels_fast};
 pub use row::{RowStats, entropy, gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
 pub use sample::{Arithmetic, Draw, SampleSpec, Sampled, sample_rows};
+pub use support::{token_prob, token_probs};

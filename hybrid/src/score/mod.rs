@@ -9,9 +9,11 @@
 //! - [`restrict`], [`check_shape`], [`check_ids`]: the small checks every decoding path needs.
 
 pub(crate) mod filter;
+#[cfg(test)]
+mod kernel_twin;
 
 use serde::{Deserialize, Serialize};
-use tessera_kernels::{gumbel_argmax, neg_entropy, row_stats, softmax_into, top2};
+use tessera_kernels::{gumbel_argmax, neg_entropy, row_stats, softmax_into, token_prob, top2};
 
 use crate::{Error, Logits, NoiseKey, NoisePurpose, NoiseSource, PromptBatch};
 use filter::{Confidence, RowSampler, Scratch, top_k_filter, top_p_filter};
@@ -296,12 +298,10 @@ fn local_id(id: Option<u32>, offset: u32, len: usize) -> Option<usize> {
 }
 
 /// The probability `scores` (a position's restricted row, first id `offset`) gives `token`;
-/// 0 for a token outside the row.
+/// 0 for a token outside the row: the kernels' remask scoring, the CPU twin of the CUDA
+/// kernel `tessera_token_probs`.
 pub(crate) fn support_of(scores: &[f32], offset: u32, token: u32) -> f64 {
-    token
-        .checked_sub(offset)
-        .and_then(|t| scores.get(t as usize))
-        .map_or(0.0, |&logit| f64::from(row_stats(scores).prob(logit)))
+    f64::from(token_prob(scores, offset, token))
 }
 
 /// The slice of `row` a position may sample from, and the id of its first entry.
