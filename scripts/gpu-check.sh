@@ -17,7 +17,7 @@
 # runtime: the CUDA toolkit, or PyTorch's `nvidia-*` wheels, which it finds on its own) and
 # finishes in a few minutes. It runs, each against the CPU on the same machine:
 #   1. Tessera's own kernels (`kernels/cuda/*.cu`) against the CPU kernels, and the sampling
-#      kernel's read bandwidth against the card's copy bandwidth;
+#      and remask-scoring kernels' read bandwidth against the card's copy bandwidth;
 #   2. end-to-end decoding at temperature 0 on the parity fixtures and tessera-tiny: the
 #      tokens of `tessera generate --device cuda` against `--device cpu`;
 #   3. forward time of the ~239M random model at canvas 160/512/1024 (bf16 and f32), beside
