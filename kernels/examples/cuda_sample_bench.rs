@@ -55,49 +55,54 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let u: Vec<f64> = (0..spec.noise_per_row(vocab) * rows)
                 .map(|i| ((i as f64) * 0.618_034).fract().max(1e-9))
                 .collect();
-            kernels.sample_rows(&logits, vocab, &spec, &u)?;
-            let mut best = f64::INFINITY;
-            for _ in 0..5 {
-                s.synchronize()?;
-                let t = Instant::now();
-                kernels.sample_rows(&logits, vocab, &spec, &u)?;
-                best = best.min(t.elapsed().as_secs_f64());
-            }
+            let best = best_of_5(&s, || {
+                kernels.sample_rows(&logits, vocab, &spec, &u).map(drop)
+            })?;
             // The Gumbel draw also reads one f64 uniform per logit (copied in each call).
             let read = bytes * if u.is_empty() { 1.0 } else { 3.0 };
-            let gbs = read / best / 1e9;
-            println!(
-                "{:>14} {:>8} {:>8.3}ms {:>10.0} {:>12.0} {:>8.0}%",
-                format!("{rows}×{vocab}"),
-                name,
-                best * 1e3,
-                gbs,
-                copy_gbs,
-                100.0 * gbs / copy_gbs
-            );
+            report(rows, vocab, name, best, read, copy_gbs);
         }
         // Remask scoring: one committed token's probability per row (reads the logits once).
         let tokens: Vec<u32> = (0..rows as u32).map(|r| r * 97 % vocab as u32).collect();
-        kernels.token_probs(&logits, vocab, None, &tokens)?;
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            s.synchronize()?;
-            let t = Instant::now();
-            kernels.token_probs(&logits, vocab, None, &tokens)?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        let gbs = bytes / best / 1e9;
-        println!(
-            "{:>14} {:>8} {:>8.3}ms {:>10.0} {:>12.0} {:>8.0}%",
-            format!("{rows}×{vocab}"),
-            "support",
-            best * 1e3,
-            gbs,
-            copy_gbs,
-            100.0 * gbs / copy_gbs
-        );
+        let best = best_of_5(&s, || {
+            kernels.token_probs(&logits, vocab, None, &tokens).map(drop)
+        })?;
+        report(rows, vocab, "support", best, bytes, copy_gbs);
     }
     Ok(())
+}
+
+/// The best of five timed calls after a warm-up one, the stream idle before each.
+#[cfg(feature = "cuda")]
+fn best_of_5(
+    s: &cudarc::driver::CudaStream,
+    mut call: impl FnMut() -> Result<(), tessera_kernels::KernelError>,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    call()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        s.synchronize()?;
+        let t = std::time::Instant::now();
+        call()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+/// One row of the table: a kernel's time, the GB/s it read `read` bytes at, and that
+/// against the copy bandwidth.
+#[cfg(feature = "cuda")]
+fn report(rows: usize, vocab: usize, name: &str, best: f64, read: f64, copy_gbs: f64) {
+    let gbs = read / best / 1e9;
+    println!(
+        "{:>14} {:>8} {:>8.3}ms {:>10.0} {:>12.0} {:>8.0}%",
+        format!("{rows}×{vocab}"),
+        name,
+        best * 1e3,
+        gbs,
+        copy_gbs,
+        100.0 * gbs / copy_gbs
+    );
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -7,9 +7,9 @@
 //! Every kernel has a CPU twin it is tested against: `tessera_sample_rows` ↔
 //! [`crate::sample_rows`] in [`crate::Arithmetic::Fast`] (the same tokens; probabilities,
 //! margins and entropies within `f32` rounding of the summation order);
-//! `tessera_token_probs` ↔ [`crate::token_probs`] (the same within that rounding). The same source also runs on the CPU
-//! through `cuda/host_shim.h` (`--features cuda-shim`), so its logic is tested in CI
-//! without a GPU; on a GPU, `scripts/gpu-check.sh` runs the tests below.
+//! `tessera_token_probs` ↔ [`crate::token_probs`] (the same within that rounding). The
+//! same source also runs on the CPU through `cuda/host_shim.h` (`--features cuda-shim`), so
+//! its logic is tested in CI without a GPU; on a GPU, `scripts/gpu-check.sh` runs the tests below.
 
 use std::sync::Arc;
 
@@ -34,6 +34,28 @@ unsafe impl ValidAsZeroBits for Record {}
 
 fn cuda_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> KernelError + '_ {
     move |e| KernelError::Cuda(format!("{what}: {e}"))
+}
+
+/// An allowed id range as the kernels' 32-bit bounds.
+fn id_range(allowed: std::ops::Range<usize>) -> Result<(u32, u32), KernelError> {
+    match (u32::try_from(allowed.start), u32::try_from(allowed.end)) {
+        (Ok(lo), Ok(hi)) => Ok((lo, hi)),
+        _ => Err(KernelError::Shape(format!(
+            "allowed: {allowed:?} past the kernel's 32-bit ids"
+        ))),
+    }
+}
+
+/// One block of `SAMPLE_THREADS` per row, as both kernels launch; `field` names the input
+/// whose rows overflow a grid.
+fn row_blocks(rows: usize, field: &str) -> Result<LaunchConfig, KernelError> {
+    let grid = u32::try_from(rows)
+        .map_err(|_| KernelError::Shape(format!("{field}: {rows} rows in one launch")))?;
+    Ok(LaunchConfig {
+        grid_dim: (grid, 1, 1),
+        block_dim: (SAMPLE_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    })
 }
 
 /// Tessera's kernels loaded on one CUDA device, with the stream they run on.
@@ -117,13 +139,8 @@ impl CudaKernels {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let allowed = spec.allowed.clone().unwrap_or(0..vocab);
-        let (lo, hi) = (u32::try_from(allowed.start), u32::try_from(allowed.end));
-        let (Ok(lo), Ok(hi)) = (lo, hi) else {
-            return Err(KernelError::Shape(format!(
-                "allowed: {allowed:?} past the kernel's 32-bit ids"
-            )));
-        };
+        let (lo, hi) = id_range(spec.allowed.clone().unwrap_or(0..vocab))?;
+        let cfg = row_blocks(rows, "logits")?;
         let s = &self.stream;
         let noise_dev = if noise.is_empty() {
             s.alloc_zeros::<f64>(1)
@@ -134,13 +151,6 @@ impl CudaKernels {
         let mut out = s
             .alloc_zeros::<Record>(rows)
             .map_err(cuda_err("allocating the records"))?;
-        let grid = u32::try_from(rows)
-            .map_err(|_| KernelError::Shape(format!("logits: {rows} rows in one launch")))?;
-        let cfg = LaunchConfig {
-            grid_dim: (grid, 1, 1),
-            block_dim: (SAMPLE_THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let vocab64 = vocab as u64;
         let categorical = u32::from(spec.draw == Draw::Categorical);
         let mut launch = s.launch_builder(&self.sample);
@@ -184,13 +194,8 @@ impl CudaKernels {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let (Ok(lo), Ok(hi)) = (u32::try_from(allowed.start), u32::try_from(allowed.end)) else {
-            return Err(KernelError::Shape(format!(
-                "allowed: {allowed:?} past the kernel's 32-bit ids"
-            )));
-        };
-        let grid = u32::try_from(rows)
-            .map_err(|_| KernelError::Shape(format!("tokens: {rows} rows in one launch")))?;
+        let (lo, hi) = id_range(allowed)?;
+        let cfg = row_blocks(rows, "tokens")?;
         let s = &self.stream;
         let tokens_dev = s
             .clone_htod(tokens)
@@ -198,11 +203,6 @@ impl CudaKernels {
         let mut out = s
             .alloc_zeros::<f32>(rows)
             .map_err(cuda_err("allocating the probabilities"))?;
-        let cfg = LaunchConfig {
-            grid_dim: (grid, 1, 1),
-            block_dim: (SAMPLE_THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let vocab64 = vocab as u64;
         let mut launch = s.launch_builder(&self.token_probs);
         launch

@@ -131,9 +131,7 @@ impl SampleSpec {
 
     fn validate(&self, vocab: usize) -> Result<(), KernelError> {
         let bad = |field: &str, why: String| Err(KernelError::Shape(format!("{field}: {why}")));
-        if vocab == 0 {
-            return bad("vocab", "must be at least 1".into());
-        }
+        check_vocab(vocab)?;
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
             return bad(
                 "temperature",
@@ -146,14 +144,40 @@ impl SampleSpec {
         if let Some(p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
             return bad("top_p", format!("{p} is not in (0, 1]"));
         }
-        if let Some(r) = self
-            .allowed
-            .as_ref()
-            .filter(|r| r.is_empty() || r.end > vocab)
-        {
-            return bad("allowed", format!("{r:?} is empty or outside 0..{vocab}"));
-        }
+        check_allowed(self.allowed.clone(), vocab)?;
         Ok(())
+    }
+}
+
+/// `vocab` must be at least 1 (the error names it).
+pub(crate) fn check_vocab(vocab: usize) -> Result<(), KernelError> {
+    if vocab == 0 {
+        return Err(KernelError::Shape("vocab: must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// `logits` must hold `rows` rows of `vocab` values (the error names it).
+pub(crate) fn check_rows(logits_len: usize, vocab: usize, rows: usize) -> Result<(), KernelError> {
+    if vocab.checked_mul(rows) != Some(logits_len) {
+        return Err(KernelError::Shape(format!(
+            "logits: {logits_len} values for {rows} rows of {vocab}"
+        )));
+    }
+    Ok(())
+}
+
+/// The ids a row may take (`None`: the whole row), which must be non-empty and inside it
+/// (the error names `allowed`).
+pub(crate) fn check_allowed(
+    allowed: Option<Range<usize>>,
+    vocab: usize,
+) -> Result<Range<usize>, KernelError> {
+    match allowed {
+        Some(r) if r.is_empty() || r.end > vocab => Err(KernelError::Shape(format!(
+            "allowed: {r:?} is empty or outside 0..{vocab}"
+        ))),
+        r => Ok(r.unwrap_or(0..vocab)),
     }
 }
 
@@ -225,12 +249,7 @@ pub(crate) fn validate(
     rows: usize,
 ) -> Result<(), KernelError> {
     spec.validate(vocab)?;
-    if vocab.checked_mul(rows) != Some(logits_len) {
-        return Err(KernelError::Shape(format!(
-            "logits: {} values for {} rows of {vocab}",
-            logits_len, rows
-        )));
-    }
+    check_rows(logits_len, vocab, rows)?;
     let per_row = spec.noise_per_row(vocab);
     if per_row > 0 && per_row.checked_mul(rows) != Some(noise.len()) {
         return Err(KernelError::Shape(format!(

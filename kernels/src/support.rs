@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::sample::{check_allowed, check_rows, check_vocab};
 use crate::{KernelError, row_stats};
 
 /// The probability the softmax of `row` (ids `offset..offset + row.len()`) gives `token`:
@@ -55,7 +56,8 @@ pub fn token_probs(
     Ok(())
 }
 
-/// The checks of [`token_probs`]; the allowed range (the whole row when `None`).
+/// The checks of [`token_probs`] (those of the sampling pass, the same messages); the
+/// allowed range (the whole row when `None`).
 pub(crate) fn check(
     logits_len: usize,
     vocab: usize,
@@ -63,27 +65,14 @@ pub(crate) fn check(
     tokens: usize,
     rows: usize,
 ) -> Result<Range<usize>, KernelError> {
-    let bad = |field: &str, why: String| Err(KernelError::Shape(format!("{field}: {why}")));
-    if vocab == 0 {
-        return bad("vocab", "must be at least 1".into());
-    }
-    if vocab.checked_mul(rows) != Some(logits_len) {
-        return bad(
-            "logits",
-            format!("{logits_len} values for {rows} rows of {vocab}"),
-        );
-    }
+    check_vocab(vocab)?;
+    check_rows(logits_len, vocab, rows)?;
     if tokens != rows {
-        return bad("tokens", format!("{tokens} ids for {rows} rows"));
+        return Err(KernelError::Shape(format!(
+            "tokens: {tokens} ids for {rows} rows"
+        )));
     }
-    let allowed = allowed.unwrap_or(0..vocab);
-    if allowed.is_empty() || allowed.end > vocab {
-        return bad(
-            "allowed",
-            format!("{allowed:?} is empty or outside 0..{vocab}"),
-        );
-    }
-    Ok(allowed)
+    check_allowed(allowed, vocab)
 }
 
 #[cfg(test)]

@@ -82,15 +82,15 @@ fn compare(o: ScoreOptions, allowed: Option<std::ops::Range<usize>>, vocab: usiz
     }
     // The draws the scorer makes for each row, laid out as the pass takes them.
     let per_row = spec.noise_per_row(vocab);
+    let purpose = match o.draw {
+        Draw::Gumbel => NoisePurpose::Gumbel,
+        Draw::Categorical => NoisePurpose::Categorical,
+    };
     let mut u = vec![0.0; n * per_row];
-    for (r, chunk) in u.chunks_mut(per_row.max(1)).enumerate().take(n) {
-        let purpose = match o.draw {
-            Draw::Gumbel => NoisePurpose::Gumbel,
-            Draw::Categorical => NoisePurpose::Categorical,
-        };
-        if per_row > 0 {
-            noise.fill(key(r, purpose), chunk).unwrap();
-        }
+    for r in 0..n {
+        noise
+            .fill(key(r, purpose), &mut u[r * per_row..][..per_row])
+            .unwrap();
     }
     let mut out = vec![Sampled::default(); n];
     sample_rows(&logits, vocab, &spec, &u, &mut out).unwrap();
